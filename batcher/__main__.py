@@ -1,0 +1,5 @@
+"""python -m batcher."""
+
+from batcher.cli import entry
+
+entry()

@@ -1,0 +1,45 @@
+"""The BatcherError tree and the exit code of each error. Nothing here prints."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STOPPED = 3
+EXIT_INTERRUPTED = 130
+
+
+class BatcherError(Exception):
+    """Base of every error a user can cause or meet; str(err) is written for the user."""
+
+    exit_code = 1
+
+
+class UsageError(BatcherError):
+    """A bad option value or combination."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(BatcherError):
+    """The input file cannot be trusted: unreadable, wrong encoding, missing column."""
+
+    exit_code = EXIT_USAGE
+
+
+class RunStopped(BatcherError):
+    """The run cannot go on; rows not yet applied stay pending."""
+
+    exit_code = EXIT_STOPPED
+
+
+class AuthError(RunStopped):
+    """401 or 403 that a token refresh cannot fix."""
+
+
+class QuotaError(RunStopped):
+    """The daily request quota is used up."""
+
+
+class OutputError(RunStopped):
+    """The results file could not be written (full disk, no permission)."""

@@ -1,0 +1,159 @@
+"""Merges input rows and batch results into one outcome per row, and writes the results CSV.
+
+Pure merging plus file writing; no networking.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from batcher.errors import OutputError
+from batcher.loader import FIRST_DATA_ROW, LoadedInput, Strings
+from batcher.models import Batch, BatchResult, Outcome
+
+RESULT_COLUMNS = ("outcome", "http_status", "error", "attempts", "batch")
+REJECTED_IN_207 = "rejected by the API in a 207 response"
+
+
+@dataclass(frozen=True, slots=True)
+class RowResults:
+    """One outcome per input row, as columns."""
+
+    outcome: Strings
+    http_status: npt.NDArray[np.int64]  # 0: no answer
+    error: Strings
+    attempts: npt.NDArray[np.int64]
+    batch: npt.NDArray[np.int64]  # 0: in no batch
+
+    def counts(self) -> dict[Outcome, int]:
+        """Rows per outcome, every outcome listed."""
+        words, numbers = np.unique(self.outcome.astype(str), return_counts=True)
+        found = dict(zip(words.tolist(), numbers.tolist(), strict=True))
+        return {outcome: int(found.get(outcome.value, 0)) for outcome in Outcome}
+
+
+def reconcile(
+    loaded: LoadedInput,
+    batches: Sequence[Batch],
+    results: Iterable[BatchResult],
+    *,
+    pending_reason: str = "not sent",
+) -> RowResults:
+    """One RowResults covering every input row; rows of batches without a result are pending."""
+    n = loaded.row_count
+    outcome = np.full(n, Outcome.PENDING.value, dtype=object)
+    error = np.full(n, "", dtype=object)
+    http_status = np.zeros(n, dtype=np.int64)
+    attempts = np.zeros(n, dtype=np.int64)
+    batch_of_row = np.zeros(n, dtype=np.int64)
+
+    invalid = loaded.invalid_reason != ""
+    outcome[invalid] = Outcome.INVALID.value
+    error[invalid] = loaded.invalid_reason[invalid]
+
+    by_number = {result.batch: result for result in results}
+    for batch in batches:
+        rows = np.asarray(batch.rows, dtype=np.int64)
+        batch_of_row[rows] = batch.number
+        result = by_number.get(batch.number)
+        if result is None:
+            error[rows] = pending_reason
+            continue
+        http_status[rows] = result.http_status or 0
+        attempts[rows] = result.attempts
+        if result.error:
+            outcome[rows] = Outcome.FAILED.value
+            error[rows] = result.error
+            continue
+        outcome[rows] = Outcome.SUCCEEDED.value
+        if result.failed_ids:
+            failed = rows[np.isin(loaded.registration_id[rows], list(result.failed_ids))]
+            outcome[failed] = Outcome.FAILED.value
+            error[failed] = REJECTED_IN_207
+
+    _fill_duplicates(loaded.duplicate_of, outcome, error, http_status, attempts, batch_of_row)
+    return RowResults(outcome, http_status, error, attempts, batch_of_row)
+
+
+def _fill_duplicates(
+    duplicate_of: npt.NDArray[np.int64],
+    outcome: Strings,
+    error: Strings,
+    http_status: npt.NDArray[np.int64],
+    attempts: npt.NDArray[np.int64],
+    batch_of_row: npt.NDArray[np.int64],
+) -> None:
+    copies = np.flatnonzero(duplicate_of >= 0)
+    if not len(copies):
+        return
+    firsts = duplicate_of[copies]
+    http_status[copies] = http_status[firsts]
+    attempts[copies] = attempts[firsts]
+    batch_of_row[copies] = batch_of_row[firsts]
+    first_rows = (firsts + FIRST_DATA_ROW).astype(str).astype(object)
+    error[copies] = "repeats row " + first_rows + " (sent once, with that row; its outcome: " + outcome[firsts] + ")"
+    outcome[copies] = Outcome.DUPLICATE.value
+
+
+def all_succeeded(loaded: LoadedInput, rows: RowResults) -> bool:
+    """True when every row succeeded; a duplicate counts as its first copy does."""
+    outcome = rows.outcome
+    copies = loaded.duplicate_of >= 0
+    effective = outcome.copy()
+    effective[copies] = outcome[loaded.duplicate_of[copies]]
+    return bool(np.all(effective == Outcome.SUCCEEDED.value))
+
+
+def write_results(path: Path, loaded: LoadedInput, rows: RowResults) -> None:
+    """Write the results CSV atomically: the input's columns as written, then the result columns.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    columns: dict[int, Strings | npt.NDArray[np.int64]] = dict(enumerate(loaded.values))
+    base = len(loaded.values)
+    columns[base] = rows.outcome
+    columns[base + 1] = _blank_zero(rows.http_status)
+    columns[base + 2] = rows.error
+    columns[base + 3] = _blank_zero(rows.attempts, keep_zero=rows.batch > 0)
+    columns[base + 4] = _blank_zero(rows.batch)
+    frame = pd.DataFrame(columns, copy=False)
+    header = [*loaded.header, *RESULT_COLUMNS]
+    _write_atomically(path, frame, header)
+
+
+def _blank_zero(values: npt.NDArray[np.int64], keep_zero: npt.NDArray[np.bool_] | None = None) -> Strings:
+    text = values.astype(str).astype(object)
+    blank = values == 0 if keep_zero is None else (values == 0) & ~keep_zero
+    text[blank] = ""
+    return text
+
+
+def _write_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str]) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    temporary: str | None = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", newline="", dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        ) as handle:
+            temporary = handle.name
+            frame.to_csv(handle, index=False, header=list(header), lineterminator="\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as exc:
+        raise OutputError(
+            f"{path}: cannot write the results ({exc.strerror or exc}). Free space or fix permissions."
+        ) from exc
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,175 @@
+"""The command line end to end, in-process, against the sandbox over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from batcher import cli, sandbox
+from tests.conftest import EVENT, SAMPLES, TRACK, RunningSandbox, known, reg_id, rows_for
+
+WriteCsv = Callable[..., Path]
+StartSandbox = Callable[..., RunningSandbox]
+TOKEN_ENV = {"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN}
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run(args: list[str], env: dict[str, str] | None = None) -> int:
+    return cli.main(args, environ=env if env is not None else TOKEN_ENV)
+
+
+def test_sample_run_gives_every_row_its_outcome_and_matches_sandbox_state(
+    start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
+    registrations = sandbox.read_registrations(SAMPLES / "sandbox_registrations.csv")
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=4), registrations)
+    results = tmp_path / "results.csv"
+    code = run(
+        [
+            "run",
+            str(SAMPLES / "cancellations.csv"),
+            "--status",
+            "CANCELED",
+            "--base-url",
+            box.url,
+            "--results",
+            str(results),
+            "--yes",
+            "--no-progress",
+        ]
+    )
+    assert code == 1  # the sample holds invalid rows and ids the sandbox does not know
+    with (SAMPLES / "cancellations.csv").open(newline="", encoding="utf-8") as handle:
+        inputs = list(csv.DictReader(handle))
+    rows = read_results(results)
+    assert [row["Registration ID"] for row in rows] == [row["Registration ID"] for row in inputs]
+    assert Counter(row["outcome"] for row in rows) == {"succeeded": 305, "failed": 6, "invalid": 4, "duplicate": 1}
+    assert [p.status for p in box.state.puts].count(429) == 0
+    assert len(box.state.puts) == 7
+    succeeded = {(r["Event ID"], r["Track ID"], r["Registration ID"]) for r in rows if r["outcome"] == "succeeded"}
+    for event_id, track_id, registration_id, _ in registrations:
+        expected = "CANCELED" if (event_id, track_id, registration_id) in succeeded else "REGISTERED"
+        assert box.state.status_of(event_id, track_id, registration_id) == expected
+    for row in rows:
+        if row["outcome"] in ("failed", "invalid"):
+            assert row["error"], row
+
+
+def test_sandbox_flag_runs_without_a_token(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_csv(rows_for(5))
+    assert run(["run", str(path), "--sandbox", "--no-progress"], env={}) == 0
+    rows = read_results(path.with_name("input.results.csv"))
+    assert [row["outcome"] for row in rows] == ["succeeded"] * 5
+    assert "5 succeeded" in capsys.readouterr().err
+
+
+def test_missing_track_id_column_exits_2_and_sends_nothing(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    box = start_sandbox()
+    path = write_csv([[EVENT, reg_id(1)]], header=["Event ID", "Registration ID"])
+    assert run(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
+    assert capsys.readouterr().err == (
+        f'batcher: error: {path}: no "track_id" column (found: Event ID, Registration ID). '
+        "Headers match ignoring case, spaces, dashes and underscores.\n"
+    )
+    assert box.state.requests == []
+
+
+def test_no_token_exits_2_and_says_how_to_set_one(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["run", str(write_csv(rows_for(1)))], env={}) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("batcher: error: no access token: set CTCT_ACCESS_TOKEN")
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--batch-size", "900"], "--batch-size must be between 1 and 500 (got 900)"),
+        (["--rate", "0"], "--rate must be above 0"),
+        (["--base-url", "http://api.example.com/v3"], "is plain http"),
+        (["--status", "Refunded"], "--status 'Refunded' is not a known status"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], option: list[str], message: str
+) -> None:
+    assert run(["run", str(write_csv(rows_for(1))), *option]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_401_stops_with_exit_3_and_unsent_rows_pending(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(4)
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token="other"), known(rows))
+    path = write_csv(rows)
+    code = run(["run", str(path), "--base-url", box.url, "--batch-size", "1", "--concurrency", "1", "--yes"])
+    assert code == 3
+    outcomes = [row["outcome"] for row in read_results(path.with_name("input.results.csv"))]
+    assert outcomes == ["pending"] * 4
+    err = capsys.readouterr().err
+    assert "rejected the access token" in err
+    assert sandbox.SANDBOX_TOKEN not in err
+
+
+def test_404_fails_every_row_of_the_group(start_sandbox: StartSandbox, write_csv: WriteCsv) -> None:
+    good = rows_for(2)
+    lost = rows_for(3, track="gone1")
+    box = start_sandbox(registrations=known(good))
+    path = write_csv(
+        good + [[e, t, f"00000000-0000-4000-9000-00000000000{n}", s] for n, (e, t, _, s) in enumerate(lost)]
+    )
+    assert run(["run", str(path), "--base-url", box.url, "--yes"]) == 1
+    rows = read_results(path.with_name("input.results.csv"))
+    assert [row["outcome"] for row in rows] == ["succeeded"] * 2 + ["failed"] * 3
+    assert all(row["http_status"] == "404" and "not found" in row["error"] for row in rows[2:])
+
+
+def test_plan_prints_groups_and_request_count_and_sends_nothing(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(250) + rows_for(10, track="other") + [[EVENT, TRACK, "bad", "CANCELED"]]
+    assert run(["plan", str(write_csv(rows)), "--batch-size", "100"], env={}) == 1
+    out = capsys.readouterr().out
+    assert "261 rows: 260 valid, 1 invalid, 0 duplicate" in out
+    assert 'row 262: registration_id is not a UUID: "bad"' in out
+    assert f"{EVENT}  {TRACK:10}  CANCELED         250         3" in out
+    assert "total: 4 requests of up to 100 IDs" in out
+
+
+def test_plan_exits_0_when_every_row_is_valid(write_csv: WriteCsv) -> None:
+    assert run(["plan", str(write_csv(rows_for(3)))], env={}) == 0
+    assert run(["run", "--dry-run", str(write_csv(rows_for(3)))], env={}) == 0
+
+
+def test_every_row_invalid_exits_2_before_sending(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["run", str(write_csv([[EVENT, TRACK, "x", "CANCELED"]])), "--sandbox"]) == 2
+    assert "every row is invalid" in capsys.readouterr().err
+
+
+def test_python_m_batcher_help_runs() -> None:
+    done = subprocess.run([sys.executable, "-m", "batcher", "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0
+    assert "run" in done.stdout and "plan" in done.stdout and "sandbox" in done.stdout
+
+
+def test_readme_documents_every_option() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    parser = cli.build_parser()
+    missing = [f"{name} {option}" for name, option in cli.documented_options(parser) if f"`{option}" not in readme]
+    assert missing == []
+    assert len(cli.documented_options(parser)) > 20

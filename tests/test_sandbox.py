@@ -1,0 +1,113 @@
+"""The emulator itself, checked against ../shared/API.md and, where present, the official spec excerpt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batcher import sandbox
+from tests.conftest import EVENT, TRACK, reg_id
+
+SPEC = Path(__file__).resolve().parent.parent.parent / "shared" / "spec" / "ctct-v3-event-registrations.openapi.yaml"
+AUTH = {"Authorization": f"Bearer {sandbox.SANDBOX_TOKEN}"}
+URL = f"/v3/events/{EVENT}/tracks/{TRACK}/registrations"
+
+
+async def client_for(aiohttp_client: Any, scenario: sandbox.Scenario | None = None) -> Any:
+    rows = [(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(3)]
+    return await aiohttp_client(sandbox.make_app(scenario or sandbox.Scenario(rate_limit_per_s=None), rows))
+
+
+def body(*ids: str, status: str = "CANCELED") -> dict[str, object]:
+    return {"registration_ids": list(ids), "registration_status": status}
+
+
+async def test_200_when_every_id_belongs_to_the_track(aiohttp_client: Any) -> None:
+    client = await client_for(aiohttp_client)
+    response = await client.put(URL, json=body(reg_id(0), reg_id(1)), headers=AUTH)
+    assert response.status == 200
+    got = await client.get(f"{URL}/{reg_id(0)}", headers=AUTH)
+    assert (await got.json())["registration_status"] == "CANCELED"
+
+
+async def test_207_lists_ids_outside_the_track_and_applies_the_rest(aiohttp_client: Any) -> None:
+    client = await client_for(aiohttp_client)
+    unknown = reg_id(99)
+    response = await client.put(URL, json=body(reg_id(2), unknown), headers=AUTH)
+    assert response.status == 207
+    assert await response.json() == {"failed_registration_ids": [unknown]}
+    assert client.app[sandbox.STATE].status_of(EVENT, TRACK, reg_id(2)) == "CANCELED"
+
+
+@pytest.mark.parametrize(
+    ("url", "payload", "headers", "status"),
+    [
+        (URL, body(reg_id(0)), {}, 401),
+        (URL, body(reg_id(0)), {"Authorization": "Bearer wrong"}, 401),
+        (URL, {"registration_ids": [reg_id(0)]}, AUTH, 400),
+        (URL, {"registration_status": "CANCELED"}, AUTH, 400),
+        (URL, body(reg_id(0), status="Cancelled"), AUTH, 400),
+        (URL, body(*[reg_id(n) for n in range(501)]), AUTH, 400),
+        (URL + "?increase_count=yes", body(reg_id(0)), AUTH, 400),
+        (f"/v3/events/{reg_id(5)}/tracks/{TRACK}/registrations", body(reg_id(0)), AUTH, 404),
+        (f"/v3/events/{EVENT}/tracks/nope/registrations", body(reg_id(0)), AUTH, 404),
+    ],
+)
+async def test_error_statuses(
+    aiohttp_client: Any, url: str, payload: dict[str, object], headers: dict[str, str], status: int
+) -> None:
+    client = await client_for(aiohttp_client)
+    response = await client.put(url, json=payload, headers=headers)
+    assert response.status == status
+    errors = await response.json()
+    errors = errors if isinstance(errors, list) else [errors]
+    assert all({"error_key", "error_message"} <= set(item) for item in errors)
+
+
+async def test_malformed_json_is_400(aiohttp_client: Any) -> None:
+    client = await client_for(aiohttp_client)
+    response = await client.put(URL, data=b"{not json", headers={**AUTH, "Content-Type": "application/json"})
+    assert response.status == 400
+
+
+async def test_more_than_the_rate_limit_in_one_second_gets_429_throttled(aiohttp_client: Any) -> None:
+    client = await client_for(aiohttp_client, sandbox.Scenario(rate_limit_per_s=2))
+    statuses = [(await client.put(URL, json=body(reg_id(0)), headers=AUTH)).status for _ in range(3)]
+    assert statuses == [200, 200, 429]
+
+
+async def test_every_request_is_recorded(aiohttp_client: Any) -> None:
+    client = await client_for(aiohttp_client)
+    await client.put(URL + "?increase_count=true", json=body(reg_id(0)), headers=AUTH)
+    (recorded,) = client.app[sandbox.STATE].requests
+    assert (recorded.method, recorded.path, recorded.query, recorded.status) == (
+        "PUT",
+        URL,
+        {"increase_count": "true"},
+        200,
+    )
+    assert recorded.json == body(reg_id(0))
+
+
+def test_registrations_file_without_required_columns_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text("event_id,registration_id\nx,y\n")
+    with pytest.raises(sandbox.InputError, match="missing: track_id"):
+        sandbox.read_registrations(path)
+
+
+def test_routes_and_statuses_agree_with_the_official_spec() -> None:
+    if not SPEC.exists():
+        pytest.skip(f"the official spec excerpt is not beside this checkout ({SPEC}); it lives in ../shared/spec")
+    text = SPEC.read_text(encoding="utf-8")
+    assert "/events/{event_id}/tracks/{track_id}/registrations:" in text
+    assert "/events/{event_id}/tracks/{track_id}/registrations/{registration_id}:" in text
+    put_section = text.split("put:", 1)[1].split("/events/", 1)[0]
+    for status in ("'200'", "'207'", "'400'", "'401'", "'403'", "'404'", "'500'"):
+        assert status in put_section
+    for flag in sandbox.FLAG_NAMES:
+        assert f"name: {flag}" in put_section
+    for status in sandbox.KNOWN_STATUSES:
+        assert f"<code>{status}</code>" in text
