@@ -93,7 +93,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MIN[,MAX]",
         help="delay each answer by a uniform MIN..MAX milliseconds (default 0)",
     )
+    faults = box.add_argument_group("fault injection (fractions of PUT requests, 0..1; nothing is applied)")
+    faults.add_argument("--error-rate", type=_fraction, default=0.0, metavar="F", help="answer 500 or 503")
+    faults.add_argument("--html-errors", action="store_true", help="5xx answers carry an HTML page, as proxies send")
+    faults.add_argument("--reset-rate", type=_fraction, default=0.0, metavar="F", help="drop the connection unanswered")
+    faults.add_argument("--stall-rate", type=_fraction, default=0.0, metavar="F", help="answer only after --stall-s")
+    faults.add_argument("--stall-s", type=float, default=30.0, metavar="SEC", help="length of a stall (default 30)")
+    faults.add_argument("--throttle-rate", type=_fraction, default=0.0, metavar="F", help="answer 429 throttled")
+    faults.add_argument("--retry-after", default=None, metavar="VALUE", help="Retry-After header on 429 and 5xx")
+    faults.add_argument(
+        "--daily-quota", type=int, default=None, metavar="N", help="answer 429 quota_exceeded after N PUTs"
+    )
+    faults.add_argument(
+        "--token-expires-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"the access token stops working after N PUTs; refresh at {sandbox.TOKEN_PATH} "
+        f"with client_id {sandbox.SANDBOX_CLIENT_ID} and refresh_token {sandbox.SANDBOX_REFRESH_TOKEN} (rotating)",
+    )
+    faults.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the fault generator")
     return parser
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
+    return value
 
 
 def documented_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
@@ -343,6 +373,16 @@ def _sandbox(args: argparse.Namespace) -> int:
         token=args.token,
         rate_limit_per_s=args.rate_limit or None,
         latency_s=_latency(args.latency_ms),
+        error_rate=args.error_rate,
+        html_errors=args.html_errors,
+        reset_rate=args.reset_rate,
+        stall_rate=args.stall_rate,
+        stall_s=args.stall_s,
+        throttle_rate=args.throttle_rate,
+        retry_after=args.retry_after,
+        daily_quota=args.daily_quota,
+        token_expires_after=args.token_expires_after,
+        seed=args.seed,
     )
     sandbox.serve(args.host, args.port, scenario, registrations)
     return EXIT_OK

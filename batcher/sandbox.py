@@ -24,6 +24,9 @@ from batcher.errors import InputError
 from batcher.models import KNOWN_STATUSES
 
 SANDBOX_TOKEN = "sandbox-token"
+SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
+SANDBOX_CLIENT_ID = "sandbox-client"
+TOKEN_PATH = "/oauth2/default/v1/token"
 
 FLAG_NAMES = ("increase_count", "increase_item_count", "return_items_to_inventory")
 MAX_IDS_PER_REQUEST = 500
@@ -44,10 +47,23 @@ class Scenario:
     latency_s: tuple[float, float] = (0.0, 0.0)  # uniform delay before each answer
     statuses: list[int] = field(default_factory=list)  # answered first, in order, then normal behaviour
     status: int | None = None  # answer every PUT with this status
-    retry_after: str | None = None  # Retry-After header on scripted 429/503 answers
+    retry_after: str | None = None  # Retry-After header on scripted and random 429/5xx answers
     fail_ids: frozenset[str] = frozenset()  # always listed as failed in a 207
     poison_ids: frozenset[str] = frozenset()  # a batch holding one is rejected whole with 400
     error_body: str | None = None  # raw body for scripted error answers, e.g. an HTML proxy page
+    # Random faults, each a fraction of PUTs, drawn from one seeded generator; nothing is applied.
+    error_rate: float = 0.0  # 500 or 503
+    html_errors: bool = False  # those 5xx answers carry an HTML page, as a proxy would send
+    reset_rate: float = 0.0  # the connection is dropped without an answer
+    stall_rate: float = 0.0  # the answer comes only after stall_s
+    stall_s: float = 30.0
+    throttle_rate: float = 0.0  # 429 throttled
+    daily_quota: int | None = None  # 429 quota_exceeded once this many PUTs came in
+    token_expires_after: int | None = None  # an access token stops working after this many PUTs
+    refresh_token: str = SANDBOX_REFRESH_TOKEN  # accepted once at the token endpoint
+    client_id: str = SANDBOX_CLIENT_ID
+    rotate_refresh_tokens: bool = True  # each refresh makes the previous refresh token invalid
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +75,7 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     json: object
-    status: int
+    status: int  # 0: the connection was dropped without an answer
     at: float  # time.monotonic() on arrival
 
 
@@ -71,6 +87,12 @@ class SandboxState:
     events: set[str] = field(default_factory=set)
     requests: list[RecordedRequest] = field(default_factory=list)
     arrivals: deque[float] = field(default_factory=deque)
+    random: random.Random = field(default_factory=random.Random)
+    access_token: str = SANDBOX_TOKEN
+    refresh_token: str = SANDBOX_REFRESH_TOKEN
+    token_uses: int = 0  # PUTs authorized with the current access token
+    refreshes: int = 0
+    put_count: int = 0
 
     def add(self, event_id: str, track_id: str, registration_id: str, status: str = "REGISTERED") -> None:
         self.events.add(event_id.lower())
@@ -125,8 +147,13 @@ def make_app(
     state = SandboxState()
     for event_id, track_id, registration_id, status in registrations:
         state.add(event_id, track_id, registration_id, status)
+    scenario = scenario or Scenario()
+    state.random = random.Random(scenario.seed)
+    state.access_token = scenario.token
+    state.refresh_token = scenario.refresh_token
     app[STATE] = state
-    app[SCENARIO] = scenario or Scenario()
+    app[SCENARIO] = scenario
+    app.router.add_post(TOKEN_PATH, _refresh_token)
     app.router.add_put("/v3/events/{event_id}/tracks/{track_id}/registrations", _put_registrations)
     app.router.add_get("/v3/events/{event_id}/tracks/{track_id}/registrations/{registration_id}", _get_registration)
     return app
@@ -164,26 +191,38 @@ async def _put_registrations(request: web.Request) -> web.Response:
         payload: object = json.loads(raw) if raw else None
     except ValueError:
         payload = None
-    response = await _answer_put(request, state, scenario, now, payload)
-    state.requests.append(
-        RecordedRequest("PUT", request.path, dict(request.query), dict(request.headers), payload, response.status, now)
-    )
+    try:
+        response = await _answer_put(request, state, scenario, now, payload)
+    except _Reset:
+        state.requests.append(_record(request, payload, 0, now))
+        return web.Response(status=500)  # never reaches the client: the connection is gone
+    state.requests.append(_record(request, payload, response.status, now))
     low, high = scenario.latency_s
     if high > 0:
         await asyncio.sleep(random.uniform(low, high))
     return response
 
 
+def _record(request: web.Request, payload: object, status: int, now: float) -> RecordedRequest:
+    return RecordedRequest("PUT", request.path, dict(request.query), dict(request.headers), payload, status, now)
+
+
 async def _answer_put(
     request: web.Request, state: SandboxState, scenario: Scenario, now: float, payload: object
 ) -> web.Response:
     if _over_rate_limit(state, scenario, now):
-        return _error(429, "throttled", "Too Many Requests")
+        return _error(429, "throttled", "Too Many Requests", _retry_after(scenario))
+    state.put_count += 1
+    if scenario.daily_quota is not None and state.put_count > scenario.daily_quota:
+        return _error(429, "quota_exceeded", "Daily request quota exceeded", _retry_after(scenario))
+    fault = await _random_fault(request, state, scenario)
+    if fault is not None:
+        return fault
     if scenario.statuses:
         return _scripted(scenario.statuses.pop(0), scenario)
     if scenario.status is not None:
         return _scripted(scenario.status, scenario)
-    if request.headers.get("Authorization") != f"Bearer {scenario.token}":
+    if not _authorized(request, state, scenario):
         return web.json_response({"error_key": "unauthorized", "error_message": "Unauthorized"}, status=401)
     event_id = request.match_info["event_id"]
     track_id = request.match_info["track_id"]
@@ -216,10 +255,89 @@ async def _answer_put(
     return web.Response(status=200)
 
 
+def _retry_after(scenario: Scenario) -> dict[str, str]:
+    return {"Retry-After": scenario.retry_after} if scenario.retry_after is not None else {}
+
+
+def _authorized(request: web.Request, state: SandboxState, scenario: Scenario) -> bool:
+    if request.headers.get("Authorization") != f"Bearer {state.access_token}":
+        return False
+    if scenario.token_expires_after is not None and request.method == "PUT":
+        if state.token_uses >= scenario.token_expires_after:
+            return False
+        state.token_uses += 1
+    return True
+
+
+class _Reset(Exception):
+    """The connection was dropped on purpose."""
+
+
+def _draw_fault(draw: float, scenario: Scenario) -> str | None:
+    for rate, kind in (
+        (scenario.error_rate, "error"),
+        (scenario.reset_rate, "reset"),
+        (scenario.stall_rate, "stall"),
+        (scenario.throttle_rate, "throttle"),
+    ):
+        if draw < rate:
+            return kind
+        draw -= rate
+    return None
+
+
+async def _random_fault(request: web.Request, state: SandboxState, scenario: Scenario) -> web.Response | None:
+    """A random 5xx, reset, stall or 429, by the scenario's rates; None for a normal answer."""
+    kind = _draw_fault(state.random.random(), scenario)
+    if kind is None:
+        return None
+    if kind == "reset":
+        if request.transport is not None:
+            request.transport.abort()
+        raise _Reset
+    if kind == "stall":
+        await asyncio.sleep(scenario.stall_s)
+        return _error(503, "server.stalled", "answered after a stall")
+    if kind == "throttle":
+        return _error(429, "throttled", "Too Many Requests", _retry_after(scenario))
+    status = state.random.choice((500, 503))
+    if scenario.html_errors:
+        page = f"<html><head><title>{status}</title></head><body><h1>{status} Service Unavailable</h1></body></html>"
+        return web.Response(status=status, text=page, content_type="text/html", headers=_retry_after(scenario))
+    return _error(status, "server.error", "There was a problem with our internal service.", _retry_after(scenario))
+
+
+async def _refresh_token(request: web.Request) -> web.Response:
+    """The OAuth2 token endpoint: grant_type=refresh_token, with rotating refresh tokens."""
+    state = request.app[STATE]
+    scenario = request.app[SCENARIO]
+    form = await request.post()
+    if form.get("grant_type") != "refresh_token" or form.get("client_id") != scenario.client_id:
+        return web.json_response({"error": "invalid_client", "error_description": "unknown client"}, status=400)
+    if form.get("refresh_token") != state.refresh_token:
+        return web.json_response(
+            {"error": "invalid_grant", "error_description": "The refresh token is invalid or expired."}, status=400
+        )
+    state.refreshes += 1
+    state.access_token = f"{scenario.token}-{state.refreshes}"
+    state.token_uses = 0
+    if scenario.rotate_refresh_tokens:
+        state.refresh_token = f"{scenario.refresh_token}-{state.refreshes}"
+    return web.json_response(
+        {
+            "access_token": state.access_token,
+            "refresh_token": state.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": 86400,
+            "scope": "campaign_data offline_access",
+        }
+    )
+
+
 async def _get_registration(request: web.Request) -> web.Response:
     state = request.app[STATE]
     scenario = request.app[SCENARIO]
-    if request.headers.get("Authorization") != f"Bearer {scenario.token}":
+    if not _authorized(request, state, scenario):
         return web.json_response({"error_key": "unauthorized", "error_message": "Unauthorized"}, status=401)
     info = request.match_info
     status = state.status_of(info["event_id"], info["track_id"], info["registration_id"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from batcher import sandbox
@@ -111,3 +112,49 @@ def test_routes_and_statuses_agree_with_the_official_spec() -> None:
         assert f"name: {flag}" in put_section
     for status in sandbox.KNOWN_STATUSES:
         assert f"<code>{status}</code>" in text
+
+
+async def test_random_5xx_applies_nothing_and_can_carry_html(aiohttp_client: Any) -> None:
+    client = await client_for(aiohttp_client, sandbox.Scenario(rate_limit_per_s=None, error_rate=1.0, html_errors=True))
+    response = await client.put(URL, json=body(reg_id(0)), headers=AUTH)
+    assert response.status in (500, 503)
+    assert (await response.text()).startswith("<html>")
+    assert client.app[sandbox.STATE].status_of(EVENT, TRACK, reg_id(0)) == "REGISTERED"
+
+
+async def test_reset_drops_the_connection_unanswered(aiohttp_client: Any) -> None:
+    client = await client_for(aiohttp_client, sandbox.Scenario(rate_limit_per_s=None, reset_rate=1.0))
+    with pytest.raises(aiohttp.ServerDisconnectedError):
+        await client.put(URL, json=body(reg_id(0)), headers=AUTH)
+    assert [r.status for r in client.app[sandbox.STATE].requests] == [0]
+    assert client.app[sandbox.STATE].status_of(EVENT, TRACK, reg_id(0)) == "REGISTERED"
+
+
+async def test_throttle_and_quota_answers_carry_their_error_keys(aiohttp_client: Any) -> None:
+    scenario = sandbox.Scenario(rate_limit_per_s=None, daily_quota=1, retry_after="2")
+    client = await client_for(aiohttp_client, scenario)
+    assert (await client.put(URL, json=body(reg_id(0)), headers=AUTH)).status == 200
+    over = await client.put(URL, json=body(reg_id(1)), headers=AUTH)
+    assert over.status == 429
+    assert over.headers["Retry-After"] == "2"
+    assert (await over.json())[0]["error_key"] == "quota_exceeded"
+    throttled = await client_for(aiohttp_client, sandbox.Scenario(rate_limit_per_s=None, throttle_rate=1.0))
+    answer = await throttled.put(URL, json=body(reg_id(0)), headers=AUTH)
+    assert (answer.status, (await answer.json())[0]["error_key"]) == (429, "throttled")
+
+
+async def test_token_expires_and_a_rotating_refresh_token_works_once(aiohttp_client: Any) -> None:
+    client = await client_for(aiohttp_client, sandbox.Scenario(rate_limit_per_s=None, token_expires_after=1))
+    assert (await client.put(URL, json=body(reg_id(0)), headers=AUTH)).status == 200
+    assert (await client.put(URL, json=body(reg_id(1)), headers=AUTH)).status == 401
+    form = {
+        "grant_type": "refresh_token",
+        "refresh_token": sandbox.SANDBOX_REFRESH_TOKEN,
+        "client_id": sandbox.SANDBOX_CLIENT_ID,
+    }
+    fresh = await (await client.post(sandbox.TOKEN_PATH, data=form)).json()
+    assert fresh["refresh_token"] != sandbox.SANDBOX_REFRESH_TOKEN
+    new_auth = {"Authorization": f"Bearer {fresh['access_token']}"}
+    assert (await client.put(URL, json=body(reg_id(1)), headers=new_auth)).status == 200
+    reused = await client.post(sandbox.TOKEN_PATH, data=form)
+    assert (reused.status, (await reused.json())["error"]) == (400, "invalid_grant")
