@@ -64,9 +64,10 @@ def query_params(flags: QueryFlags) -> dict[str, str]:
     return {name: "true" if value else "false" for name, value in given.items() if value is not None}
 
 
-def build_request(base_url: str, batch: Batch, flags: QueryFlags) -> Request:
-    """The URL, query and JSON body for a batch."""
-    body = {"registration_ids": list(batch.registration_ids), "registration_status": batch.registration_status}
+def build_request(base_url: str, batch: Batch, flags: QueryFlags, *, ids: tuple[str, ...] | None = None) -> Request:
+    """The URL, query and JSON body for a batch, or for some of its ids."""
+    chosen = batch.registration_ids if ids is None else ids
+    body = {"registration_ids": list(chosen), "registration_status": batch.registration_status}
     return Request(
         url=registrations_url(base_url, batch.event_id, batch.track_id),
         params=query_params(flags),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,15 +13,18 @@ from typing import TextIO
 from tqdm import tqdm
 
 from batcher import sandbox
-from batcher.auth import Credentials
+from batcher.auth import load_credentials
 from batcher.chunker import count_requests
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, BatcherError, UsageError
 from batcher.loader import FIRST_DATA_ROW
 from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
-from batcher.runner import Plan, RunSummary, SandboxOptions, execute, prepare
+from batcher.quota import DEFAULT_DAILY_QUOTA, QuotaLedger, default_state_dir
+from batcher.runner import Plan, RunSummary, SandboxOptions, execute, prepare, read_earlier_run
 from batcher.settings import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_THROTTLE_WAIT_S,
     DEFAULT_RATE_PER_S,
     DEFAULT_TIMEOUT_S,
     MAX_BATCH_SIZE,
@@ -220,6 +224,50 @@ def _add_send_options(parser: argparse.ArgumentParser) -> None:
         help="with --sandbox: the registrations the sandbox knows (default: every row of the input)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip every registration the earlier run on the same --results path applied (read from its "
+        "journal and results), and send the rest",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=int,
+        default=DEFAULT_MAX_RETRIES,
+        metavar="N",
+        help=f"resend a batch after a 5xx, timeout or dropped connection up to N times (default {DEFAULT_MAX_RETRIES})",
+    )
+    parser.add_argument(
+        "--max-throttle-wait",
+        type=float,
+        default=DEFAULT_MAX_THROTTLE_WAIT_S,
+        metavar="SEC",
+        help="stop the run (exit 3) once 429 answers have made it wait this long in all "
+        f"(default {DEFAULT_MAX_THROTTLE_WAIT_S:g})",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help='JSON file {"access_token": ..., "refresh_token": ...}; refreshed tokens are written back (mode 0600)',
+    )
+    parser.add_argument(
+        "--daily-quota",
+        type=int,
+        default=DEFAULT_DAILY_QUOTA,
+        metavar="N",
+        help="requests the API key may send per UTC day; the run stops before going over "
+        f"(default {DEFAULT_DAILY_QUOTA})",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the daily request count and saved tokens live "
+        "(default: $BATCHER_STATE_DIR, else $XDG_STATE_HOME/batcher, else ~/.local/state/batcher)",
+    )
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -233,7 +281,9 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         if args.command == "sandbox":
             return _sandbox(args)
-        return _run(args, env, dry_run=args.command == "plan" or args.dry_run)
+        return _run(
+            args, env, list(sys.argv[1:] if argv is None else argv), dry_run=args.command == "plan" or args.dry_run
+        )
     except BatcherError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -256,48 +306,77 @@ def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         timeout_s=args.timeout,
         flags=QueryFlags(args.increase_count, args.increase_item_count, args.return_items_to_inventory),
         allow_insecure=args.allow_insecure or args.sandbox,
+        max_retries=args.max_retries,
+        max_throttle_wait_s=args.max_throttle_wait,
     )
 
 
-def _run(args: argparse.Namespace, env: Mapping[str, str], *, dry_run: bool) -> int:
+def _run(args: argparse.Namespace, env: Mapping[str, str], argv: Sequence[str], *, dry_run: bool) -> int:
     settings = _settings(args, env)
     if args.sandbox_registrations is not None and not args.sandbox:
         raise UsageError("--sandbox-registrations needs --sandbox")
+    state_dir = args.state_dir or default_state_dir(env)
     credentials = None
     if not dry_run and not args.sandbox:
-        credentials = Credentials.from_env(env)
-    plan = prepare(args.input, settings, default_status=args.status)
+        credentials = load_credentials(env, token_file=args.token_file, state_dir=state_dir)
+    results_path = args.results or default_results_path(args.input)
+    applied = read_earlier_run(results_path, default_status=args.status) if args.resume else None
+    plan = prepare(args.input, settings, default_status=args.status, applied=applied)
     for note in plan.loaded.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
+    ledger = None if args.sandbox else QuotaLedger(state_dir, args.daily_quota)
     if dry_run:
-        _print_plan(plan, settings, sys.stdout)
-        return EXIT_OK if plan.loaded.invalid_reason.tolist().count("") == plan.loaded.row_count else EXIT_SOME_FAILED
-    if not plan.batches:
+        _print_plan(plan, settings, sys.stdout, ledger)
+        return EXIT_OK if int((plan.loaded.invalid_reason != "").sum()) == 0 else EXIT_SOME_FAILED
+    if not plan.batches and not plan.rows_applied_before:
         raise UsageError(f"{args.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
-    results_path = args.results or default_results_path(args.input)
-    if not args.yes and not args.sandbox and sys.stdin.isatty() and sys.stderr.isatty():
-        _print_plan(plan, settings, sys.stderr)
+    if not args.yes and not args.sandbox and sys.stdin.isatty() and sys.stderr.isatty() and plan.batches:
+        _print_plan(plan, settings, sys.stderr, ledger)
         if not _confirm(f"Send {len(plan.batches)} requests to {settings.base_url}? [y/N] "):
             print(f"{PROG}: nothing sent", file=sys.stderr)
             return EXIT_USAGE
     show_progress = not args.no_progress and sys.stderr.isatty()
-    with tqdm(total=plan.sendable_rows, unit="reg", disable=not show_progress, file=sys.stderr) as bar:
+    try:
+        with tqdm(total=plan.sendable_rows, unit="reg", disable=not show_progress, file=sys.stderr) as bar:
 
-        def advance(rows: int) -> None:
-            bar.update(rows)
+            def advance(rows: int) -> None:
+                bar.update(rows)
 
-        summary = execute(
-            plan,
-            settings,
-            credentials,
-            results_path,
-            sandbox_options=SandboxOptions(args.sandbox_registrations) if args.sandbox else None,
-            on_progress=advance,
+            summary = execute(
+                plan,
+                settings,
+                credentials,
+                results_path,
+                sandbox_options=SandboxOptions(args.sandbox_registrations) if args.sandbox else None,
+                on_progress=advance,
+                resume=args.resume,
+                quota=ledger,
+            )
+    finally:
+        if ledger is not None:
+            ledger.close()
+    if credentials is not None and credentials.saved_notice:
+        print(f"{PROG}: note: {credentials.saved_notice}", file=sys.stderr)
+    if plan.rows_applied_before:
+        print(
+            f"{PROG}: {plan.rows_applied_before} rows were applied by the earlier run; not sent again", file=sys.stderr
         )
     _print_summary(summary, sys.stderr)
     if summary.stopped is not None:
         print(f"{PROG}: error: {summary.stopped}", file=sys.stderr)
+    if summary.counts[Outcome.PENDING]:
+        print(f"{PROG}: to send the pending rows: {resume_command(argv, results_path)}", file=sys.stderr)
     return summary.exit_code
+
+
+def resume_command(argv: Sequence[str], results_path: Path) -> str:
+    """The command that resumes this run: the same arguments plus --resume and the results path."""
+    words = [PROG, *argv]
+    if "--resume" not in words:
+        words.append("--resume")
+    if not any(word == "--results" or word.startswith("--results=") for word in words):
+        words += ["--results", str(results_path)]
+    return shlex.join(words)
 
 
 def default_results_path(input_path: Path) -> Path:
@@ -314,7 +393,7 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def _print_plan(plan: Plan, settings: Settings, out: TextIO) -> None:
+def _print_plan(plan: Plan, settings: Settings, out: TextIO, ledger: QuotaLedger | None) -> None:
     loaded = plan.loaded
     invalid = int((loaded.invalid_reason != "").sum())
     duplicate = int((loaded.duplicate_of >= 0).sum())
@@ -334,11 +413,21 @@ def _print_plan(plan: Plan, settings: Settings, out: TextIO) -> None:
             f"{len(group.rows):>7}  {requests:>8}",
             file=out,
         )
+    if plan.rows_applied_before:
+        print(f"{plan.rows_applied_before} rows were applied by the earlier run and are not sent again", file=out)
     print(
         f"total: {len(plan.batches)} requests of up to {settings.batch_size} IDs; "
         f"estimated time at {settings.rate_per_s:g} requests/s: {_duration(plan.estimated_seconds(settings))}",
         file=out,
     )
+    if ledger is not None:
+        left = ledger.remaining_today()
+        verdict = "covers it" if left >= len(plan.batches) else "does NOT cover it: the run would stop part-way"
+        print(
+            f"daily quota: {left} of {ledger.daily_quota} requests left today (UTC, counted by batcher in "
+            f"{ledger.path.parent}); {verdict}",
+            file=out,
+        )
 
 
 def _print_summary(summary: RunSummary, out: TextIO) -> None:

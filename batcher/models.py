@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+# (event_id, track_id, registration_id, registration_status), in the API's canonical form
+RegistrationKey = tuple[str, str, str, str]
 
 KNOWN_STATUSES = ("REGISTERED", "PENDING", "CANCELED", "EXPIRED", "IN_PROGRESS", "FAILED")
 
@@ -53,15 +57,17 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """The final answer for one batch."""
+    """The final answer for one batch.
+
+    Every id of the batch succeeded unless it is in failed_ids (listed in a 207), in id_errors
+    (failed on its own after the batch was split), in unsent_ids (never applied: the run stopped),
+    or error is set (the whole batch failed).
+    """
 
     batch: int
     http_status: int | None  # None: never got an answer
     failed_ids: frozenset[str] = field(default_factory=frozenset)  # from a 207 body; empty on 200
-    attempts: int = 1
-    error: str = ""  # user-readable, never contains the token
-    applied: bool = True  # False: the batch was not applied and its rows stay pending
-
-    @property
-    def succeeded_all(self) -> bool:
-        return self.applied and self.http_status in (200, 207) and not self.failed_ids and not self.error
+    attempts: int = 1  # requests sent for this batch, retries and split halves included
+    error: str = ""  # the whole batch failed; user-readable, never contains the token
+    id_errors: Mapping[str, tuple[int | None, str]] = field(default_factory=dict)  # id -> (status, error)
+    unsent_ids: frozenset[str] = field(default_factory=frozenset)

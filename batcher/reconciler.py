@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from batcher.errors import OutputError
-from batcher.loader import FIRST_DATA_ROW, LoadedInput, Strings
-from batcher.models import Batch, BatchResult, Outcome
+from batcher.errors import InputError, OutputError
+from batcher.loader import FIRST_DATA_ROW, LoadedInput, Strings, load_input
+from batcher.models import Batch, BatchResult, Outcome, RegistrationKey
 
 RESULT_COLUMNS = ("outcome", "http_status", "error", "attempts", "batch")
 REJECTED_IN_207 = "rejected by the API in a 207 response"
@@ -46,8 +46,13 @@ def reconcile(
     results: Iterable[BatchResult],
     *,
     pending_reason: str = "not sent",
+    applied_before: npt.NDArray[np.int64] | None = None,
 ) -> RowResults:
-    """One RowResults covering every input row; rows of batches without a result are pending."""
+    """One RowResults covering every input row; rows of batches without a result are pending.
+
+    applied_before holds, per row, the HTTP status of an earlier run that applied it (0: none);
+    such rows were not sent again and count as succeeded.
+    """
     n = loaded.row_count
     outcome = np.full(n, Outcome.PENDING.value, dtype=object)
     error = np.full(n, "", dtype=object)
@@ -58,6 +63,10 @@ def reconcile(
     invalid = loaded.invalid_reason != ""
     outcome[invalid] = Outcome.INVALID.value
     error[invalid] = loaded.invalid_reason[invalid]
+    if applied_before is not None:
+        earlier = applied_before > 0
+        outcome[earlier] = Outcome.SUCCEEDED.value
+        http_status[earlier] = applied_before[earlier]
 
     by_number = {result.batch: result for result in results}
     for batch in batches:
@@ -78,6 +87,18 @@ def reconcile(
             failed = rows[np.isin(loaded.registration_id[rows], list(result.failed_ids))]
             outcome[failed] = Outcome.FAILED.value
             error[failed] = REJECTED_IN_207
+        if result.id_errors or result.unsent_ids:
+            row_of = dict(zip(batch.registration_ids, batch.rows, strict=True))
+            for registration_id, (status, reason) in result.id_errors.items():
+                row = row_of[registration_id]
+                outcome[row] = Outcome.FAILED.value
+                error[row] = reason
+                http_status[row] = status or 0
+            for registration_id in result.unsent_ids:
+                row = row_of[registration_id]
+                outcome[row] = Outcome.PENDING.value
+                error[row] = pending_reason
+                http_status[row] = 0
 
     _fill_duplicates(loaded.duplicate_of, outcome, error, http_status, attempts, batch_of_row)
     return RowResults(outcome, http_status, error, attempts, batch_of_row)
@@ -157,3 +178,29 @@ def _write_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str]) ->
     finally:
         if temporary is not None:
             Path(temporary).unlink(missing_ok=True)
+
+
+def read_succeeded_keys(results_path: Path, *, default_status: str | None) -> dict[RegistrationKey, int]:
+    """(event, track, registration, status) of every row an earlier results file marks succeeded.
+
+    Raises:
+        InputError: the file cannot be read or has no outcome column.
+    """
+    earlier = load_input(results_path, default_status=default_status)
+    positions = [index for index, name in enumerate(earlier.header) if name == RESULT_COLUMNS[0]]
+    if not positions:
+        raise InputError(f"{results_path}: has no outcome column; is it a batcher results file?")
+    outcome = earlier.values[positions[-1]]
+    status_column = earlier.header.index(RESULT_COLUMNS[1]) if RESULT_COLUMNS[1] in earlier.header else None
+    done = np.flatnonzero((outcome == Outcome.SUCCEEDED.value) & (earlier.invalid_reason == ""))
+    found: dict[RegistrationKey, int] = {}
+    for row in done.tolist():
+        status_text = str(earlier.values[status_column][row]) if status_column is not None else ""
+        key: RegistrationKey = (
+            str(earlier.event_id[row]),
+            str(earlier.track_id[row]),
+            str(earlier.registration_id[row]),
+            str(earlier.registration_status[row]),
+        )
+        found[key] = int(status_text) if status_text.isdigit() else 200
+    return found

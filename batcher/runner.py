@@ -6,19 +6,23 @@ import asyncio
 import math
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+
 from batcher import sandbox
 from batcher.auth import Credentials
 from batcher.chunker import plan_batches
-from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, RunStopped
+from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, RunStopped, UsageError
+from batcher.journal import Journal, journal_path, read_applied, results_lock
 from batcher.loader import LoadedInput, load_input
-from batcher.models import Batch, BatchResult, Outcome
-from batcher.reconciler import RowResults, all_succeeded, reconcile, write_results
-from batcher.sender import send_batches
+from batcher.models import Batch, BatchResult, Outcome, RegistrationKey, RowGroup
+from batcher.reconciler import RowResults, all_succeeded, read_succeeded_keys, reconcile, write_results
+from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
 
 ProgressCallback = Callable[[int], None]
@@ -30,10 +34,15 @@ class Plan:
 
     loaded: LoadedInput
     batches: tuple[Batch, ...]
+    applied_before: npt.NDArray[np.int64]  # per row: HTTP status of an earlier run that applied it, 0 if none
 
     @property
     def sendable_rows(self) -> int:
         return sum(len(batch.rows) for batch in self.batches)
+
+    @property
+    def rows_applied_before(self) -> int:
+        return int((self.applied_before > 0).sum())
 
     def estimated_seconds(self, settings: Settings) -> float:
         """The time the requests take at the configured pace."""
@@ -64,15 +73,63 @@ class RunSummary:
         return self.requests_sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def prepare(input_path: Path, settings: Settings, *, default_status: str | None) -> Plan:
-    """Load, validate and batch an input file.
+def prepare(
+    input_path: Path,
+    settings: Settings,
+    *,
+    default_status: str | None,
+    applied: Mapping[RegistrationKey, int] | None = None,
+) -> Plan:
+    """Load, validate and batch an input file, leaving out registrations an earlier run applied.
 
     Raises:
         InputError: the file cannot be read or trusted.
         UsageError: --status is not a known status.
     """
     loaded = load_input(input_path, default_status=default_status)
-    return Plan(loaded, tuple(plan_batches(loaded.groups, batch_size=settings.batch_size)))
+    applied_before = np.zeros(loaded.row_count, dtype=np.int64)
+    groups = loaded.groups if not applied else _without_applied(loaded.groups, applied, applied_before)
+    return Plan(loaded, tuple(plan_batches(groups, batch_size=settings.batch_size)), applied_before)
+
+
+def _without_applied(
+    groups: tuple[RowGroup, ...], applied: Mapping[RegistrationKey, int], applied_before: npt.NDArray[np.int64]
+) -> list[RowGroup]:
+    kept: list[RowGroup] = []
+    for group in groups:
+        ids: list[str] = []
+        rows: list[int] = []
+        for registration_id, row in zip(group.registration_ids, group.rows, strict=True):
+            status = applied.get((group.event_id, group.track_id, registration_id, group.registration_status))
+            if status:
+                applied_before[row] = status
+            else:
+                ids.append(registration_id)
+                rows.append(row)
+        if ids:
+            kept.append(replace(group, registration_ids=tuple(ids), rows=tuple(rows)))
+    return kept
+
+
+def read_earlier_run(results_path: Path, *, default_status: str | None) -> dict[RegistrationKey, int]:
+    """What an earlier run on this results path applied, from its journal and its results file.
+
+    Raises:
+        UsageError: there is nothing to resume from.
+        InputError: the earlier results file cannot be read.
+    """
+    journal = journal_path(results_path)
+    if not journal.exists() and not results_path.exists():
+        raise UsageError(
+            f"nothing to resume: neither {journal} nor {results_path} exists. "
+            "Run without --resume, or give the --results path of the earlier run."
+        )
+    applied: dict[RegistrationKey, int] = {}
+    if results_path.exists():
+        applied.update(read_succeeded_keys(results_path, default_status=default_status))
+    if journal.exists():
+        applied.update(read_applied(journal))
+    return applied
 
 
 def execute(
@@ -83,29 +140,43 @@ def execute(
     *,
     sandbox_options: SandboxOptions | None = None,
     on_progress: ProgressCallback | None = None,
+    resume: bool = False,
+    quota: QuotaGate | None = None,
 ) -> RunSummary:
-    """Send the plan's batches, then write one results line per input row.
+    """Send the plan's batches, journalling each, then write one results line per input row.
 
     Raises:
-        OutputError: the results file cannot be written.
+        UsageError: another run holds the results path.
+        OutputError: the journal or the results file cannot be written.
     """
     started = time.monotonic()
     results: list[BatchResult] = []
+    with results_lock(results_path):
+        journal = Journal(journal_path(results_path), append=resume)
 
-    def collect(result: BatchResult) -> None:
-        results.append(result)
-        if on_progress is not None:
-            on_progress(len(plan.batches[result.batch - 1].rows))
+        def collect(result: BatchResult) -> None:
+            batch = plan.batches[result.batch - 1]
+            journal.record(batch, result)  # durable before the rows count as done
+            results.append(result)
+            if on_progress is not None:
+                on_progress(len(batch.rows))
 
-    stopped: RunStopped | None = None
-    interrupted = False
-    try:
-        interrupted = asyncio.run(_send(plan, settings, credentials, sandbox_options, collect))
-    except RunStopped as exc:
-        stopped = exc
-    pending_reason = _pending_reason(stopped, interrupted)
-    rows = reconcile(plan.loaded, plan.batches, results, pending_reason=pending_reason)
-    write_results(results_path, plan.loaded, rows)
+        stopped: RunStopped | None = None
+        interrupted = False
+        try:
+            interrupted = asyncio.run(_send(plan, settings, credentials, sandbox_options, collect, quota))
+        except RunStopped as exc:
+            stopped = exc
+        finally:
+            journal.close()
+        rows = reconcile(
+            plan.loaded,
+            plan.batches,
+            results,
+            pending_reason=_pending_reason(stopped, interrupted),
+            applied_before=plan.applied_before,
+        )
+        write_results(results_path, plan.loaded, rows)
     return RunSummary(
         counts=rows.counts(),
         requests_sent=sum(result.attempts for result in results),
@@ -123,40 +194,62 @@ async def _send(
     credentials: Credentials | None,
     sandbox_options: SandboxOptions | None,
     on_result: Callable[[BatchResult], None],
+    quota: QuotaGate | None,
 ) -> bool:
-    """Send in this loop; True when a signal interrupted the run."""
+    """Send in this loop; True when a signal interrupted the run.
+
+    The first SIGINT/SIGTERM stops new batches and lets those in flight finish; a second one
+    abandons them too (their rows stay pending: a PUT is idempotent, so --resume may resend them).
+    """
     stop = asyncio.Event()
-    interrupted: list[bool] = []
+    signals: list[int] = []
+    if sandbox_options is None:
+        if credentials is None:
+            raise ValueError("credentials are needed to talk to the real API")
+        task = asyncio.ensure_future(
+            send_batches(plan.batches, settings, credentials, on_result=on_result, stop=stop, quota=quota)
+        )
+        with _signals_set(lambda: _interrupt(signals, stop, task)):
+            await _finish(task)
+        return bool(signals)
+    app = sandbox.make_app(_sandbox_scenario(settings), _sandbox_registrations(plan.loaded, sandbox_options))
+    async with sandbox.running(app) as url:
+        task = asyncio.ensure_future(
+            send_batches(
+                plan.batches,
+                replace(settings, base_url=url),
+                Credentials(sandbox.SANDBOX_TOKEN),
+                on_result=on_result,
+                stop=stop,
+            )
+        )
+        with _signals_set(lambda: _interrupt(signals, stop, task)):
+            await _finish(task)
+    return bool(signals)
 
-    def interrupt() -> None:
-        interrupted.append(True)
-        stop.set()
 
-    with _signals_set(stop, interrupt):
-        if sandbox_options is None:
-            if credentials is None:
-                raise ValueError("credentials are needed to talk to the real API")
-            await send_batches(plan.batches, settings, credentials, on_result=on_result, stop=stop)
-        else:
-            app = sandbox.make_app(_sandbox_scenario(settings), _sandbox_registrations(plan.loaded, sandbox_options))
-            async with sandbox.running(app) as url:
-                await send_batches(
-                    plan.batches,
-                    replace(settings, base_url=url),
-                    Credentials(sandbox.SANDBOX_TOKEN),
-                    on_result=on_result,
-                    stop=stop,
-                )
-    return bool(interrupted)
+def _interrupt(signals: list[int], stop: asyncio.Event, task: asyncio.Future[list[BatchResult]]) -> None:
+    signals.append(1)
+    stop.set()
+    if len(signals) > 1:
+        task.cancel()
+
+
+async def _finish(task: asyncio.Future[list[BatchResult]]) -> None:
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not task.cancelled():
+            raise
 
 
 @contextmanager
-def _signals_set(stop: asyncio.Event, interrupt: Callable[[], None]) -> Iterator[None]:
+def _signals_set(handler: Callable[[], None]) -> Iterator[None]:
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     for number in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(number, interrupt)
+            loop.add_signal_handler(number, handler)
             installed.append(number)
         except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
             pass

@@ -22,6 +22,7 @@ PACING_MARGIN = 0.98
 DEFAULT_BACKOFF_INITIAL_S = 1.0
 DEFAULT_BACKOFF_MAX_S = 60.0
 DEFAULT_MAX_RETRIES = 5
+DEFAULT_MAX_THROTTLE_WAIT_S = 300.0
 
 ENV_BASE_URL = "CTCT_BASE_URL"
 
@@ -40,6 +41,7 @@ class Settings:
     backoff_initial_s: float = DEFAULT_BACKOFF_INITIAL_S
     backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
     allow_insecure: bool = False
+    max_throttle_wait_s: float = DEFAULT_MAX_THROTTLE_WAIT_S
 
     def __post_init__(self) -> None:
         _check_range("--batch-size", self.batch_size, 1, MAX_BATCH_SIZE)
@@ -49,6 +51,8 @@ class Settings:
         if not self.timeout_s > 0:
             raise UsageError(f"--timeout must be above 0 seconds (got {self.timeout_s})")
         _check_range("--max-retries", self.max_retries, 0, 100)
+        if self.max_throttle_wait_s < 0:
+            raise UsageError(f"--max-throttle-wait must be 0 or more seconds (got {self.max_throttle_wait_s})")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError(f"--base-url must be an http(s) URL such as {DEFAULT_BASE_URL} (got {self.base_url!r})")

@@ -39,6 +39,15 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def _private_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The daily request count and saved tokens go to the test's own folder, never the user's."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # for CLI calls given an environ without XDG_STATE_HOME
+    return state / "batcher"
+
+
 @pytest.fixture
 def write_csv(tmp_path: Path) -> Callable[..., Path]:
     def write(rows: Sequence[Sequence[str]], header: Sequence[str] = HEADER, name: str = "input.csv") -> Path:

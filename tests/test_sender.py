@@ -104,13 +104,27 @@ async def test_timeout_is_retried_and_counted(aiohttp_server: Any, settings: Set
     assert result.error == "gave up after 2 attempts: no answer within 0.05 s"
 
 
-async def test_400_fails_the_batch_and_the_run_goes_on(aiohttp_server: Any, settings: Settings) -> None:
-    groups = groups_of(2, 2)
+async def test_400_on_a_single_id_fails_that_batch_and_the_run_goes_on(aiohttp_server: Any, settings: Settings) -> None:
+    groups = groups_of(1, 2)
     scenario = sandbox.Scenario(rate_limit_per_s=None, poison_ids=frozenset({reg_id(0)}))
     url, _ = await serve(aiohttp_server, scenario, groups)
     results = await send(plan_batches(groups, batch_size=10), replace(settings, base_url=url))
     assert [r.http_status for r in results] == [400, 200]
     assert results[0].error == "HTTP 400: a registration id in the request is not valid"
+
+
+async def test_400_is_bisected_so_only_the_offending_ids_fail(aiohttp_server: Any, settings: Settings) -> None:
+    groups = groups_of(100)
+    poison = frozenset({reg_id(37)})
+    url, state = await serve(aiohttp_server, sandbox.Scenario(rate_limit_per_s=None, poison_ids=poison), groups)
+    (result,) = await send(plan_batches(groups, batch_size=100), replace(settings, base_url=url))
+    assert set(result.id_errors) == {reg_id(37)}
+    assert result.id_errors[reg_id(37)][0] == 400
+    assert result.failed_ids == frozenset() and result.unsent_ids == frozenset() and result.error == ""
+    assert result.attempts == len(state.puts)
+    assert len(state.puts) - 1 <= 2 * 7  # at most 2*ceil(log2(100)) extra requests for one bad id
+    statuses = {state.status_of(EVENT, f"{TRACK}0", rid) for rid in groups[0].registration_ids if rid not in poison}
+    assert statuses == {"CANCELED"}
 
 
 async def test_404_sends_one_request_for_the_whole_group(aiohttp_server: Any, settings: Settings) -> None:

@@ -1,0 +1,130 @@
+"""The append-only record of finished batches beside the results file, and the lock on that file.
+
+Each finished batch is written and fsynced before its rows count as done, so a crash, a kill or a
+full disk leaves a record that `--resume` reads to skip every registration already applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from batcher.errors import OutputError, UsageError
+from batcher.models import Batch, BatchResult, RegistrationKey
+
+JOURNAL_VERSION = 1
+
+
+def journal_path(results_path: Path) -> Path:
+    return results_path.with_name(results_path.name + ".journal")
+
+
+def lock_path(results_path: Path) -> Path:
+    return results_path.with_name(results_path.name + ".lock")
+
+
+@contextmanager
+def results_lock(results_path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the results path for the whole run.
+
+    Raises:
+        UsageError: another run holds it.
+    """
+    path = lock_path(results_path)
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot create the lock file ({exc.strerror or exc})") from exc
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another batcher run is writing {results_path} (it holds {path}); "
+                "wait for it to finish, or give this run another --results path"
+            ) from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+class Journal:
+    """Appends one JSON line per finished batch, fsynced."""
+
+    def __init__(self, path: Path, *, append: bool) -> None:
+        self.path = path
+        try:
+            self._handle: IO[str] = path.open("a" if append else "w", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"{path}: cannot write the journal ({exc.strerror or exc})") from exc
+        if not append or path.stat().st_size == 0:
+            self._write({"journal": JOURNAL_VERSION})
+
+    def record(self, batch: Batch, result: BatchResult) -> None:
+        """Write the registrations this batch applied.
+
+        Raises:
+            OutputError: the journal cannot be written (full disk); the run must stop.
+        """
+        lost = result.failed_ids | result.unsent_ids | frozenset(result.id_errors)
+        applied = [] if result.error else [rid for rid in batch.registration_ids if rid not in lost]
+        self._write(
+            {
+                "batch": batch.number,
+                "event_id": batch.event_id,
+                "track_id": batch.track_id,
+                "registration_status": batch.registration_status,
+                "http_status": result.http_status,
+                "attempts": result.attempts,
+                "applied": applied,
+            }
+        )
+
+    def _write(self, record: dict[str, object]) -> None:
+        try:
+            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+        except OSError as exc:
+            raise OutputError(
+                f"{self.path}: cannot write the journal ({exc.strerror or exc}); free space, then re-run with --resume"
+            ) from exc
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # every record was fsynced as it was written
+            self._handle.close()
+
+
+def read_applied(path: Path) -> dict[RegistrationKey, int]:
+    """Every (event, track, registration, status) a journal says was applied, with the HTTP status.
+
+    A torn last line (the process died while writing it) is ignored: its batch is sent again.
+
+    Raises:
+        UsageError: the file is not a batcher journal.
+    """
+    applied: dict[RegistrationKey, int] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the journal ({exc})") from exc
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if number == len(lines):
+                break
+            raise UsageError(f"{path}: line {number} is not a journal record; is this a batcher journal?") from None
+        if not isinstance(record, dict) or "applied" not in record:
+            continue
+        status = int(record.get("http_status") or 0)
+        for registration_id in record["applied"]:
+            key = (record["event_id"], record["track_id"], registration_id, record["registration_status"])
+            applied[key] = status
+    return applied
