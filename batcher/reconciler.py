@@ -173,7 +173,8 @@ def _write_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str]) ->
         temporary = None
     except OSError as exc:
         raise OutputError(
-            f"{path}: cannot write the results ({exc.strerror or exc}). Free space or fix permissions."
+            f"{path}: cannot write the results ({exc.strerror or exc}). Free space or fix permissions, "
+            "then re-run with --resume (the journal kept every applied batch)."
         ) from exc
     finally:
         if temporary is not None:

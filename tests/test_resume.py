@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -189,3 +190,38 @@ def test_sigint_lets_in_flight_batches_finish_writes_pending_rows_and_exits_130(
     )
     assert len(box.state.puts) - sent_before == first.count("pending")
     assert outcomes(results) == ["succeeded"] * 120
+
+
+def test_a_full_disk_stops_the_run_and_resume_completes_it(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    rows = rows_for(200)
+    box = start_sandbox(registrations=known(rows))
+    path = write_csv(rows)
+
+    def small_disk() -> None:  # files may not grow past 8 KiB: writes then fail as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+    env = {**os.environ, **TOKEN_ENV, "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONPATH": str(ROOT)}
+    args = [sys.executable, "-m", "batcher", "run", str(path), "--base-url", box.url, "--yes", "--no-progress"]
+    done = subprocess.run(
+        [*args, "--batch-size", "5", "--rate", "200"],
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=small_disk,
+        check=False,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "cannot write" in done.stderr and "--resume" in done.stderr
+    assert "Traceback" not in done.stderr
+    results = path.with_name("input.results.csv")
+    journaled = {key[2] for key in read_applied(journal_path(results))}
+    assert 0 < len(journaled) < 200
+    before = time.monotonic()
+    assert (
+        run(["run", str(path), "--base-url", box.url, "--yes", "--resume", "--batch-size", "5", "--rate", "200"]) == 0
+    )
+    assert not set(ids_sent(box, after=before)) & journaled
+    assert outcomes(results) == ["succeeded"] * 200
