@@ -1,8 +1,9 @@
-"""The command line: argv to Settings, confirmation, progress, and errors to messages and exit codes."""
+"""The command line: options to Settings, confirmation, progress, summaries, errors to exit codes."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
@@ -10,280 +11,41 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from tqdm import tqdm
-
-from batcher import sandbox
-from batcher.auth import load_credentials
+from batcher import config, logs, sandbox
+from batcher.auth import ENV_ACCESS_TOKEN, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, Credentials, load_credentials
 from batcher.chunker import count_requests
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, BatcherError, UsageError
 from batcher.loader import FIRST_DATA_ROW
-from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
-from batcher.quota import DEFAULT_DAILY_QUOTA, QuotaLedger, default_state_dir
+from batcher.models import Outcome, QueryFlags
+from batcher.parser import PROG, build_parser, documented_options, run_options
+from batcher.progress import Progress
+from batcher.quota import QuotaLedger, default_state_dir
+from batcher.reconciler import write_text_atomically
+from batcher.report import Report, extract_rows, format_report, read_results_file, report_results_file
 from batcher.runner import Plan, RunSummary, SandboxOptions, execute, prepare, read_earlier_run
-from batcher.settings import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MAX_THROTTLE_WAIT_S,
-    DEFAULT_RATE_PER_S,
-    DEFAULT_TIMEOUT_S,
-    MAX_BATCH_SIZE,
-    Settings,
-)
+from batcher.settings import DEFAULT_BASE_URL, Settings
 
-PROG = "batcher"
+__all__ = ["build_parser", "documented_options", "main"]
+
 MAX_INVALID_SHOWN = 10
-
-EXAMPLES = """\
-examples:
-  batcher plan cancellations.csv --status CANCELED
-  batcher run cancellations.csv --status CANCELED --sandbox        # rehearse locally
-  CTCT_ACCESS_TOKEN=... batcher run cancellations.csv --status CANCELED
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Change the registration status of many Constant Contact event registrations from a CSV.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,plan,sandbox}")
-    run = commands.add_parser(
-        "run",
-        help="send the updates and write the results CSV",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_input_options(run)
-    _add_send_options(run)
-    plan = commands.add_parser(
-        "plan",
-        help="validate and print the plan; send nothing (same as run --dry-run)",
-        epilog="example:\n  batcher plan cancellations.csv --status CANCELED\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    _add_input_options(plan)
-    _add_send_options(plan)
-    box = commands.add_parser(
-        "sandbox",
-        help="run the local emulator of the endpoint",
-        epilog="example:\n  batcher sandbox --port 8080 --registrations sample_inputs/sandbox_registrations.csv\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    box.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    box.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    box.add_argument(
-        "--registrations",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="CSV of known registrations (event_id, track_id, registration_id[, registration_status]); "
-        "default: sample_inputs/sandbox_registrations.csv",
-    )
-    box.add_argument("--token", default=sandbox.SANDBOX_TOKEN, help="bearer token the sandbox accepts")
-    box.add_argument(
-        "--rate-limit",
-        type=int,
-        default=sandbox.DEFAULT_RATE_LIMIT_PER_S,
-        metavar="N",
-        help="answer 429 past N requests in any one second, 0 for no limit (default 4)",
-    )
-    box.add_argument(
-        "--latency-ms",
-        default="0",
-        metavar="MIN[,MAX]",
-        help="delay each answer by a uniform MIN..MAX milliseconds (default 0)",
-    )
-    faults = box.add_argument_group("fault injection (fractions of PUT requests, 0..1; nothing is applied)")
-    faults.add_argument("--error-rate", type=_fraction, default=0.0, metavar="F", help="answer 500 or 503")
-    faults.add_argument("--html-errors", action="store_true", help="5xx answers carry an HTML page, as proxies send")
-    faults.add_argument("--reset-rate", type=_fraction, default=0.0, metavar="F", help="drop the connection unanswered")
-    faults.add_argument("--stall-rate", type=_fraction, default=0.0, metavar="F", help="answer only after --stall-s")
-    faults.add_argument("--stall-s", type=float, default=30.0, metavar="SEC", help="length of a stall (default 30)")
-    faults.add_argument("--throttle-rate", type=_fraction, default=0.0, metavar="F", help="answer 429 throttled")
-    faults.add_argument("--retry-after", default=None, metavar="VALUE", help="Retry-After header on 429 and 5xx")
-    faults.add_argument(
-        "--daily-quota", type=int, default=None, metavar="N", help="answer 429 quota_exceeded after N PUTs"
-    )
-    faults.add_argument(
-        "--token-expires-after",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"the access token stops working after N PUTs; refresh at {sandbox.TOKEN_PATH} "
-        f"with client_id {sandbox.SANDBOX_CLIENT_ID} and refresh_token {sandbox.SANDBOX_REFRESH_TOKEN} (rotating)",
-    )
-    faults.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the fault generator")
-    return parser
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
-    return value
-
-
-def documented_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
-    """(subcommand, --option) for every long option of every subcommand, --help aside."""
-    found: list[tuple[str, str]] = []
-    for action in parser._actions:  # noqa: SLF001 - argparse offers no public walk of subcommands
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            for name, sub in action.choices.items():
-                found.extend(
-                    (name, option)
-                    for sub_action in sub._actions  # noqa: SLF001
-                    for option in sub_action.option_strings
-                    if option.startswith("--") and option != "--help"
-                )
-    return found
-
-
-def _add_input_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, metavar="INPUT", help="the CSV of registrations to change")
-    parser.add_argument(
-        "--status",
-        default=None,
-        metavar="S",
-        help=f"target status for rows with no registration_status value ({', '.join(KNOWN_STATUSES)})",
-    )
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        default=DEFAULT_BATCH_SIZE,
-        metavar="N",
-        help=f"registration IDs per request, 1..{MAX_BATCH_SIZE} (default {DEFAULT_BATCH_SIZE})",
-    )
-    parser.add_argument(
-        "--rate",
-        type=float,
-        default=DEFAULT_RATE_PER_S,
-        metavar="R",
-        help=f"requests per second (default {DEFAULT_RATE_PER_S:g}, the API's limit per key)",
-    )
-
-
-def _add_send_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--results",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="results CSV (default: the input path with .results.csv in place of its suffix)",
-    )
-    parser.add_argument(
-        "--base-url",
-        default=None,
-        metavar="URL",
-        help="API base URL (default: env CTCT_BASE_URL, else https://api.cc.email/v3)",
-    )
-    parser.add_argument(
-        "--allow-insecure",
-        action="store_true",
-        help="allow a plain http:// base URL that is not a loopback address",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        default=DEFAULT_CONCURRENCY,
-        metavar="N",
-        help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_S,
-        metavar="SEC",
-        help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT_S:g})",
-    )
-    for flag in ("increase-count", "increase-item-count", "return-items-to-inventory"):
-        parser.add_argument(
-            f"--{flag}",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help=f"send the query flag {flag.replace('-', '_')}=true/false (not sent unless given)",
-        )
-    parser.add_argument("--dry-run", action="store_true", help="validate and print the plan; send nothing")
-    parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
-    parser.add_argument(
-        "--sandbox",
-        action="store_true",
-        help="run against an in-process sandbox on a free loopback port instead of the real API",
-    )
-    parser.add_argument(
-        "--sandbox-registrations",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="with --sandbox: the registrations the sandbox knows (default: every row of the input)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--resume",
-        action="store_true",
-        help="skip every registration the earlier run on the same --results path applied (read from its "
-        "journal and results), and send the rest",
-    )
-    parser.add_argument(
-        "--max-retries",
-        type=int,
-        default=DEFAULT_MAX_RETRIES,
-        metavar="N",
-        help=f"resend a batch after a 5xx, timeout or dropped connection up to N times (default {DEFAULT_MAX_RETRIES})",
-    )
-    parser.add_argument(
-        "--max-throttle-wait",
-        type=float,
-        default=DEFAULT_MAX_THROTTLE_WAIT_S,
-        metavar="SEC",
-        help="stop the run (exit 3) once 429 answers have made it wait this long in all "
-        f"(default {DEFAULT_MAX_THROTTLE_WAIT_S:g})",
-    )
-    parser.add_argument(
-        "--token-file",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help='JSON file {"access_token": ..., "refresh_token": ...}; refreshed tokens are written back (mode 0600)',
-    )
-    parser.add_argument(
-        "--daily-quota",
-        type=int,
-        default=DEFAULT_DAILY_QUOTA,
-        metavar="N",
-        help="requests the API key may send per UTC day; the run stops before going over "
-        f"(default {DEFAULT_DAILY_QUOTA})",
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="where the daily request count and saved tokens live "
-        "(default: $BATCHER_STATE_DIR, else $XDG_STATE_HOME/batcher, else ~/.local/state/batcher)",
-    )
+SECRET_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_SECRET)
+ENV_CONFIG = "BATCHER_CONFIG"
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     env = os.environ if environ is None else environ
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse has printed its message
+        args = build_parser().parse_args(words)
+    except SystemExit as exc:  # argparse has printed its message (or the help)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         if args.command == "sandbox":
             return _sandbox(args)
-        return _run(
-            args, env, list(sys.argv[1:] if argv is None else argv), dry_run=args.command == "plan" or args.dry_run
-        )
+        if args.command == "report":
+            return _report(args)
+        return _run(args, env, words)
     except BatcherError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -297,81 +59,201 @@ def entry() -> None:
     sys.exit(main())
 
 
-def _settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+def _options(args: argparse.Namespace, env: Mapping[str, str]) -> config.Resolved:
+    specs, defaults = run_options()
+    given = {name: value for name, value in vars(args).items() if name in specs}
+    config_path = args.config or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    return config.resolve(given, specs, defaults, env, config_path)
+
+
+def _settings(options: Mapping[str, object]) -> Settings:
+    def number(name: str) -> float:
+        value = options[name]
+        if not isinstance(value, int | float):
+            raise UsageError(f"--{name.replace('_', '-')} must be a number (got {value!r})")
+        return value
+
+    def switch(name: str) -> bool | None:
+        value = options[name]
+        return value if isinstance(value, bool) else None
+
     return Settings(
-        base_url=args.base_url or Settings.base_url_from_env(env),
-        batch_size=args.batch_size,
-        rate_per_s=args.rate,
-        concurrency=args.concurrency,
-        timeout_s=args.timeout,
-        flags=QueryFlags(args.increase_count, args.increase_item_count, args.return_items_to_inventory),
-        allow_insecure=args.allow_insecure or args.sandbox,
-        max_retries=args.max_retries,
-        max_throttle_wait_s=args.max_throttle_wait,
+        base_url=str(options["base_url"] or DEFAULT_BASE_URL),
+        batch_size=int(number("batch_size")),
+        rate_per_s=float(number("rate")),
+        concurrency=int(number("concurrency")),
+        timeout_s=float(number("timeout")),
+        flags=QueryFlags(switch("increase_count"), switch("increase_item_count"), switch("return_items_to_inventory")),
+        allow_insecure=bool(options["allow_insecure"] or options["sandbox"]),
+        max_retries=int(number("max_retries")),
+        max_throttle_wait_s=float(number("max_throttle_wait")),
     )
 
 
-def _run(args: argparse.Namespace, env: Mapping[str, str], argv: Sequence[str], *, dry_run: bool) -> int:
-    settings = _settings(args, env)
-    if args.sandbox_registrations is not None and not args.sandbox:
+def _optional_path(options: Mapping[str, object], name: str) -> Path | None:
+    value = options[name]
+    return Path(str(value)) if value not in (None, "") else None
+
+
+def _optional_int(options: Mapping[str, object], name: str) -> int | None:
+    value = options[name]
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise UsageError(f"--{name.replace('_', '-')} must be a whole number of 0 or more (got {value!r})")
+    return value
+
+
+def _run(args: argparse.Namespace, env: Mapping[str, str], argv: Sequence[str]) -> int:
+    resolved = _options(args, env)
+    options = resolved.values
+    if args.print_config:
+        print("\n".join(config.describe(resolved, env, SECRET_ENV)))
+        return EXIT_OK
+    settings = _settings(options)
+    dry_run = args.command == "plan" or bool(options["dry_run"])
+    use_sandbox = bool(options["sandbox"])
+    sandbox_file = _optional_path(options, "sandbox_registrations")
+    if sandbox_file is not None and not use_sandbox:
         raise UsageError("--sandbox-registrations needs --sandbox")
-    state_dir = args.state_dir or default_state_dir(env)
+    state_dir = _optional_path(options, "state_dir") or default_state_dir(env)
     credentials = None
-    if not dry_run and not args.sandbox:
-        credentials = load_credentials(env, token_file=args.token_file, state_dir=state_dir)
-    results_path = args.results or default_results_path(args.input)
-    applied = read_earlier_run(results_path, default_status=args.status) if args.resume else None
-    plan = prepare(args.input, settings, default_status=args.status, applied=applied)
+    if not dry_run and not use_sandbox:
+        credentials = load_credentials(env, token_file=_optional_path(options, "token_file"), state_dir=state_dir)
+    verbosity = -1 if options["quiet"] else int(str(options["verbose"]))
+    logs.configure(
+        verbosity=verbosity,
+        log_format=str(options["log_format"]),
+        log_file=_optional_path(options, "log_file"),
+        secrets=[env.get(name, "") for name in SECRET_ENV],
+    )
+    status = options["status"]
+    default_status = str(status) if status else None
+    results_path = _optional_path(options, "results") or default_results_path(args.input)
+    resume = bool(options["resume"])
+    applied = read_earlier_run(results_path, default_status=default_status) if resume else None
+    limit = _optional_int(options, "limit")
+    plan = prepare(args.input, settings, default_status=default_status, applied=applied, limit=limit)
     for note in plan.loaded.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
-    ledger = None if args.sandbox else QuotaLedger(state_dir, args.daily_quota)
+    daily_quota = _optional_int(options, "daily_quota")
+    ledger = None if use_sandbox else QuotaLedger(state_dir, daily_quota if daily_quota is not None else 0)
     if dry_run:
         _print_plan(plan, settings, sys.stdout, ledger)
         return EXIT_OK if int((plan.loaded.invalid_reason != "").sum()) == 0 else EXIT_SOME_FAILED
-    if not plan.batches and not plan.rows_applied_before:
-        raise UsageError(f"{args.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
-    if not args.yes and not args.sandbox and sys.stdin.isatty() and sys.stderr.isatty() and plan.batches:
+    _check_guard_rails(plan, args.input, _optional_int(options, "max_changes"))
+    if not options["yes"] and not use_sandbox and plan.batches and sys.stdin.isatty() and sys.stderr.isatty():
         _print_plan(plan, settings, sys.stderr, ledger)
         if not _confirm(f"Send {len(plan.batches)} requests to {settings.base_url}? [y/N] "):
             print(f"{PROG}: nothing sent", file=sys.stderr)
             return EXIT_USAGE
-    show_progress = not args.no_progress and sys.stderr.isatty()
+    show_bar = not options["no_progress"] and sys.stderr.isatty()
     try:
-        with tqdm(total=plan.sendable_rows, unit="reg", disable=not show_progress, file=sys.stderr) as bar:
-
-            def advance(rows: int) -> None:
-                bar.update(rows)
-
+        with Progress(plan.sendable_rows, bar=show_bar) as progress:
             summary = execute(
                 plan,
                 settings,
                 credentials,
                 results_path,
-                sandbox_options=SandboxOptions(args.sandbox_registrations) if args.sandbox else None,
-                on_progress=advance,
-                resume=args.resume,
+                sandbox_options=SandboxOptions(sandbox_file) if use_sandbox else None,
+                on_progress=progress.advance,
+                resume=resume,
                 quota=ledger,
             )
     finally:
         if ledger is not None:
             ledger.close()
+    return _finish_run(plan, summary, credentials, ledger, argv, _optional_path(options, "summary_json"))
+
+
+def _check_guard_rails(plan: Plan, input_path: Path, max_changes: int | None) -> None:
+    if not plan.batches and not plan.rows_applied_before:
+        raise UsageError(f"{input_path}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
+    if max_changes is not None and plan.sendable_rows > max_changes:
+        raise UsageError(
+            f"{input_path}: this run would change {plan.sendable_rows} registrations, more than --max-changes "
+            f"{max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
+        )
+
+
+def _finish_run(
+    plan: Plan,
+    summary: RunSummary,
+    credentials: Credentials | None,
+    ledger: QuotaLedger | None,
+    argv: Sequence[str],
+    summary_json: Path | None,
+) -> int:
     if credentials is not None and credentials.saved_notice:
         print(f"{PROG}: note: {credentials.saved_notice}", file=sys.stderr)
     if plan.rows_applied_before:
         print(
             f"{PROG}: {plan.rows_applied_before} rows were applied by the earlier run; not sent again", file=sys.stderr
         )
-    _print_summary(summary, sys.stderr)
+    report = summary.report
+    quota_left = ledger.remaining_today() if ledger is not None else None
+    for line in format_report(report):
+        print(f"{PROG}: {line}" if not line.startswith(" ") else line, file=sys.stderr)
+    quota_text = f"; daily quota: {quota_left} requests left today (UTC)" if quota_left is not None else ""
+    print(
+        f"{PROG}: {summary.requests_sent} requests in {_duration(summary.elapsed_s)} "
+        f"({summary.requests_per_s:.2f} requests/s){quota_text}",
+        file=sys.stderr,
+    )
+    print(f"{PROG}: results: {summary.results_path}", file=sys.stderr)
     if summary.stopped is not None:
         print(f"{PROG}: error: {summary.stopped}", file=sys.stderr)
-    if summary.counts[Outcome.PENDING]:
-        print(f"{PROG}: to send the pending rows: {resume_command(argv, results_path)}", file=sys.stderr)
+    retry = ""
+    pending, failed = report.counts[Outcome.PENDING], report.counts[Outcome.FAILED]
+    if pending or failed:
+        retry = resume_command(argv, summary.results_path)
+        what = (
+            "the pending and failed rows"
+            if pending and failed
+            else "the pending rows"
+            if pending
+            else "the failed rows"
+        )
+        print(f"{PROG}: to send {what} again: {retry}", file=sys.stderr)
+    if summary_json is not None:
+        _write_summary_json(summary_json, summary, report, quota_left, retry, plan)
     return summary.exit_code
 
 
+def _write_summary_json(
+    path: Path, summary: RunSummary, report: Report, quota_left: int | None, retry: str, plan: Plan
+) -> None:
+    document = {
+        "exit_code": summary.exit_code,
+        "input": str(plan.loaded.path),
+        "results": str(summary.results_path),
+        "requests_sent": summary.requests_sent,
+        "elapsed_s": round(summary.elapsed_s, 3),
+        "requests_per_s": round(summary.requests_per_s, 3),
+        "rows_applied_before": plan.rows_applied_before,
+        "quota_left_today": quota_left,
+        "stopped": str(summary.stopped) if summary.stopped is not None else None,
+        "interrupted": summary.interrupted,
+        "resume_command": retry or None,
+        **report.as_dict(),
+    }
+    write_text_atomically(path, json.dumps(document, indent=2) + "\n")
+
+
 def resume_command(argv: Sequence[str], results_path: Path) -> str:
-    """The command that resumes this run: the same arguments plus --resume and the results path."""
-    words = [PROG, *argv]
+    """The command that resumes this run: the same arguments, without --limit, plus --resume and --results."""
+    words: list[str] = [PROG]
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+            continue
+        if word == "--limit":
+            skip = True
+            continue
+        if word.startswith("--limit="):
+            continue
+        words.append(word)
     if "--resume" not in words:
         words.append("--resume")
     if not any(word == "--results" or word.startswith("--results=") for word in words):
@@ -406,43 +288,38 @@ def _print_plan(plan: Plan, settings: Settings, out: TextIO, ledger: QuotaLedger
         print(f"  ... and {invalid - len(shown)} more invalid rows (all listed in the results file)", file=out)
     if loaded.groups:
         print(f"{'event_id':36}  {'track_id':10}  {'status':11}  {'rows':>7}  {'requests':>8}", file=out)
+    per_status: dict[str, int] = {}
     for group in loaded.groups:
         requests = count_requests([group], batch_size=settings.batch_size)
+        per_status[group.registration_status] = per_status.get(group.registration_status, 0) + len(group.rows)
         print(
             f"{group.event_id:36}  {group.track_id:10}  {group.registration_status:11}  "
             f"{len(group.rows):>7}  {requests:>8}",
             file=out,
         )
+    if per_status:
+        events = len({group.event_id for group in loaded.groups})
+        tracks = len({(group.event_id, group.track_id) for group in loaded.groups})
+        targets = ", ".join(f"{rows} to {status}" for status, rows in per_status.items())
+        print(f"{events} events, {tracks} tracks; registrations: {targets}", file=out)
     if plan.rows_applied_before:
         print(f"{plan.rows_applied_before} rows were applied by the earlier run and are not sent again", file=out)
+    if plan.held_back:
+        print(f"--limit {plan.limit}: {plan.held_back} rows are left for a later run with --resume", file=out)
     print(
-        f"total: {len(plan.batches)} requests of up to {settings.batch_size} IDs; "
-        f"estimated time at {settings.rate_per_s:g} requests/s: {_duration(plan.estimated_seconds(settings))}",
+        f"this run: {plan.sendable_rows} registrations in {len(plan.batches)} requests of up to "
+        f"{settings.batch_size} IDs; estimated time at {settings.rate_per_s:g} requests/s: "
+        f"{_duration(plan.estimated_seconds(settings))}",
         file=out,
     )
     if ledger is not None:
         left = ledger.remaining_today()
         verdict = "covers it" if left >= len(plan.batches) else "does NOT cover it: the run would stop part-way"
         print(
-            f"daily quota: {left} of {ledger.daily_quota} requests left today (UTC, counted by batcher in "
-            f"{ledger.path.parent}); {verdict}",
+            f"daily quota: {len(plan.batches)} requests needed, {left} of {ledger.daily_quota} left today "
+            f"(UTC, counted by batcher in {ledger.path.parent}); {verdict}",
             file=out,
         )
-
-
-def _print_summary(summary: RunSummary, out: TextIO) -> None:
-    counts = ", ".join(f"{count} {outcome.value}" for outcome, count in summary.counts.items())
-    total = sum(summary.counts.values())
-    print(f"{PROG}: {total} rows: {counts}", file=out)
-    print(
-        f"{PROG}: {summary.requests_sent} requests in {_duration(summary.elapsed_s)} "
-        f"({summary.requests_per_s:.2f} requests/s)",
-        file=out,
-    )
-    print(f"{PROG}: results: {summary.results_path}", file=out)
-    if summary.exit_code == EXIT_SOME_FAILED:
-        failed = summary.counts[Outcome.FAILED] + summary.counts[Outcome.INVALID]
-        print(f"{PROG}: {failed} rows did not succeed; the error column of the results says why", file=out)
 
 
 def _duration(seconds: float) -> str:
@@ -451,6 +328,25 @@ def _duration(seconds: float) -> str:
     minutes, rest = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {rest:02d} s"
+
+
+def _report(args: argparse.Namespace) -> int:
+    if (args.only is None) != (args.out is None):
+        raise UsageError("--only and --out go together: --only failed,pending --out retry.csv")
+    results = read_results_file(args.results)
+    report = report_results_file(results)
+    for line in format_report(report):
+        print(line)
+    if args.summary_json is not None:
+        write_text_atomically(
+            args.summary_json, json.dumps({"results": str(args.results), **report.as_dict()}, indent=2) + "\n"
+        )
+    if args.out is not None:
+        count = extract_rows(results, args.only, args.out)
+        chosen = ",".join(outcome.value for outcome in args.only)
+        print(f"{count} rows ({chosen}) written to {args.out}; run them with: batcher run {shlex.quote(str(args.out))}")
+    unfinished = report.counts[Outcome.PENDING] + report.counts[Outcome.FAILED] + report.counts[Outcome.INVALID]
+    return EXIT_OK if not unfinished else EXIT_SOME_FAILED
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -71,3 +71,4 @@ class BatchResult:
     error: str = ""  # the whole batch failed; user-readable, never contains the token
     id_errors: Mapping[str, tuple[int | None, str]] = field(default_factory=dict)  # id -> (status, error)
     unsent_ids: frozenset[str] = field(default_factory=frozenset)
+    duration_s: float = 0.0  # from the first request's start to the final answer

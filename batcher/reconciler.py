@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +48,7 @@ def reconcile(
     *,
     pending_reason: str = "not sent",
     applied_before: npt.NDArray[np.int64] | None = None,
+    held_back_reason: str = "not sent",
 ) -> RowResults:
     """One RowResults covering every input row; rows of batches without a result are pending.
 
@@ -55,7 +57,7 @@ def reconcile(
     """
     n = loaded.row_count
     outcome = np.full(n, Outcome.PENDING.value, dtype=object)
-    error = np.full(n, "", dtype=object)
+    error = np.full(n, held_back_reason, dtype=object)  # valid rows in no batch; the rest is overwritten
     http_status = np.zeros(n, dtype=np.int64)
     attempts = np.zeros(n, dtype=np.int64)
     batch_of_row = np.zeros(n, dtype=np.int64)
@@ -67,6 +69,7 @@ def reconcile(
         earlier = applied_before > 0
         outcome[earlier] = Outcome.SUCCEEDED.value
         http_status[earlier] = applied_before[earlier]
+        error[earlier] = ""
 
     by_number = {result.batch: result for result in results}
     for batch in batches:
@@ -78,6 +81,7 @@ def reconcile(
             continue
         http_status[rows] = result.http_status or 0
         attempts[rows] = result.attempts
+        error[rows] = ""
         if result.error:
             outcome[rows] = Outcome.FAILED.value
             error[rows] = result.error
@@ -146,9 +150,7 @@ def write_results(path: Path, loaded: LoadedInput, rows: RowResults) -> None:
     columns[base + 2] = rows.error
     columns[base + 3] = _blank_zero(rows.attempts, keep_zero=rows.batch > 0)
     columns[base + 4] = _blank_zero(rows.batch)
-    frame = pd.DataFrame(columns, copy=False)
-    header = [*loaded.header, *RESULT_COLUMNS]
-    _write_atomically(path, frame, header)
+    write_csv_atomically(path, pd.DataFrame(columns, copy=False), [*loaded.header, *RESULT_COLUMNS])
 
 
 def _blank_zero(values: npt.NDArray[np.int64], keep_zero: npt.NDArray[np.bool_] | None = None) -> Strings:
@@ -158,7 +160,27 @@ def _blank_zero(values: npt.NDArray[np.int64], keep_zero: npt.NDArray[np.bool_] 
     return text
 
 
-def _write_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str]) -> None:
+def write_text_atomically(path: Path, text: str) -> None:
+    """Write text to path via a temporary file, fsync and rename.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    _replace_atomically(path, lambda handle: handle.write(text))
+
+
+def write_csv_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str]) -> None:
+    """Write frame as CSV under header via a temporary file, fsync and rename.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    _replace_atomically(
+        path, lambda handle: frame.to_csv(handle, index=False, header=list(header), lineterminator="\n")
+    )
+
+
+def _replace_atomically(path: Path, write: Callable[[IO[str]], object]) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     temporary: str | None = None
     try:
@@ -166,15 +188,15 @@ def _write_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str]) ->
             "w", encoding="utf-8", newline="", dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
         ) as handle:
             temporary = handle.name
-            frame.to_csv(handle, index=False, header=list(header), lineterminator="\n")
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
         temporary = None
     except OSError as exc:
         raise OutputError(
-            f"{path}: cannot write the results ({exc.strerror or exc}). Free space or fix permissions, "
-            "then re-run with --resume (the journal kept every applied batch)."
+            f"{path}: cannot be written ({exc.strerror or exc}). Free space or fix permissions; "
+            "a run's journal keeps every applied batch, so re-running with --resume loses nothing."
         ) from exc
     finally:
         if temporary is not None:

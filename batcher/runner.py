@@ -6,7 +6,7 @@ import asyncio
 import math
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,15 +17,18 @@ import numpy.typing as npt
 from batcher import sandbox
 from batcher.auth import Credentials
 from batcher.chunker import plan_batches
-from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, RunStopped, UsageError
+from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_STOPPED, RunStopped, UsageError
 from batcher.journal import Journal, journal_path, read_applied, results_lock
 from batcher.loader import LoadedInput, load_input
+from batcher.logs import get_logger
 from batcher.models import Batch, BatchResult, Outcome, RegistrationKey, RowGroup
 from batcher.reconciler import RowResults, all_succeeded, read_succeeded_keys, reconcile, write_results
+from batcher.report import Report, build_report
 from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
 
-ProgressCallback = Callable[[int], None]
+ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
+log = get_logger()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,8 @@ class Plan:
     loaded: LoadedInput
     batches: tuple[Batch, ...]
     applied_before: npt.NDArray[np.int64]  # per row: HTTP status of an earlier run that applied it, 0 if none
+    held_back: int = 0  # valid rows left for a later run by --limit
+    limit: int | None = None
 
     @property
     def sendable_rows(self) -> int:
@@ -65,6 +70,7 @@ class RunSummary:
     elapsed_s: float
     results_path: Path
     exit_code: int
+    report: Report
     stopped: RunStopped | None = None
     interrupted: bool = False
 
@@ -79,8 +85,11 @@ def prepare(
     *,
     default_status: str | None,
     applied: Mapping[RegistrationKey, int] | None = None,
+    limit: int | None = None,
 ) -> Plan:
     """Load, validate and batch an input file, leaving out registrations an earlier run applied.
+
+    With limit, only the first limit rows still to send (in input order) are batched: a canary run.
 
     Raises:
         InputError: the file cannot be read or trusted.
@@ -88,12 +97,30 @@ def prepare(
     """
     loaded = load_input(input_path, default_status=default_status)
     applied_before = np.zeros(loaded.row_count, dtype=np.int64)
-    groups = loaded.groups if not applied else _without_applied(loaded.groups, applied, applied_before)
-    return Plan(loaded, tuple(plan_batches(groups, batch_size=settings.batch_size)), applied_before)
+    groups = list(loaded.groups) if not applied else _without_applied(loaded.groups, applied, applied_before)
+    held_back = 0
+    if limit is not None:
+        groups, held_back = _first_rows(groups, limit)
+    batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
+    return Plan(loaded, batches, applied_before, held_back, limit)
+
+
+def _first_rows(groups: list[RowGroup], limit: int) -> tuple[list[RowGroup], int]:
+    """The groups cut down to the first limit rows of the input; and how many rows were left out."""
+    rows = np.sort(np.fromiter((row for group in groups for row in group.rows), dtype=np.int64))
+    if len(rows) <= limit:
+        return groups, 0
+    last = rows[limit - 1] if limit > 0 else -1
+    kept: list[RowGroup] = []
+    for group in groups:
+        count = int(np.searchsorted(np.asarray(group.rows), last, side="right"))
+        if count:
+            kept.append(replace(group, registration_ids=group.registration_ids[:count], rows=group.rows[:count]))
+    return kept, len(rows) - limit
 
 
 def _without_applied(
-    groups: tuple[RowGroup, ...], applied: Mapping[RegistrationKey, int], applied_before: npt.NDArray[np.int64]
+    groups: Sequence[RowGroup], applied: Mapping[RegistrationKey, int], applied_before: npt.NDArray[np.int64]
 ) -> list[RowGroup]:
     kept: list[RowGroup] = []
     for group in groups:
@@ -109,6 +136,28 @@ def _without_applied(
         if ids:
             kept.append(replace(group, registration_ids=tuple(ids), rows=tuple(rows)))
     return kept
+
+
+def _log_batch(batch: Batch, result: BatchResult) -> None:
+    failed = len(result.failed_ids) + len(result.id_errors) + (len(batch.rows) if result.error else 0)
+    log.info(
+        "batch %d done: HTTP %s, %d of %d failed",
+        batch.number,
+        result.http_status,
+        failed,
+        len(batch.rows),
+        extra={
+            "event_id": batch.event_id,
+            "track_id": batch.track_id,
+            "batch": batch.number,
+            "http_status": result.http_status,
+            "attempts": result.attempts,
+            "duration_s": round(result.duration_s, 3),
+            "rows": len(batch.rows),
+            "failed": failed,
+            "error": result.error,
+        },
+    )
 
 
 def read_earlier_run(results_path: Path, *, default_status: str | None) -> dict[RegistrationKey, int]:
@@ -158,8 +207,9 @@ def execute(
             batch = plan.batches[result.batch - 1]
             journal.record(batch, result)  # durable before the rows count as done
             results.append(result)
+            _log_batch(batch, result)
             if on_progress is not None:
-                on_progress(len(batch.rows))
+                on_progress(len(batch.rows), result.attempts)
 
         stopped: RunStopped | None = None
         interrupted = False
@@ -175,6 +225,7 @@ def execute(
             results,
             pending_reason=_pending_reason(stopped, interrupted),
             applied_before=plan.applied_before,
+            held_back_reason=_held_back_reason(plan.limit),
         )
         write_results(results_path, plan.loaded, rows)
     return RunSummary(
@@ -183,6 +234,7 @@ def execute(
         elapsed_s=time.monotonic() - started,
         results_path=results_path,
         exit_code=_exit_code(plan, rows, stopped, interrupted),
+        report=build_report(plan.loaded.event_id, plan.loaded.track_id, rows.outcome, rows.error),
         stopped=stopped,
         interrupted=interrupted,
     )
@@ -280,6 +332,12 @@ def _sandbox_registrations(loaded: LoadedInput, options: SandboxOptions) -> list
     ]
 
 
+def _held_back_reason(limit: int | None) -> str:
+    if limit is None:
+        return "not sent"
+    return f"not sent: beyond --limit {limit}; run the same command with --resume and without --limit to send it"
+
+
 def _pending_reason(stopped: RunStopped | None, interrupted: bool) -> str:
     if interrupted:
         return "not sent: the run was interrupted; re-run with --resume"
@@ -293,4 +351,6 @@ def _exit_code(plan: Plan, rows: RowResults, stopped: RunStopped | None, interru
         return EXIT_INTERRUPTED
     if stopped is not None:
         return stopped.exit_code
+    if plan.held_back:
+        return EXIT_STOPPED  # a canary run: rows are left pending for --resume
     return EXIT_OK if all_succeeded(plan.loaded, rows) else EXIT_SOME_FAILED

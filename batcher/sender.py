@@ -10,7 +10,7 @@ import contextlib
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import aiohttp
@@ -20,8 +20,9 @@ from batcher import api
 from batcher.api import Answer, Verdict
 from batcher.auth import Credentials
 from batcher.errors import AuthError, BatcherError, QuotaError, RunStopped
+from batcher.logs import get_logger
 from batcher.models import Batch, BatchResult
-from batcher.settings import Settings
+from batcher.settings import PACING_MARGIN, Settings
 
 MAX_RESPONSE_BYTES = 1 << 20
 USER_AGENT = "batcher/0.1 (bulk registration status updates)"
@@ -32,6 +33,7 @@ MAX_REFRESHES_PER_BATCH = 3
 TOKEN_ENDPOINT_SPACING_S = 1.0  # the token endpoint allows about one call per second
 
 ResultCallback = Callable[[BatchResult], None]
+log = get_logger()
 
 
 class QuotaGate(Protocol):
@@ -205,28 +207,12 @@ class _Sender:
 
     async def send(self, batch: Batch) -> BatchResult | None:
         """Send one batch until every id has a final answer; None if the run stopped before any did."""
+        started = asyncio.get_running_loop().time()
         tally = _Tally()
         await self.deliver(batch, batch.registration_ids, tally)
         if tally.answers == 0:
             return None
-        if not tally.split and tally.last is not None:
-            answer = tally.last
-            if answer.verdict is Verdict.OK:
-                return BatchResult(batch.number, answer.http_status, attempts=tally.attempts)
-            if answer.verdict is Verdict.PARTIAL:
-                return BatchResult(
-                    batch.number, answer.http_status, frozenset(tally.failed_207), attempts=tally.attempts
-                )
-            return BatchResult(batch.number, answer.http_status, attempts=tally.attempts, error=answer.error)
-        failed = bool(tally.failed_207 or tally.id_errors or tally.unsent)
-        return BatchResult(
-            batch.number,
-            207 if failed else 200,
-            frozenset(tally.failed_207),
-            attempts=tally.attempts,
-            id_errors=tally.id_errors,
-            unsent_ids=frozenset(tally.unsent),
-        )
+        return replace(_summarize(batch, tally), duration_s=asyncio.get_running_loop().time() - started)
 
     async def deliver(self, batch: Batch, ids: tuple[str, ...], tally: _Tally) -> None:
         """Send ids of batch; a 400 on several ids is bisected so only the offending ids fail.
@@ -296,7 +282,15 @@ class _Sender:
                 return Answer(
                     Verdict.FAIL_BATCH, answer.http_status, f"gave up after {attempts} attempts: {answer.error}"
                 )
-            await sleep_unless_stopped(self.backoff_s(attempts, answer.wait_s), self.stop)
+            delay_s = self.backoff_s(attempts, answer.wait_s)
+            log.info(
+                "batch %d: %s; resending in %.1f s",
+                batch.number,
+                answer.error,
+                delay_s,
+                extra={"batch": batch.number, "attempts": attempts},
+            )
+            await sleep_unless_stopped(delay_s, self.stop)
 
     def is_hopeless(self, generation: int, refreshes: int) -> bool:
         """True when a 401 on this token cannot be mended by a refresh."""
@@ -322,6 +316,11 @@ class _Sender:
             ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2**self.throttles_in_a_row)
             wait_s = random.uniform(ceiling / 2, ceiling)
         self.pace.throttled(wait_s)
+        log.warning(
+            "429 too many requests: pausing %.1f s and slowing to %.2f requests/s",
+            wait_s,
+            self.settings.rate_per_s * PACING_MARGIN / self.pace.factor,
+        )
         if self.pace.waited_s > self.settings.max_throttle_wait_s:
             self.halt(
                 RunStopped(
@@ -389,6 +388,7 @@ class _Sender:
                     self.credentials.accept_refresh(response.status, body)
                 except AuthError as exc:
                     return exc
+                log.info("the access token was refreshed")
                 return None
         except TimeoutError:
             return f"no answer within {self.settings.timeout_s:g} s"
@@ -412,6 +412,26 @@ class _Sender:
         except aiohttp.ClientError as exc:
             text = self.credentials.redact(str(exc) or type(exc).__name__)
             return Answer(Verdict.RETRY, None, f"connection failed: {text}")
+
+
+def _summarize(batch: Batch, tally: _Tally) -> BatchResult:
+    """One BatchResult from everything the batch's requests were answered."""
+    if not tally.split and tally.last is not None:
+        answer = tally.last
+        if answer.verdict is Verdict.OK:
+            return BatchResult(batch.number, answer.http_status, attempts=tally.attempts)
+        if answer.verdict is Verdict.PARTIAL:
+            return BatchResult(batch.number, answer.http_status, frozenset(tally.failed_207), attempts=tally.attempts)
+        return BatchResult(batch.number, answer.http_status, attempts=tally.attempts, error=answer.error)
+    failed = bool(tally.failed_207 or tally.id_errors or tally.unsent)
+    return BatchResult(
+        batch.number,
+        207 if failed else 200,
+        frozenset(tally.failed_207),
+        attempts=tally.attempts,
+        id_errors=tally.id_errors,
+        unsent_ids=frozenset(tally.unsent),
+    )
 
 
 def _rejected_token(answer: Answer, *, refreshed: bool) -> AuthError:

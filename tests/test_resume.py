@@ -54,7 +54,8 @@ def test_resume_after_a_bad_token_sends_only_what_was_pending(
     results = path.with_name("input.results.csv")
     assert outcomes(results) == ["pending"] * 6
     err = capsys.readouterr().err
-    assert f"to send the pending rows: batcher run {path} --base-url {box.url} --batch-size 2 --yes --resume" in err
+    command = f"batcher run {path} --base-url {box.url} --batch-size 2 --yes --resume"
+    assert f"to send the pending rows again: {command} --results {path.with_name('input.results.csv')}" in err
     assert run([*args, "--resume"]) == 0
     assert outcomes(results) == ["succeeded"] * 6
     assert sorted(ids_sent(box, status=200)) == sorted(row[2] for row in rows)
@@ -99,7 +100,7 @@ def test_local_daily_quota_shows_in_plan_and_stops_the_run(
     box = start_sandbox(registrations=known(rows))
     path = write_csv(rows)
     assert run(["plan", str(path), "--batch-size", "1", "--daily-quota", "2"]) == 0
-    assert "daily quota: 2 of 2 requests left today" in capsys.readouterr().out
+    assert "daily quota: 3 requests needed, 2 of 2 left today" in capsys.readouterr().out
     args = ["run", str(path), "--base-url", box.url, "--batch-size", "1", "--concurrency", "1", "--yes"]
     assert run([*args, "--daily-quota", "2"]) == 3
     assert len(box.state.puts) == 2
@@ -214,7 +215,7 @@ def test_a_full_disk_stops_the_run_and_resume_completes_it(
         check=False,
     )
     assert done.returncode == 3, done.stderr
-    assert "cannot write" in done.stderr and "--resume" in done.stderr
+    assert "cannot be written" in done.stderr and "--resume" in done.stderr
     assert "Traceback" not in done.stderr
     results = path.with_name("input.results.csv")
     journaled = {key[2] for key in read_applied(journal_path(results))}

@@ -1,0 +1,155 @@
+"""Where each `run` option's value comes from: flag, then environment, then config file, then default.
+
+Options are named once, by the argument parser; this module reads that parser's actions, so a new
+option is settable from a config file (TOML) and from `BATCHER_<OPTION>` with no further code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from batcher.errors import UsageError
+
+ENV_PREFIX = "BATCHER_"
+# the issue's rule: CTCT_* for credentials and the base URL, BATCHER_* for the other options
+ENV_NAMES = {"base_url": "CTCT_BASE_URL"}
+NOT_CONFIGURABLE = frozenset({"config", "print_config", "help"})
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One long option of a subcommand, as the parser defines it."""
+
+    dest: str
+    flag: str  # e.g. --batch-size
+    is_switch: bool  # takes no value: store_true or --x/--no-x
+    convert: Callable[[str], object] | None
+
+    @property
+    def env_name(self) -> str:
+        return ENV_NAMES.get(self.dest, ENV_PREFIX + self.dest.upper())
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """Option values with, for each, where it came from."""
+
+    values: dict[str, object]
+    sources: dict[str, str]  # dest -> "flag", "env NAME", "config FILE" or "default"
+
+
+def take_defaults(parser: argparse.ArgumentParser) -> tuple[dict[str, OptionSpec], dict[str, object]]:
+    """The parser's option specs and defaults; afterwards the parser reports only options given."""
+    specs: dict[str, OptionSpec] = {}
+    defaults: dict[str, object] = {}
+    for action in parser._actions:  # noqa: SLF001 - argparse offers no public walk of its actions
+        longs = [option for option in action.option_strings if option.startswith("--")]
+        if not longs or action.dest in NOT_CONFIGURABLE:
+            continue
+        specs[action.dest] = OptionSpec(
+            dest=action.dest,
+            flag=longs[0],
+            is_switch=action.nargs == 0,
+            convert=action.type if callable(action.type) else None,
+        )
+        defaults[action.dest] = action.default
+        action.default = argparse.SUPPRESS
+    return specs, defaults
+
+
+def resolve(
+    given: Mapping[str, object],
+    specs: Mapping[str, OptionSpec],
+    defaults: Mapping[str, object],
+    environ: Mapping[str, str],
+    config_path: Path | None,
+) -> Resolved:
+    """Each option's value by precedence: flag, environment, config file, default.
+
+    Raises:
+        UsageError: the config file or an environment value is unreadable or names an unknown option.
+    """
+    values = dict(defaults)
+    sources = dict.fromkeys(defaults, "default")
+    if config_path is not None:
+        for dest, value in read_config(config_path, specs).items():
+            values[dest] = value
+            sources[dest] = f"config {config_path}"
+    for dest, spec in specs.items():
+        text = environ.get(spec.env_name)
+        if text is not None and text != "":
+            values[dest] = _from_text(spec, text, f"environment variable {spec.env_name}")
+            sources[dest] = f"env {spec.env_name}"
+    for dest, value in given.items():
+        if dest in specs:
+            values[dest] = value
+            sources[dest] = "flag"
+    return Resolved(values, sources)
+
+
+def read_config(path: Path, specs: Mapping[str, OptionSpec]) -> dict[str, object]:
+    """The options a TOML config file sets, converted like their flags.
+
+    Raises:
+        UsageError: the file cannot be read, is not TOML, or names an unknown option.
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the config file ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    values: dict[str, object] = {}
+    for key, value in data.items():
+        dest = key.replace("-", "_")
+        spec = specs.get(dest)
+        if spec is None:
+            known = ", ".join(sorted(name.replace("_", "-") for name in specs))
+            raise UsageError(f"{path}: unknown option {key!r}; a config file may set: {known}")
+        where = f"{path}: {key}"
+        if spec.is_switch:
+            if not isinstance(value, bool):
+                raise UsageError(f"{where} must be true or false (got {value!r})")
+            values[dest] = value
+        elif isinstance(value, bool | dict | list):
+            raise UsageError(f"{where} must be a single value like its flag {spec.flag} takes (got {value!r})")
+        else:
+            values[dest] = _from_text(spec, str(value), where)
+    return values
+
+
+def _from_text(spec: OptionSpec, text: str, where: str) -> object:
+    if spec.is_switch:
+        word = text.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise UsageError(f"{where} must be true or false (got {text!r})")
+    if spec.convert is None:
+        return text
+    try:
+        return spec.convert(text)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise UsageError(f"{where}: {exc or 'not a valid value'} (got {text!r}, as for {spec.flag})") from None
+
+
+def describe(resolved: Resolved, environ: Mapping[str, str], secret_names: tuple[str, ...]) -> list[str]:
+    """Lines `name = value  # source` for --print-config; secrets show only whether they are set."""
+    lines = []
+    for dest in sorted(resolved.values):
+        value = resolved.values[dest]
+        shown = "(not set)" if value is None else repr(str(value) if isinstance(value, Path) else value)
+        lines.append(f"{dest.replace('_', '-')} = {shown}  # {resolved.sources[dest]}")
+    for name in secret_names:
+        state = "set (hidden)" if environ.get(name) else "not set"
+        lines.append(f"{name}: {state}")
+    return lines

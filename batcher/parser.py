@@ -1,0 +1,334 @@
+"""The command line's words: subcommands, options, their defaults and help texts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from batcher import sandbox
+from batcher.config import OptionSpec, take_defaults
+from batcher.logs import LOG_FORMATS
+from batcher.models import KNOWN_STATUSES, Outcome
+from batcher.quota import DEFAULT_DAILY_QUOTA
+from batcher.settings import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_THROTTLE_WAIT_S,
+    DEFAULT_RATE_PER_S,
+    DEFAULT_TIMEOUT_S,
+    MAX_BATCH_SIZE,
+)
+
+PROG = "batcher"
+
+EXAMPLES = """\
+examples:
+  batcher plan cancellations.csv --status CANCELED                  # check the file, send nothing
+  batcher run cancellations.csv --status CANCELED --sandbox        # rehearse on the local sandbox
+  batcher run cancellations.csv --status CANCELED --limit 20       # canary: the first 20 rows only
+  batcher run cancellations.csv --status CANCELED --resume         # the rest, and retry failures
+  batcher report cancellations.results.csv --only failed,pending --out retry.csv
+
+The access token comes from CTCT_ACCESS_TOKEN (or --token-file). Exit codes: 0 all succeeded,
+1 some rows failed or were invalid, 2 usage or input error (nothing sent), 3 stopped early
+(rows left pending: re-run with --resume), 130 interrupted.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Change the registration status of many Constant Contact event registrations from a CSV.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,plan,report,sandbox}")
+    run = commands.add_parser(
+        "run",
+        help="send the updates and write the results CSV",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_input_options(run)
+    add_send_options(run)
+    take_defaults(run)  # defaults come from config.resolve, after the config file and environment
+    plan = commands.add_parser(
+        "plan",
+        help="validate and print the plan; send nothing (same as run --dry-run)",
+        epilog="example:\n  batcher plan cancellations.csv --status CANCELED\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_input_options(plan)
+    add_send_options(plan)
+    take_defaults(plan)
+    report = commands.add_parser(
+        "report",
+        help="summarize an existing results file, or extract rows to run again",
+        epilog="examples:\n  batcher report cancellations.results.csv\n"
+        "  batcher report cancellations.results.csv --only failed,pending --out retry.csv\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    report.add_argument("results", type=Path, metavar="RESULTS", help="a results CSV written by batcher run")
+    report.add_argument(
+        "--only",
+        type=outcome_list,
+        default=None,
+        metavar="OUTCOMES",
+        help="with --out: the outcomes to extract, comma-separated (e.g. failed,pending)",
+    )
+    report.add_argument(
+        "--out", type=Path, default=None, metavar="FILE", help="write the chosen rows (input columns only) here"
+    )
+    report.add_argument("--summary-json", type=Path, default=None, metavar="PATH", help="the summary as JSON")
+    box = commands.add_parser(
+        "sandbox",
+        help="run the local emulator of the endpoint",
+        epilog="example:\n  batcher sandbox --port 8080 --registrations sample_inputs/sandbox_registrations.csv\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    box.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    box.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
+    box.add_argument(
+        "--registrations",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="CSV of known registrations (event_id, track_id, registration_id[, registration_status]); "
+        "default: sample_inputs/sandbox_registrations.csv",
+    )
+    box.add_argument("--token", default=sandbox.SANDBOX_TOKEN, help="bearer token the sandbox accepts")
+    box.add_argument(
+        "--rate-limit",
+        type=int,
+        default=sandbox.DEFAULT_RATE_LIMIT_PER_S,
+        metavar="N",
+        help="answer 429 past N requests in any one second, 0 for no limit (default 4)",
+    )
+    box.add_argument(
+        "--latency-ms",
+        default="0",
+        metavar="MIN[,MAX]",
+        help="delay each answer by a uniform MIN..MAX milliseconds (default 0)",
+    )
+    faults = box.add_argument_group("fault injection (fractions of PUT requests, 0..1; nothing is applied)")
+    faults.add_argument("--error-rate", type=_fraction, default=0.0, metavar="F", help="answer 500 or 503")
+    faults.add_argument("--html-errors", action="store_true", help="5xx answers carry an HTML page, as proxies send")
+    faults.add_argument("--reset-rate", type=_fraction, default=0.0, metavar="F", help="drop the connection unanswered")
+    faults.add_argument("--stall-rate", type=_fraction, default=0.0, metavar="F", help="answer only after --stall-s")
+    faults.add_argument("--stall-s", type=float, default=30.0, metavar="SEC", help="length of a stall (default 30)")
+    faults.add_argument("--throttle-rate", type=_fraction, default=0.0, metavar="F", help="answer 429 throttled")
+    faults.add_argument("--retry-after", default=None, metavar="VALUE", help="Retry-After header on 429 and 5xx")
+    faults.add_argument(
+        "--daily-quota", type=int, default=None, metavar="N", help="answer 429 quota_exceeded after N PUTs"
+    )
+    faults.add_argument(
+        "--token-expires-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"the access token stops working after N PUTs; refresh at {sandbox.TOKEN_PATH} "
+        f"with client_id {sandbox.SANDBOX_CLIENT_ID} and refresh_token {sandbox.SANDBOX_REFRESH_TOKEN} (rotating)",
+    )
+    faults.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the fault generator")
+    return parser
+
+
+def outcome_list(text: str) -> tuple[Outcome, ...]:
+    """A comma list of outcome words, for --only."""
+    words = [word.strip().lower() for word in text.split(",") if word.strip()]
+    known = {outcome.value: outcome for outcome in Outcome}
+    unknown = [word for word in words if word not in known]
+    if unknown or not words:
+        raise argparse.ArgumentTypeError(f"expected outcomes from {', '.join(known)}, comma-separated (got {text!r})")
+    return tuple(known[word] for word in words)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
+    return value
+
+
+def run_options() -> tuple[dict[str, OptionSpec], dict[str, object]]:
+    """The specs and defaults of every option of run and plan."""
+    scratch = argparse.ArgumentParser(add_help=False)
+    add_input_options(scratch)
+    add_send_options(scratch)
+    return take_defaults(scratch)
+
+
+def documented_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
+    """(subcommand, --option) for every long option of every subcommand, --help aside."""
+    found: list[tuple[str, str]] = []
+    for action in parser._actions:  # noqa: SLF001 - argparse offers no public walk of subcommands
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for name, sub in action.choices.items():
+                found.extend(
+                    (name, option)
+                    for sub_action in sub._actions  # noqa: SLF001
+                    for option in sub_action.option_strings
+                    if option.startswith("--") and option != "--help"
+                )
+    return found
+
+
+def add_input_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", type=Path, metavar="INPUT", help="the CSV of registrations to change")
+    parser.add_argument(
+        "--status",
+        default=None,
+        metavar="S",
+        help=f"target status for rows with no registration_status value ({', '.join(KNOWN_STATUSES)})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"registration IDs per request, 1..{MAX_BATCH_SIZE} (default {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=DEFAULT_RATE_PER_S,
+        metavar="R",
+        help=f"requests per second (default {DEFAULT_RATE_PER_S:g}, the API's limit per key)",
+    )
+
+
+def add_send_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="results CSV (default: the input path with .results.csv in place of its suffix)",
+    )
+    parser.add_argument(
+        "--base-url",
+        default=None,
+        metavar="URL",
+        help="API base URL (default: env CTCT_BASE_URL, else https://api.cc.email/v3)",
+    )
+    parser.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow a plain http:// base URL that is not a loopback address",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        metavar="N",
+        help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SEC",
+        help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    for flag in ("increase-count", "increase-item-count", "return-items-to-inventory"):
+        parser.add_argument(
+            f"--{flag}",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help=f"send the query flag {flag.replace('-', '_')}=true/false (not sent unless given)",
+        )
+    parser.add_argument("--dry-run", action="store_true", help="validate and print the plan; send nothing")
+    parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run against an in-process sandbox on a free loopback port instead of the real API",
+    )
+    parser.add_argument(
+        "--sandbox-registrations",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --sandbox: the registrations the sandbox knows (default: every row of the input)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip every registration the earlier run on the same --results path applied (read from its "
+        "journal and results), and send the rest",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=int,
+        default=DEFAULT_MAX_RETRIES,
+        metavar="N",
+        help=f"resend a batch after a 5xx, timeout or dropped connection up to N times (default {DEFAULT_MAX_RETRIES})",
+    )
+    parser.add_argument(
+        "--max-throttle-wait",
+        type=float,
+        default=DEFAULT_MAX_THROTTLE_WAIT_S,
+        metavar="SEC",
+        help="stop the run (exit 3) once 429 answers have made it wait this long in all "
+        f"(default {DEFAULT_MAX_THROTTLE_WAIT_S:g})",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help='JSON file {"access_token": ..., "refresh_token": ...}; refreshed tokens are written back (mode 0600)',
+    )
+    parser.add_argument(
+        "--daily-quota",
+        type=int,
+        default=DEFAULT_DAILY_QUOTA,
+        metavar="N",
+        help="requests the API key may send per UTC day; the run stops before going over "
+        f"(default {DEFAULT_DAILY_QUOTA})",
+    )
+    parser.add_argument(
+        "--max-changes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse (exit 2, nothing sent) a run that would change more than N registrations",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="send only the first N rows still to send (a canary run); the rest stay pending for --resume",
+    )
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE", help="TOML file holding any run option")
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved options and where each came from; send nothing"
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail: -v a line per batch")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors and the final summary")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="text or json lines (default text)")
+    parser.add_argument(
+        "--log-file", type=Path, default=None, metavar="PATH", help="also write a line per batch to this file"
+    )
+    parser.add_argument(
+        "--summary-json",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the run's summary as JSON (counts, requests, duration, exit code, results path)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the daily request count and saved tokens live "
+        "(default: $BATCHER_STATE_DIR, else $XDG_STATE_HOME/batcher, else ~/.local/state/batcher)",
+    )

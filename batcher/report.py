@@ -1,0 +1,140 @@
+"""The end-of-run summary: rows per outcome, a per-event/track table and the commonest reasons.
+
+Built column-wise from a run's rows or from an existing results file, so `run` and `report` say the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+import pandas as pd
+
+from batcher.errors import InputError
+from batcher.loader import LoadedInput, Strings, load_input
+from batcher.models import Outcome
+from batcher.reconciler import RESULT_COLUMNS, write_csv_atomically
+
+TOP_REASONS = 5
+MAX_TRACK_LINES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class TrackLine:
+    event_id: str
+    track_id: str
+    counts: dict[Outcome, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What a results file says, summed up."""
+
+    counts: dict[Outcome, int]
+    tracks: tuple[TrackLine, ...]
+    top_reasons: tuple[tuple[str, int], ...]
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "counts": {outcome.value: count for outcome, count in self.counts.items()},
+            "tracks": [
+                {"event_id": line.event_id, "track_id": line.track_id}
+                | {outcome.value: count for outcome, count in line.counts.items()}
+                for line in self.tracks
+            ],
+            "top_reasons": [{"reason": reason, "rows": rows} for reason, rows in self.top_reasons],
+        }
+
+
+def build_report(event_id: Strings, track_id: Strings, outcome: Strings, error: Strings) -> Report:
+    """Sum up rows given as columns."""
+    frame = pd.DataFrame({"e": event_id, "t": track_id, "o": outcome, "r": error})
+    counted = frame["o"].value_counts()
+    counts = {item: int(counted.get(item.value, 0)) for item in Outcome}
+    table = pd.crosstab([frame["e"], frame["t"]], frame["o"]) if len(frame) else pd.DataFrame()
+    tracks = tuple(
+        TrackLine(str(event), str(track), {item: int(row.get(item.value, 0)) for item in Outcome})
+        for (event, track), row in cast(Iterable[tuple[tuple[str, str], pd.Series]], table.iterrows())
+    )
+    unsuccessful = frame[(frame["o"] != Outcome.SUCCEEDED.value) & (frame["r"] != "")]
+    reasons = unsuccessful["r"].value_counts().head(TOP_REASONS)
+    return Report(counts, tracks, tuple((str(reason), int(rows)) for reason, rows in reasons.items()))
+
+
+def format_report(report: Report) -> list[str]:
+    """Human lines: counts, the per-event/track table, the commonest reasons."""
+    lines = [f"{report.rows} rows: " + ", ".join(f"{count} {item.value}" for item, count in report.counts.items())]
+    if report.tracks:
+        lines.append(
+            f"  {'event_id':36}  {'track_id':10}  {'succeeded':>9}  {'failed':>6}  {'invalid':>7}  {'pending':>7}"
+        )
+        for line in report.tracks[:MAX_TRACK_LINES]:
+            c = line.counts
+            lines.append(
+                f"  {line.event_id[:36]:36}  {line.track_id[:10]:10}  {c[Outcome.SUCCEEDED]:>9}  "
+                f"{c[Outcome.FAILED]:>6}  {c[Outcome.INVALID]:>7}  {c[Outcome.PENDING]:>7}"
+            )
+        if len(report.tracks) > MAX_TRACK_LINES:
+            lines.append(f"  ... and {len(report.tracks) - MAX_TRACK_LINES} more event/track pairs")
+    if report.top_reasons:
+        lines.append("most common reasons rows did not succeed:")
+        lines.extend(f"  {rows:>7}  {reason}" for reason, rows in report.top_reasons)
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsFile:
+    """An existing results file, loaded."""
+
+    loaded: LoadedInput
+    outcome: Strings
+    error: Strings
+
+    @property
+    def input_columns(self) -> int:
+        """How many leading columns came from the original input."""
+        return len(self.loaded.header) - len(RESULT_COLUMNS)
+
+
+def read_results_file(path: Path) -> ResultsFile:
+    """Load a results file written by batcher.
+
+    Raises:
+        InputError: unreadable, or not a batcher results file.
+    """
+    loaded = load_input(path, default_status=None)
+    if tuple(loaded.header[-len(RESULT_COLUMNS) :]) != RESULT_COLUMNS:
+        raise InputError(
+            f"{path}: is not a batcher results file (its last columns are not {', '.join(RESULT_COLUMNS)})"
+        )
+    width = len(loaded.header)
+    return ResultsFile(
+        loaded,
+        loaded.values[width - len(RESULT_COLUMNS)].astype(object),
+        loaded.values[width - len(RESULT_COLUMNS) + 2].astype(object),
+    )
+
+
+def report_results_file(results: ResultsFile) -> Report:
+    loaded = results.loaded
+    return build_report(loaded.event_id, loaded.track_id, results.outcome, results.error)
+
+
+def extract_rows(results: ResultsFile, outcomes: Sequence[Outcome], out: Path) -> int:
+    """Write the rows with one of these outcomes, input columns only, ready to run again; returns the count.
+
+    Raises:
+        OutputError: out cannot be written.
+    """
+    chosen = np.isin(results.outcome, [item.value for item in outcomes])
+    width = results.input_columns
+    frame = pd.DataFrame({position: results.loaded.values[position][chosen] for position in range(width)})
+    write_csv_atomically(out, frame, results.loaded.header[:width])
+    return int(chosen.sum())

@@ -1,0 +1,262 @@
+"""Operator experience: config precedence, guard rails, the prompt, logs, progress lines, summaries, report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pty
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from batcher import cli, progress, sandbox
+from tests.conftest import EVENT, TRACK, RunningSandbox, known, rows_for
+
+WriteCsv = Callable[..., Path]
+StartSandbox = Callable[..., RunningSandbox]
+TOKEN_ENV = {"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def outcomes(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return [row["outcome"] for row in csv.DictReader(handle)]
+
+
+def print_config(args: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    assert cli.main(["run", "in.csv", "--print-config", *args], environ=env) == 0
+    lines = capsys.readouterr().out.splitlines()
+    return {line.split(" = ")[0]: line.split(" = ", 1)[1] for line in lines if " = " in line}
+
+
+def test_flags_beat_environment_beat_config_beat_defaults(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "batcher.toml"
+    config.write_text('batch-size = 50\nrate = 2.5\nconcurrency = 3\nstatus = "CANCELED"\nyes = true\n')
+    env = {"BATCHER_RATE": "3", "BATCHER_CONCURRENCY": "6", "CTCT_BASE_URL": "https://env.example/v3"}
+    shown = print_config(["--config", str(config), "--concurrency", "8"], env, capsys)
+    assert shown["batch-size"] == f"50  # config {config}"
+    assert shown["rate"] == "3.0  # env BATCHER_RATE"
+    assert shown["concurrency"] == "8  # flag"
+    assert shown["base-url"] == "'https://env.example/v3'  # env CTCT_BASE_URL"
+    assert shown["yes"] == f"True  # config {config}"
+    assert shown["timeout"] == "30.0  # default"
+
+
+def test_print_config_masks_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    env = {
+        "CTCT_ACCESS_TOKEN": "s3cr3t-access",
+        "CTCT_REFRESH_TOKEN": "s3cr3t-refresh",
+        "CTCT_CLIENT_SECRET": "s3cr3t-cs",
+    }
+    assert cli.main(["run", "in.csv", "--print-config"], environ=env) == 0
+    out = capsys.readouterr().out
+    assert "s3cr3t" not in out
+    assert "CTCT_ACCESS_TOKEN: set (hidden)" in out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("speed = 3\n", "unknown option 'speed'"),
+        ("rate = \n", "not valid TOML"),
+        ("yes = 'sure'\n", "must be true or false"),
+    ],
+)
+def test_bad_config_files_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(content)
+    assert cli.main(["run", "in.csv", "--config", str(config), "--print-config"], environ={}) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_environment_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "in.csv", "--print-config"], environ={"BATCHER_BATCH_SIZE": "many"}) == 2
+    assert "environment variable BATCHER_BATCH_SIZE" in capsys.readouterr().err
+
+
+def test_max_changes_refuses_a_larger_run_and_sends_nothing(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(10)
+    box = start_sandbox(registrations=known(rows))
+    code = cli.main(
+        ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--max-changes", "9"], environ=TOKEN_ENV
+    )
+    assert code == 2
+    assert "would change 10 registrations, more than --max-changes 9" in capsys.readouterr().err
+    assert box.state.requests == []
+    assert (
+        cli.main(
+            ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--max-changes", "10"], environ=TOKEN_ENV
+        )
+        == 0
+    )
+
+
+def test_limit_runs_a_canary_and_resume_sends_the_rest(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(7) + rows_for(3, track="other")
+    box = start_sandbox(registrations=known(rows))
+    path = write_csv(rows)
+    results = path.with_name("input.results.csv")
+    args = ["run", str(path), "--base-url", box.url, "--yes", "--batch-size", "2"]
+    assert cli.main([*args, "--limit", "3"], environ=TOKEN_ENV) == 3
+    assert outcomes(results) == ["succeeded"] * 3 + ["pending"] * 7
+    err = capsys.readouterr().err
+    assert (
+        f"to send the pending rows again: batcher run {path} --base-url {box.url} --yes --batch-size 2 --resume" in err
+    )
+    with results.open(newline="") as handle:
+        assert "beyond --limit 3" in list(csv.DictReader(handle))[5]["error"]
+    assert cli.main([*args, "--resume"], environ=TOKEN_ENV) == 0
+    assert outcomes(results) == ["succeeded"] * 10
+    assert sum(len(p.json["registration_ids"]) for p in box.state.puts) == 10  # type: ignore[index]
+
+
+def run_in_terminal(args: list[str], answer: bytes, env: dict[str, str]) -> tuple[int, str]:
+    """Run batcher with its stdin, stdout and stderr on a pseudo-terminal; type answer at the prompt."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batcher", *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + 30
+    while b"[y/N]" not in seen and time.monotonic() < deadline:
+        seen += os.read(leader, 4096)
+    os.write(leader, answer)
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    code = process.wait(30)
+    os.close(leader)
+    return code, seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize(("answer", "code"), [(b"\n", 2), (b"no\n", 2), (b"y\n", 0)])
+def test_prompt_in_a_terminal_defaults_to_no(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, answer: bytes, code: int
+) -> None:
+    rows = rows_for(3)
+    box = start_sandbox(registrations=known(rows))
+    env = {**os.environ, **TOKEN_ENV, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(tmp_path / "s")}
+    got, screen = run_in_terminal(["run", str(write_csv(rows)), "--base-url", box.url], answer, env)
+    assert got == code, screen
+    assert "this run: 3 registrations in 1 requests" in screen
+    assert "daily quota: 1 requests needed" in screen
+    assert len(box.state.puts) == (1 if code == 0 else 0)
+
+
+def test_without_a_terminal_progress_is_logged_as_lines(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)
+    assert (
+        cli.main(["run", str(write_csv(rows_for(4))), "--sandbox", "--batch-size", "1", "--rate", "100"], environ={})
+        == 0
+    )
+    lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
+    assert len(lines) == 4
+    assert "progress: 4 of 4 registrations, 4 requests" in lines[-1]
+
+
+def test_json_logs_are_json_lines_with_batch_fields(
+    write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "run.log"
+    args = ["run", str(write_csv(rows_for(3))), "--sandbox", "--batch-size", "2", "--rate", "100"]
+    assert cli.main([*args, "--log-format", "json", "--log-file", str(log_file), "-q"], environ={}) == 0
+    records = [json.loads(line) for line in log_file.read_text().splitlines()]
+    batches = [record for record in records if "batch" in record]
+    assert [record["batch"] for record in batches] == [1, 2]
+    assert {"event_id", "track_id", "http_status", "attempts", "duration_s", "time", "level"} <= set(batches[0])
+    assert batches[0]["event_id"] == EVENT and batches[0]["track_id"] == TRACK
+    assert "batch 1 done" not in capsys.readouterr().err  # -q keeps the per-batch lines out of stderr
+
+
+def test_tokens_never_reach_logs_results_or_summaries(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(3)
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token="right"), known(rows))
+    path = write_csv(rows)
+    files = {"log": tmp_path / "log.txt", "summary": tmp_path / "s.json"}
+    env = {"CTCT_ACCESS_TOKEN": "wrong-secret-token"}
+    args = ["run", str(path), "--base-url", box.url, "--yes", "-vv", "--log-file", str(files["log"])]
+    assert cli.main([*args, "--summary-json", str(files["summary"])], environ=env) == 3
+    captured = capsys.readouterr()
+    texts = [captured.out, captured.err, *(f.read_text() for f in files.values())]
+    texts.append(path.with_name("input.results.csv").read_text())
+    texts.append(path.with_name("input.results.csv.journal").read_text())
+    assert not [text for text in texts if "wrong-secret-token" in text]
+
+
+def test_summary_json_has_counts_requests_exit_code_and_paths(write_csv: WriteCsv, tmp_path: Path) -> None:
+    rows = [*rows_for(3), [EVENT, TRACK, "bad", "CANCELED"]]
+    summary = tmp_path / "summary.json"
+    assert cli.main(["run", str(write_csv(rows)), "--sandbox", "--summary-json", str(summary)], environ={}) == 1
+    document = json.loads(summary.read_text())
+    assert document["exit_code"] == 1
+    assert document["counts"] == {"succeeded": 3, "failed": 0, "invalid": 1, "duplicate": 0, "pending": 0}
+    assert document["requests_sent"] == 1
+    assert document["results"].endswith("input.results.csv")
+    assert document["top_reasons"] == [{"reason": 'registration_id is not a UUID: "bad"', "rows": 1}]
+
+
+def test_run_end_summary_names_tracks_reasons_and_the_retry_command(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(4)
+    box = start_sandbox(registrations=known(rows[:2]))
+    assert cli.main(["run", str(write_csv(rows)), "--base-url", box.url, "--yes"], environ=TOKEN_ENV) == 1
+    err = capsys.readouterr().err
+    assert "batcher: 4 rows: 2 succeeded, 2 failed, 0 invalid, 0 duplicate, 0 pending" in err
+    assert f"  {EVENT}  {TRACK:10}          2       2        0        0" in err
+    assert "        2  rejected by the API in a 207 response" in err
+    assert "to send the failed rows again: batcher run" in err
+
+
+def test_report_summarizes_a_results_file_and_extracts_rows_to_rerun(
+    write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [*rows_for(3), [EVENT, TRACK, "bad", "CANCELED"]]
+    path = write_csv(rows, header=["Event ID", "Track ID", "Registration ID", "Registration Status"])
+    assert cli.main(["run", str(path), "--sandbox"], environ={}) == 1
+    capsys.readouterr()
+    results = path.with_name("input.results.csv")
+    retry = tmp_path / "retry.csv"
+    assert cli.main(["report", str(results), "--only", "invalid,pending", "--out", str(retry)]) == 1
+    out = capsys.readouterr().out
+    assert "4 rows: 3 succeeded, 0 failed, 1 invalid, 0 duplicate, 0 pending" in out
+    assert '1  registration_id is not a UUID: "bad"' in out
+    with retry.open(newline="") as handle:
+        extracted = list(csv.reader(handle))
+    assert extracted == [
+        ["Event ID", "Track ID", "Registration ID", "Registration Status"],
+        [EVENT, TRACK, "bad", "CANCELED"],
+    ]
+
+
+def test_report_refuses_a_file_that_is_not_a_results_file(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["report", str(write_csv(rows_for(1)))]) == 2
+    assert "is not a batcher results file" in capsys.readouterr().err
