@@ -17,10 +17,12 @@ import pandas as pd
 
 from batcher.errors import OutputError
 from batcher.loader import FIRST_DATA_ROW, LoadedInput, Strings
-from batcher.models import Batch, BatchResult, Outcome
+from batcher.models import RESULT_COLUMNS, Batch, BatchResult, Outcome
 
-RESULT_COLUMNS = ("outcome", "http_status", "error", "attempts", "batch")
 REJECTED_IN_207 = "rejected by the API in a 207 response"
+# A cell starting with one of these is run as a formula by a spreadsheet ("CSV injection");
+# a leading single quote makes it plain text. "-5" is escaped too: the rule cannot tell numbers apart.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,19 +117,33 @@ def all_succeeded(loaded: LoadedInput, rows: RowResults) -> bool:
 def write_results(path: Path, loaded: LoadedInput, rows: RowResults) -> None:
     """Write the results CSV atomically: the input's columns as written, then the result columns.
 
+    Cells a spreadsheet would run as a formula get a leading single quote (see escape_formulas).
+
     Raises:
         OutputError: the file cannot be written.
     """
-    columns: dict[int, Strings | npt.NDArray[np.int64]] = dict(enumerate(loaded.values))
+    columns: dict[int, Strings | npt.NDArray[np.int64]] = {
+        position: escape_formulas(values) for position, values in enumerate(loaded.values)
+    }
     base = len(loaded.values)
     columns[base] = rows.outcome
     columns[base + 1] = _blank_zero(rows.http_status)
-    columns[base + 2] = rows.error
+    columns[base + 2] = escape_formulas(rows.error)  # it may quote a cell, or the server's words
     columns[base + 3] = _blank_zero(rows.attempts, keep_zero=rows.batch > 0)
     columns[base + 4] = _blank_zero(rows.batch)
     frame = pd.DataFrame(columns, copy=False)
-    header = [*loaded.header, *RESULT_COLUMNS]
+    header = [*escape_formulas(np.array(loaded.header, dtype=object)).tolist(), *RESULT_COLUMNS]
     _write_atomically(path, frame, header)
+
+
+def escape_formulas(values: Strings) -> Strings:
+    """The cells, each one that starts with =, +, -, @, tab or carriage return prefixed with a single quote."""
+    starts = pd.Series(values, dtype="str").str.startswith(FORMULA_PREFIXES).to_numpy(dtype=bool)
+    if not starts.any():
+        return values
+    escaped = values.copy()
+    escaped[starts] = "'" + escaped[starts]
+    return escaped
 
 
 def _blank_zero(values: npt.NDArray[np.int64], keep_zero: npt.NDArray[np.bool_] | None = None) -> Strings:
@@ -145,7 +161,8 @@ def _write_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str]) ->
             "w", encoding="utf-8", newline="", dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
         ) as handle:
             temporary = handle.name
-            frame.to_csv(handle, index=False, header=list(header), lineterminator="\n")
+            # CRLF, as RFC 4180 says: Python's csv writer then also quotes cells holding a lone "\r"
+            frame.to_csv(handle, index=False, header=list(header), lineterminator="\r\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
