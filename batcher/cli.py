@@ -15,7 +15,7 @@ from batcher import sandbox
 from batcher.auth import Credentials
 from batcher.chunker import count_requests
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, BatcherError, UsageError
-from batcher.loader import FIRST_DATA_ROW
+from batcher.loader import DELIMITER_NAMES, FIELDS, FIRST_DATA_ROW, InputOptions, normalize_header
 from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
 from batcher.runner import Plan, RunSummary, SandboxOptions, execute, prepare
 from batcher.settings import (
@@ -112,7 +112,38 @@ def documented_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]
 
 
 def _add_input_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, metavar="INPUT", help="the CSV of registrations to change")
+    parser.add_argument(
+        "input", type=Path, metavar="INPUT", help="the CSV (or .xlsx workbook) of registrations to change"
+    )
+    parser.add_argument(
+        "--delimiter",
+        default=None,
+        metavar="SEP",
+        help="the CSV's separator: ',' ';' or tab (default: the one that splits the header line into most fields)",
+    )
+    parser.add_argument(
+        "--encoding",
+        default=None,
+        metavar="NAME",
+        help="the CSV's text encoding, e.g. cp1252 (default: UTF-8, with or without a byte-order mark)",
+    )
+    parser.add_argument(
+        "--sheet", default=None, metavar="NAME", help="the sheet of an .xlsx input (default: the first)"
+    )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="FIELD=HEADER",
+        help=f"read FIELD ({', '.join(FIELDS)}) from the column headed HEADER; repeatable",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        metavar="OUTCOMES",
+        help="input is an earlier results file: keep only rows whose outcome is in this comma list, "
+        "e.g. failed,pending",
+    )
     parser.add_argument(
         "--status",
         default=None,
@@ -236,7 +267,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], *, dry_run: bool) -> 
     credentials = None
     if not dry_run and not args.sandbox:
         credentials = Credentials.from_env(env)
-    plan = prepare(args.input, settings, default_status=args.status)
+    plan = prepare(args.input, settings, default_status=args.status, options=_input_options(args))
     for note in plan.loaded.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     if dry_run:
@@ -265,9 +296,52 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], *, dry_run: bool) -> 
             on_progress=advance,
         )
     _print_summary(summary, sys.stderr)
+    if plan.loaded.skipped_rows:
+        print(f"{PROG}: {_skipped(plan.loaded.skipped_rows)}; they are not in the results", file=sys.stderr)
     if summary.stopped is not None:
         print(f"{PROG}: error: {summary.stopped}", file=sys.stderr)
     return summary.exit_code
+
+
+def _input_options(args: argparse.Namespace) -> InputOptions:
+    return InputOptions(
+        delimiter=_delimiter(args.delimiter),
+        encoding=args.encoding,
+        sheet=args.sheet,
+        columns=tuple(_column(text) for text in args.column),
+        only=_only(args.only),
+    )
+
+
+def _delimiter(text: str | None) -> str | None:
+    if text is None:
+        return None
+    names = {name: delimiter for delimiter, name in DELIMITER_NAMES.items()}
+    delimiter = names.get(text.strip().lower(), "\t" if text in ("\t", "\\t") else text)
+    if delimiter not in DELIMITER_NAMES:
+        raise UsageError(f"--delimiter takes ',' ';' or tab (also written '\\t'), not {text!r}")
+    return delimiter
+
+
+def _column(text: str) -> tuple[str, str]:
+    field, equals, header = text.partition("=")
+    fields = {normalize_header(name): name for name in FIELDS}
+    if not equals or normalize_header(field) not in fields:
+        raise UsageError(f"--column takes FIELD=HEADER with FIELD one of {', '.join(FIELDS)} (got {text!r})")
+    header = header.strip()
+    if len(header) >= 2 and header[0] == header[-1] == '"':
+        header = header[1:-1]  # event_id="Event" typed where the shell keeps the quotes
+    return fields[normalize_header(field)], header
+
+
+def _only(text: str | None) -> frozenset[str] | None:
+    if text is None:
+        return None
+    return frozenset(word.strip().lower() for word in text.split(",") if word.strip())
+
+
+def _skipped(rows: int) -> str:
+    return f"{rows} row{'s' if rows != 1 else ''} skipped by --only"
 
 
 def default_results_path(input_path: Path) -> Path:
@@ -289,7 +363,11 @@ def _print_plan(plan: Plan, settings: Settings, out: TextIO) -> None:
     invalid = int((loaded.invalid_reason != "").sum())
     duplicate = int((loaded.duplicate_of >= 0).sum())
     valid = loaded.row_count - invalid - duplicate
-    print(f"{loaded.path}: {loaded.row_count} rows: {valid} valid, {invalid} invalid, {duplicate} duplicate", file=out)
+    skipped = f", {_skipped(loaded.skipped_rows)}" if loaded.skipped_rows else ""
+    print(
+        f"{loaded.path}: {loaded.row_count} rows: {valid} valid, {invalid} invalid, {duplicate} duplicate{skipped}",
+        file=out,
+    )
     shown = [index for index, reason in enumerate(loaded.invalid_reason.tolist()) if reason][:MAX_INVALID_SHOWN]
     for index in shown:
         print(f"  row {index + FIRST_DATA_ROW}: {loaded.invalid_reason[index]}", file=out)

@@ -15,7 +15,7 @@ from batcher import sandbox
 from batcher.auth import Credentials
 from batcher.chunker import plan_batches
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, RunStopped
-from batcher.loader import LoadedInput, load_input
+from batcher.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
 from batcher.models import Batch, BatchResult, Outcome
 from batcher.reconciler import RowResults, all_succeeded, reconcile, write_results
 from batcher.sender import send_batches
@@ -64,14 +64,16 @@ class RunSummary:
         return self.requests_sent / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def prepare(input_path: Path, settings: Settings, *, default_status: str | None) -> Plan:
+def prepare(
+    input_path: Path, settings: Settings, *, default_status: str | None, options: InputOptions = DEFAULT_OPTIONS
+) -> Plan:
     """Load, validate and batch an input file.
 
     Raises:
         InputError: the file cannot be read or trusted.
-        UsageError: --status is not a known status.
+        UsageError: --status is not a known status, or an input option does not fit the file.
     """
-    loaded = load_input(input_path, default_status=default_status)
+    loaded = load_input(input_path, default_status=default_status, options=options)
     return Plan(loaded, tuple(plan_batches(loaded.groups, batch_size=settings.batch_size)))
 
 

@@ -81,7 +81,8 @@ def test_missing_track_id_column_exits_2_and_sends_nothing(
     assert run(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
     assert capsys.readouterr().err == (
         f'batcher: error: {path}: no "track_id" column (found: Event ID, Registration ID). '
-        "Headers match ignoring case, spaces, dashes and underscores.\n"
+        "Headers match ignoring case, spaces, dashes and underscores; "
+        "or name the column with --column track_id=HEADER.\n"
     )
     assert box.state.requests == []
 
