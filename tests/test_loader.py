@@ -319,13 +319,12 @@ def test_a_folder_and_an_unreadable_file_are_input_errors(tmp_path: Path) -> Non
         load_input(tmp_path, default_status="CANCELED")
     path = write_bytes(tmp_path, b"event_id,track_id,registration_id\n")
     path.chmod(0)
-    try:
-        if os.access(path, os.R_OK):
-            pytest.skip("running as a user that reads any file (root)")
-        with pytest.raises(InputError, match="cannot be read"):
-            load_input(path, default_status="CANCELED")
-    finally:
-        path.chmod(0o600)
+    if os.access(path, os.R_OK):  # root reads any file: use one whose reading fails for everyone
+        path = Path("/proc/self/mem")
+        if not path.exists():
+            pytest.skip("no file here that root cannot read")
+    with pytest.raises(InputError, match=r"cannot be read \("):
+        load_input(path, default_status="CANCELED")
 
 
 # --- messages stay on one line whatever the file holds
