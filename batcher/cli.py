@@ -15,7 +15,7 @@ from batcher import config, logs, sandbox
 from batcher.auth import ENV_ACCESS_TOKEN, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, Credentials, load_credentials
 from batcher.chunker import count_requests
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, BatcherError, UsageError
-from batcher.loader import FIRST_DATA_ROW
+from batcher.loader import DELIMITER_NAMES, FIELDS, FIRST_DATA_ROW, InputOptions, normalize_header
 from batcher.models import Outcome, QueryFlags
 from batcher.parser import PROG, build_parser, documented_options, run_options
 from batcher.progress import Progress
@@ -133,7 +133,14 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], argv: Sequence[str]) 
     resume = bool(options["resume"])
     applied = read_earlier_run(results_path, default_status=default_status) if resume else None
     limit = _optional_int(options, "limit")
-    plan = prepare(args.input, settings, default_status=default_status, applied=applied, limit=limit)
+    plan = prepare(
+        args.input,
+        settings,
+        default_status=default_status,
+        applied=applied,
+        limit=limit,
+        options=_input_options(options),
+    )
     for note in plan.loaded.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     daily_quota = _optional_int(options, "daily_quota")
@@ -164,6 +171,44 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], argv: Sequence[str]) 
         if ledger is not None:
             ledger.close()
     return _finish_run(plan, summary, credentials, ledger, argv, _optional_path(options, "summary_json"))
+
+
+def _input_options(options: Mapping[str, object]) -> InputOptions:
+    columns = options["column"]
+    only = options["only"]
+    return InputOptions(
+        delimiter=_delimiter(options["delimiter"]),
+        encoding=str(options["encoding"]) if options["encoding"] else None,
+        sheet=str(options["sheet"]) if options["sheet"] else None,
+        columns=tuple(_column(str(text)) for text in columns) if isinstance(columns, list) else (),
+        only=frozenset(word.strip().lower() for word in str(only).split(",") if word.strip()) if only else None,
+    )
+
+
+def _delimiter(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value)
+    names = {name: delimiter for delimiter, name in DELIMITER_NAMES.items()}
+    delimiter = names.get(text.strip().lower(), "\t" if text in ("\t", "\\t") else text)
+    if delimiter not in DELIMITER_NAMES:
+        raise UsageError(f"--delimiter takes ',' ';' or tab (also written '\\t'), not {text!r}")
+    return delimiter
+
+
+def _column(text: str) -> tuple[str, str]:
+    field, equals, header = text.partition("=")
+    fields = {normalize_header(name): name for name in FIELDS}
+    if not equals or normalize_header(field) not in fields:
+        raise UsageError(f"--column takes FIELD=HEADER with FIELD one of {', '.join(FIELDS)} (got {text!r})")
+    header = header.strip()
+    if len(header) >= 2 and header[0] == header[-1] == '"':
+        header = header[1:-1]  # event_id="Event" typed where the shell keeps the quotes
+    return fields[normalize_header(field)], header
+
+
+def _skipped(rows: int) -> str:
+    return f"{rows} row{'s' if rows != 1 else ''} skipped by --only"
 
 
 def _check_guard_rails(plan: Plan, input_path: Path, max_changes: int | None) -> None:
@@ -201,6 +246,8 @@ def _finish_run(
         file=sys.stderr,
     )
     print(f"{PROG}: results: {summary.results_path}", file=sys.stderr)
+    if plan.loaded.skipped_rows:
+        print(f"{PROG}: {_skipped(plan.loaded.skipped_rows)}; they are not in the results", file=sys.stderr)
     if summary.stopped is not None:
         print(f"{PROG}: error: {summary.stopped}", file=sys.stderr)
     retry = ""
@@ -280,7 +327,11 @@ def _print_plan(plan: Plan, settings: Settings, out: TextIO, ledger: QuotaLedger
     invalid = int((loaded.invalid_reason != "").sum())
     duplicate = int((loaded.duplicate_of >= 0).sum())
     valid = loaded.row_count - invalid - duplicate
-    print(f"{loaded.path}: {loaded.row_count} rows: {valid} valid, {invalid} invalid, {duplicate} duplicate", file=out)
+    skipped = f", {_skipped(loaded.skipped_rows)}" if loaded.skipped_rows else ""
+    print(
+        f"{loaded.path}: {loaded.row_count} rows: {valid} valid, {invalid} invalid, {duplicate} duplicate{skipped}",
+        file=out,
+    )
     shown = [index for index, reason in enumerate(loaded.invalid_reason.tolist()) if reason][:MAX_INVALID_SHOWN]
     for index in shown:
         print(f"  row {index + FIRST_DATA_ROW}: {loaded.invalid_reason[index]}", file=out)

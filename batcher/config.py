@@ -30,6 +30,7 @@ class OptionSpec:
     flag: str  # e.g. --batch-size
     is_switch: bool  # takes no value: store_true or --x/--no-x
     convert: Callable[[str], object] | None
+    is_list: bool = False  # repeatable: a TOML list, or ";"-separated in the environment
 
     @property
     def env_name(self) -> str:
@@ -57,6 +58,7 @@ def take_defaults(parser: argparse.ArgumentParser) -> tuple[dict[str, OptionSpec
             flag=longs[0],
             is_switch=action.nargs == 0,
             convert=action.type if callable(action.type) else None,
+            is_list=isinstance(action, argparse._AppendAction),  # noqa: SLF001
         )
         defaults[action.dest] = action.default
         action.default = argparse.SUPPRESS
@@ -84,7 +86,11 @@ def resolve(
     for dest, spec in specs.items():
         text = environ.get(spec.env_name)
         if text is not None and text != "":
-            values[dest] = _from_text(spec, text, f"environment variable {spec.env_name}")
+            where = f"environment variable {spec.env_name}"
+            if spec.is_list:
+                values[dest] = [_from_text(spec, part, where) for part in text.split(";") if part.strip()]
+            else:
+                values[dest] = _from_text(spec, text, where)
             sources[dest] = f"env {spec.env_name}"
     for dest, value in given.items():
         if dest in specs:
@@ -119,6 +125,10 @@ def read_config(path: Path, specs: Mapping[str, OptionSpec]) -> dict[str, object
             if not isinstance(value, bool):
                 raise UsageError(f"{where} must be true or false (got {value!r})")
             values[dest] = value
+        elif spec.is_list:
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise UsageError(f'{where} must be a list of strings, like ["event_id=Event"] (got {value!r})')
+            values[dest] = [_from_text(spec, item, where) for item in value]
         elif isinstance(value, bool | dict | list):
             raise UsageError(f"{where} must be a single value like its flag {spec.flag} takes (got {value!r})")
         else:

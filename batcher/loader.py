@@ -1,4 +1,4 @@
-"""Reads the input CSV, matches its headers, validates every row and groups the sendable rows.
+"""Reads the input file (CSV text or an .xlsx sheet), matches its headers, validates every row and groups them.
 
 The only module that parses the input file. Per-row data stays in columns (numpy arrays) so a
 million rows cost seconds, not minutes.
@@ -6,6 +6,9 @@ million rows cost seconds, not minutes.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,18 +18,65 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from batcher import workbook
 from batcher.errors import InputError, UsageError
-from batcher.models import KNOWN_STATUSES, RowGroup
+from batcher.models import KNOWN_STATUSES, RESULT_COLUMNS, Outcome, RowGroup
 
 REQUIRED_COLUMNS = ("event_id", "track_id", "registration_id")
 STATUS_COLUMN = "registration_status"
+FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN)
 STATUS_ALIASES = {"CANCELLED": "CANCELED"}
 UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 TRACK_PATTERN = r"[A-Za-z0-9]{1,64}"
 # The spreadsheet row of data row i: the header is row 1.
 FIRST_DATA_ROW = 2
+DELIMITERS = (",", ";", "\t")  # in order of preference when the header splits equally
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+MAX_FIELD_CHARS = 1 << 20  # 1 MiB: no registrations export holds a cell anywhere near this
+SNIFF_CHARS = 1 << 16  # the header, which the separator is read from, lies in the first 64 KiB
+UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+ZIP_MAGIC = b"PK\x03\x04"
+MAX_COLUMNS_LISTED = 20
+_CONTROL_CHARS = r"[\x00-\x1f\x7f-\x9f]"
+_CONTROL_RE = re.compile(_CONTROL_CHARS)
 
 Strings = npt.NDArray[np.object_]
+
+
+@dataclass(frozen=True, slots=True)
+class InputOptions:
+    """How to read the input file; the defaults detect what they can."""
+
+    delimiter: str | None = None  # ",", ";" or "\t"; None: the one that splits the header into most fields
+    encoding: str | None = None  # a Python codec name; None: UTF-8, with or without a byte-order mark
+    sheet: str | None = None  # .xlsx only; None: the first sheet
+    columns: tuple[tuple[str, str], ...] = ()  # (field, header) pairs, from --column
+    only: frozenset[str] | None = None  # an earlier results file: keep only rows with these outcomes
+
+    def __post_init__(self) -> None:
+        if self.delimiter is not None and self.delimiter not in DELIMITERS:
+            raise UsageError(f"--delimiter takes a comma, a semicolon or tab (got {self.delimiter!r})")
+        if self.encoding is not None:
+            _check_encoding(self.encoding)
+        fields = [field for field, _ in self.columns]
+        for field, header in self.columns:
+            if field not in FIELDS:
+                raise UsageError(f"--column {field}=...: {field!r} is not one of {', '.join(FIELDS)}")
+            if not header.strip():
+                raise UsageError(f"--column {field}= needs the header of the column after '='")
+            if fields.count(field) > 1:
+                raise UsageError(f"--column {field}=... is given more than once")
+        headers = [header.strip().casefold() for _, header in self.columns]
+        if len(set(headers)) < len(headers):
+            raise UsageError("--column maps one header to two fields; each column can hold only one of them")
+        outcomes = [outcome.value for outcome in Outcome]
+        if self.only is not None and (not self.only or not self.only <= set(outcomes)):
+            unknown = ", ".join(sorted(self.only - set(outcomes))) or "nothing"
+            raise UsageError(f"--only takes outcomes separated by commas, from {', '.join(outcomes)} (got {unknown})")
+
+
+DEFAULT_OPTIONS = InputOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +84,7 @@ class LoadedInput:
     """An input file, validated: original values per column plus the per-row verdict."""
 
     path: Path
-    header: tuple[str, ...]  # as the user wrote it
+    header: tuple[str, ...]  # as the user wrote it (an earlier run's result columns left out)
     values: tuple[Strings, ...]  # one array per header column, values exactly as written
     event_id: Strings  # normalized, API form ("" where invalid)
     track_id: Strings
@@ -44,6 +94,9 @@ class LoadedInput:
     duplicate_of: npt.NDArray[np.int64]  # input row index of the first copy, -1 if none
     groups: tuple[RowGroup, ...]
     notes: tuple[str, ...]  # things worth telling the user, e.g. accepted spellings
+    skipped_rows: int = 0  # rows of an earlier results file left out by --only
+    # an earlier results file's own result columns (outcome, http_status, error, attempts, batch), per row kept
+    earlier: tuple[Strings, ...] | None = None
 
     @property
     def row_count(self) -> int:
@@ -55,15 +108,17 @@ def normalize_header(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", name.strip().lower())
 
 
-def load_input(path: Path, *, default_status: str | None) -> LoadedInput:
-    """Read, validate and group an input CSV.
+def load_input(path: Path, *, default_status: str | None, options: InputOptions = DEFAULT_OPTIONS) -> LoadedInput:
+    """Read, validate and group an input file (CSV, or .xlsx by its suffix).
 
     Raises:
-        InputError: the file cannot be read, or a required column is missing.
+        InputError: the file cannot be read or trusted, or a required column is missing.
+        UsageError: --status is unknown, or an option does not fit this file.
     """
-    header, table = _read_table(path)
-    columns = _match_columns(path, header)
     default = _normalize_default_status(default_status)
+    header, table = _read_table(path, options)
+    header, table, skipped_rows, earlier = _select_rows(path, header, table, options.only)
+    columns = _match_columns(path, header, options.columns)
 
     raw = pd.DataFrame(
         {
@@ -108,61 +163,287 @@ def load_input(path: Path, *, default_status: str | None) -> LoadedInput:
         duplicate_of=duplicate_of,
         groups=groups,
         notes=tuple(notes),
+        skipped_rows=skipped_rows,
+        earlier=earlier,
     )
 
 
-def _read_table(path: Path) -> tuple[list[str], pd.DataFrame]:
+def _read_table(path: Path, options: InputOptions) -> tuple[list[str], pd.DataFrame]:
+    """The header and the data rows, every cell as text; rows with no value at all are dropped."""
     if not path.exists():
         raise InputError(f"{path}: no such file. Check the path, or run 'ls' in that folder.")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a CSV file.")
-    try:
-        raw = pd.read_csv(
-            path,
-            dtype=str,
-            header=None,
-            keep_default_na=False,
-            na_filter=False,
-            encoding="utf-8-sig",
-            skip_blank_lines=True,
-        )
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{path}: the file is empty; it needs a header row and at least one data row.") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{path}: byte {exc.start} is not valid UTF-8. Save the file as 'CSV UTF-8' from your spreadsheet."
-        ) from exc
-    except pd.errors.ParserError as exc:
-        raise InputError(f"{path}: not a readable CSV file ({_first_line(str(exc))}).") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
-    header = [str(name) for name in raw.iloc[0].tolist()] if len(raw) else []
+    if workbook.is_workbook(path):
+        if options.delimiter is not None or options.encoding is not None:
+            raise UsageError(f"{path}: --delimiter and --encoding apply to CSV files, not to .xlsx workbooks")
+        raw = pd.DataFrame(workbook.read_sheet(path, sheet=options.sheet), dtype=str)
+    else:
+        if options.sheet is not None:
+            raise UsageError(f"{path}: --sheet applies to .xlsx workbooks; this file is read as CSV text")
+        raw = _parse_csv(path, _read_bytes(path), options)
+    raw = _without_blank_rows(path, raw)
+    if raw.empty:
+        raise InputError(f"{path}: the file is empty; it needs a header row and at least one data row.")
+    header = [str(name) for name in raw.iloc[0].tolist()]
+    header[0] = header[0].removeprefix("\ufeff")
     table = raw.iloc[1:].reset_index(drop=True)
     if not len(table):
         raise InputError(f"{path}: has a header row but no data rows.")
     return header, table
 
 
-def _match_columns(path: Path, header: list[str]) -> dict[str, int]:
-    wanted = {normalize_header(name): name for name in (*REQUIRED_COLUMNS, STATUS_COLUMN)}
-    found: dict[str, int] = {}
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
+
+
+def _parse_csv(path: Path, data: bytes, options: InputOptions) -> pd.DataFrame:
+    """The CSV's records as text columns; the encoding and the separator are checked or detected first."""
+    codec = _codec(options.encoding)
+    if codec == "utf-8":
+        nul = data.find(b"\x00")
+        if nul >= 0:
+            raise _binary_error(path, data, line=data.count(b"\n", 0, nul) + 1)
+        data = data.removeprefix(UTF8_BOM)
+        head = data[:SNIFF_CHARS].decode("utf-8", errors="replace")
+    else:
+        if data.startswith(UTF8_BOM):
+            raise InputError(
+                f"{path}: starts with a UTF-8 byte-order mark, so it is UTF-8, not {options.encoding}; "
+                "run again without --encoding."
+            )
+        text = _decode(path, data, codec).removeprefix("\ufeff")
+        nul = text.find("\x00")
+        if nul >= 0:
+            raise _binary_error(path, data, line=text.count("\n", 0, nul) + 1)
+        head = text[:SNIFF_CHARS]
+        data = _reencoded(path, text)
+    delimiter = options.delimiter or sniff_delimiter(head)
+    try:
+        return pd.read_csv(
+            io.BytesIO(data),
+            sep=delimiter,
+            dtype=str,
+            header=None,
+            keep_default_na=False,
+            na_filter=False,
+            encoding="utf-8",
+            skip_blank_lines=True,
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path}: the file is empty; it needs a header row and at least one data row.") from exc
+    except UnicodeDecodeError as exc:
+        raise _undecodable(path, data, "utf-8") from exc
+    except pd.errors.ParserError as exc:
+        raise _unparsable(path, str(exc), delimiter) from exc
+
+
+def sniff_delimiter(head: str) -> str:
+    """The separator (comma, semicolon or tab) that splits the first record into most fields, quotes respected."""
+    best, most = DELIMITERS[0], 0
+    for delimiter in DELIMITERS:
+        fields = _first_record_width(head, delimiter)
+        if fields > most:
+            best, most = delimiter, fields
+    return best
+
+
+def _first_record_width(head: str, delimiter: str) -> int:
+    try:
+        for record in csv.reader(io.StringIO(head, newline=""), delimiter=delimiter):
+            # a line of separators alone (",,,", as spreadsheets export an empty row) is blank whatever the separator
+            if any(cell.strip(" ,;\t") for cell in record):
+                return len(record)
+    except csv.Error:
+        return 0
+    return 0
+
+
+def _check_encoding(name: str) -> None:
+    try:
+        "\n".encode(name)
+    except (LookupError, UnicodeError):
+        raise UsageError(
+            f"--encoding {name!r} is not a text encoding Python knows; try utf-8, cp1252 or latin-1"
+        ) from None
+
+
+def _codec(encoding: str | None) -> str:
+    """The codec to decode with; "utf-8" (byte-order mark tolerated) for any spelling of UTF-8."""
+    if encoding is None or codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
+        return "utf-8"
+    return encoding
+
+
+def _decode(path: Path, data: bytes, codec: str) -> str:
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise _undecodable(path, data, codec) from exc
+    except UnicodeError as exc:
+        raise InputError(f"{path}: cannot be read as {codec} ({exc}).") from exc
+
+
+def _reencoded(path: Path, text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{path}: holds characters that are not text ({exc.reason}); check --encoding.") from exc
+
+
+def _undecodable(path: Path, data: bytes, codec: str) -> InputError:
+    """Where the bytes stop being valid in codec, said as a line number, with what to try next."""
+    label = "UTF-8" if codec == "utf-8" else codec
+    advice = (
+        "Find the file's encoding and pass it with --encoding."
+        if codecs.lookup(codec).name == "cp1252"
+        else "If it comes from Excel on Windows, run again with --encoding cp1252; "
+        "or save it from your spreadsheet as 'CSV UTF-8'."
+    )
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].decode(codec, errors="replace").count("\n") + 1
+        return InputError(f"{path}: line {line} is not valid {label} (byte 0x{data[exc.start]:02x}). {advice}")
+    return InputError(f"{path}: is not valid {label}. {advice}")
+
+
+def _binary_error(path: Path, data: bytes, *, line: int) -> InputError:
+    if data.startswith(UTF16_BOMS):
+        hint = "It looks like UTF-16 text (Excel's 'Unicode Text'): run again with --encoding utf-16."
+    elif data.startswith(ZIP_MAGIC):
+        hint = "It is a zip archive; an Excel workbook must keep its .xlsx suffix."
+    else:
+        hint = "batcher reads CSV text (comma, semicolon or tab separated) and .xlsx workbooks."
+    return InputError(f"{path}: does not look like a CSV/text file: it holds NUL bytes (first on line {line}). {hint}")
+
+
+def _unparsable(path: Path, message: str, delimiter: str) -> InputError:
+    detail = _first_line(message)
+    width = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", detail)
+    if width:
+        expected, line, saw = width.groups()
+        return InputError(
+            f"{path}: line {line} has {saw} fields but the header has {expected} "
+            f"({DELIMITER_NAMES[delimiter]}-separated). Quote values that hold the separator, "
+            "or pass --delimiter if the file uses another one."
+        )
+    quote = re.search(r"EOF inside string starting at row (\d+)", detail)
+    if quote:
+        line = int(quote.group(1)) + 1
+        return InputError(f'{path}: the quoted field that opens near line {line} never closes; check its quotes (").')
+    return InputError(f"{path}: not a readable CSV file ({detail}).")
+
+
+def _without_blank_rows(path: Path, raw: pd.DataFrame) -> pd.DataFrame:
+    """Rows that hold at least one value (",,," is a blank line too); refuses a field over 1 MiB."""
+    total = np.zeros(len(raw), dtype=np.int64)
+    for position in raw.columns:
+        length = raw[position].str.len().to_numpy(dtype=np.int64, na_value=0)
+        over = length > MAX_FIELD_CHARS
+        if over.any():
+            row = int(np.argmax(over))
+            raise InputError(
+                f"{path}: row {row + 1}, column {int(position) + 1} holds {int(length[row]):,} characters, "
+                f"over the limit of 1 MiB ({MAX_FIELD_CHARS:,}); this is not a registrations list."
+            )
+        total += length
+    blank = total == 0
+    return raw[~blank] if blank.any() else raw
+
+
+def _select_rows(
+    path: Path, header: list[str], table: pd.DataFrame, only: frozenset[str] | None
+) -> tuple[list[str], pd.DataFrame, int, tuple[Strings, ...] | None]:
+    """An earlier results file loses its result columns and, with --only, the rows of other outcomes.
+
+    Returns the user's header, their rows, how many rows --only skipped, and the earlier result
+    columns of the rows kept (None when the file is not a results file).
+    """
+    width = len(RESULT_COLUMNS)
+    if len(header) <= width or tuple(name.strip() for name in header[-width:]) != RESULT_COLUMNS:
+        if only is not None:
+            raise UsageError(
+                f"{path}: --only needs the results file of an earlier run (its last columns are "
+                f"{', '.join(RESULT_COLUMNS)}); this file has no such columns."
+            )
+        return header, table, 0, None
+    user_columns = len(header) - width
+    outcome = table[user_columns].str.strip().str.lower()
+    earlier = table.iloc[:, user_columns:]
+    table = table.iloc[:, :user_columns]
+    if only is None:
+        return header[:user_columns], table, 0, _columns_of(earlier)
+    keep = outcome.isin(sorted(only)).to_numpy(dtype=bool)
+    wanted = ",".join(sorted(only))
+    if not keep.any():
+        found = ", ".join(
+            f"{count} {_printable(str(name), 20) or 'empty'}" for name, count in outcome.value_counts()[:6].items()
+        )
+        raise UsageError(f"{path}: no row has an outcome in --only {wanted}, so there is nothing to send ({found}).")
+    kept = table[keep].reset_index(drop=True)
+    return header[:user_columns], kept, int((~keep).sum()), _columns_of(earlier[keep])
+
+
+def _columns_of(frame: pd.DataFrame) -> tuple[Strings, ...]:
+    return tuple(frame[column].to_numpy(dtype=object) for column in frame.columns)
+
+
+def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str], ...]) -> dict[str, int]:
+    found = {field: _find_header(path, header, field, wanted) for field, wanted in explicit}
+    claimed = set(found.values())
+    keys = {normalize_header(name): name for name in FIELDS}
     for position, name in enumerate(header):
-        key = wanted.get(normalize_header(name))
-        if key is None:
+        key = keys.get(normalize_header(name))
+        if key is None or position in claimed or any(field == key for field, _ in explicit):
             continue
         if key in found:
             raise InputError(
-                f'{path}: columns "{header[found[key]]}" and "{name}" both match "{key}"; rename or remove one of them.'
+                f'{path}: columns "{_printable(header[found[key]])}" and "{_printable(name)}" both match "{key}"; '
+                f"rename or remove one of them, or choose one with --column {key}=HEADER."
             )
         found[key] = position
     missing = [name for name in REQUIRED_COLUMNS if name not in found]
     if missing:
-        listed = ", ".join(header)
+        hint = (
+            " Only one column was found: check the separator (--delimiter) or the sheet (--sheet)."
+            if len(header) == 1
+            else ""
+        )
         raise InputError(
-            f'{path}: no "{missing[0]}" column (found: {listed}). '
-            "Headers match ignoring case, spaces, dashes and underscores."
+            f'{path}: no "{missing[0]}" column (found: {_listed(header)}). '
+            "Headers match ignoring case, spaces, dashes and underscores; "
+            f"or name the column with --column {missing[0]}=HEADER." + hint
         )
     return found
+
+
+def _find_header(path: Path, header: list[str], field: str, wanted: str) -> int:
+    """The position of the column --column names: its exact header, else the one equal ignoring case."""
+    name = wanted.strip()
+    positions = [position for position, text in enumerate(header) if text.strip() == name]
+    if not positions:
+        positions = [position for position, text in enumerate(header) if text.strip().casefold() == name.casefold()]
+    if not positions:
+        raise InputError(f'{path}: --column {field}={wanted}: no column "{name}" (found: {_listed(header)}).')
+    if len(positions) > 1:
+        raise InputError(f'{path}: --column {field}={wanted}: {len(positions)} columns are named "{name}".')
+    return positions[0]
+
+
+def _listed(header: list[str]) -> str:
+    names = ", ".join(_printable(name, 40) for name in header[:MAX_COLUMNS_LISTED])
+    more = len(header) - MAX_COLUMNS_LISTED
+    return names + (f", and {more} more" if more > 0 else "")
+
+
+def _printable(text: str, limit: int = 80) -> str:
+    """Text safe for a one-line message: control characters shown as U+FFFD, long text cut."""
+    text = _CONTROL_RE.sub("\ufffd", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _normalize_default_status(default_status: str | None) -> str | None:
@@ -180,27 +461,34 @@ def _row_reasons(keys: pd.DataFrame, raw: pd.DataFrame) -> pd.Series:
     keys holds the normalized e(vent), t(rack), r(egistration) and s(tatus) columns; raw the cells as written.
     """
     event_id, track_id, registration_id, status = keys["e"], keys["t"], keys["r"], keys["s"]
-    checks: list[tuple[pd.Series, str | pd.Series]] = [
-        (event_id == "", "event_id is empty"),
-        (~event_id.str.fullmatch(UUID_PATTERN), "event_id is not a UUID: " + _quoted(raw["e"])),
-        (track_id == "", "track_id is empty"),
-        (~track_id.str.fullmatch(TRACK_PATTERN), "track_id may hold only letters and digits: " + _quoted(raw["t"])),
-        (registration_id == "", "registration_id is empty"),
-        (~registration_id.str.fullmatch(UUID_PATTERN), "registration_id is not a UUID: " + _quoted(raw["r"])),
-        (status == "", "no registration_status in this row and no --status given"),
+    # (rows that fail, the reason, the cells it quotes, the words after them); texts are built for failing rows only
+    checks: list[tuple[pd.Series, str, pd.Series | None, str]] = [
+        (event_id == "", "event_id is empty", None, ""),
+        (~event_id.str.fullmatch(UUID_PATTERN), "event_id is not a UUID: ", raw["e"], ""),
+        (track_id == "", "track_id is empty", None, ""),
+        (~track_id.str.fullmatch(TRACK_PATTERN), "track_id may hold only letters and digits: ", raw["t"], ""),
+        (registration_id == "", "registration_id is empty", None, ""),
+        (~registration_id.str.fullmatch(UUID_PATTERN), "registration_id is not a UUID: ", raw["r"], ""),
+        (status == "", "no registration_status in this row and no --status given", None, ""),
         (
             ~status.isin(KNOWN_STATUSES),
-            "unknown registration_status " + _quoted(raw["s"]) + "; use one of " + ", ".join(KNOWN_STATUSES),
+            "unknown registration_status ",
+            raw["s"],
+            "; use one of " + ", ".join(KNOWN_STATUSES),
         ),
     ]
-    reasons = pd.Series("", index=keys.index, dtype=object)
-    for failed, reason in reversed(checks):
-        reasons = reasons.mask(failed.to_numpy(dtype=bool), reason)
-    return reasons
+    reasons = np.full(len(keys), "", dtype=object)
+    for failed, reason, cells, after in reversed(checks):
+        rows = failed.to_numpy(dtype=bool)
+        if not rows.any():
+            continue
+        reasons[rows] = reason if cells is None else (reason + _quoted(cells[rows]) + after).to_numpy(dtype=object)
+    return pd.Series(reasons, index=keys.index, dtype=object)
 
 
 def _quoted(values: pd.Series) -> pd.Series:
-    return '"' + values.str.slice(0, 80) + '"'
+    """Cells quoted for a message: cut to 80 characters, control characters shown as U+FFFD."""
+    return '"' + values.str.slice(0, 80).str.replace(_CONTROL_CHARS, "\ufffd", regex=True) + '"'
 
 
 def _mark_conflicts(reasons: pd.Series, keys: pd.DataFrame) -> pd.Series:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from batcher import sandbox
 from batcher.config import OptionSpec, take_defaults
+from batcher.loader import FIELDS
 from batcher.logs import LOG_FORMATS
 from batcher.models import KNOWN_STATUSES, Outcome
 from batcher.quota import DEFAULT_DAILY_QUOTA
@@ -179,7 +180,38 @@ def documented_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]
 
 
 def add_input_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", type=Path, metavar="INPUT", help="the CSV of registrations to change")
+    parser.add_argument(
+        "input", type=Path, metavar="INPUT", help="the CSV (or .xlsx workbook) of registrations to change"
+    )
+    parser.add_argument(
+        "--delimiter",
+        default=None,
+        metavar="SEP",
+        help="the CSV's separator: ',' ';' or tab (default: the one that splits the header line into most fields)",
+    )
+    parser.add_argument(
+        "--encoding",
+        default=None,
+        metavar="NAME",
+        help="the CSV's text encoding, e.g. cp1252 (default: UTF-8, with or without a byte-order mark)",
+    )
+    parser.add_argument(
+        "--sheet", default=None, metavar="NAME", help="the sheet of an .xlsx input (default: the first)"
+    )
+    parser.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="FIELD=HEADER",
+        help=f"read FIELD ({', '.join(FIELDS)}) from the column headed HEADER; repeatable",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        metavar="OUTCOMES",
+        help="input is an earlier results file: keep only rows whose outcome is in this comma list, "
+        "e.g. failed,pending",
+    )
     parser.add_argument(
         "--status",
         default=None,

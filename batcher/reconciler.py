@@ -18,10 +18,12 @@ import pandas as pd
 
 from batcher.errors import InputError, OutputError
 from batcher.loader import FIRST_DATA_ROW, LoadedInput, Strings, load_input
-from batcher.models import Batch, BatchResult, Outcome, RegistrationKey
+from batcher.models import RESULT_COLUMNS, Batch, BatchResult, Outcome, RegistrationKey
 
-RESULT_COLUMNS = ("outcome", "http_status", "error", "attempts", "batch")
 REJECTED_IN_207 = "rejected by the API in a 207 response"
+# A cell starting with one of these is run as a formula by a spreadsheet ("CSV injection");
+# a leading single quote makes it plain text. "-5" is escaped too: the rule cannot tell numbers apart.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,17 +142,32 @@ def all_succeeded(loaded: LoadedInput, rows: RowResults) -> bool:
 def write_results(path: Path, loaded: LoadedInput, rows: RowResults) -> None:
     """Write the results CSV atomically: the input's columns as written, then the result columns.
 
+    Cells a spreadsheet would run as a formula get a leading single quote (see escape_formulas).
+
     Raises:
         OutputError: the file cannot be written.
     """
-    columns: dict[int, Strings | npt.NDArray[np.int64]] = dict(enumerate(loaded.values))
+    columns: dict[int, Strings | npt.NDArray[np.int64]] = {
+        position: escape_formulas(values) for position, values in enumerate(loaded.values)
+    }
     base = len(loaded.values)
     columns[base] = rows.outcome
     columns[base + 1] = _blank_zero(rows.http_status)
-    columns[base + 2] = rows.error
+    columns[base + 2] = escape_formulas(rows.error)  # it may quote a cell, or the server's words
     columns[base + 3] = _blank_zero(rows.attempts, keep_zero=rows.batch > 0)
     columns[base + 4] = _blank_zero(rows.batch)
-    write_csv_atomically(path, pd.DataFrame(columns, copy=False), [*loaded.header, *RESULT_COLUMNS])
+    header = [*escape_formulas(np.array(loaded.header, dtype=object)).tolist(), *RESULT_COLUMNS]
+    write_csv_atomically(path, pd.DataFrame(columns, copy=False), header)
+
+
+def escape_formulas(values: Strings) -> Strings:
+    """The cells, each one that starts with =, +, -, @, tab or carriage return prefixed with a single quote."""
+    starts = pd.Series(values, dtype="str").str.startswith(FORMULA_PREFIXES).to_numpy(dtype=bool)
+    if not starts.any():
+        return values
+    escaped = values.copy()
+    escaped[starts] = "'" + escaped[starts]
+    return escaped
 
 
 def _blank_zero(values: npt.NDArray[np.int64], keep_zero: npt.NDArray[np.bool_] | None = None) -> Strings:
@@ -175,8 +192,9 @@ def write_csv_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str])
     Raises:
         OutputError: the file cannot be written.
     """
+    # CRLF, as RFC 4180 says: Python's csv writer then also quotes cells holding a lone "\r"
     _replace_atomically(
-        path, lambda handle: frame.to_csv(handle, index=False, header=list(header), lineterminator="\n")
+        path, lambda handle: frame.to_csv(handle, index=False, header=list(header), lineterminator="\r\n")
     )
 
 
@@ -207,18 +225,16 @@ def read_succeeded_keys(results_path: Path, *, default_status: str | None) -> di
     """(event, track, registration, status) of every row an earlier results file marks succeeded.
 
     Raises:
-        InputError: the file cannot be read or has no outcome column.
+        InputError: the file cannot be read or is not a results file.
     """
     earlier = load_input(results_path, default_status=default_status)
-    positions = [index for index, name in enumerate(earlier.header) if name == RESULT_COLUMNS[0]]
-    if not positions:
-        raise InputError(f"{results_path}: has no outcome column; is it a batcher results file?")
-    outcome = earlier.values[positions[-1]]
-    status_column = earlier.header.index(RESULT_COLUMNS[1]) if RESULT_COLUMNS[1] in earlier.header else None
+    if earlier.earlier is None:
+        raise InputError(f"{results_path}: has no result columns; is it a batcher results file?")
+    outcome, http_status = earlier.earlier[0], earlier.earlier[1]
     done = np.flatnonzero((outcome == Outcome.SUCCEEDED.value) & (earlier.invalid_reason == ""))
     found: dict[RegistrationKey, int] = {}
     for row in done.tolist():
-        status_text = str(earlier.values[status_column][row]) if status_column is not None else ""
+        status_text = str(http_status[row])
         key: RegistrationKey = (
             str(earlier.event_id[row]),
             str(earlier.track_id[row]),

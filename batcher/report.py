@@ -15,8 +15,8 @@ import pandas as pd
 
 from batcher.errors import InputError
 from batcher.loader import LoadedInput, Strings, load_input
-from batcher.models import Outcome
-from batcher.reconciler import RESULT_COLUMNS, write_csv_atomically
+from batcher.models import RESULT_COLUMNS, Outcome
+from batcher.reconciler import write_csv_atomically
 
 TOP_REASONS = 5
 MAX_TRACK_LINES = 20
@@ -91,16 +91,11 @@ def format_report(report: Report) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class ResultsFile:
-    """An existing results file, loaded."""
+    """An existing results file, loaded: the user's columns plus the earlier outcome and error."""
 
     loaded: LoadedInput
     outcome: Strings
     error: Strings
-
-    @property
-    def input_columns(self) -> int:
-        """How many leading columns came from the original input."""
-        return len(self.loaded.header) - len(RESULT_COLUMNS)
 
 
 def read_results_file(path: Path) -> ResultsFile:
@@ -110,16 +105,11 @@ def read_results_file(path: Path) -> ResultsFile:
         InputError: unreadable, or not a batcher results file.
     """
     loaded = load_input(path, default_status=None)
-    if tuple(loaded.header[-len(RESULT_COLUMNS) :]) != RESULT_COLUMNS:
+    if loaded.earlier is None:
         raise InputError(
             f"{path}: is not a batcher results file (its last columns are not {', '.join(RESULT_COLUMNS)})"
         )
-    width = len(loaded.header)
-    return ResultsFile(
-        loaded,
-        loaded.values[width - len(RESULT_COLUMNS)].astype(object),
-        loaded.values[width - len(RESULT_COLUMNS) + 2].astype(object),
-    )
+    return ResultsFile(loaded, loaded.earlier[0], loaded.earlier[2])
 
 
 def report_results_file(results: ResultsFile) -> Report:
@@ -134,7 +124,7 @@ def extract_rows(results: ResultsFile, outcomes: Sequence[Outcome], out: Path) -
         OutputError: out cannot be written.
     """
     chosen = np.isin(results.outcome, [item.value for item in outcomes])
-    width = results.input_columns
-    frame = pd.DataFrame({position: results.loaded.values[position][chosen] for position in range(width)})
-    write_csv_atomically(out, frame, results.loaded.header[:width])
+    loaded = results.loaded
+    frame = pd.DataFrame({position: column[chosen] for position, column in enumerate(loaded.values)})
+    write_csv_atomically(out, frame, loaded.header)
     return int(chosen.sum())

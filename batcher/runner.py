@@ -19,7 +19,7 @@ from batcher.auth import Credentials
 from batcher.chunker import plan_batches
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_STOPPED, RunStopped, UsageError
 from batcher.journal import Journal, journal_path, read_applied, results_lock
-from batcher.loader import LoadedInput, load_input
+from batcher.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
 from batcher.logs import get_logger
 from batcher.models import Batch, BatchResult, Outcome, RegistrationKey, RowGroup
 from batcher.reconciler import RowResults, all_succeeded, read_succeeded_keys, reconcile, write_results
@@ -86,6 +86,7 @@ def prepare(
     default_status: str | None,
     applied: Mapping[RegistrationKey, int] | None = None,
     limit: int | None = None,
+    options: InputOptions = DEFAULT_OPTIONS,
 ) -> Plan:
     """Load, validate and batch an input file, leaving out registrations an earlier run applied.
 
@@ -93,9 +94,9 @@ def prepare(
 
     Raises:
         InputError: the file cannot be read or trusted.
-        UsageError: --status is not a known status.
+        UsageError: --status is not a known status, or an input option does not fit the file.
     """
-    loaded = load_input(input_path, default_status=default_status)
+    loaded = load_input(input_path, default_status=default_status, options=options)
     applied_before = np.zeros(loaded.row_count, dtype=np.int64)
     groups = list(loaded.groups) if not applied else _without_applied(loaded.groups, applied, applied_before)
     held_back = 0

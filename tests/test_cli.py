@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from batcher import cli, sandbox
@@ -81,7 +82,8 @@ def test_missing_track_id_column_exits_2_and_sends_nothing(
     assert run(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
     assert capsys.readouterr().err == (
         f'batcher: error: {path}: no "track_id" column (found: Event ID, Registration ID). '
-        "Headers match ignoring case, spaces, dashes and underscores.\n"
+        "Headers match ignoring case, spaces, dashes and underscores; "
+        "or name the column with --column track_id=HEADER.\n"
     )
     assert box.state.requests == []
 
@@ -174,3 +176,97 @@ def test_readme_documents_every_option() -> None:
     missing = [f"{name} {option}" for name, option in cli.documented_options(parser) if f"`{option}" not in readme]
     assert missing == []
     assert len(cli.documented_options(parser)) > 20
+
+
+# --- accepted inputs, end to end
+
+
+def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [[EVENT, TRACK, reg_id(n), "CANCELED", f"person {n}"] for n in range(5)]
+    header = ["event_id", "track_id", "registration_id", "registration_status", "name"]
+    box = start_sandbox(
+        sandbox.Scenario(rate_limit_per_s=None, fail_ids=frozenset({reg_id(1), reg_id(3)})), known(rows)
+    )
+    first = tmp_path / "first.csv"
+    assert (
+        run(["run", str(write_csv(rows, header=header)), "--base-url", box.url, "--yes", "--results", str(first)]) == 1
+    )
+    assert [row["outcome"] for row in read_results(first)] == ["succeeded", "failed"] * 2 + ["succeeded"]
+    box.scenario.fail_ids = frozenset()
+    capsys.readouterr()
+
+    second = tmp_path / "second.csv"
+    code = run(
+        ["run", str(first), "--only", "failed,pending", "--base-url", box.url, "--yes", "--results", str(second)]
+    )
+    assert code == 0
+    with second.open(newline="", encoding="utf-8") as handle:
+        assert next(csv.reader(handle)) == [*header, "outcome", "http_status", "error", "attempts", "batch"]
+    assert [(row["name"], row["outcome"]) for row in read_results(second)] == [
+        ("person 1", "succeeded"),
+        ("person 3", "succeeded"),
+    ]
+    assert box.state.puts[-1].json == {"registration_ids": [reg_id(1), reg_id(3)], "registration_status": "CANCELED"}
+    assert "batcher: 3 rows skipped by --only; they are not in the results" in capsys.readouterr().err
+
+    third = tmp_path / "third.csv"
+    assert run(["plan", str(second)], env={}) == 0
+    assert run(["run", str(second), "--base-url", box.url, "--yes", "--results", str(third)]) == 0
+    assert len(next(csv.reader(third.open(newline="", encoding="utf-8")))) == len(header) + 5
+
+
+def test_upper_case_ids_with_spaces_are_sent_in_canonical_form_and_kept_as_written(
+    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    box = start_sandbox(registrations=known([[EVENT, TRACK, reg_id(1)]]))
+    path = tmp_path / "upper.csv"
+    path.write_text(
+        f"Event ID,Track ID,Registration ID,Status\n {EVENT.upper()} ,{TRACK} ,{reg_id(1).upper()},Cancelled\n"
+    )
+    code = run(["run", str(path), "--column", "registration_status=Status", "--base-url", box.url, "--yes"])
+    assert code == 0
+    put = box.state.puts[0]
+    assert put.path == f"/v3/events/{EVENT}/tracks/{TRACK}/registrations"
+    assert put.json == {"registration_ids": [reg_id(1)], "registration_status": "CANCELED"}
+    row = read_results(path.with_name("upper.results.csv"))[0]
+    assert (row["Event ID"], row["Registration ID"], row["Status"]) == (
+        f" {EVENT.upper()} ",
+        reg_id(1).upper(),
+        "Cancelled",
+    )
+    assert 'batcher: note: 1 row(s) spelled the status "Cancelled"; sent as CANCELED' in capsys.readouterr().err
+
+
+def test_a_cp1252_semicolon_export_runs_with_encoding_cp1252(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+    rows = [[EVENT, TRACK, reg_id(n)] for n in range(2)]
+    box = start_sandbox(registrations=known(rows))
+    path = tmp_path / "excel.csv"
+    lines = ["Event ID;Track ID;Registration ID;Name"] + [f"{e};{t};{r};Renée {n}" for n, (e, t, r) in enumerate(rows)]
+    path.write_bytes("\r\n".join(lines).encode("cp1252") + b"\r\n")
+    assert run(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
+    assert box.state.requests == []
+    assert run(["run", str(path), "--status", "CANCELED", "--encoding", "cp1252", "--base-url", box.url, "--yes"]) == 0
+    results = read_results(path.with_name("excel.results.csv"))
+    assert [row["Name"] for row in results] == ["Renée 0", "Renée 1"]  # the results are UTF-8
+
+
+def test_an_xlsx_sheet_runs_and_its_results_are_csv(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+    rows = [[EVENT, TRACK, reg_id(n)] for n in range(3)]
+    box = start_sandbox(registrations=known(rows))
+    book = openpyxl.Workbook()
+    book.active.append(["nothing here"])  # type: ignore[union-attr]
+    sheet = book.create_sheet("Cancel")
+    sheet.append(["Evt", "Trk", "Reg", "Seats"])
+    for row in rows:
+        sheet.append([*row, 2.0])
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    args = ["run", str(path), "--sheet", "Cancel", "--status", "CANCELED", "--base-url", box.url, "--yes"]
+    columns = ["--column", "event_id=Evt", "--column", "track_id=Trk", "--column", "registration_id=Reg"]
+    assert run(args + columns) == 0
+    results = read_results(path.with_name("export.results.csv"))
+    assert [(row["Reg"], row["Seats"], row["outcome"]) for row in results] == [
+        (r, "2", "succeeded") for _, _, r in rows
+    ]

