@@ -130,6 +130,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], argv: Sequence[str]) 
     status = options["status"]
     default_status = str(status) if status else None
     results_path = _optional_path(options, "results") or default_results_path(args.input)
+    if results_path.resolve() == args.input.resolve():
+        raise UsageError(f"--results {results_path} is the input file; give the results another path")
     resume = bool(options["resume"])
     applied = read_earlier_run(results_path, default_status=default_status) if resume else None
     limit = _optional_int(options, "limit")

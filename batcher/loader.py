@@ -25,6 +25,7 @@ from batcher.models import KNOWN_STATUSES, RESULT_COLUMNS, Outcome, RowGroup
 REQUIRED_COLUMNS = ("event_id", "track_id", "registration_id")
 STATUS_COLUMN = "registration_status"
 FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN)
+STATUS_LOOKALIKES = frozenset({"status", "newstatus", "targetstatus"})
 STATUS_ALIASES = {"CANCELLED": "CANCELED"}
 UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 TRACK_PATTERN = r"[A-Za-z0-9]{1,64}"
@@ -145,6 +146,13 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     aliased = int(((status_upper != status) & (status_upper != "")).sum())
     if aliased:
         notes.append(f'{aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
+    if STATUS_COLUMN not in columns:
+        lookalike = next((name for name in header if normalize_header(name) in STATUS_LOOKALIKES), None)
+        if lookalike is not None:
+            notes.append(
+                f'the column "{_printable(lookalike)}" is not read as registration_status (every row takes '
+                f"--status); if it holds the status to set, add --column registration_status={lookalike}"
+            )
 
     reasons = _mark_conflicts(_row_reasons(keys, raw), keys)
     valid = (reasons == "").to_numpy()

@@ -260,3 +260,15 @@ def test_report_refuses_a_file_that_is_not_a_results_file(
 ) -> None:
     assert cli.main(["report", str(write_csv(rows_for(1)))]) == 2
     assert "is not a batcher results file" in capsys.readouterr().err
+
+
+def test_a_status_lookalike_column_is_named_in_a_note(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_csv(rows_for(1), header=["event_id", "track_id", "registration_id", "Status"])
+    assert cli.main(["plan", str(path), "--status", "CANCELED"], environ={}) == 0
+    assert 'the column "Status" is not read as registration_status' in capsys.readouterr().err
+
+
+def test_results_may_not_overwrite_the_input(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_csv(rows_for(1))
+    assert cli.main(["run", str(path), "--sandbox", "--results", str(path)], environ={}) == 2
+    assert "is the input file" in capsys.readouterr().err
