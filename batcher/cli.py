@@ -28,6 +28,7 @@ from batcher.settings import DEFAULT_BASE_URL, Settings
 __all__ = ["build_parser", "documented_options", "main"]
 
 MAX_INVALID_SHOWN = 10
+MIN_REQUESTS_FOR_RATE = 20
 SECRET_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_SECRET)
 ENV_CONFIG = "BATCHER_CONFIG"
 
@@ -242,9 +243,10 @@ def _finish_run(
     for line in format_report(report):
         print(f"{PROG}: {line}" if not line.startswith(" ") else line, file=sys.stderr)
     quota_text = f"; daily quota: {quota_left} requests left today (UTC)" if quota_left is not None else ""
+    # over a handful of requests the rate says little (n requests span n-1 intervals)
+    rate_text = f" ({summary.requests_per_s:.2f} requests/s)" if summary.requests_sent >= MIN_REQUESTS_FOR_RATE else ""
     print(
-        f"{PROG}: {summary.requests_sent} requests in {_duration(summary.elapsed_s)} "
-        f"({summary.requests_per_s:.2f} requests/s){quota_text}",
+        f"{PROG}: {summary.requests_sent} requests in {_duration(summary.elapsed_s)}{rate_text}{quota_text}",
         file=sys.stderr,
     )
     print(f"{PROG}: results: {summary.results_path}", file=sys.stderr)

@@ -272,3 +272,14 @@ def test_results_may_not_overwrite_the_input(write_csv: WriteCsv, capsys: pytest
     path = write_csv(rows_for(1))
     assert cli.main(["run", str(path), "--sandbox", "--results", str(path)], environ={}) == 2
     assert "is the input file" in capsys.readouterr().err
+
+
+def test_the_readme_cron_config_is_a_valid_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("    # /etc/batcher.toml\n", 1)[1].split("\n\n", 1)[0]
+    config = tmp_path / "batcher.toml"
+    config.write_text("\n".join(line[4:] for line in block.splitlines()) + "\n")
+    shown = print_config(["--config", str(config)], {}, capsys)
+    assert shown["max-changes"] == f"2000  # config {config}"
+    assert shown["log-format"] == f"'json'  # config {config}"
+    assert shown["token-file"].startswith("'/srv/batcher/tokens.json'")
