@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from dataclasses import replace
@@ -16,6 +17,7 @@ from batcher.auth import Credentials, fingerprint, load_credentials
 from batcher.chunker import plan_batches
 from batcher.errors import AuthError, QuotaError, RunStopped
 from batcher.models import BatchResult
+from batcher.pacing import MAX_SLOWDOWN, RECOVER_AFTER_ANSWERS, Pace
 from batcher.quota import QuotaLedger
 from batcher.sender import send_batches
 from batcher.settings import Settings
@@ -208,3 +210,19 @@ async def test_soak_with_5xx_resets_and_stalls_loses_nothing(aiohttp_server: Any
             assert state.status_of(EVENT, f"{TRACK}0", registration_id) == expected
     assert sum(1 for p in state.puts if p.status == 0) > 0  # resets did happen
     assert sum(1 for p in state.puts if p.status in (500, 503)) > 0
+
+
+async def test_pace_halves_after_a_429_and_doubles_back_after_calm_answers() -> None:
+    pace = Pace(0.01, asyncio.Event())
+    pace.throttled(0.0)
+    pace.throttled(0.0)
+    assert pace.factor == 4.0
+    for _ in range(RECOVER_AFTER_ANSWERS):
+        pace.answered()
+    assert pace.factor == 2.0
+    for _ in range(RECOVER_AFTER_ANSWERS):
+        pace.answered()
+    assert pace.factor == 1.0
+    for _ in range(10):
+        pace.throttled(0.0)
+    assert pace.factor == MAX_SLOWDOWN
