@@ -16,7 +16,8 @@ from aiohttp import web
 from batcher import sandbox
 from batcher.settings import Settings
 
-SAMPLES = Path(__file__).resolve().parent.parent / "sample_inputs"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_inputs"
 EVENT = "07216444-4e3b-41ea-a3b8-5a418fce41f4"
 TRACK = "gqz1gb"
 HEADER = ("event_id", "track_id", "registration_id", "registration_status")
@@ -128,3 +129,19 @@ def known(rows: Sequence[Sequence[str]]) -> list[tuple[str, str, str, str]]:
 
 def with_url(settings: Settings, url: str) -> Settings:
     return replace(settings, base_url=url)
+
+
+TOKEN_ENV = {"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN}
+WriteCsv = Callable[..., Path]
+StartSandbox = Callable[..., RunningSandbox]
+
+
+def read_results(path: Path) -> list[dict[str, str]]:
+    """The rows of a results file, by header."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def outcomes(path: Path) -> list[str]:
+    """The outcome column of a results file."""
+    return [row["outcome"] for row in read_results(path)]

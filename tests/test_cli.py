@@ -6,23 +6,24 @@ import csv
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
 import pytest
 
 from batcher import cli, sandbox
-from tests.conftest import EVENT, SAMPLES, TRACK, RunningSandbox, known, reg_id, rows_for
-
-WriteCsv = Callable[..., Path]
-StartSandbox = Callable[..., RunningSandbox]
-TOKEN_ENV = {"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN}
-
-
-def read_results(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+from tests.conftest import (
+    EVENT,
+    SAMPLES,
+    TOKEN_ENV,
+    TRACK,
+    StartSandbox,
+    WriteCsv,
+    known,
+    read_results,
+    reg_id,
+    rows_for,
+)
 
 
 def run(args: list[str], env: dict[str, str] | None = None) -> int:

@@ -9,23 +9,22 @@ import pty
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from batcher import cli, progress, sandbox
-from tests.conftest import EVENT, TRACK, RunningSandbox, known, rows_for
-
-WriteCsv = Callable[..., Path]
-StartSandbox = Callable[..., RunningSandbox]
-TOKEN_ENV = {"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN}
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def outcomes(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [row["outcome"] for row in csv.DictReader(handle)]
+from tests.conftest import (
+    EVENT,
+    ROOT,
+    TOKEN_ENV,
+    TRACK,
+    StartSandbox,
+    WriteCsv,
+    known,
+    outcomes,
+    rows_for,
+)
 
 
 def print_config(args: list[str], env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> dict[str, str]:

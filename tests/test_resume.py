@@ -10,24 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from batcher import cli, sandbox
 from batcher.journal import journal_path, read_applied, results_lock
-from tests.conftest import RunningSandbox, known, rows_for
-
-WriteCsv = Callable[..., Path]
-StartSandbox = Callable[..., RunningSandbox]
-TOKEN_ENV = {"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN}
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def outcomes(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return [row["outcome"] for row in csv.DictReader(handle)]
+from tests.conftest import ROOT, TOKEN_ENV, RunningSandbox, StartSandbox, WriteCsv, known, outcomes, rows_for
 
 
 def ids_sent(box: RunningSandbox, *, status: int | None = None, after: float = 0.0) -> list[str]:
