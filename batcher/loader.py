@@ -1,7 +1,7 @@
 """Reads the input file (CSV text or an .xlsx sheet), matches its headers, validates every row and groups them.
 
-The only module that parses the input file. Per-row data stays in columns (numpy arrays) so a
-million rows cost seconds, not minutes.
+The only module that parses the input file. Per-row data stays in columns: pyarrow reads a regular CSV,
+pandas' C parser the rest, and keys.py checks and groups the key columns column-wise.
 """
 
 from __future__ import annotations
@@ -10,25 +10,25 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
-from batcher import workbook
+from batcher import keys, workbook
 from batcher.errors import InputError, UsageError
+from batcher.keys import STATUS_ALIASES, Columns, byte_lengths, written
 from batcher.models import KNOWN_STATUSES, RESULT_COLUMNS, Outcome, RowGroup
 
 REQUIRED_COLUMNS = ("event_id", "track_id", "registration_id")
 STATUS_COLUMN = "registration_status"
 FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN)
 STATUS_LOOKALIKES = frozenset({"status", "newstatus", "targetstatus"})
-STATUS_ALIASES = {"CANCELLED": "CANCELED"}
-UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-TRACK_PATTERN = r"[A-Za-z0-9]{1,64}"
 # The spreadsheet row of data row i: the header is row 1.
 FIRST_DATA_ROW = 2
 DELIMITERS = (",", ";", "\t")  # in order of preference when the header splits equally
@@ -39,8 +39,9 @@ UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 ZIP_MAGIC = b"PK\x03\x04"
 MAX_COLUMNS_LISTED = 20
-_CONTROL_CHARS = r"[\x00-\x1f\x7f-\x9f]"
-_CONTROL_RE = re.compile(_CONTROL_CHARS)
+_SCAN_BYTES = 1 << 24  # a file is scanned for lone carriage returns this much at a time
+_CR, _LF = 13, 10
+_CONTROL_RE = re.compile(keys.CONTROL_CHARS)
 
 Strings = npt.NDArray[np.object_]
 
@@ -86,7 +87,7 @@ class LoadedInput:
 
     path: Path
     header: tuple[str, ...]  # as the user wrote it (an earlier run's result columns left out)
-    values: tuple[Strings, ...]  # one array per header column, values exactly as written
+    values: Sequence[Strings]  # one array per header column, values exactly as written (made when first used)
     event_id: Strings  # normalized, API form ("" where invalid)
     track_id: Strings
     registration_id: Strings
@@ -120,32 +121,17 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     header, table = _read_table(path, options)
     header, table, skipped_rows, earlier = _select_rows(path, header, table, options.only)
     columns = _match_columns(path, header, options.columns)
-
-    raw = pd.DataFrame(
-        {
-            "e": table[columns["event_id"]],
-            "t": table[columns["track_id"]],
-            "r": table[columns["registration_id"]],
-            "s": table[columns[STATUS_COLUMN]] if STATUS_COLUMN in columns else pd.Series("", index=table.index),
-        }
-    )
-    status_upper = raw["s"].str.strip().str.upper()
-    status = status_upper.replace(STATUS_ALIASES)
-    if default is not None:
-        status = status.mask(status == "", default)
-    keys = pd.DataFrame(
-        {
-            "e": raw["e"].str.strip().str.lower(),
-            "t": raw["t"].str.strip(),
-            "r": raw["r"].str.strip().str.lower(),
-            "s": status,
-        }
+    checked = keys.check_rows(
+        table[columns["event_id"]],
+        table[columns["track_id"]],
+        table[columns["registration_id"]],
+        table[columns[STATUS_COLUMN]] if STATUS_COLUMN in columns else None,
+        default=default,
     )
 
     notes: list[str] = []
-    aliased = int(((status_upper != status) & (status_upper != "")).sum())
-    if aliased:
-        notes.append(f'{aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
+    if checked.aliased:
+        notes.append(f'{checked.aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
     if STATUS_COLUMN not in columns:
         lookalike = next((name for name in header if normalize_header(name) in STATUS_LOOKALIKES), None)
         if lookalike is not None:
@@ -154,30 +140,25 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
                 f"--status); if it holds the status to set, add --column registration_status={lookalike}"
             )
 
-    reasons = _mark_conflicts(_row_reasons(keys, raw), keys)
-    valid = (reasons == "").to_numpy()
-    duplicate_of = _find_duplicates(keys, valid)
-    groups = _group_rows(keys, valid & (duplicate_of < 0))
-
     return LoadedInput(
         path=path,
         header=tuple(header),
-        values=tuple(table[position].to_numpy(dtype=object) for position in range(len(header))),
-        event_id=keys["e"].to_numpy(dtype=object),
-        track_id=keys["t"].to_numpy(dtype=object),
-        registration_id=keys["r"].to_numpy(dtype=object),
-        registration_status=keys["s"].to_numpy(dtype=object),
-        invalid_reason=reasons.to_numpy(dtype=object),
-        duplicate_of=duplicate_of,
-        groups=groups,
+        values=Columns(table),
+        event_id=checked.event_id,
+        track_id=checked.track_id,
+        registration_id=checked.registration_id,
+        registration_status=checked.registration_status,
+        invalid_reason=checked.invalid_reason,
+        duplicate_of=checked.duplicate_of,
+        groups=checked.groups,
         notes=tuple(notes),
         skipped_rows=skipped_rows,
         earlier=earlier,
     )
 
 
-def _read_table(path: Path, options: InputOptions) -> tuple[list[str], pd.DataFrame]:
-    """The header and the data rows, every cell as text; rows with no value at all are dropped."""
+def _read_table(path: Path, options: InputOptions) -> tuple[list[str], list[pa.ChunkedArray]]:
+    """The header and the data rows' columns, every cell as text; rows with no value at all are dropped."""
     if not path.exists():
         raise InputError(f"{path}: no such file. Check the path, or run 'ls' in that folder.")
     if path.is_dir():
@@ -185,20 +166,22 @@ def _read_table(path: Path, options: InputOptions) -> tuple[list[str], pd.DataFr
     if workbook.is_workbook(path):
         if options.delimiter is not None or options.encoding is not None:
             raise UsageError(f"{path}: --delimiter and --encoding apply to CSV files, not to .xlsx workbooks")
-        raw = pd.DataFrame(workbook.read_sheet(path, sheet=options.sheet), dtype=str)
+        rows = workbook.read_sheet(path, sheet=options.sheet)
+        raw = pa.table(
+            {f"f{position}": pa.array(cells, pa.string()) for position, cells in enumerate(zip(*rows, strict=True))}
+        )
     else:
         if options.sheet is not None:
             raise UsageError(f"{path}: --sheet applies to .xlsx workbooks; this file is read as CSV text")
         raw = _parse_csv(path, _read_bytes(path), options)
     raw = _without_blank_rows(path, raw)
-    if raw.empty:
+    if not raw.num_rows:
         raise InputError(f"{path}: the file is empty; it needs a header row and at least one data row.")
-    header = [str(name) for name in raw.iloc[0].tolist()]
+    header = [str(column[0].as_py()) for column in raw.columns]
     header[0] = header[0].removeprefix("\ufeff")
-    table = raw.iloc[1:].reset_index(drop=True)
-    if not len(table):
+    if raw.num_rows == 1:
         raise InputError(f"{path}: has a header row but no data rows.")
-    return header, table
+    return header, [column.slice(1) for column in raw.columns]
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -208,7 +191,7 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
 
 
-def _parse_csv(path: Path, data: bytes, options: InputOptions) -> pd.DataFrame:
+def _parse_csv(path: Path, data: bytes, options: InputOptions) -> pa.Table:
     """The CSV's records as text columns; the encoding and the separator are checked or detected first."""
     codec = _codec(options.encoding)
     if codec == "utf-8":
@@ -231,7 +214,78 @@ def _parse_csv(path: Path, data: bytes, options: InputOptions) -> pd.DataFrame:
         data = _reencoded(path, text)
     delimiter = options.delimiter or sniff_delimiter(head)
     try:
-        return pd.read_csv(
+        return _read_fast(data, delimiter)
+    except pa.ArrowException:
+        # Anything unusual (rows of uneven length, lines of only spaces, bad UTF-8, an empty file) is read
+        # the careful way, which reads such files as it always has and words their errors for the user.
+        return _read_careful(path, data, delimiter)
+
+
+def _read_fast(data: bytes, delimiter: str) -> pa.Table:
+    """Every cell exactly as written, as a string, the header as row 0; raises pa.ArrowException if irregular.
+
+    pyarrow's parser reads a regular file as pandas' C parser does, several times faster and in less memory.
+    """
+    if b"\r" in data and _has_blank_line_ending_in_lone_cr(data):
+        # after such a line, pandas' parser drops the next row's first (empty) field; pyarrow keeps it
+        raise pa.ArrowInvalid("a blank line ends in a lone carriage return")
+    header_end = data.find(b"\n")
+    # reading values that may span lines takes pyarrow twice as long: only a quoted value can
+    quoted = header_end < 0 or data.count(b'"', 0, header_end) % 2 or data.find(b'"', header_end) >= 0
+    table = pa_csv.read_csv(
+        pa.BufferReader(data),
+        read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=delimiter, newlines_in_values=bool(quoted), ignore_empty_lines=True
+        ),
+        convert_options=pa_csv.ConvertOptions(
+            default_column_type=pa.string(), strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )
+    if table.num_columns < 2:  # pandas skips a line of spaces in a one-column file; pyarrow reads it as a value
+        raise pa.ArrowInvalid("one column")
+    if not _ends_outside_quotes(data, table, delimiter):
+        raise pa.ArrowInvalid("the file ends inside a quoted value")
+    return table
+
+
+def _has_blank_line_ending_in_lone_cr(data: bytes) -> bool:
+    """True when a line holds nothing but a carriage return not followed by a line feed."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    for start in range(0, len(view), _SCAN_BYTES):
+        stop = min(start + _SCAN_BYTES, len(view))
+        here = view[start:stop]
+        before = view[start - 1 : stop - 1] if start else np.concatenate(([_LF], view[: stop - 1]))
+        after = view[start + 1 : stop + 1] if stop < len(view) else np.concatenate((view[start + 1 : stop], [0]))
+        if np.any((here == _CR) & ((before == _LF) | (before == _CR)) & (after != _LF)):
+            return True
+    return False
+
+
+def _ends_outside_quotes(data: bytes, table: pa.Table, delimiter: str) -> bool:
+    """False when the file may end inside a quoted value, which pyarrow accepts and pandas' parser rejects.
+
+    Only the last value of the last row can be affected (an earlier one would leave the row short of columns):
+    the file must end with it, quoted and closed, or unquoted right after a separator or line break.
+    """
+    if not table.num_rows:
+        return True
+    last = str(table.column(table.num_columns - 1)[table.num_rows - 1].as_py()).encode()
+    quoted = b'"' + last.replace(b'"', b'""') + b'"'
+    tail = data[-(len(quoted) + 64) :].rstrip(b"\r\n")
+    if tail.endswith(quoted):
+        return True
+    before = tail[: len(tail) - len(last)]
+    separators = (delimiter.encode(), b"\n", b"\r")
+    return tail.endswith(last) and (not before or before[-1:] in separators) and b'"' not in last[:1]
+
+
+def _read_careful(path: Path, data: bytes, delimiter: str) -> pa.Table:
+    """The table as pandas' C parser reads it: short rows padded, lines of only spaces skipped."""
+    import pandas as pd  # noqa: PLC0415 - only files pyarrow refuses pay for importing pandas
+
+    try:
+        raw = pd.read_csv(
             io.BytesIO(data),
             sep=delimiter,
             dtype=str,
@@ -247,6 +301,12 @@ def _parse_csv(path: Path, data: bytes, options: InputOptions) -> pd.DataFrame:
         raise _undecodable(path, data, "utf-8") from exc
     except pd.errors.ParserError as exc:
         raise _unparsable(path, str(exc), delimiter) from exc
+    return pa.table(
+        {
+            f"f{position}": pa.array(raw[name].to_numpy(dtype=object), type=pa.string())
+            for position, name in enumerate(raw.columns)
+        }
+    )
 
 
 def sniff_delimiter(head: str) -> str:
@@ -346,29 +406,31 @@ def _unparsable(path: Path, message: str, delimiter: str) -> InputError:
     return InputError(f"{path}: not a readable CSV file ({detail}).")
 
 
-def _without_blank_rows(path: Path, raw: pd.DataFrame) -> pd.DataFrame:
+def _without_blank_rows(path: Path, raw: pa.Table) -> pa.Table:
     """Rows that hold at least one value (",,," is a blank line too); refuses a field over 1 MiB."""
-    total = np.zeros(len(raw), dtype=np.int64)
-    for position in raw.columns:
-        length = raw[position].str.len().to_numpy(dtype=np.int64, na_value=0)
-        over = length > MAX_FIELD_CHARS
-        if over.any():
-            row = int(np.argmax(over))
-            raise InputError(
-                f"{path}: row {row + 1}, column {int(position) + 1} holds {int(length[row]):,} characters, "
-                f"over the limit of 1 MiB ({MAX_FIELD_CHARS:,}); this is not a registrations list."
-            )
+    total = np.zeros(raw.num_rows, dtype=np.int64)
+    for position, column in enumerate(raw.columns):
+        length = byte_lengths(column)
+        if length.max(initial=0) > MAX_FIELD_CHARS:  # a character takes at least one byte: count them only here
+            characters = np.asarray(pc.utf8_length(column).to_numpy(), dtype=np.int64)
+            over = characters > MAX_FIELD_CHARS
+            if over.any():
+                row = int(np.argmax(over))
+                raise InputError(
+                    f"{path}: row {row + 1}, column {position + 1} holds {int(characters[row]):,} characters, "
+                    f"over the limit of 1 MiB ({MAX_FIELD_CHARS:,}); this is not a registrations list."
+                )
         total += length
     blank = total == 0
-    return raw[~blank] if blank.any() else raw
+    return raw.filter(pa.array(~blank)) if blank.any() else raw
 
 
 def _select_rows(
-    path: Path, header: list[str], table: pd.DataFrame, only: frozenset[str] | None
-) -> tuple[list[str], pd.DataFrame, int, tuple[Strings, ...] | None]:
+    path: Path, header: list[str], table: list[pa.ChunkedArray], only: frozenset[str] | None
+) -> tuple[list[str], list[pa.ChunkedArray], int, tuple[Strings, ...] | None]:
     """An earlier results file loses its result columns and, with --only, the rows of other outcomes.
 
-    Returns the user's header, their rows, how many rows --only skipped, and the earlier result
+    Returns the user's header, their columns, how many rows --only skipped, and the earlier result
     columns of the rows kept (None when the file is not a results file).
     """
     width = len(RESULT_COLUMNS)
@@ -380,24 +442,21 @@ def _select_rows(
             )
         return header, table, 0, None
     user_columns = len(header) - width
-    outcome = table[user_columns].str.strip().str.lower()
-    earlier = table.iloc[:, user_columns:]
-    table = table.iloc[:, :user_columns]
+    earlier = table[user_columns:]
+    table = table[:user_columns]
     if only is None:
-        return header[:user_columns], table, 0, _columns_of(earlier)
-    keep = outcome.isin(sorted(only)).to_numpy(dtype=bool)
+        return header[:user_columns], table, 0, tuple(written(column) for column in earlier)
+    outcome = pc.utf8_lower(pc.utf8_trim_whitespace(earlier[0]))
+    keep = pc.is_in(outcome, value_set=pa.array(sorted(only), pa.string()))
     wanted = ",".join(sorted(only))
-    if not keep.any():
-        found = ", ".join(
-            f"{count} {_printable(str(name), 20) or 'empty'}" for name, count in outcome.value_counts()[:6].items()
-        )
+    if not pc.any(keep).as_py():
+        counts = pc.value_counts(outcome).to_pylist()  # in order of first appearance; the sort below keeps it
+        counts.sort(key=lambda pair: -int(pair["counts"]))
+        found = ", ".join(f"{pair['counts']} {_printable(str(pair['values']), 20) or 'empty'}" for pair in counts[:6])
         raise UsageError(f"{path}: no row has an outcome in --only {wanted}, so there is nothing to send ({found}).")
-    kept = table[keep].reset_index(drop=True)
-    return header[:user_columns], kept, int((~keep).sum()), _columns_of(earlier[keep])
-
-
-def _columns_of(frame: pd.DataFrame) -> tuple[Strings, ...]:
-    return tuple(frame[column].to_numpy(dtype=object) for column in frame.columns)
+    kept = [column.filter(keep) for column in table]
+    skipped = len(keep) - pc.sum(keep).as_py()
+    return header[:user_columns], kept, skipped, tuple(written(column.filter(keep)) for column in earlier)
 
 
 def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str], ...]) -> dict[str, int]:
@@ -461,91 +520,6 @@ def _normalize_default_status(default_status: str | None) -> str | None:
     if status not in KNOWN_STATUSES:
         raise UsageError(f"--status {default_status!r} is not a known status; use one of {', '.join(KNOWN_STATUSES)}")
     return status
-
-
-def _row_reasons(keys: pd.DataFrame, raw: pd.DataFrame) -> pd.Series:
-    """The first reason each row cannot be sent, "" where it can. Checked column-wise.
-
-    keys holds the normalized e(vent), t(rack), r(egistration) and s(tatus) columns; raw the cells as written.
-    """
-    event_id, track_id, registration_id, status = keys["e"], keys["t"], keys["r"], keys["s"]
-    # (rows that fail, the reason, the cells it quotes, the words after them); texts are built for failing rows only
-    checks: list[tuple[pd.Series, str, pd.Series | None, str]] = [
-        (event_id == "", "event_id is empty", None, ""),
-        (~event_id.str.fullmatch(UUID_PATTERN), "event_id is not a UUID: ", raw["e"], ""),
-        (track_id == "", "track_id is empty", None, ""),
-        (~track_id.str.fullmatch(TRACK_PATTERN), "track_id may hold only letters and digits: ", raw["t"], ""),
-        (registration_id == "", "registration_id is empty", None, ""),
-        (~registration_id.str.fullmatch(UUID_PATTERN), "registration_id is not a UUID: ", raw["r"], ""),
-        (status == "", "no registration_status in this row and no --status given", None, ""),
-        (
-            ~status.isin(KNOWN_STATUSES),
-            "unknown registration_status ",
-            raw["s"],
-            "; use one of " + ", ".join(KNOWN_STATUSES),
-        ),
-    ]
-    reasons = np.full(len(keys), "", dtype=object)
-    for failed, reason, cells, after in reversed(checks):
-        rows = failed.to_numpy(dtype=bool)
-        if not rows.any():
-            continue
-        reasons[rows] = reason if cells is None else (reason + _quoted(cells[rows]) + after).to_numpy(dtype=object)
-    return pd.Series(reasons, index=keys.index, dtype=object)
-
-
-def _quoted(values: pd.Series) -> pd.Series:
-    """Cells quoted for a message: cut to 80 characters, control characters shown as U+FFFD."""
-    return '"' + values.str.slice(0, 80).str.replace(_CONTROL_CHARS, "\ufffd", regex=True) + '"'
-
-
-def _mark_conflicts(reasons: pd.Series, keys: pd.DataFrame) -> pd.Series:
-    """A registration asked to take two different statuses is ambiguous: every such row is invalid."""
-    valid = (reasons == "").to_numpy()
-    distinct = keys[valid].drop_duplicates()
-    conflicted = distinct[distinct.duplicated(["e", "t", "r"], keep=False)]
-    if conflicted.empty:
-        return reasons
-    conflict_keys = pd.MultiIndex.from_frame(conflicted[["e", "t", "r"]].drop_duplicates())
-    hit = pd.MultiIndex.from_frame(keys[["e", "t", "r"]]).isin(conflict_keys) & valid
-    message = "this registration is asked to take more than one status in this file; keep only the one you mean"
-    return reasons.mask(hit, message)
-
-
-def _find_duplicates(keys: pd.DataFrame, valid: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """For each later copy of an exact repeat, the row index of its first copy; -1 elsewhere."""
-    duplicate_of = np.full(len(keys), -1, dtype=np.int64)
-    candidates = keys[valid]
-    repeated = candidates[candidates.duplicated(keep=False)]
-    if repeated.empty:
-        return duplicate_of
-    positions = pd.Series(repeated.index.to_numpy(), index=repeated.index)
-    first = positions.groupby([repeated["e"], repeated["t"], repeated["r"], repeated["s"]], sort=False).transform("min")
-    later = first.index.to_numpy() != first.to_numpy()
-    duplicate_of[first.index.to_numpy()[later]] = first.to_numpy()[later]
-    return duplicate_of
-
-
-def _group_rows(keys: pd.DataFrame, sendable: npt.NDArray[np.bool_]) -> tuple[RowGroup, ...]:
-    """Sendable rows grouped by (event, track, status), groups in order of first appearance."""
-    rows = np.flatnonzero(sendable)
-    if not len(rows):
-        return ()
-    chosen = keys[sendable]
-    ids = chosen["r"].to_numpy(dtype=object)
-    groups: list[RowGroup] = []
-    for key, positions in chosen.groupby(["e", "t", "s"], sort=False).indices.items():
-        event_id, track_id, status = cast(tuple[str, str, str], key)
-        groups.append(
-            RowGroup(
-                event_id=event_id,
-                track_id=track_id,
-                registration_status=status,
-                registration_ids=tuple(ids[positions].tolist()),
-                rows=tuple(rows[positions].tolist()),
-            )
-        )
-    return tuple(groups)
 
 
 def _first_line(text: str) -> str:

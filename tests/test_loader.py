@@ -13,7 +13,7 @@ import pytest
 from batcher.errors import InputError, UsageError
 from batcher.loader import MAX_FIELD_CHARS, InputOptions, load_input, normalize_header
 from batcher.models import RESULT_COLUMNS
-from tests.conftest import EVENT, TRACK, reg_id, rows_for
+from tests.conftest import EVENT, HEADER, TRACK, reg_id, rows_for
 
 WriteCsv = Callable[..., Path]
 
@@ -430,3 +430,72 @@ def test_only_with_no_matching_row_or_on_a_plain_file_is_a_usage_error(tmp_path:
         load_input(results_file(tmp_path), default_status=None, options=InputOptions(only=frozenset({"duplicate"})))
     with pytest.raises(UsageError, match="--only needs the results file of an earlier run"):
         load_input(write_csv([GOOD_ROW]), default_status=None, options=InputOptions(only=frozenset({"failed"})))
+
+
+# --- large files: registration IDs checked value by value, proven distinct by hashing, coded only on a repeat
+
+
+def test_a_large_file_finds_repeats_and_conflicts_like_a_small_one(write_csv: WriteCsv) -> None:
+    rows = rows_for(6000)
+    rows += [rows[10], [EVENT, TRACK, reg_id(20).upper(), "canceled"], [EVENT, TRACK, reg_id(30), "REGISTERED"]]
+    rows += [[EVENT, TRACK, "not-a-uuid", "CANCELED"], [EVENT, TRACK, f" {reg_id(40)} ", "CANCELED"]]
+    loaded = load_input(write_csv(rows), default_status=None)
+    duplicates = {row: first for row, first in enumerate(loaded.duplicate_of.tolist()) if first >= 0}
+    assert duplicates == {6000: 10, 6001: 20, 6004: 40}
+    conflicted = [row for row, reason in enumerate(loaded.invalid_reason.tolist()) if "more than one status" in reason]
+    assert conflicted == [30, 6002]
+    assert loaded.invalid_reason[6003] == 'registration_id is not a UUID: "not-a-uuid"'
+    assert loaded.registration_id[6004] == reg_id(40)
+    assert loaded.values[2][6004] == f" {reg_id(40)} "
+    (group,) = loaded.groups
+    assert len(group.registration_ids) == 5999
+    assert 30 not in group.rows
+
+
+def test_a_large_file_of_few_registrations_repeated_is_coded_by_value(write_csv: WriteCsv) -> None:
+    # the first rows repeat, so the registration column is dictionary-encoded like the event column
+    rows = [[EVENT, TRACK, reg_id(row % 100), "CANCELED"] for row in range(5000)]
+    rows[4999] = [EVENT, TRACK, reg_id(99), "REGISTERED"]
+    loaded = load_input(write_csv(rows), default_status=None)
+    assert loaded.duplicate_of[:100].tolist() == [-1] * 100
+    assert loaded.duplicate_of[100:4999:100].tolist() == [0] * 49
+    assert all("more than one status" in loaded.invalid_reason[row] for row in range(99, 5000, 100))
+    (group,) = loaded.groups
+    assert group.registration_ids == tuple(reg_id(n) for n in range(99))
+
+
+def test_values_are_a_sequence_of_columns_made_when_first_used(write_csv: WriteCsv) -> None:
+    loaded = load_input(
+        write_csv([[EVENT, TRACK, reg_id(1), "x", "Ann"]], header=[*HEADER, "name"]), default_status=None
+    )
+    assert len(loaded.values) == 5
+    assert [column.tolist() for column in loaded.values] == [[EVENT], [TRACK], [reg_id(1)], ["x"], ["Ann"]]
+    assert loaded.values[-1] is loaded.values[4]
+    assert [column.tolist() for column in loaded.values[1:3]] == [[TRACK], [reg_id(1)]]
+    with pytest.raises(IndexError):
+        loaded.values[5]
+
+
+def test_the_1_mib_limit_counts_characters_not_bytes(tmp_path: Path) -> None:
+    content = f"event_id,track_id,registration_id,note\n{EVENT},{TRACK},{reg_id(1)},".encode()
+    path = write_bytes(tmp_path, content + "é".encode() * MAX_FIELD_CHARS + b"\n")
+    assert load_input(path, default_status="CANCELED").values[3][0] == "é" * MAX_FIELD_CHARS
+    path.write_bytes(content + "é".encode() * (MAX_FIELD_CHARS + 1) + b"\n")
+    with pytest.raises(InputError, match=r"row 2, column 4 holds 1,048,577 characters"):
+        load_input(path, default_status="CANCELED")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        # read by pyarrow: regular rows, quoted or not
+        f'event_id,track_id,registration_id\n{EVENT},{TRACK},"{reg_id(1)}"\n{EVENT},{TRACK},{reg_id(2)}\n',
+        # read by pandas' parser: a short row is padded, a blank line ends in a lone CR, a one-column file
+        f"event_id,track_id,registration_id\n{EVENT},{TRACK},{reg_id(1)}\n{EVENT},{TRACK}\n",
+        f"event_id,track_id,registration_id\r\n\r{EVENT},{TRACK},{reg_id(1)}\r\n{EVENT},{TRACK},{reg_id(2)}\r\n",
+    ],
+)
+def test_both_readers_give_the_same_rows(tmp_path: Path, content: str) -> None:
+    loaded = load_input(write_bytes(tmp_path, content.encode()), default_status="CANCELED")
+    assert loaded.values[0].tolist() == [EVENT, EVENT]
+    assert loaded.registration_id[0] == reg_id(1)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from batcher.chunker import plan_batches
 from batcher.errors import InputError
-from batcher.loader import InputOptions, LoadedInput, load_input
+from batcher.loader import InputOptions, LoadedInput, _read_careful, _read_fast, load_input
 from batcher.reconciler import reconcile, write_results
 from tests.conftest import EVENT, TRACK, reg_id
 
@@ -149,3 +150,43 @@ def test_any_cells_written_by_a_csv_writer_come_back_exactly(
         return
     assert loaded is not None
     assert [list(cells) for cells in zip(*(column.tolist() for column in loaded.values), strict=True)] == kept
+
+
+# pieces that matter to both readers; lone carriage returns included, as the fast reader must refuse what it
+# would read differently
+PIECES = ["a", "b", "", ",", ";", "\t", '"', '""', " ", "\n", "\r\n", "\r", "\n\n", "é", "x,y", '"q"', ',"', "=1"]
+FREE_TEXT = st.lists(st.sampled_from(PIECES), min_size=1, max_size=40).map("".join)
+# cells are mostly plain words, so that most files are regular enough for the fast reader
+CELL_TEXT = st.lists(st.sampled_from([*PIECES, *["word"] * 20]), max_size=3).map("".join)
+QUOTED_CELL = CELL_TEXT.map(lambda text: '"' + text.replace('"', '""') + '"')
+LINE_END = st.sampled_from(["\n"] * 6 + ["\r\n"] * 4 + ["\r", "\n\n", "\r\n\r\n", "\r\r", "\n\r"])
+
+
+@st.composite
+def csv_text(draw: st.DrawFn, delimiter: str) -> str:
+    """Rows of three cells, most of them regular, joined by assorted line ends."""
+    rows = draw(st.lists(st.lists(st.one_of(CELL_TEXT, QUOTED_CELL), min_size=3, max_size=3), max_size=6))
+    lines = [delimiter.join(row) + draw(LINE_END) for row in rows]
+    return "".join(lines) + draw(st.sampled_from(["", "", "", "a"]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), delimiter=st.sampled_from([",", ";", "\t"]))
+def test_the_fast_reader_reads_every_file_as_the_careful_reader_does(
+    folder: Path, data: st.DataObject, delimiter: str
+) -> None:
+    """pyarrow reads regular files; whatever it reads, it reads as pandas' C parser (the careful reader) does."""
+    text = data.draw(st.one_of(FREE_TEXT, csv_text(delimiter)))
+    header = delimiter.join(["event_id", "track_id", "registration_id"])
+    content = f"{header}\n{text}".encode()
+    try:
+        fast = _read_fast(content, delimiter)
+    except pa.ArrowException:
+        event("read the careful way")
+        return
+    event("read the fast way")
+    try:
+        careful = _read_careful(folder / "input.csv", content, delimiter)
+    except InputError as exc:
+        raise AssertionError(f"the fast reader read what the careful one refuses: {exc}") from exc
+    assert fast.to_pydict() == careful.to_pydict()
