@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batcher import reconciler
 from batcher.chunker import plan_batches
 from batcher.loader import LoadedInput, load_input
-from batcher.models import BatchResult, Outcome
-from batcher.reconciler import REJECTED_IN_207, all_succeeded, reconcile, write_results
+from batcher.models import RESULT_COLUMNS, BatchResult, Outcome
+from batcher.reconciler import (
+    FORMULA_PREFIXES,
+    REJECTED_IN_207,
+    all_succeeded,
+    escape_formulas,
+    reconcile,
+    write_results,
+)
 from tests.conftest import EVENT, TRACK, reg_id
 
 WriteCsv = Callable[..., Path]
@@ -135,3 +150,46 @@ def test_results_use_crlf_and_quote_a_lone_carriage_return(write_csv: WriteCsv, 
     assert content.count(b"\r\n") == 2
     assert b'"a\rb"' in content
     assert load_input(out, default_status=None).values[3].tolist() == ["a\rb"]
+
+
+# pieces that matter to a CSV writer or to a spreadsheet, and any other character
+WRITER_CELL = st.lists(
+    st.one_of(
+        st.sampled_from([",", '"', "\r", "\n", "\r\n", "\t", "=", "+", "-", "@", "'", "é", " "]),
+        st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    ),
+    max_size=6,
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(notes=st.lists(WRITER_CELL, min_size=1, max_size=12), slice_rows=st.sampled_from([1, 2, 5, 1 << 18]))
+def test_results_file_is_byte_for_byte_what_csv_writer_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[str], slice_rows: int
+) -> None:
+    monkeypatch.setattr(reconciler, "_SLICE_ROWS", slice_rows)
+    path = tmp_path / "in.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["event_id", "track_id", "registration_id", "note", "=sum"])
+        writer.writerows([[EVENT, TRACK, reg_id(n), note, note[::-1]] for n, note in enumerate(notes)])
+    loaded = load_input(path, default_status="CANCELED")
+    rows = reconcile(loaded, plan_batches(loaded.groups, batch_size=2), [BatchResult(1, 400, error='=x,"y"\r')])
+    written = tmp_path / "out.csv"
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\r\n")
+    writer.writerow([*escape_formulas(np.array(loaded.header, dtype=object)).tolist(), *RESULT_COLUMNS])
+    result_columns = [rows.outcome, rows.http_status, rows.error, rows.attempts, rows.batch]
+    for row in range(loaded.row_count):
+        cells = [column[row] for column in loaded.values] + [column[row] for column in result_columns]
+        cells[-4] = cells[-4] or ""  # http_status 0: blank
+        cells[-1] = cells[-1] or ""  # batch 0: blank
+        cells[-2] = cells[-2] if rows.batch[row] else ""  # attempts: blank outside a batch
+        writer.writerow([_escape(str(cell)) for cell in cells])
+    for values in (loaded.values, tuple(loaded.values)):  # as loaded, and as plain arrays built by hand
+        write_results(written, replace(loaded, values=values), rows)
+        assert written.read_bytes() == expected.getvalue().encode("utf-8")
+
+
+def _escape(cell: str) -> str:
+    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
