@@ -336,7 +336,7 @@ def _print_plan(plan: Plan, settings: Settings, out: TextIO, ledger: QuotaLedger
         f"{loaded.path}: {loaded.row_count} rows: {valid} valid, {invalid} invalid, {duplicate} duplicate{skipped}",
         file=out,
     )
-    shown = [index for index, reason in enumerate(loaded.invalid_reason.tolist()) if reason][:MAX_INVALID_SHOWN]
+    shown = (loaded.invalid_reason != "").nonzero()[0][:MAX_INVALID_SHOWN].tolist()
     for index in shown:
         print(f"  row {index + FIRST_DATA_ROW}: {loaded.invalid_reason[index]}", file=out)
     if invalid > len(shown):

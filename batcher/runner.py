@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import math
 import signal
 import time
@@ -97,6 +98,9 @@ def prepare(
         UsageError: --status is not a known status, or an input option does not fit the file.
     """
     loaded = load_input(input_path, default_status=default_status, options=options)
+    # the loaded rows (millions of strings in arrays and tuples) live for the whole run: the cycle collector
+    # walking them at every full collection cost a tenth of a second per million rows in plan_batches alone
+    gc.freeze()
     applied_before = np.zeros(loaded.row_count, dtype=np.int64)
     groups = list(loaded.groups) if not applied else _without_applied(loaded.groups, applied, applied_before)
     held_back = 0

@@ -13,15 +13,13 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from xml.etree.ElementTree import ParseError
 
-import openpyxl
-from openpyxl.utils.exceptions import InvalidFileException
-
 from batcher.errors import InputError
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
 # Excel shows 15 significant digits; whole numbers below this show without a decimal point.
 MAX_EXACT_WHOLE_NUMBER = 10**15
-_DAMAGED = (zipfile.BadZipFile, zlib.error, KeyError, ValueError, TypeError, ParseError, EOFError, InvalidFileException)
+# with openpyxl's InvalidFileException, added when openpyxl is imported
+_DAMAGED = (zipfile.BadZipFile, zlib.error, KeyError, ValueError, TypeError, ParseError, EOFError)
 
 
 def is_workbook(path: Path) -> bool:
@@ -35,6 +33,10 @@ def read_sheet(path: Path, *, sheet: str | None) -> list[list[str]]:
     Raises:
         InputError: the workbook cannot be read, or has no such sheet.
     """
+    # imported here: a CSV run does not pay the tenth of a second openpyxl takes to import
+    import openpyxl  # noqa: PLC0415
+    from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
+
     try:
         with warnings.catch_warnings():
             # openpyxl warns about workbook features it drops (data validation, styles); none matter here
@@ -53,7 +55,7 @@ def read_sheet(path: Path, *, sheet: str | None) -> list[list[str]]:
                 rows = [_row_text(row) for row in worksheet.iter_rows(values_only=True)]
             finally:
                 book.close()
-    except _DAMAGED as exc:
+    except (*_DAMAGED, InvalidFileException) as exc:
         raise InputError(
             f"{path}: not a readable .xlsx workbook ({type(exc).__name__}: {_first_line(str(exc))}). "
             "Open it in Excel and save it again, or export the sheet as CSV UTF-8."
