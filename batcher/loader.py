@@ -1,7 +1,7 @@
 """Reads the input CSV, matches its headers, validates every row and groups the sendable rows.
 
 The only module that parses the input file. Per-row data stays in columns (numpy arrays) so a
-million rows cost seconds, not minutes.
+million rows cost seconds, not minutes. pyarrow reads regular files; pandas' C parser reads the rest.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
 from batcher.errors import InputError, UsageError
 from batcher.models import KNOWN_STATUSES, RowGroup
@@ -112,10 +114,66 @@ def load_input(path: Path, *, default_status: str | None) -> LoadedInput:
 
 
 def _read_table(path: Path) -> tuple[list[str], pd.DataFrame]:
+    """The header as written, and the data rows: one string column per header cell, numbered from 0."""
     if not path.exists():
         raise InputError(f"{path}: no such file. Check the path, or run 'ls' in that folder.")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a CSV file.")
+    try:
+        table = _read_fast(path)
+    except pa.ArrowException:
+        # Anything unusual (rows of uneven length, lines of only spaces, bad UTF-8, an empty file) is read
+        # the careful way, which reads such files and words their errors for the user.
+        table = _read_careful(path)
+    if not table.num_rows:
+        raise InputError(f"{path}: the file is empty; it needs a header row and at least one data row.")
+    header = [str(column[0].as_py()) for column in table.columns]
+    if table.num_rows == 1:
+        raise InputError(f"{path}: has a header row but no data rows.")
+    frame = table.slice(1).to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get)
+    frame.columns = pd.RangeIndex(table.num_columns)
+    return header, frame
+
+
+def _read_fast(path: Path) -> pa.Table:
+    """Every cell exactly as written, as a string, the header as row 0; raises pa.ArrowException if irregular."""
+    table = pa_csv.read_csv(
+        path,
+        read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True, ignore_empty_lines=True),
+        convert_options=pa_csv.ConvertOptions(
+            default_column_type=pa.string(), strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )
+    if table.num_columns < 2:  # pandas skips a line of spaces in a one-column file; pyarrow reads it as a value
+        raise pa.ArrowInvalid("one column")
+    if not _ends_outside_quotes(path, table):
+        raise pa.ArrowInvalid("the file ends inside a quoted value")
+    return table
+
+
+def _ends_outside_quotes(path: Path, table: pa.Table) -> bool:
+    """False when the file may end inside a quoted value, which pyarrow accepts and pandas' parser rejects.
+
+    Only the last value of the last row can be affected (an earlier one would leave the row short of columns):
+    the file must end with it, quoted and closed, or unquoted right after a delimiter or line break.
+    """
+    if not table.num_rows or not table.num_columns:
+        return True
+    last = str(table.column(table.num_columns - 1)[table.num_rows - 1].as_py()).encode()
+    quoted = b'"' + last.replace(b'"', b'""') + b'"'
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(max(0, size - len(quoted) - 64))
+        tail = handle.read().rstrip(b"\r\n")
+    if tail.endswith(quoted):
+        return True
+    before = tail[: len(tail) - len(last)]
+    return tail.endswith(last) and (not before or before[-1:] in (b",", b"\n", b"\r")) and b'"' not in last[:1]
+
+
+def _read_careful(path: Path) -> pa.Table:
+    """The same table, read by pandas' C parser: pads short rows and skips lines of only spaces."""
     try:
         raw = pd.read_csv(
             path,
@@ -136,11 +194,12 @@ def _read_table(path: Path) -> tuple[list[str], pd.DataFrame]:
         raise InputError(f"{path}: not a readable CSV file ({_first_line(str(exc))}).") from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
-    header = [str(name) for name in raw.iloc[0].tolist()] if len(raw) else []
-    table = raw.iloc[1:].reset_index(drop=True)
-    if not len(table):
-        raise InputError(f"{path}: has a header row but no data rows.")
-    return header, table
+    return pa.table(
+        {
+            f"f{position}": pa.array(raw[name].to_numpy(dtype=object), type=pa.string())
+            for position, name in enumerate(raw.columns)
+        }
+    )
 
 
 def _match_columns(path: Path, header: list[str]) -> dict[str, int]:
