@@ -166,6 +166,24 @@ def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
         load_input(tmp_path / "nope.csv", default_status="CANCELED")
 
 
+def test_a_large_file_finds_repeats_and_conflicts_like_a_small_one(write_csv: WriteCsv) -> None:
+    # enough rows that registration IDs are checked value by value and proven distinct by hashing
+    rows = rows_for(6000)
+    rows += [rows[10], [EVENT, TRACK, reg_id(20).upper(), "canceled"], [EVENT, TRACK, reg_id(30), "REGISTERED"]]
+    rows += [[EVENT, TRACK, "not-a-uuid", "CANCELED"], [EVENT, TRACK, f" {reg_id(40)} ", "CANCELED"]]
+    loaded = load_input(write_csv(rows), default_status=None)
+    duplicates = {row: first for row, first in enumerate(loaded.duplicate_of.tolist()) if first >= 0}
+    assert duplicates == {6000: 10, 6001: 20, 6004: 40}
+    conflicted = [row for row, reason in enumerate(loaded.invalid_reason.tolist()) if "more than one status" in reason]
+    assert conflicted == [30, 6002]
+    assert loaded.invalid_reason[6003] == 'registration_id is not a UUID: "not-a-uuid"'
+    assert loaded.registration_id[6004] == reg_id(40)
+    assert loaded.values[2][6004] == f" {reg_id(40)} "
+    (group,) = loaded.groups
+    assert len(group.registration_ids) == 5999
+    assert 30 not in group.rows
+
+
 # Lone "\r" line ends are left out: after a blank line ending in one, pandas' parser drops the first (empty) field
 # of the next row, which pyarrow keeps.
 CSV_PIECES = st.sampled_from(["a", "b", "", ",", '"', '""', " ", "\n", "\r\n", "\n\n", "é", "x,y", '"q"', ',"', "\t"])
