@@ -7,11 +7,12 @@ value of a column (pyarrow compute), and rows are compared, deduplicated and gro
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +50,7 @@ class LoadedInput:
 
     path: Path
     header: tuple[str, ...]  # as the user wrote it
-    values: tuple[Strings, ...]  # one array per header column, values exactly as written
+    values: Sequence[Strings]  # one array per header column, values exactly as written
     event_id: Strings  # normalized, API form ("" where invalid)
     track_id: Strings
     registration_id: Strings
@@ -62,6 +63,39 @@ class LoadedInput:
     @property
     def row_count(self) -> int:
         return len(self.invalid_reason)
+
+
+class _Columns(Sequence[Strings]):
+    """The input's columns as written, each made into an array of Python strings when first used.
+
+    `plan` never needs them, and a column of a million strings costs a tenth of a second and tens of megabytes.
+    """
+
+    __slots__ = ("_made", "_makers")
+
+    def __init__(self, makers: list[Callable[[], Strings]]) -> None:
+        self._makers = makers
+        self._made: dict[int, Strings] = {}
+
+    def __len__(self) -> int:
+        return len(self._makers)
+
+    @overload
+    def __getitem__(self, index: int) -> Strings: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Strings, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Strings | tuple[Strings, ...]:
+        if isinstance(index, slice):
+            return tuple(self[position] for position in range(len(self))[index])
+        position = range(len(self))[index]  # negative indexes; IndexError past the end
+        if position not in self._made:
+            self._made[position] = self._makers[position]()
+        return self._made[position]
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} input columns, {len(self._made)} made>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,9 +178,11 @@ def load_input(path: Path, *, default_status: str | None) -> LoadedInput:
     keys = {found["event_id"]: event, found["track_id"]: track, found["registration_id"]: registration}
     if STATUS_COLUMN in found:
         keys[found[STATUS_COLUMN]] = status
-    values = tuple(
-        _rows(keys[position].column, objects[position]) if position in keys else _written(column)
-        for position, column in enumerate(table)
+    values = _Columns(
+        [
+            partial(_rows, keys[position].column, objects[position]) if position in keys else partial(_written, column)
+            for position, column in enumerate(table)
+        ]
     )
     notes: list[str] = []
     if status.checked.aliased is not None:

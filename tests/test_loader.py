@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from batcher.errors import InputError, UsageError
 from batcher.loader import _read_careful, _read_fast, load_input, normalize_header
-from tests.conftest import EVENT, TRACK, reg_id, rows_for
+from tests.conftest import EVENT, HEADER, TRACK, reg_id, rows_for
 
 WriteCsv = Callable[..., Path]
 
@@ -182,6 +182,18 @@ def test_a_large_file_finds_repeats_and_conflicts_like_a_small_one(write_csv: Wr
     (group,) = loaded.groups
     assert len(group.registration_ids) == 5999
     assert 30 not in group.rows
+
+
+def test_values_are_a_sequence_of_columns(write_csv: WriteCsv) -> None:
+    loaded = load_input(
+        write_csv([[EVENT, TRACK, reg_id(1), "x", "Ann"]], header=[*HEADER, "name"]), default_status=None
+    )
+    assert len(loaded.values) == 5
+    assert [column.tolist() for column in loaded.values] == [[EVENT], [TRACK], [reg_id(1)], ["x"], ["Ann"]]
+    assert loaded.values[-1] is loaded.values[4]
+    assert [column.tolist() for column in loaded.values[1:3]] == [[TRACK], [reg_id(1)]]
+    with pytest.raises(IndexError):
+        loaded.values[5]
 
 
 # Lone "\r" line ends are left out: after a blank line ending in one, pandas' parser drops the first (empty) field
