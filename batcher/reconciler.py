@@ -5,15 +5,21 @@ Pure merging plus file writing; no networking.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
 from batcher.errors import OutputError
 from batcher.loader import FIRST_DATA_ROW, LoadedInput, Strings
@@ -21,6 +27,7 @@ from batcher.models import Batch, BatchResult, Outcome
 
 RESULT_COLUMNS = ("outcome", "http_status", "error", "attempts", "batch")
 REJECTED_IN_207 = "rejected by the API in a 207 response"
+_SLICE_ROWS = 1 << 18  # rows converted and written at a time, to bound memory
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,37 +122,103 @@ def all_succeeded(loaded: LoadedInput, rows: RowResults) -> bool:
 def write_results(path: Path, loaded: LoadedInput, rows: RowResults) -> None:
     """Write the results CSV atomically: the input's columns as written, then the result columns.
 
+    The bytes are those of Python's csv.writer (minimal quoting, "\n" line ends), written column-wise by pyarrow.
+
     Raises:
         OutputError: the file cannot be written.
     """
-    columns: dict[int, Strings | npt.NDArray[np.int64]] = dict(enumerate(loaded.values))
-    base = len(loaded.values)
-    columns[base] = rows.outcome
-    columns[base + 1] = _blank_zero(rows.http_status)
-    columns[base + 2] = rows.error
-    columns[base + 3] = _blank_zero(rows.attempts, keep_zero=rows.batch > 0)
-    columns[base + 4] = _blank_zero(rows.batch)
-    frame = pd.DataFrame(columns, copy=False)
-    header = [*loaded.header, *RESULT_COLUMNS]
-    _write_atomically(path, frame, header)
+    text: list[Strings] = [*loaded.values, rows.outcome]
+    numbers = (
+        (rows.http_status, None),
+        (rows.attempts, rows.batch > 0),  # a row that was in a batch shows 0 attempts when it was never sent
+        (rows.batch, None),
+    )
+
+    def write_rows(handle: IO[bytes]) -> None:
+        for start in range(0, loaded.row_count, _SLICE_ROWS):
+            stop = start + _SLICE_ROWS
+            columns = [pa.array(column[start:stop], type=pa.string()) for column in text]
+            status, attempts, batch = (
+                _blank_zero(values[start:stop], None if keep is None else keep[start:stop]) for values, keep in numbers
+            )
+            columns += [status, pa.array(rows.error[start:stop], type=pa.string()), attempts, batch]
+            _write_slice(handle, columns)
+
+    _write_atomically(path, _csv_line([*loaded.header, *RESULT_COLUMNS]), write_rows)
 
 
-def _blank_zero(values: npt.NDArray[np.int64], keep_zero: npt.NDArray[np.bool_] | None = None) -> Strings:
-    text = values.astype(str).astype(object)
+def _blank_zero(values: npt.NDArray[np.int64], keep_zero: npt.NDArray[np.bool_] | None) -> pa.Array:
     blank = values == 0 if keep_zero is None else (values == 0) & ~keep_zero
-    text[blank] = ""
-    return text
+    return pc.if_else(pa.array(blank), "", pc.cast(pa.array(values), pa.string()))
 
 
-def _write_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str]) -> None:
+def _csv_line(cells: Sequence[str]) -> bytes:
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(cells)
+    return line.getvalue().encode()
+
+
+def _quoted_characters() -> str:
+    """The characters that make csv.writer quote a cell (minimal quoting, "\n" line ends); asked, not assumed."""
+    found = ""
+    for character in ',"\r\n':
+        if _csv_line([f"a{character}b", ""]).startswith(b'"'):
+            found += character
+    return found
+
+
+_QUOTED = "[" + re.escape(_quoted_characters()) + "]"
+# pyarrow writes a cell unquoted only when it holds none of these; other slices are joined here instead
+_STRUCTURAL = (b",", b'"', b"\r", b"\n")
+
+
+def _write_slice(handle: IO[bytes], columns: list[pa.Array]) -> None:
+    if not any(_holds_structural(column) for column in columns):
+        table = pa.table({str(position): column for position, column in enumerate(columns)})
+        pa_csv.write_csv(table, handle, pa_csv.WriteOptions(include_header=False, quoting_style="none"))
+        return
+    cells = [_quote(column.cast(pa.large_string())) for column in columns]
+    cells[-1] = pc.binary_join_element_wise(cells[-1], _large(""), _large("\n"))
+    lines = pc.binary_join_element_wise(*cells, _large(","))
+    _, offset_buffer, data_buffer = lines.buffers()
+    if data_buffer is None:
+        return
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64, count=len(lines) + 1, offset=lines.offset * 8)
+    handle.write(memoryview(data_buffer)[int(offsets[0]) : int(offsets[-1])])
+
+
+def _large(text: str) -> pa.Scalar:
+    return pa.scalar(text, pa.large_string())
+
+
+def _holds_structural(column: pa.Array) -> bool:
+    data = column.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()
+    return any(raw.find(character) >= 0 for character in _STRUCTURAL)
+
+
+def _quote(cells: pa.Array) -> pa.Array:
+    """csv.writer's minimal quoting: a cell holding a quoted character is quoted, its quotes doubled."""
+    needs = pc.match_substring_regex(cells, _QUOTED)
+    if not pc.any(needs).as_py():
+        return cells
+    quote, nothing = pa.scalar('"', cells.type), pa.scalar("", cells.type)
+    quoted = pc.binary_join_element_wise(quote, pc.replace_substring(cells, '"', '""'), quote, nothing)
+    return pc.if_else(needs, quoted, cells)
+
+
+def _write_atomically(path: Path, header: bytes, write_rows: Callable[[IO[bytes]], None]) -> None:
     directory = path.parent if str(path.parent) else Path(".")
     temporary: str | None = None
     try:
         with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", newline="", dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
+            "wb", dir=directory, prefix=f".{path.name}.", suffix=".tmp", delete=False
         ) as handle:
             temporary = handle.name
-            frame.to_csv(handle, index=False, header=list(header), lineterminator="\n")
+            handle.write(header)
+            write_rows(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from batcher import reconciler
 from batcher.chunker import plan_batches
 from batcher.loader import LoadedInput, load_input
 from batcher.models import BatchResult, Outcome
@@ -94,3 +100,40 @@ def test_results_file_keeps_input_columns_and_order_and_adds_result_columns(
     assert records[2][4:6] == ["Bo", "invalid"]
     assert len(records) == 3
     assert not list(tmp_path.glob(".out.csv.*"))  # no temporary file left behind
+
+
+CELLS = st.text(alphabet=st.sampled_from(["a", "é", " ", ",", '"', "\r", "\n", "\t", ";", "'", "="]), max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(notes=st.lists(CELLS, min_size=1, max_size=12), slice_rows=st.sampled_from([1, 3, 1 << 18]))
+def test_results_file_holds_the_bytes_csv_writer_would_write(
+    write_csv: WriteCsv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[str], slice_rows: int
+) -> None:
+    monkeypatch.setattr(reconciler, "_SLICE_ROWS", slice_rows)  # several slices: pyarrow's and the joined path
+    rows_in = [
+        [EVENT, TRACK, reg_id(n), "CANCELED" if n % 3 else "Refunded, really", note] for n, note in enumerate(notes)
+    ]
+    header = ("event_id", "track_id", "registration_id", "registration_status", "note")
+    loaded = load_input(write_csv(rows_in + rows_in[:1], header=header), default_status=None)
+    batches = plan_batches(loaded.groups, batch_size=2)
+    results = [BatchResult(batches[0].number, 400, attempts=2, error='HTTP 400: "bad", very')] if batches else []
+    rows = reconcile(loaded, batches, results)
+    out = tmp_path / "out.csv"
+    write_results(out, loaded, rows)
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    writer.writerow([*loaded.header, "outcome", "http_status", "error", "attempts", "batch"])
+    for index in range(loaded.row_count):
+        attempts, batch = int(rows.attempts[index]), int(rows.batch[index])
+        writer.writerow(
+            [
+                *(column[index] for column in loaded.values),
+                rows.outcome[index],
+                str(rows.http_status[index] or ""),
+                rows.error[index],
+                str(attempts) if attempts or batch else "",
+                str(batch or ""),
+            ]
+        )
+    assert out.read_bytes() == expected.getvalue().encode()
