@@ -687,7 +687,24 @@ CASES = ("pacing", "latency", "economy", "plan", "run", "results", "faults", "sa
 
 
 def machine() -> str:
-    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    """The OS, CPU model and count, memory and Python version, as far as this system tells them."""
+    cpu, memory = platform.processor() or platform.machine(), ""
+    try:
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+        kilobytes = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+        memory = f", {kilobytes / 2**20:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    system = f"{platform.system()} {platform.machine()}"
+    return f"{system}, {os.cpu_count()} cores ({cpu}){memory}, Python {platform.python_version()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
