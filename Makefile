@@ -23,5 +23,8 @@ demo: $(STAMP)
 sandbox: $(STAMP)
 	$(VENV)/bin/batcher sandbox --registrations sample_inputs/sandbox_registrations.csv
 
+bench: $(STAMP)
+	$(PY) bench/run.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info demo.results.csv sample_inputs/*.results.csv

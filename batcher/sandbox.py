@@ -233,7 +233,8 @@ async def _answer_put(
         return _error(400, "json.malformed", "The request body is not a JSON object")
     ids = payload.get("registration_ids")
     target = payload.get("registration_status")
-    if not isinstance(ids, list) or not ids or not all(isinstance(item, str) for item in ids):
+    # set(map(type, ...)) checks 500 IDs in C; JSON strings are exactly str
+    if not isinstance(ids, list) or not ids or not set(map(type, ids)) <= {str}:
         return _error(400, "registration_ids.invalid", "registration_ids must be a non-empty array of strings")
     if len(ids) > MAX_IDS_PER_REQUEST:
         return _error(400, "registration_ids.too_many", f"registration_ids may hold at most {MAX_IDS_PER_REQUEST}")
@@ -244,13 +245,16 @@ async def _answer_put(
     track = state.registrations.get((event_id, track_id))
     if track is None:
         return _error(404, "track.not_found", f"track {track_id} was not found in event {event_id}")
-    if scenario.poison_ids & set(ids):
+    requested = set(ids)
+    if scenario.poison_ids & requested:
         return _error(400, "registration_id.invalid", "a registration id in the request is not valid")
-    failed = [item for item in ids if item not in track or item in scenario.fail_ids]
-    for item in ids:
-        if item in track and item not in scenario.fail_ids:
-            track[item] = str(target)
-    if failed:
+    # set operations keep a 500-ID request to a few passes in C: the sandbox must never be what a benchmark measures
+    rejected = requested.difference(track)
+    if scenario.fail_ids:
+        rejected |= requested & scenario.fail_ids
+    track.update(dict.fromkeys(requested - rejected if rejected else requested, str(target)))
+    if rejected:
+        failed = [item for item in ids if item in rejected]
         return web.json_response({"failed_registration_ids": failed}, status=207)
     return web.Response(status=200)
 

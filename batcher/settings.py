@@ -14,7 +14,7 @@ DEFAULT_BASE_URL = "https://api.cc.email/v3"
 DEFAULT_BATCH_SIZE = 100
 MAX_BATCH_SIZE = 500
 DEFAULT_RATE_PER_S = 4.0
-DEFAULT_CONCURRENCY = 4
+DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT_S = 30.0
 # Pace a hair under the configured rate: N requests then span N/(rate*margin) > 1 s,
 # so event-loop jitter cannot squeeze an extra request into any one-second window.

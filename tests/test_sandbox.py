@@ -158,3 +158,16 @@ async def test_token_expires_and_a_rotating_refresh_token_works_once(aiohttp_cli
     assert (await client.put(URL, json=body(reg_id(1)), headers=new_auth)).status == 200
     reused = await client.post(sandbox.TOKEN_PATH, data=form)
     assert (reused.status, (await reused.json())["error"]) == (400, "invalid_grant")
+
+
+async def test_207_lists_unknown_and_failing_ids_in_request_order_and_applies_only_the_rest(
+    aiohttp_client: Any,
+) -> None:
+    client = await client_for(aiohttp_client, sandbox.Scenario(rate_limit_per_s=None, fail_ids=frozenset({reg_id(1)})))
+    ids = [reg_id(98), reg_id(0), reg_id(1), reg_id(98), reg_id(2), reg_id(97)]
+    response = await client.put(URL, json=body(*ids), headers=AUTH)
+    assert response.status == 207
+    assert await response.json() == {"failed_registration_ids": [reg_id(98), reg_id(1), reg_id(98), reg_id(97)]}
+    state = client.app[sandbox.STATE]
+    assert [state.status_of(EVENT, TRACK, reg_id(n)) for n in range(3)] == ["CANCELED", "REGISTERED", "CANCELED"]
+    assert state.status_of(EVENT, TRACK, reg_id(98)) is None
