@@ -27,6 +27,7 @@ MAX_RESPONSE_BYTES = 1 << 20
 USER_AGENT = "batcher/0.1 (bulk registration status updates)"
 TOKEN_ENDPOINT_ATTEMPTS = 3
 MAX_REFRESHES_PER_BATCH = 3
+WORKERS_PER_PLACE = 2
 TOKEN_ENDPOINT_SPACING_S = 1.0  # the token endpoint allows about one call per second
 
 ResultCallback = Callable[[BatchResult], None]
@@ -76,6 +77,7 @@ class _Sender:
         self.stopped: RunStopped | None = None
         self.pace = Pace(settings.pacing_interval_s, stop)
         self.refresh_lock = asyncio.Lock()
+        self.in_flight = asyncio.Semaphore(settings.concurrency)
         self.accepted_generations: set[int] = set()
         self.throttles_in_a_row = 0
         self.queue: asyncio.PriorityQueue[tuple[float, int, Batch | None]] = asyncio.PriorityQueue()
@@ -127,8 +129,13 @@ class _Sender:
         if self.remaining == 0:
             self.release_workers()
 
+    @property
+    def worker_count(self) -> int:
+        """Workers beyond --concurrency keep requests flowing while some batches wait out a backoff."""
+        return self.settings.concurrency * WORKERS_PER_PLACE
+
     def release_workers(self) -> None:
-        for _ in range(self.settings.concurrency):
+        for _ in range(self.worker_count):
             self.queue.put_nowait((math.inf, 0, None))
 
     def halt(self, error: RunStopped) -> None:
@@ -184,12 +191,14 @@ class _Sender:
         attempts = 0
         refreshes = 0
         while True:
-            if not await self.pace.slot() or not self.take_quota():
-                return None
-            generation = self.credentials.generation
-            attempts += 1
-            tally.attempts += 1
-            answer = await self.request_once(request)
+            # only a request on the wire holds a place: a batch waiting out its backoff lets others go
+            async with self.in_flight:
+                if not await self.pace.slot() or not self.take_quota():
+                    return None
+                generation = self.credentials.generation
+                attempts += 1
+                tally.attempts += 1
+                answer = await self.request_once(request)
             verdict = answer.verdict
             if verdict is Verdict.THROTTLED:
                 self.throttled(answer)
@@ -424,7 +433,7 @@ async def send_batches(
         sender = _Sender(batches, settings, credentials, session, on_result, stop_event, quota)
         if not credentials.has_access_token:
             await sender.refresh(credentials.generation)
-        workers = [asyncio.create_task(sender.work()) for _ in range(settings.concurrency)]
+        workers = [asyncio.create_task(sender.work()) for _ in range(sender.worker_count)]
         waiter = asyncio.create_task(_release_when_stopped(sender))
         try:
             await asyncio.gather(*workers)

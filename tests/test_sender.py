@@ -203,3 +203,14 @@ async def test_stop_event_leaves_remaining_batches_unsent(aiohttp_server: Any, s
     )
     assert len(results) == 3
     assert len(state.puts) == 3
+
+
+async def test_no_more_than_concurrency_requests_are_in_flight(aiohttp_server: Any, settings: Settings) -> None:
+    groups = groups_of(24)
+    scenario = sandbox.Scenario(rate_limit_per_s=None, latency_s=(0.2, 0.2), statuses=[503, 503, 503])
+    url, state = await serve(aiohttp_server, scenario, groups)
+    await send(plan_batches(groups, batch_size=1), replace(settings, base_url=url, concurrency=3))
+    arrivals = sorted(p.at for p in state.puts)
+    # each answer takes 0.2 s, so requests that arrived within 0.19 s of each other were in flight together
+    assert max(sum(1 for t in arrivals if start <= t < start + 0.19) for start in arrivals) <= 3
+    assert len(state.puts) == 24 + 3
