@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batcher.errors import UsageError
+from batcher.settings import ENV_BASE_URL
 
 ENV_PREFIX = "BATCHER_"
 # the rule: CTCT_* for credentials and the base URL, BATCHER_* for the other options
-ENV_NAMES = {"base_url": "CTCT_BASE_URL"}
+ENV_NAMES = {"base_url": ENV_BASE_URL}
 NOT_CONFIGURABLE = frozenset({"config", "print_config", "help"})
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})

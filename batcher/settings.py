@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -66,11 +65,6 @@ class Settings:
     def pacing_interval_s(self) -> float:
         """Seconds between two request starts."""
         return 1.0 / (self.rate_per_s * PACING_MARGIN)
-
-    @classmethod
-    def base_url_from_env(cls, environ: Mapping[str, str]) -> str:
-        """The base URL from CTCT_BASE_URL, else the real API."""
-        return environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
 
 
 def _is_loopback(host: str) -> bool:

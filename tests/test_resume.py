@@ -119,6 +119,12 @@ def test_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:
     assert read_applied(path) == {("e", "t", "a", "CANCELED"): 200, ("e", "t", "b", "CANCELED"): 200}
 
 
+def resume(box: RunningSandbox, path: Path, *, batch_size: int) -> int:
+    """The same run again, in-process, with --resume and a pace that keeps the test short."""
+    args = ["run", str(path), "--base-url", box.url, "--yes", "--resume", "--batch-size", str(batch_size)]
+    return run([*args, "--rate", "200"])
+
+
 def start_subprocess_run(box: RunningSandbox, path: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, **TOKEN_ENV, "XDG_STATE_HOME": str(tmp_path / "state"), "PYTHONPATH": str(ROOT)}
     args = [sys.executable, "-m", "batcher", "run", str(path), "--base-url", box.url, "--yes", "--no-progress"]
@@ -148,9 +154,7 @@ def test_sigkill_mid_run_then_resume_resends_no_batch_that_had_succeeded(
     journaled = {key[2] for key in read_applied(journal_path(results))}
     succeeded_before = set(ids_sent(box, status=200))
     assert len(journaled) >= 20
-    assert (
-        run(["run", str(path), "--base-url", box.url, "--yes", "--resume", "--batch-size", "1", "--rate", "200"]) == 0
-    )
+    assert resume(box, path, batch_size=1) == 0
     resent = set(ids_sent(box, after=killed_at))
     assert not resent & journaled  # nothing the journal recorded went out again
     assert len(resent & succeeded_before) <= 2  # at most the requests in flight when it died (--concurrency 2)
@@ -175,9 +179,7 @@ def test_sigint_lets_in_flight_batches_finish_writes_pending_rows_and_exits_130(
     assert set(first) <= {"pending", "succeeded"}
     assert b"Traceback" not in err
     sent_before = len(box.state.puts)
-    assert (
-        run(["run", str(path), "--base-url", box.url, "--yes", "--resume", "--batch-size", "1", "--rate", "200"]) == 0
-    )
+    assert resume(box, path, batch_size=1) == 0
     assert len(box.state.puts) - sent_before == first.count("pending")
     assert outcomes(results) == ["succeeded"] * 120
 
@@ -210,8 +212,6 @@ def test_a_full_disk_stops_the_run_and_resume_completes_it(
     journaled = {key[2] for key in read_applied(journal_path(results))}
     assert 0 < len(journaled) < 200
     before = time.monotonic()
-    assert (
-        run(["run", str(path), "--base-url", box.url, "--yes", "--resume", "--batch-size", "5", "--rate", "200"]) == 0
-    )
+    assert resume(box, path, batch_size=5) == 0
     assert not set(ids_sent(box, after=before)) & journaled
     assert outcomes(results) == ["succeeded"] * 200
