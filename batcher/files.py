@@ -1,0 +1,89 @@
+"""The one atomic write (temporary file, fsync, rename, fsync of the folder) and the one advisory lock."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+from batcher.errors import OutputError, UsageError
+
+PRIVATE_MODE = 0o600
+
+
+def write_atomically(
+    path: Path,
+    write: Callable[[IO[bytes]], object],
+    *,
+    mode: int = PRIVATE_MODE,
+    what: str = "the file",
+) -> None:
+    """Write path through a temporary file beside it: fsync, rename over path, fsync the folder.
+
+    A reader sees either the old file or the whole new one, never a part.
+
+    Raises:
+        OutputError: the file cannot be written (full disk, no permission, a folder in the way).
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    temporary: str | None = None
+    try:
+        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(descriptor, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        temporary = None
+        fsync_folder(folder)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write {what} ({exc.strerror or exc})") from exc
+    finally:
+        if temporary is not None:
+            Path(temporary).unlink(missing_ok=True)
+
+
+def write_text_atomically(path: Path, text: str, *, mode: int = PRIVATE_MODE, what: str = "the file") -> None:
+    """write_atomically for a UTF-8 text.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    write_atomically(path, lambda handle: handle.write(text.encode("utf-8")), mode=mode, what=what)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename inside folder durable."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+@contextmanager
+def exclusive_lock(path: Path, *, wait: bool, busy_message: str = "") -> Iterator[int]:
+    """Hold an exclusive flock on path (created with mode 0600) for the block; yields the descriptor.
+
+    Raises:
+        UsageError: the lock file cannot be created, or (with wait=False) another process holds it.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot create the lock file ({exc.strerror or exc})") from exc
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(busy_message or f"another process holds {path}") from None
+        yield descriptor
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(descriptor)
