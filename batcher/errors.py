@@ -43,3 +43,7 @@ class QuotaError(RunStopped):
 
 class OutputError(RunStopped):
     """The results file could not be written (full disk, no permission)."""
+
+
+class JournalError(OutputError):
+    """The journal could not be written: the run stops before a finished batch can be forgotten."""

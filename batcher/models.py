@@ -74,3 +74,25 @@ class BatchResult:
     id_errors: Mapping[str, tuple[int | None, str]] = field(default_factory=dict)  # id -> (status, error)
     unsent_ids: frozenset[str] = field(default_factory=frozenset)
     duration_s: float = 0.0  # from the first request's start to the final answer
+
+
+@dataclass(slots=True)
+class WireStats:
+    """Every request that went on the wire in a run, finished batches or not (the one mutable value here)."""
+
+    requests: int = 0
+    first_at: float | None = None  # loop time at which the first request was sent
+    last_at: float | None = None  # loop time at which the latest request was sent
+
+    def count(self, now: float) -> None:
+        self.requests += 1
+        if self.first_at is None:
+            self.first_at = now
+        self.last_at = now
+
+    @property
+    def requests_per_s(self) -> float:
+        """n requests span n-1 intervals: the rate over first to last start, which never exceeds the pace."""
+        if self.requests < 2 or self.first_at is None or self.last_at is None or self.last_at <= self.first_at:
+            return 0.0
+        return (self.requests - 1) / (self.last_at - self.first_at)
