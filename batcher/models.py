@@ -22,6 +22,8 @@ class Outcome(StrEnum):
     INVALID = "invalid"
     DUPLICATE = "duplicate"
     PENDING = "pending"
+    UNCHANGED = "unchanged"  # the registration already had the target status: not sent
+    SKIPPED = "skipped"  # its current status is not one --if-status names: not sent
 
 
 @dataclass(frozen=True, slots=True)
