@@ -141,12 +141,17 @@ def interpret(status: int, headers: Mapping[str, str], body: bytes, *, url: str 
     return Answer(Verdict.FAIL_BATCH, status, text, error_key=key)
 
 
-def stop_error(answer: Answer) -> RunStopped:
-    """The error that stops the run for a STOP_RUN answer, in the words the user reads."""
+def stop_error(answer: Answer, *, reading: bool = False) -> RunStopped:
+    """The error that stops the run for a STOP_RUN answer (to a read when reading), in the words the user reads."""
     if answer.stop is Stop.QUOTA:
         return QuotaError(
             f"the API key's daily request quota is used up ({answer.error}). It resets at 00:00 UTC; "
             "re-run with --resume after that."
+        )
+    if answer.stop is Stop.PERMISSION and reading:
+        return AuthError(
+            f"the API refused to read ({answer.error}). Reads need the privilege campaign:read; fix that, or "
+            "re-run with --no-snapshot to send without reading."
         )
     if answer.stop is Stop.PERMISSION:
         return AuthError(

@@ -187,7 +187,7 @@ class ApiClient:
                     return Reply(None, attempts)
                 continue
             if verdict is Verdict.STOP_RUN:
-                self.halt(api.stop_error(answer))
+                self.halt(api.stop_error(answer, reading=method == "GET"))
                 return Reply(None, attempts)
             if verdict is not Verdict.RETRY:
                 self.accepted_generations.add(generation)

@@ -139,6 +139,8 @@ def test_group_failure_and_stop_reasons_come_with_the_verdict() -> None:
     assert api.interpret(404, {}, ERRORS).group_failed
     assert not api.interpret(400, {}, ERRORS).group_failed
     assert api.interpret(403, {}, ERRORS).stop is api.Stop.PERMISSION
+    assert "campaign:write" in str(api.stop_error(api.interpret(403, {}, ERRORS)))
+    assert "--no-snapshot" in str(api.stop_error(api.interpret(403, {}, ERRORS), reading=True))
     assert api.interpret(429, {}, b'[{"error_key": "quota_exceeded", "error_message": "q"}]').stop is api.Stop.QUOTA
 
 

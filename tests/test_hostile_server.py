@@ -86,6 +86,12 @@ def in_thread(app: web.Application) -> Iterator[str]:
         loop.close()
 
 
+def run_cli(input_path: Path, url: str, results: Path, options: str, environ: dict[str, str] | None = None) -> int:
+    """batcher run input --base-url url --yes --results results, plus options (split on spaces)."""
+    argv = ["run", str(input_path), "--base-url", url, "--yes", "--results", str(results), *options.split()]
+    return cli.main(argv, environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN} if environ is None else environ)
+
+
 # --- 13.1: bodies that arrive in pieces --------------------------------------------------------------
 
 
@@ -223,22 +229,7 @@ def test_cli_with_retry_after_0_stops_with_exit_3_in_bounded_time(
     rows = rows_for(5)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, throttle_rate=1.0, retry_after="0"), known(rows))
     started = time.monotonic()
-    code = cli.main(
-        [
-            "run",
-            str(write_csv(rows)),
-            "--base-url",
-            box.url,
-            "--yes",
-            "--rate",
-            "100",
-            "--max-throttle-wait",
-            "10",
-            "--results",
-            str(tmp_path / "r.csv"),
-        ],
-        environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN},
-    )
+    code = run_cli(write_csv(rows), box.url, tmp_path / "r.csv", "--rate 100 --max-throttle-wait 10")
     assert code == 3
     assert time.monotonic() - started < 20
     assert "kept answering 429" in capsys.readouterr().err
@@ -329,29 +320,10 @@ def hostile_run(root: str, folder: Path, rows: list[list[str]], token_file: dict
     (folder / "input.csv").write_text(
         "event_id,track_id,registration_id,registration_status\n" + "".join(",".join(row) + "\n" for row in rows)
     )
-    return cli.main(
-        [
-            "run",
-            str(folder / "input.csv"),
-            "--base-url",
-            root + "/v3",
-            "--yes",
-            "--rate",
-            "100",
-            "--batch-size",
-            "1",
-            "--token-file",
-            str(folder / "tokens.json"),
-            "-vv",
-            "--log-file",
-            str(folder / "run.log"),
-            "--summary-json",
-            str(folder / "summary.json"),
-            "--results",
-            str(folder / "results.csv"),
-        ],
-        environ={"CTCT_TOKEN_URL": root + TOKEN_PATH, "CTCT_CLIENT_SECRET": CLIENT_SECRET, "CTCT_CLIENT_ID": CLIENT_ID},
-    )
+    options = f"--rate 100 --batch-size 1 --token-file {folder / 'tokens.json'} -vv --log-file {folder / 'run.log'}"
+    environ = {"CTCT_TOKEN_URL": root + TOKEN_PATH, "CTCT_CLIENT_SECRET": CLIENT_SECRET, "CTCT_CLIENT_ID": CLIENT_ID}
+    summary = f" --summary-json {folder / 'summary.json'}"
+    return run_cli(folder / "input.csv", root + "/v3", folder / "results.csv", options + summary, environ)
 
 
 def test_echoed_tokens_never_reach_any_output(
@@ -389,10 +361,7 @@ def test_a_wrong_base_url_stops_the_run_and_leaves_rows_pending(
     box = start_sandbox(registrations=known(rows))
     wrong = box.url.removesuffix("/v3") + "/v2"
     results = tmp_path / "r.csv"
-    code = cli.main(
-        ["run", str(write_csv(rows)), "--base-url", wrong, "--yes", "--results", str(results)],
-        environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN},
-    )
+    code = run_cli(write_csv(rows), wrong, results, "")
     err = capsys.readouterr().err
     assert code == 3
     assert f"{wrong}/events/{EVENT}" in err and "the base URL looks wrong" in err
@@ -408,25 +377,7 @@ def test_a_log_file_on_a_full_disk_is_reported_once(
 ) -> None:
     rows = rows_for(20)
     box = start_sandbox(registrations=known(rows))
-    code = cli.main(
-        [
-            "run",
-            str(write_csv(rows)),
-            "--base-url",
-            box.url,
-            "--yes",
-            "--rate",
-            "1000",
-            "--batch-size",
-            "1",
-            "--log-file",
-            "/dev/full",
-            "-v",
-            "--results",
-            str(tmp_path / "r.csv"),
-        ],
-        environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN},
-    )
+    code = run_cli(write_csv(rows), box.url, tmp_path / "r.csv", "--rate 1000 --batch-size 1 --log-file /dev/full -v")
     err = capsys.readouterr().err
     assert code == 0
     assert "Logging error" not in err and "Traceback" not in err

@@ -176,28 +176,10 @@ def cli_run(box: RunningSandbox, folder: Path, rows: int, name: str, *extra: str
     """A CLI run with --token-file against box, at -vv with a log file and a summary."""
     path = folder / f"{name}.csv"
     path.write_text(HEADER_LINE + "".join(f"{EVENT},{TRACK},{reg_id(n)},CANCELED\n" for n in range(rows)))
-    return cli.main(
-        [
-            "run",
-            str(path),
-            "--base-url",
-            box.url,
-            "--yes",
-            "--rate",
-            "1000",
-            "--batch-size",
-            "1",
-            "--token-file",
-            str(folder / "tokens.json"),
-            "-vv",
-            "--log-file",
-            str(folder / f"{name}.log"),
-            "--summary-json",
-            str(folder / f"{name}.summary.json"),
-            *extra,
-        ],
-        environ={"CTCT_TOKEN_URL": box.url.removesuffix("/v3") + sandbox.TOKEN_PATH},
-    )
+    options = f"--rate 1000 --batch-size 1 --token-file {folder / 'tokens.json'} -vv --log-file {folder / name}.log"
+    argv = ["run", str(path), "--base-url", box.url, "--yes", *options.split()]
+    argv += ["--summary-json", str(folder / f"{name}.summary.json"), *extra]
+    return cli.main(argv, environ={"CTCT_TOKEN_URL": box.url.removesuffix("/v3") + sandbox.TOKEN_PATH})
 
 
 HEADER_LINE = "event_id,track_id,registration_id,registration_status\n"
