@@ -149,6 +149,7 @@ class ApiClient:
         params: Mapping[str, str] | None = None,
         body: bytes | None = None,
         label: str = "request",
+        log_fields: Mapping[str, object] | None = None,
     ) -> Reply:
         """Send one request until it has a final answer (any verdict but RETRY, THROTTLED, REFRESH).
 
@@ -158,6 +159,7 @@ class ApiClient:
         429 throttled waits (Retry-After, else backoff) without using up retries, until --max-throttle-wait
         is spent; 401 refreshes the token (once for all callers) and resends, unless the token was already a
         refreshed one that never got a request through. A STOP_RUN answer halts the run (answer None).
+        label names the request in log lines ("batch 12"); log_fields are added to them (e.g. {"batch": 12}).
         """
         if not self.credentials.has_access_token and not await self.refresh(self.credentials.generation):
             return Reply(None, 0)
@@ -196,7 +198,8 @@ class ApiClient:
                 error = f"gave up after {attempts} attempts: {answer.error}"
                 return Reply(Answer(Verdict.FAIL_BATCH, answer.http_status, error), attempts)
             delay_s = self.backoff_s(attempts, answer.wait_s)
-            log.info("%s: %s; resending in %.1f s", label, answer.error, delay_s, extra={"attempts": attempts})
+            fields = {**(log_fields or {}), "attempts": attempts}
+            log.info("%s: %s; resending in %.1f s", label, answer.error, delay_s, extra=fields)
             await sleep_unless_stopped(delay_s, self.stop)
 
     def backoff_s(self, attempts: int, retry_after_s: float | None) -> float:

@@ -113,7 +113,12 @@ class _Sender:
         """
         request = api.build_request(self.settings.base_url, batch, self.settings.flags, ids=ids)
         reply = await self.client.call(
-            "PUT", request.url, params=request.params, body=request.body, label=f"batch {batch.number}"
+            "PUT",
+            request.url,
+            params=request.params,
+            body=request.body,
+            label=f"batch {batch.number}",
+            log_fields={"batch": batch.number},
         )
         tally.attempts += reply.attempts
         answer = reply.answer
