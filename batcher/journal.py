@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from batcher.errors import OutputError, UsageError
+from batcher import redaction
+from batcher.errors import JournalError, UsageError
+from batcher.files import PRIVATE_MODE
 from batcher.models import Batch, BatchResult, RegistrationKey
 
 JOURNAL_VERSION = 1
@@ -59,10 +61,12 @@ class Journal:
 
     def __init__(self, path: Path, *, append: bool) -> None:
         self.path = path
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
         try:
-            self._handle: IO[str] = path.open("a" if append else "w", encoding="utf-8")
+            # created private (0600): it names the run's registrations
+            self._handle: IO[str] = os.fdopen(os.open(path, flags, PRIVATE_MODE), "a", encoding="utf-8")
         except OSError as exc:
-            raise OutputError(f"{path}: cannot write the journal ({exc.strerror or exc})") from exc
+            raise JournalError(f"{path}: cannot write the journal ({exc.strerror or exc})") from exc
         if not append or path.stat().st_size == 0:
             self._write({"journal": JOURNAL_VERSION})
 
@@ -70,7 +74,7 @@ class Journal:
         """Write the registrations this batch applied.
 
         Raises:
-            OutputError: the journal cannot be written (full disk); the run must stop.
+            JournalError: the journal cannot be written (full disk); the run must stop.
         """
         lost = result.failed_ids | result.unsent_ids | frozenset(result.id_errors)
         applied = [] if result.error else [rid for rid in batch.registration_ids if rid not in lost]
@@ -88,11 +92,11 @@ class Journal:
 
     def _write(self, record: dict[str, object]) -> None:
         try:
-            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._handle.write(redaction.redact(json.dumps(record, separators=(",", ":"))) + "\n")
             self._handle.flush()
             os.fsync(self._handle.fileno())
         except OSError as exc:
-            raise OutputError(
+            raise JournalError(
                 f"{self.path}: cannot write the journal ({exc.strerror or exc}); free space, then re-run with --resume"
             ) from exc
 
