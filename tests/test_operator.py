@@ -214,7 +214,15 @@ def test_summary_json_has_counts_requests_exit_code_and_paths(write_csv: WriteCs
     assert cli.main(["run", str(write_csv(rows)), "--sandbox", "--summary-json", str(summary)], environ={}) == 1
     document = json.loads(summary.read_text())
     assert document["exit_code"] == 1
-    assert document["counts"] == {"succeeded": 3, "failed": 0, "invalid": 1, "duplicate": 0, "pending": 0, "unchanged": 0, "skipped": 0}
+    assert document["counts"] == {
+        "succeeded": 3,
+        "failed": 0,
+        "invalid": 1,
+        "duplicate": 0,
+        "pending": 0,
+        "unchanged": 0,
+        "skipped": 0,
+    }
     assert document["requests_sent"] == 1
     assert document["results"].endswith("input.results.csv")
     assert document["top_reasons"] == [{"reason": 'registration_id is not a UUID: "bad"', "rows": 1}]
