@@ -12,10 +12,15 @@ import asyncio
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from batcher import records
+from batcher.api import Verdict
+from batcher.errors import RunStopped
 from batcher.records import ListFilters, Page, Record, UnexpectedAnswer
+
+if TYPE_CHECKING:
+    from batcher.client import ApiClient
 
 EVENT_NOT_FOUND = "event not found"
 TRACK_NOT_FOUND = "track not found in this event"
@@ -45,6 +50,23 @@ class Getter(Protocol):
     """One GET through the run's client. Raises RunStopped when no further request can succeed."""
 
     async def __call__(self, url: str, params: Mapping[str, str]) -> ReadAnswer: ...
+
+
+def getter(client: ApiClient) -> Getter:
+    """GETs through client: its pace, quota, retries and token; a stop of the run is raised as its error."""
+
+    async def get(url: str, params: Mapping[str, str]) -> ReadAnswer:
+        reply = await client.call("GET", url, params=params, label="read")
+        answer = reply.answer
+        if answer is None:
+            raise client.stopped or RunStopped("the run was stopped before the reads were done")
+        if answer.verdict is Verdict.OK:
+            return ReadAnswer(200, answer.body)
+        if answer.verdict is Verdict.FAIL_GROUP:
+            return ReadAnswer(404)
+        return ReadAnswer(answer.http_status, error=answer.error or f"HTTP {answer.http_status}")
+
+    return get
 
 
 @dataclass(frozen=True, slots=True)
