@@ -1,0 +1,299 @@
+"""The `run` and `plan` flow: earlier run, plan, guard rails, confirmation, quota, send, summary, exit code.
+
+It prints nothing: confirmation and progress come in as callbacks, and everything to tell comes back in one
+RunResult, which render.py turns into text.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from batcher.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
+    EXIT_STOPPED,
+    EXIT_USAGE,
+    BatcherError,
+    UsageError,
+)
+from batcher.files import write_text_atomically
+from batcher.models import Outcome, RegistrationKey
+from batcher.options import RunOptions
+from batcher.planning import Plan, prepare
+from batcher.redaction import redact
+
+if TYPE_CHECKING:
+    from batcher.execution import ProgressCallback, RunSummary
+    from batcher.loader import Strings
+    from batcher.quota import QuotaLedger
+
+PROG = "batcher"
+
+
+@dataclass(frozen=True, slots=True)
+class RunHooks:
+    """What the flow asks of whoever runs it (the command line, or a test)."""
+
+    on_plan: Callable[[Plan], None] = lambda plan: None  # the plan is ready (its notes may be shown now)
+    confirm: Callable[[Plan, QuotaView | None], bool] = lambda plan, quota: True  # False: send nothing
+    progress: Callable[[int], AbstractContextManager[ProgressCallback | None]] = lambda total: nullcontext()
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaView:
+    """The local daily quota as the plan and the summary show it."""
+
+    daily_quota: int
+    left_today: int
+    folder: Path
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """Everything one run or plan did, to be rendered; exit_code is the process's exit code."""
+
+    options: RunOptions
+    exit_code: int
+    plan: Plan | None = None
+    summary: RunSummary | None = None
+    quota: QuotaView | None = None
+    notices: tuple[str, ...] = ()  # said once at the end, e.g. that a rotated token was saved
+    error: BatcherError | None = None  # the run did not get to the end (or not at all)
+    declined: bool = False  # the person at the terminal said no
+    interrupted: bool = False  # Ctrl-C outside the send
+    resume_command: str = ""
+    summary_error: str = ""  # the summary JSON could not be written at the end
+
+
+def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = RunHooks()) -> RunResult:
+    """Do one `run` or `plan` from typed options; never raises a BatcherError (it is in the result)."""
+    state: dict[str, object] = {}
+    try:
+        result = _run(options, environ, hooks, state)
+    except BatcherError as exc:
+        result = _partial(options, state, error=exc, exit_code=exc.exit_code)
+    except KeyboardInterrupt:
+        result = _partial(options, state, interrupted=True, exit_code=EXIT_INTERRUPTED)
+    return _with_summary_json(result)
+
+
+def _partial(options: RunOptions, state: Mapping[str, object], **given: object) -> RunResult:
+    plan = state.get("plan")
+    return RunResult(options, plan=plan if isinstance(plan, Plan) else None, **given)  # type: ignore[arg-type]
+
+
+def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, state: dict[str, object]) -> RunResult:
+    from batcher.quota import QuotaLedger, default_state_dir  # noqa: PLC0415 - light, but not for --help
+
+    check_output_paths(options)
+    state_dir = options.state_dir or default_state_dir(environ)
+    credentials = None
+    if options.sends:
+        from batcher.auth import load_credentials  # noqa: PLC0415
+        from batcher.settings import ENV_TOKEN_URL  # noqa: PLC0415
+
+        given = {**environ, ENV_TOKEN_URL: options.token_url} if options.token_url else environ
+        credentials = load_credentials(given, token_file=options.token_file, state_dir=state_dir)
+    notices: list[str] = []
+    applied = read_earlier_run(options, notices) if options.resume else None
+    plan = prepare(
+        options.input,
+        options.settings,
+        default_status=options.default_status,
+        applied=applied,
+        limit=options.limit,
+        options=options.input_options,
+    )
+    state["plan"] = plan
+    hooks.on_plan(plan)
+    ledger = None if options.sandbox else QuotaLedger(state_dir, options.daily_quota or 0)
+    view = _quota_view(ledger)
+    if options.dry_run:
+        code = EXIT_SOME_FAILED if plan.invalid_rows and not options.allow_invalid else EXIT_OK
+        return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
+    check_guard_rails(plan, options)
+    if not hooks.confirm(plan, view):
+        return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
+    summary = _execute(options, plan, credentials, ledger, hooks)
+    if credentials is not None and credentials.saved_notice:
+        notices.append(credentials.saved_notice)
+    code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
+    retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
+    return RunResult(
+        options,
+        code,
+        plan=plan,
+        summary=summary,
+        quota=_quota_view(ledger),
+        notices=tuple(notices),
+        resume_command=retry,
+    )
+
+
+def _execute(
+    options: RunOptions, plan: Plan, credentials: object, ledger: QuotaLedger | None, hooks: RunHooks
+) -> RunSummary:
+    from batcher.execution import SandboxOptions, execute  # noqa: PLC0415 - aiohttp only to send
+
+    try:
+        with hooks.progress(plan.sendable_rows) as advance:
+            return execute(
+                plan,
+                options.settings,
+                credentials,  # type: ignore[arg-type]
+                options.results,
+                sandbox_options=SandboxOptions(options.sandbox_registrations) if options.sandbox else None,
+                on_progress=advance,
+                resume=options.resume,
+                quota=ledger,
+            )
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+def _quota_view(ledger: QuotaLedger | None) -> QuotaView | None:
+    if ledger is None:
+        return None
+    return QuotaView(ledger.daily_quota, ledger.remaining_today(), ledger.path.parent)
+
+
+def check_output_paths(options: RunOptions) -> None:
+    """Refuse, before anything is read or sent, an output path that cannot be written.
+
+    Raises:
+        UsageError: the results path is the input, or is not a file path in a folder that can be written.
+    """
+    results = options.results
+    if results.resolve() == options.input.resolve():
+        raise UsageError(f"--results {results} is the input file; give the results another path")
+
+
+def read_earlier_run(options: RunOptions, notices: list[str]) -> dict[RegistrationKey, int]:
+    """What an earlier run on this results path applied, from its journal and its results file.
+
+    Raises:
+        UsageError: there is nothing to resume from.
+        InputError: the earlier results file cannot be read.
+    """
+    from batcher.journal import journal_path, read_applied  # noqa: PLC0415
+    from batcher.reconciler import read_succeeded_keys  # noqa: PLC0415
+
+    results_path = options.results
+    journal = journal_path(results_path)
+    if not journal.exists() and not results_path.exists():
+        raise UsageError(
+            f"nothing to resume: neither {journal} nor {results_path} exists. "
+            "Run without --resume, or give the --results path of the earlier run."
+        )
+    applied: dict[RegistrationKey, int] = {}
+    if results_path.exists():
+        applied.update(read_succeeded_keys(results_path, default_status=options.default_status))
+    if journal.exists():
+        applied.update(read_applied(journal))
+    return applied
+
+
+def check_guard_rails(plan: Plan, options: RunOptions) -> None:
+    """Refuse a run that can send nothing, or that would change more than --max-changes.
+
+    Raises:
+        UsageError: the run is refused; nothing was sent.
+    """
+    if not plan.batches and not plan.rows_applied_before:
+        raise UsageError(f"{options.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
+    if options.max_changes is not None and plan.sendable_rows > options.max_changes:
+        raise UsageError(
+            f"{options.input}: this run would change {plan.sendable_rows} registrations, more than --max-changes "
+            f"{options.max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
+        )
+
+
+def exit_code(plan: Plan, summary: RunSummary, *, allow_invalid: bool) -> int:
+    """The exit code of a run that got to the end of sending."""
+    from batcher.reconciler import all_succeeded  # noqa: PLC0415
+
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    if summary.stopped is not None:
+        return summary.stopped.exit_code
+    if plan.held_back:
+        return EXIT_STOPPED  # a canary run: rows are left pending for --resume
+    rows = summary.rows
+    if allow_invalid:  # an invalid row counts as done: it stays in the results, and in the summary
+        rows = replace(rows, outcome=_invalid_as_done(rows.outcome))
+    return EXIT_OK if all_succeeded(plan.loaded, rows) else EXIT_SOME_FAILED
+
+
+def _invalid_as_done(outcome: Strings) -> Strings:
+    return np.where(outcome == Outcome.INVALID.value, Outcome.SUCCEEDED.value, outcome).astype(object)
+
+
+def _unfinished(summary: RunSummary) -> bool:
+    return bool(summary.counts[Outcome.PENDING] or summary.counts[Outcome.FAILED])
+
+
+def resume_command(words: Sequence[str], results_path: Path) -> str:
+    """The command that resumes this run: the same arguments, without --limit, plus --resume and --results."""
+    kept: list[str] = [PROG]
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word == "--limit":
+            skip = True
+            continue
+        if word.startswith("--limit="):
+            continue
+        kept.append(word)
+    if "--resume" not in kept:
+        kept.append("--resume")
+    if not any(word == "--results" or word.startswith("--results=") for word in kept):
+        kept += ["--results", str(results_path)]
+    return shlex.join(kept)
+
+
+def summary_document(result: RunResult) -> dict[str, object]:
+    """The --summary-json document of a result, whatever the exit."""
+    summary, plan = result.summary, result.plan
+    document: dict[str, object] = {
+        "exit_code": result.exit_code,
+        "error": str(result.error) if result.error is not None else None,
+        "input": str(result.options.input),
+        "results": str(result.options.results),
+    }
+    if summary is not None and plan is not None:
+        document |= {
+            "requests_sent": summary.stats.requests,
+            "elapsed_s": round(summary.elapsed_s, 3),
+            "requests_per_s": round(summary.stats.requests_per_s, 3),
+            "rows_applied_before": plan.rows_applied_before,
+            "quota_left_today": result.quota.left_today if result.quota is not None else None,
+            "stopped": str(summary.stopped) if summary.stopped is not None else None,
+            "interrupted": summary.interrupted,
+            "resume_command": result.resume_command or None,
+            **summary.report.as_dict(),
+        }
+    return document
+
+
+def _with_summary_json(result: RunResult) -> RunResult:
+    path = result.options.output.summary_json
+    if path is None:
+        return result
+    try:
+        text = redact(json.dumps(summary_document(result), indent=2) + "\n")
+        write_text_atomically(path, text, what="the summary")
+    except BatcherError as exc:
+        return replace(result, summary_error=str(exc))
+    return result

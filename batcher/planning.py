@@ -1,0 +1,106 @@
+"""The plan of a run: an input file loaded, validated, cut down by an earlier run and --limit, and batched."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from batcher.chunker import plan_batches
+from batcher.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
+from batcher.models import Batch, RegistrationKey, RowGroup
+from batcher.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An input file validated and cut into batches; nothing sent yet."""
+
+    loaded: LoadedInput
+    batches: tuple[Batch, ...]
+    applied_before: npt.NDArray[np.int64]  # per row: HTTP status of an earlier run that applied it, 0 if none
+    held_back: int = 0  # valid rows left for a later run by --limit
+    limit: int | None = None
+
+    @property
+    def sendable_rows(self) -> int:
+        return sum(len(batch.rows) for batch in self.batches)
+
+    @property
+    def invalid_rows(self) -> int:
+        return int((self.loaded.invalid_reason != "").sum())
+
+    @property
+    def duplicate_rows(self) -> int:
+        return int((self.loaded.duplicate_of >= 0).sum())
+
+    @property
+    def rows_applied_before(self) -> int:
+        return int((self.applied_before > 0).sum())
+
+    def estimated_seconds(self, settings: Settings) -> float:
+        """The time the requests take at the configured pace."""
+        return max(0, len(self.batches) - 1) * settings.pacing_interval_s
+
+
+def prepare(
+    input_path: Path,
+    settings: Settings,
+    *,
+    default_status: str | None,
+    applied: Mapping[RegistrationKey, int] | None = None,
+    limit: int | None = None,
+    options: InputOptions = DEFAULT_OPTIONS,
+) -> Plan:
+    """Load, validate and batch an input file, leaving out registrations an earlier run applied.
+
+    With limit, only the first limit rows still to send (in input order) are batched: a canary run.
+
+    Raises:
+        InputError: the file cannot be read or trusted.
+        UsageError: --status is not a known status, or an input option does not fit the file.
+    """
+    loaded = load_input(input_path, default_status=default_status, options=options)
+    applied_before = np.zeros(loaded.row_count, dtype=np.int64)
+    groups = list(loaded.groups) if not applied else _without_applied(loaded.groups, applied, applied_before)
+    held_back = 0
+    if limit is not None:
+        groups, held_back = _first_rows(groups, limit)
+    batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
+    return Plan(loaded, batches, applied_before, held_back, limit)
+
+
+def _first_rows(groups: list[RowGroup], limit: int) -> tuple[list[RowGroup], int]:
+    """The groups cut down to the first limit rows of the input; and how many rows were left out."""
+    rows = np.sort(np.fromiter((row for group in groups for row in group.rows), dtype=np.int64))
+    if len(rows) <= limit:
+        return groups, 0
+    last = rows[limit - 1] if limit > 0 else -1
+    kept: list[RowGroup] = []
+    for group in groups:
+        count = int(np.searchsorted(np.asarray(group.rows), last, side="right"))
+        if count:
+            kept.append(replace(group, registration_ids=group.registration_ids[:count], rows=group.rows[:count]))
+    return kept, len(rows) - limit
+
+
+def _without_applied(
+    groups: Sequence[RowGroup], applied: Mapping[RegistrationKey, int], applied_before: npt.NDArray[np.int64]
+) -> list[RowGroup]:
+    kept: list[RowGroup] = []
+    for group in groups:
+        ids: list[str] = []
+        rows: list[int] = []
+        for registration_id, row in zip(group.registration_ids, group.rows, strict=True):
+            status = applied.get((group.event_id, group.track_id, registration_id, group.registration_status))
+            if status:
+                applied_before[row] = status
+            else:
+                ids.append(registration_id)
+                rows.append(row)
+        if ids:
+            kept.append(replace(group, registration_ids=tuple(ids), rows=tuple(rows)))
+    return kept
