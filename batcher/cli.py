@@ -11,7 +11,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -91,7 +91,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
         log_file=output.log_file,
         secrets=[env.get(name, "") for name in SECRET_ENV],
     )
-    result = run_flow(options, env, RunHooks(on_plan=_show_notes, confirm=_confirmer(options), progress=_progress))
+    hooks = RunHooks(on_plan=_show_notes, confirm=_confirmer(options), progress=_progress(options))
+    result = run_flow(options, env, hooks)
     out, err = run_lines(result)
     for line in out:
         say(line, sys.stdout)
@@ -129,12 +130,16 @@ def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
     return confirm
 
 
-@contextmanager
-def _progress(total: int) -> Iterator[ProgressCallback]:
-    from batcher.progress import Progress  # noqa: PLC0415
+def _progress(options: RunOptions) -> Callable[[int], AbstractContextManager[ProgressCallback | None]]:
+    @contextmanager
+    def show(total: int) -> Iterator[ProgressCallback | None]:
+        from batcher.progress import Progress  # noqa: PLC0415
 
-    with Progress(total, bar=sys.stderr.isatty()) as progress:
-        yield progress.advance
+        bar = options.output.progress and sys.stderr.isatty()
+        with Progress(total, bar=bar, line_every_s=options.output.progress_every_s) as progress:
+            yield progress.advance
+
+    return show
 
 
 def _report(args: argparse.Namespace) -> int:

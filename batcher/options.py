@@ -25,6 +25,7 @@ class OutputOptions:
     log_format: str = "text"
     log_file: Path | None = None
     progress: bool = True
+    progress_every_s: float = 30.0  # without a terminal, a progress line this often
     summary_json: Path | None = None
 
 
@@ -82,6 +83,7 @@ def run_options(
             log_format=str(values["log_format"]),
             log_file=_path(values["log_file"]),
             progress=not values["no_progress"],
+            progress_every_s=_seconds(values, "progress_every"),
             summary_json=_path(values["summary_json"]),
         ),
         results=results,
@@ -195,6 +197,13 @@ def _number(values: Mapping[str, object], name: str) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise UsageError(f"--{name.replace('_', '-')} must be a number (got {value!r})")
     return value
+
+
+def _seconds(values: Mapping[str, object], name: str) -> float:
+    value = _number(values, name)
+    if value < 0:
+        raise UsageError(f"--{name.replace('_', '-')} must be 0 or more seconds (got {value!r})")
+    return float(value)
 
 
 def _whole(values: Mapping[str, object], name: str) -> int | None:

@@ -22,6 +22,7 @@ from batcher.settings import (
 )
 
 PROG = "batcher"
+PROGRESS_EVERY_S = 30.0
 RESULTS_FORMATS = ("auto", "csv", "excel")
 # every run/plan option's default, in one table: the parser gives only the options typed, so that
 # config.resolve can tell a flag from a default (flag, then environment, then config file, then this)
@@ -48,6 +49,7 @@ RUN_DEFAULTS: dict[str, object] = {
     "sandbox": False,
     "sandbox_registrations": None,
     "no_progress": False,
+    "progress_every": PROGRESS_EVERY_S,
     "resume": False,
     "allow_invalid": False,
     "max_retries": DEFAULT_MAX_RETRIES,
@@ -327,6 +329,12 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--progress", action="store_false", dest="no_progress", help="a progress bar in a terminal")
+    parser.add_argument(
+        "--progress-every",
+        type=float,
+        metavar="SEC",
+        help=f"without a terminal: a progress line every SEC seconds (default {PROGRESS_EVERY_S:g})",
+    )
     parser.add_argument(
         "--resume",
         action=SWITCH,

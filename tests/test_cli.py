@@ -172,7 +172,7 @@ def test_python_m_batcher_help_runs() -> None:
 
 
 # new in this branch; the README, which the coordinator writes, names them on merge (then empty this)
-AWAITING_README = frozenset({"--results-format", "--allow-invalid", "--token-url", "--progress"})
+AWAITING_README = frozenset({"--results-format", "--allow-invalid", "--token-url", "--progress", "--progress-every"})
 
 
 def test_readme_documents_every_option() -> None:

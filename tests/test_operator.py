@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batcher import cli, progress, sandbox
+from batcher import cli, sandbox
 from tests.conftest import (
     EVENT,
     ROOT,
@@ -165,13 +165,10 @@ def test_prompt_in_a_terminal_defaults_to_no(
 
 
 def test_without_a_terminal_progress_is_logged_as_lines(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)
-    assert (
-        cli.main(["run", str(write_csv(rows_for(4))), "--sandbox", "--batch-size", "1", "--rate", "100"], environ={})
-        == 0
-    )
+    args = ["run", str(write_csv(rows_for(4))), "--sandbox", "--batch-size", "1", "--rate", "100"]
+    assert cli.main([*args, "--progress-every", "0"], environ={}) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
     assert len(lines) == 4
     assert "progress: 4 of 4 registrations, 4 requests" in lines[-1]
