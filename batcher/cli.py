@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, TextIO
 
 from batcher import config, redaction
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError
-from batcher.parser import PROG, build_parser, documented_options, run_options
+from batcher.flow_run import QuotaView, RunHooks, run_flow
+from batcher.options import RunOptions, run_options
+from batcher.parser import PROG, build_parser, documented_options, option_table
+from batcher.render import confirm_question, note_lines, plan_lines, run_lines
 
 if TYPE_CHECKING:
     from batcher.execution import ProgressCallback
-    from batcher.flow_run import QuotaView
-    from batcher.options import RunOptions
     from batcher.planning import Plan
 
 __all__ = ["build_parser", "documented_options", "main"]
@@ -69,9 +70,7 @@ def say(line: str, out: TextIO | None = None) -> None:
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str]) -> int:
-    from batcher.options import run_options as typed_options  # noqa: PLC0415 - not for --help
-
-    specs, defaults = run_options()
+    specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in specs}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     resolved = config.resolve(given, specs, defaults, env, config_path)
@@ -79,10 +78,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
         for line in config.describe(resolved, env, SECRET_ENV):
             say(line, sys.stdout)
         return EXIT_OK
-    options = typed_options(resolved.values, command=args.command, input_path=args.input, words=tuple(words))
+    options = run_options(resolved.values, command=args.command, input_path=args.input, words=tuple(words))
     from batcher import logs  # noqa: PLC0415
-    from batcher.flow_run import RunHooks, run_flow  # noqa: PLC0415
-    from batcher.render import run_lines  # noqa: PLC0415
 
     output = options.output
     logs.configure(
@@ -102,8 +99,6 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
 
 
 def _show_notes(plan: Plan) -> None:
-    from batcher.render import note_lines  # noqa: PLC0415
-
     # the loaded rows (millions of strings in arrays and tuples) live until this process ends with the run:
     # the cycle collector walking them at every full collection cost a tenth of a second per million rows.
     # Only the command line knows the process ends with the run, so the freeze is here, not in the library.
@@ -113,8 +108,6 @@ def _show_notes(plan: Plan) -> None:
 
 
 def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
-    from batcher.render import confirm_question, plan_lines  # noqa: PLC0415
-
     def confirm(plan: Plan, quota: QuotaView | None) -> bool:
         if options.yes or options.sandbox or not plan.batches or not (sys.stdin.isatty() and sys.stderr.isatty()):
             return True

@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from batcher.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -28,12 +26,12 @@ from batcher.errors import (
 from batcher.files import write_text_atomically
 from batcher.models import Outcome, RegistrationKey
 from batcher.options import RunOptions
-from batcher.planning import Plan, prepare
 from batcher.redaction import redact
 
 if TYPE_CHECKING:
     from batcher.execution import ProgressCallback, RunSummary
     from batcher.loader import Strings
+    from batcher.planning import Plan
     from batcher.quota import QuotaLedger
 
 PROG = "batcher"
@@ -87,12 +85,12 @@ def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = 
 
 
 def _partial(options: RunOptions, state: Mapping[str, object], **given: object) -> RunResult:
-    plan = state.get("plan")
-    return RunResult(options, plan=plan if isinstance(plan, Plan) else None, **given)  # type: ignore[arg-type]
+    return RunResult(options, plan=state.get("plan"), **given)  # type: ignore[arg-type]
 
 
 def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, state: dict[str, object]) -> RunResult:
-    from batcher.quota import QuotaLedger, default_state_dir  # noqa: PLC0415 - light, but not for --help
+    from batcher.planning import prepare  # noqa: PLC0415 - pyarrow only to read input
+    from batcher.quota import QuotaLedger, default_state_dir  # noqa: PLC0415
 
     check_output_paths(options)
     state_dir = options.state_dir or default_state_dir(environ)
@@ -235,6 +233,8 @@ def exit_code(plan: Plan, summary: RunSummary, *, allow_invalid: bool) -> int:
 
 
 def _invalid_as_done(outcome: Strings) -> Strings:
+    import numpy as np  # noqa: PLC0415
+
     return np.where(outcome == Outcome.INVALID.value, Outcome.SUCCEEDED.value, outcome).astype(object)
 
 

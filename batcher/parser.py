@@ -201,7 +201,7 @@ def _fraction(text: str) -> float:
     return value
 
 
-def run_options() -> tuple[dict[str, OptionSpec], dict[str, object]]:
+def option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:
     """The specs and defaults of every option of run and plan."""
     scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     add_input_options(scratch)
