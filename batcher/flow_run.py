@@ -179,8 +179,9 @@ def check_output_paths(options: RunOptions) -> None:
 def read_earlier_run(options: RunOptions, notices: list[str]) -> dict[RegistrationKey, int]:
     """What an earlier run on this results path applied, from its journal and its results file.
 
+    With neither (the first night of a cron job that always resumes), a notice says the run starts fresh.
+
     Raises:
-        UsageError: there is nothing to resume from.
         InputError: the earlier results file cannot be read.
     """
     from batcher.journal import journal_path, read_applied  # noqa: PLC0415
@@ -189,10 +190,8 @@ def read_earlier_run(options: RunOptions, notices: list[str]) -> dict[Registrati
     results_path = options.results
     journal = journal_path(results_path)
     if not journal.exists() and not results_path.exists():
-        raise UsageError(
-            f"nothing to resume: neither {journal} nor {results_path} exists. "
-            "Run without --resume, or give the --results path of the earlier run."
-        )
+        notices.append(f"nothing to resume (neither {journal} nor {results_path} exists); starting fresh")
+        return {}
     applied: dict[RegistrationKey, int] = {}
     if results_path.exists():
         applied.update(read_succeeded_keys(results_path, default_status=options.default_status))

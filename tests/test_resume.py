@@ -105,9 +105,25 @@ def test_a_second_run_on_the_same_results_path_is_refused(
     assert "another batcher run is writing" in capsys.readouterr().err
 
 
-def test_resume_with_nothing_to_resume_exits_2(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["run", str(write_csv(rows_for(1))), "--sandbox", "--resume"]) == 2
-    assert "nothing to resume" in capsys.readouterr().err
+def test_resume_with_nothing_to_resume_starts_fresh_with_a_note(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv(rows_for(2))
+    assert run(["run", str(path), "--sandbox", "--resume"]) == 0
+    assert "batcher: note: nothing to resume (neither " in capsys.readouterr().err
+    assert outcomes(path.with_name("input.results.csv")) == ["succeeded", "succeeded"]
+
+
+def test_every_switch_has_a_no_form_that_beats_the_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "batcher.toml"
+    config.write_text("resume = true\nyes = true\nsandbox = true\nallow-invalid = true\n", encoding="utf-8")
+    args = ["run", "in.csv", "--config", str(config), "--print-config"]
+    assert cli.main([*args, "--no-resume", "--no-yes", "--no-sandbox", "--no-allow-invalid"], environ={}) == 0
+    out = capsys.readouterr().out
+    for name in ("resume", "yes", "sandbox", "allow-invalid"):
+        assert f"{name} = False  # flag" in out
 
 
 def test_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:
