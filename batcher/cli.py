@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from batcher import config, redaction
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError
-from batcher.flow_run import QuotaView, RunHooks, run_flow
+from batcher.flow_run import QuotaView, RunHooks, run_flow, write_error_summary
 from batcher.options import RunOptions, run_options
 from batcher.parser import PROG, build_parser, documented_options, option_table
 from batcher.render import confirm_question, note_lines, plan_lines, run_lines
@@ -78,7 +78,12 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
         for line in config.describe(resolved, env, SECRET_ENV):
             say(line, sys.stdout)
         return EXIT_OK
-    options = run_options(resolved.values, command=args.command, input_path=args.input, words=tuple(words))
+    try:
+        options = run_options(resolved.values, command=args.command, input_path=args.input, words=tuple(words))
+    except BatcherError as exc:  # --summary-json is written on every exit, this one too
+        summary = resolved.values.get("summary_json")
+        write_error_summary(Path(str(summary)) if summary else None, exc, args.input)
+        raise
     from batcher import logs  # noqa: PLC0415
 
     output = options.output

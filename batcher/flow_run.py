@@ -6,7 +6,9 @@ RunResult, which render.py turns into text.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -165,15 +167,41 @@ def _quota_view(ledger: QuotaLedger | None) -> QuotaView | None:
     return QuotaView(ledger.daily_quota, ledger.remaining_today(), ledger.path.parent)
 
 
+class UnwritableSummary(UsageError):
+    """--summary-json names a path that cannot be written (so no summary is written there)."""
+
+
 def check_output_paths(options: RunOptions) -> None:
     """Refuse, before anything is read or sent, an output path that cannot be written.
 
     Raises:
         UsageError: the results path is the input, or is not a file path in a folder that can be written.
+        UnwritableSummary: the same for --summary-json.
     """
+    summary = options.output.summary_json
+    if summary is not None and (problem := _unwritable(summary)):
+        raise UnwritableSummary(f"--summary-json {str(summary)!r} {problem}; nothing was sent")
+    if options.dry_run:
+        return
     results = options.results
+    if problem := _unwritable(results):
+        raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")
     if results.resolve() == options.input.resolve():
         raise UsageError(f"--results {results} is the input file; give the results another path")
+
+
+def _unwritable(path: Path) -> str:
+    """Why path is not a file path in a folder that can be written; '' when it is."""
+    if path.name in ("", ".", "..") or path.is_dir():
+        return "is a folder, not a file path; name a file, e.g. run.results.csv"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"is in the folder {str(folder)!r}, which does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"is in the folder {str(folder)!r}, which this user cannot write to"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "exists and this user cannot write to it"
+    return ""
 
 
 def read_earlier_run(options: RunOptions, notices: list[str]) -> dict[RegistrationKey, int]:
@@ -262,6 +290,15 @@ def resume_command(words: Sequence[str], results_path: Path) -> str:
     return shlex.join(kept)
 
 
+def write_error_summary(path: Path | None, error: BatcherError, input_path: Path) -> None:
+    """The --summary-json of a run refused before its options were all read (best effort: it may be unwritable)."""
+    if path is None or _unwritable(path):
+        return
+    document = {"exit_code": error.exit_code, "error": str(error), "input": str(input_path), "results": None}
+    with contextlib.suppress(BatcherError):
+        write_text_atomically(path, redact(json.dumps(document, indent=2) + "\n"), what="the summary")
+
+
 def summary_document(result: RunResult) -> dict[str, object]:
     """The --summary-json document of a result, whatever the exit."""
     summary, plan = result.summary, result.plan
@@ -288,7 +325,7 @@ def summary_document(result: RunResult) -> dict[str, object]:
 
 def _with_summary_json(result: RunResult) -> RunResult:
     path = result.options.output.summary_json
-    if path is None:
+    if path is None or isinstance(result.error, UnwritableSummary):
         return result
     try:
         text = redact(json.dumps(summary_document(result), indent=2) + "\n")

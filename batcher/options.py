@@ -72,7 +72,8 @@ def run_options(
     sandbox_file = _path(values["sandbox_registrations"])
     if sandbox_file is not None and not sandbox:
         raise UsageError("--sandbox-registrations needs --sandbox")
-    results = _path(values["results"]) or default_results_path(input_path)
+    given = values["results"]  # '' is kept, and refused as a folder: it names no file
+    results = Path(str(given)) if given is not None else default_results_path(input_path)
     status = values["status"]
     return RunOptions(
         input=input_path,

@@ -279,3 +279,56 @@ def test_the_readme_cron_config_is_a_valid_config_file(tmp_path: Path, capsys: p
     assert shown["max-changes"] == f"2000  # config {config}"
     assert shown["log-format"] == f"'json'  # config {config}"
     assert shown["token-file"].startswith("'/srv/batcher/tokens.json'")
+
+
+@pytest.mark.parametrize("where", [".", "", "/", "folder", "missing/results.csv"])
+def test_a_results_path_that_is_not_a_writable_file_is_refused_before_sending(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(registrations=known(rows))
+    (tmp_path / "folder").mkdir()
+    results = where if where in (".", "", "/") else str(tmp_path / where)
+    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--results", results]
+    assert cli.main(args, environ=TOKEN_ENV) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("batcher: error: --results ") and err.count("\n") == 1
+    assert box.state.requests == []
+    assert not list(tmp_path.glob("*.journal")) and not list(tmp_path.glob("*.lock"))
+
+
+def test_an_unwritable_summary_json_is_refused_before_sending(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(registrations=known(rows))
+    summary = tmp_path / "no-such-folder" / "summary.json"
+    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--summary-json", str(summary)]
+    assert cli.main(args, environ=TOKEN_ENV) == 2
+    err = capsys.readouterr().err
+    assert "--summary-json" in err and "does not exist" in err and err.count("\n") == 1
+    assert box.state.requests == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "error"),
+    [
+        (["--max-changes", "1"], 2, "more than --max-changes 1"),
+        (["--batch-size", "900"], 2, "--batch-size must be between 1 and 500"),
+        (["--dry-run"], 0, None),
+        ([], 0, None),
+    ],
+)
+def test_summary_json_is_written_on_every_exit_with_the_code_and_the_error(
+    write_csv: WriteCsv, tmp_path: Path, extra: list[str], code: int, error: str | None
+) -> None:
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"exit_code": 0, "stale": true}\n')  # last night's
+    args = ["run", str(write_csv(rows_for(2))), "--sandbox", "--summary-json", str(summary), *extra]
+    assert cli.main(args, environ={}) == code
+    document = json.loads(summary.read_text())
+    assert document["exit_code"] == code and "stale" not in document
+    if error is None:
+        assert document["error"] is None
+    else:
+        assert error in document["error"]
