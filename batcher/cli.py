@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -20,7 +19,7 @@ from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError
 from batcher.flow_run import QuotaView, RunHooks, run_flow, write_error_summary
 from batcher.options import RunOptions, run_options
 from batcher.parser import PROG, build_parser, documented_options, option_table
-from batcher.render import confirm_question, note_lines, plan_lines, run_lines
+from batcher.render import confirm_question, extracted_lines, note_lines, plan_lines, run_lines
 
 if TYPE_CHECKING:
     from batcher.execution import ProgressCallback
@@ -148,11 +147,8 @@ def _report(args: argparse.Namespace) -> int:
     for line in report_lines(result.report):
         say(line, sys.stdout)
     if result.extracted is not None and args.only is not None:
-        say(
-            f"{result.extracted} rows ({chosen_words(args.only)}) written to {args.out}; "
-            f"run them with: batcher run {shlex.quote(str(args.out))}",
-            sys.stdout,
-        )
+        for line in extracted_lines(result.extracted, chosen_words(args.only), args.out, result.needs_status):
+            say(line, sys.stdout)
     return result.exit_code
 
 

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from batcher.defaults import STATUS_COLUMN
 from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, UsageError
 from batcher.files import write_text_atomically
+from batcher.loader import normalize_header
 from batcher.models import Outcome
 from batcher.redaction import redact
 from batcher.report import Report, extract_rows, read_results_file, report_results_file
@@ -36,6 +38,7 @@ class ReportResult:
     report: Report
     extracted: int | None
     exit_code: int
+    needs_status: bool = False  # the extracted rows have no registration_status column: run them with --status
 
 
 def report_flow(options: ReportOptions) -> ReportResult:
@@ -53,8 +56,10 @@ def report_flow(options: ReportOptions) -> ReportResult:
     extracted = None
     if options.out is not None and options.only is not None:
         extracted = extract_rows(results, options.only, options.out)
+    needs_status = STATUS_COLUMN not in {normalize_header(name) for name in results.loaded.header}
     unfinished = sum(report.counts[item] for item in (Outcome.PENDING, Outcome.FAILED, Outcome.INVALID))
-    return ReportResult(options, report, extracted, EXIT_OK if not unfinished else EXIT_SOME_FAILED)
+    code = EXIT_OK if not unfinished else EXIT_SOME_FAILED
+    return ReportResult(options, report, extracted, code, needs_status=needs_status)
 
 
 def chosen_words(outcomes: Sequence[Outcome]) -> str:

@@ -5,6 +5,8 @@ Pure: values in, lines out. The command line prints them (through the redaction)
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batcher.models import Outcome
@@ -24,6 +26,10 @@ MAX_TRACK_LINES = 20
 def plural(count: int, word: str, many: str = "") -> str:
     """'1 request', '2 requests'."""
     return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def _were(rows: int) -> str:
+    return plural(rows, "row was", "rows were")
 
 
 def duration(seconds: float) -> str:
@@ -51,18 +57,21 @@ def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None) -> list[
     invalid, duplicate = plan.invalid_rows, plan.duplicate_rows
     valid = loaded.row_count - invalid - duplicate
     skip = f", {skipped(loaded.skipped_rows)}" if loaded.skipped_rows else ""
-    lines = [f"{loaded.path}: {loaded.row_count} rows: {valid} valid, {invalid} invalid, {duplicate} duplicate{skip}"]
+    counts = f"{valid} valid, {invalid} invalid, {duplicate} duplicate{skip}"
+    lines = [f"{loaded.path}: {plural(loaded.row_count, 'row')}: {counts}"]
     shown = (loaded.invalid_reason != "").nonzero()[0][:MAX_INVALID_SHOWN].tolist()
     lines.extend(f"  row {index + FIRST_DATA_ROW}: {loaded.invalid_reason[index]}" for index in shown)
     if invalid > len(shown):
-        lines.append(f"  ... and {invalid - len(shown)} more invalid rows (all listed in the results file)")
+        more = plural(invalid - len(shown), "more invalid row")
+        lines.append(f"  ... and {more} (all listed in the results file)")
     lines.extend(_group_lines(plan, settings))
     if plan.rows_applied_before:
-        lines.append(f"{plan.rows_applied_before} rows were applied by the earlier run and are not sent again")
+        lines.append(f"{_were(plan.rows_applied_before)} applied by the earlier run and are not sent again")
     if plan.held_back:
-        lines.append(f"--limit {plan.limit}: {plan.held_back} rows are left for a later run with --resume")
+        left = plural(plan.held_back, "row is", "rows are")
+        lines.append(f"--limit {plan.limit}: {left} left for a later run with --resume")
     lines.append(
-        f"this run: {plan.sendable_rows} registrations in {len(plan.batches)} requests of up to "
+        f"this run: {plural(plan.sendable_rows, 'registration')} in {plural(len(plan.batches), 'request')} of up to "
         f"{settings.batch_size} IDs; estimated time at {settings.rate_per_s:g} requests/s: "
         f"{duration(plan.estimated_seconds(settings))}"
     )
@@ -70,7 +79,7 @@ def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None) -> list[
         needed = len(plan.batches)
         verdict = "covers it" if quota.left_today >= needed else "does NOT cover it: the run would stop part-way"
         lines.append(
-            f"daily quota: {needed} requests needed, {quota.left_today} of {quota.daily_quota} left today "
+            f"daily quota: {plural(needed, 'request')} needed, {quota.left_today} of {quota.daily_quota} left today "
             f"(UTC, counted by batcher in {quota.folder}); {verdict}"
         )
     return lines
@@ -99,7 +108,7 @@ def _group_lines(plan: Plan, settings: Settings) -> list[str]:
 
 
 def confirm_question(plan: Plan, settings: Settings) -> str:
-    return f"Send {len(plan.batches)} requests to {settings.base_url}? [y/N] "
+    return f"Send {plural(len(plan.batches), 'request')} to {settings.base_url}? [y/N] "
 
 
 def run_lines(result: RunResult) -> tuple[list[str], list[str]]:
@@ -127,14 +136,15 @@ def _summary_lines(result: RunResult) -> list[str]:
     assert plan is not None and summary is not None
     lines: list[str] = []
     if plan.rows_applied_before:
-        lines.append(f"{PROG}: {plan.rows_applied_before} rows were applied by the earlier run; not sent again")
+        lines.append(f"{PROG}: {_were(plan.rows_applied_before)} applied by the earlier run; not sent again")
     lines.extend(f"{PROG}: {line}" if not line.startswith(" ") else line for line in report_lines(summary.report))
     quota = result.quota
-    quota_text = f"; daily quota: {quota.left_today} requests left today (UTC)" if quota is not None else ""
+    left = plural(quota.left_today, "request") if quota is not None else ""
+    quota_text = f"; daily quota: {left} left today (UTC)" if quota is not None else ""
     stats = summary.stats
     # over a handful of requests the rate says little (n requests span n-1 intervals)
     rate_text = f" ({stats.requests_per_s:.2f} requests/s)" if stats.requests >= MIN_REQUESTS_FOR_RATE else ""
-    lines.append(f"{PROG}: {stats.requests} requests in {duration(summary.elapsed_s)}{rate_text}{quota_text}")
+    lines.append(f"{PROG}: {plural(stats.requests, 'request')} in {duration(summary.elapsed_s)}{rate_text}{quota_text}")
     lines.append(f"{PROG}: results: {summary.results_path}")
     if plan.loaded.skipped_rows:
         lines.append(f"{PROG}: {skipped(plan.loaded.skipped_rows)}; they are not in the results")
@@ -142,20 +152,31 @@ def _summary_lines(result: RunResult) -> list[str]:
         lines.append(f"{PROG}: error: {summary.stopped}")
     if result.resume_command:
         pending, failed = summary.counts[Outcome.PENDING], summary.counts[Outcome.FAILED]
-        what = (
-            "the pending and failed rows"
-            if pending and failed
-            else "the pending rows"
-            if pending
-            else "the failed rows"
-        )
-        lines.append(f"{PROG}: to send {what} again: {result.resume_command}")
+        what = [
+            text
+            for count, text in ((pending, "send the rows not yet sent"), (failed, "retry the failed rows"))
+            if count
+        ]
+        lines.append(f"{PROG}: to {' and '.join(what)}: {result.resume_command}")
     return lines
+
+
+def extracted_lines(count: int, outcomes: str, out: Path, needs_status: bool) -> list[str]:
+    """What `report --out` wrote, and the command that runs it as printed."""
+    command = f"{PROG} run {shlex.quote(str(out))}"
+    if not needs_status:
+        return [f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command}"]
+    return [
+        f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command} --status STATUS "
+        "(the file has no registration_status column: give the status the first run was given)"
+    ]
 
 
 def report_lines(report: Report) -> list[str]:
     """Human lines: counts, the per-event/track table, the commonest reasons."""
-    lines = [f"{report.rows} rows: " + ", ".join(f"{count} {item.value}" for item, count in report.counts.items())]
+    lines = [
+        f"{plural(report.rows, 'row')}: " + ", ".join(f"{count} {item.value}" for item, count in report.counts.items())
+    ]
     if report.tracks:
         lines.append(
             f"  {'event_id':36}  {'track_id':10}  {'succeeded':>9}  {'failed':>6}  {'invalid':>7}  {'pending':>7}"

@@ -63,7 +63,9 @@ def build_report(event_id: Strings, track_id: Strings, outcome: Strings, error: 
         TrackLine(str(event), str(track), {item: int(row.get(item.value, 0)) for item in Outcome})
         for (event, track), row in cast(Iterable[tuple[tuple[str, str], pd.Series]], table.iterrows())
     )
-    unsuccessful = frame[(frame["o"] != Outcome.SUCCEEDED.value) & (frame["r"] != "")]
+    # a duplicate's reason is its first copy's, already counted there (and none at all when that one succeeded)
+    done = frame["o"].isin([Outcome.SUCCEEDED.value, Outcome.DUPLICATE.value])
+    unsuccessful = frame[~done & (frame["r"] != "")]
     reasons = unsuccessful["r"].value_counts().head(TOP_REASONS)
     return Report(counts, tracks, tuple((str(reason), int(rows)) for reason, rows in reasons.items()))
 

@@ -111,7 +111,7 @@ def test_limit_runs_a_canary_and_resume_sends_the_rest(
     assert outcomes(results) == ["succeeded"] * 3 + ["pending"] * 7
     err = capsys.readouterr().err
     assert (
-        f"to send the pending rows again: batcher run {path} --base-url {box.url} --yes --batch-size 2 --resume" in err
+        f"to send the rows not yet sent: batcher run {path} --base-url {box.url} --yes --batch-size 2 --resume" in err
     )
     with results.open(newline="") as handle:
         assert "beyond --limit 3" in list(csv.DictReader(handle))[5]["error"]
@@ -159,8 +159,9 @@ def test_prompt_in_a_terminal_defaults_to_no(
     env = {**os.environ, **TOKEN_ENV, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(tmp_path / "s")}
     got, screen = run_in_terminal(["run", str(write_csv(rows)), "--base-url", box.url], answer, env)
     assert got == code, screen
-    assert "this run: 3 registrations in 1 requests" in screen
-    assert "daily quota: 1 requests needed" in screen
+    assert "this run: 3 registrations in 1 request of" in screen
+    assert "daily quota: 1 request needed" in screen
+    assert "Send 1 request to" in screen or code == 0
     assert len(box.state.puts) == (1 if code == 0 else 0)
 
 
@@ -227,7 +228,7 @@ def test_run_end_summary_names_tracks_reasons_and_the_retry_command(
     assert "batcher: 4 rows: 2 succeeded, 2 failed, 0 invalid, 0 duplicate, 0 pending" in err
     assert f"  {EVENT}  {TRACK:10}          2       2        0        0" in err
     assert "        2  rejected by the API in a 207 response" in err
-    assert "to send the failed rows again: batcher run" in err
+    assert "to retry the failed rows: batcher run" in err
 
 
 def test_report_summarizes_a_results_file_and_extracts_rows_to_rerun(
@@ -332,3 +333,54 @@ def test_summary_json_is_written_on_every_exit_with_the_code_and_the_error(
         assert document["error"] is None
     else:
         assert error in document["error"]
+
+
+def test_one_of_a_thing_is_said_in_the_singular(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["plan", str(write_csv(rows_for(1)))], environ={}) == 0
+    out = capsys.readouterr().out
+    assert ": 1 row: 1 valid" in out
+    assert "this run: 1 registration in 1 request of" in out
+    assert "daily quota: 1 request needed" in out
+    assert cli.main(["run", str(write_csv(rows_for(1))), "--sandbox"], environ={}) == 0
+    assert "batcher: 1 request in " in capsys.readouterr().err
+
+
+def test_duplicates_of_succeeded_rows_are_not_reasons_rows_did_not_succeed(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [*rows_for(2), rows_for(1)[0], [EVENT, TRACK, "bad", "CANCELED"]]
+    assert cli.main(["run", str(write_csv(rows)), "--sandbox"], environ={}) == 1
+    err = capsys.readouterr().err
+    reasons = err[err.index("most common reasons") :]
+    assert "not a UUID" in reasons and "repeats row" not in reasons
+
+
+def test_reports_retry_hint_names_status_when_the_file_has_no_status_column(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(3)
+    box = start_sandbox(registrations=known(rows[:2]))  # the third is unknown: it fails
+    path = write_csv([row[:3] for row in rows], header=["event_id", "track_id", "registration_id"])
+    assert cli.main(["run", str(path), "--base-url", box.url, "--yes", "--status", "CANCELED"], environ=TOKEN_ENV) == 1
+    retry = tmp_path / "retry.csv"
+    results = str(path.with_name("input.results.csv"))
+    assert cli.main(["report", results, "--only", "failed", "--out", str(retry)]) == 1
+    hint = capsys.readouterr().out.splitlines()[-1]
+    assert f"run them with: batcher run {retry} --status STATUS" in hint
+    command = hint.split("run them with: batcher ")[1].split(" (")[0].replace("STATUS", "CANCELED").split()
+    assert cli.main([*command, "--base-url", box.url, "--yes"], environ=TOKEN_ENV) == 1  # sent: unknown again
+    assert "every row is invalid" not in capsys.readouterr().err
+
+
+def test_allow_invalid_keeps_invalid_rows_in_the_results_but_exits_0(
+    write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv([*rows_for(2), [EVENT, TRACK, "bad", "CANCELED"]])
+    summary = tmp_path / "summary.json"
+    assert cli.main(["plan", str(path), "--allow-invalid"], environ={}) == 0
+    assert cli.main(["plan", str(path)], environ={}) == 1
+    args = ["run", str(path), "--sandbox", "--allow-invalid", "--summary-json", str(summary)]
+    assert cli.main(args, environ={}) == 0
+    assert outcomes(path.with_name("input.results.csv")) == ["succeeded", "succeeded", "invalid"]
+    assert json.loads(summary.read_text())["counts"]["invalid"] == 1
+    assert cli.main(["run", str(path), "--sandbox"], environ={}) == 1

@@ -44,7 +44,7 @@ def test_resume_after_a_bad_token_sends_only_what_was_pending(
     assert outcomes(results) == ["pending"] * 6
     err = capsys.readouterr().err
     command = f"batcher run {path} --base-url {box.url} --batch-size 2 --yes --resume"
-    assert f"to send the pending rows again: {command} --results {path.with_name('input.results.csv')}" in err
+    assert f"to send the rows not yet sent: {command} --results {path.with_name('input.results.csv')}" in err
     assert run([*args, "--resume"]) == 0
     assert outcomes(results) == ["succeeded"] * 6
     assert sorted(ids_sent(box, status=200)) == sorted(row[2] for row in rows)
