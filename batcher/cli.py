@@ -31,6 +31,7 @@ __all__ = ["build_parser", "documented_options", "main"]
 ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN = "CTCT_ACCESS_TOKEN", "CTCT_REFRESH_TOKEN"
 ENV_CLIENT_ID, ENV_CLIENT_SECRET = "CTCT_CLIENT_ID", "CTCT_CLIENT_SECRET"
 SECRET_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_SECRET)
+CREDENTIAL_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_ID, ENV_CLIENT_SECRET)  # --print-config: set or not
 ENV_CONFIG = "BATCHER_CONFIG"
 
 
@@ -74,7 +75,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     resolved = config.resolve(given, specs, defaults, env, config_path)
     if getattr(args, "print_config", False):
-        for line in config.describe(resolved, env, SECRET_ENV):
+        for line in config.describe(resolved, env, CREDENTIAL_ENV):
             say(line, sys.stdout)
         return EXIT_OK
     try:

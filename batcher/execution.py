@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -18,7 +19,8 @@ from typing import TYPE_CHECKING
 from batcher.auth import Credentials
 from batcher.defaults import DEFAULT_RATE_LIMIT_PER_S, SANDBOX_TOKEN
 from batcher.errors import RunStopped
-from batcher.journal import Journal, journal_path, results_lock
+from batcher.files import exclusive_lock
+from batcher.journal import Journal, journal_path, lock_path
 from batcher.loader import LoadedInput
 from batcher.logs import get_logger
 from batcher.models import Batch, BatchResult, Outcome, WireStats
@@ -117,6 +119,42 @@ def execute(
         stopped=stopped,
         interrupted=interrupted,
     )
+
+
+@contextmanager
+def results_lock(results_path: Path) -> Iterator[None]:
+    """Hold the lock on the results path for the run, and remove the lock file at the end.
+
+    The file is unlinked while its flock is held. A run that opened it before the unlink then holds a lock on
+    a file no longer at the path, so every locker checks, once it holds the flock, that the path still names
+    the file it locked, and starts again if not.
+
+    Raises:
+        UsageError: another run holds it.
+    """
+    path = lock_path(results_path)
+    busy = (
+        f"another batcher run is writing {results_path} (it holds {path}); "
+        "wait for it to finish, or give this run another --results path"
+    )
+    while True:
+        with exclusive_lock(path, wait=False, busy_message=busy) as descriptor:
+            if not _still_at(path, descriptor):
+                continue  # an earlier holder removed it after this run opened it
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)
+            return
+
+
+def _still_at(path: Path, descriptor: int) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _count_requests(stats: WireStats, result: BatchResult) -> None:

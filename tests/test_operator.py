@@ -384,3 +384,34 @@ def test_allow_invalid_keeps_invalid_rows_in_the_results_but_exits_0(
     assert outcomes(path.with_name("input.results.csv")) == ["succeeded", "succeeded", "invalid"]
     assert json.loads(summary.read_text())["counts"]["invalid"] == 1
     assert cli.main(["run", str(path), "--sandbox"], environ={}) == 1
+
+
+def test_print_config_names_the_client_id_and_the_token_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "batcher.toml"
+    config.write_text('token-url = "https://login.example.com/token"\n', encoding="utf-8")
+    assert cli.main(["run", "in.csv", "--config", str(config), "--print-config"], environ={}) == 0
+    out = capsys.readouterr().out
+    assert "CTCT_CLIENT_ID: not set" in out
+    assert f"token-url = 'https://login.example.com/token'  # config {config}" in out
+    env = {"CTCT_CLIENT_ID": "my-client", "CTCT_TOKEN_URL": "https://other.example.com/token"}
+    assert cli.main(["run", "in.csv", "--config", str(config), "--print-config"], environ=env) == 0
+    out = capsys.readouterr().out
+    assert "CTCT_CLIENT_ID: set (hidden)" in out
+    assert "token-url = 'https://other.example.com/token'  # env CTCT_TOKEN_URL" in out
+
+
+def test_the_token_url_may_come_from_the_config_file(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    rows = rows_for(4)
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token_expires_after=1), registrations=known(rows))
+    config = tmp_path / "batcher.toml"
+    config.write_text(f'token-url = "{box.url.removesuffix("/v3")}{sandbox.TOKEN_PATH}"\n', encoding="utf-8")
+    env = {
+        "CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN,
+        "CTCT_REFRESH_TOKEN": sandbox.SANDBOX_REFRESH_TOKEN,
+        "CTCT_CLIENT_ID": sandbox.SANDBOX_CLIENT_ID,
+    }
+    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--batch-size", "1", "--config", str(config)]
+    assert cli.main([*args, "--state-dir", str(tmp_path / "state")], environ=env) == 0
+    assert outcomes(tmp_path / "input.results.csv") == ["succeeded"] * 4

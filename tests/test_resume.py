@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from batcher import cli, sandbox
+from batcher import cli, execution, sandbox
 from batcher.journal import journal_path, read_applied, results_lock
 from tests.conftest import ROOT, TOKEN_ENV, RunningSandbox, StartSandbox, WriteCsv, known, outcomes, rows_for
 
@@ -103,6 +103,19 @@ def test_a_second_run_on_the_same_results_path_is_refused(
     with results_lock(path.with_name("input.results.csv")):
         assert run(["run", str(path), "--sandbox", "--yes"]) == 2
     assert "another batcher run is writing" in capsys.readouterr().err
+
+
+def test_the_lock_file_is_removed_at_the_end_and_a_held_one_still_refuses(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv(rows_for(1))
+    results = path.with_name("input.results.csv")
+    assert run(["run", str(path), "--sandbox", "--yes"]) == 0
+    assert not results.with_name(results.name + ".lock").exists()
+    with execution.results_lock(results):
+        assert run(["run", str(path), "--sandbox", "--yes"]) == 2
+    assert "another batcher run is writing" in capsys.readouterr().err
+    assert not results.with_name(results.name + ".lock").exists()
 
 
 def test_resume_with_nothing_to_resume_starts_fresh_with_a_note(
