@@ -415,3 +415,12 @@ def test_the_token_url_may_come_from_the_config_file(
     args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--batch-size", "1", "--config", str(config)]
     assert cli.main([*args, "--state-dir", str(tmp_path / "state")], environ=env) == 0
     assert outcomes(tmp_path / "input.results.csv") == ["succeeded"] * 4
+
+
+def test_the_rate_shown_never_exceeds_the_limit(write_csv: WriteCsv, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    args = ["run", str(write_csv(rows_for(21))), "--sandbox", "--batch-size", "1", "--rate", "20"]
+    assert cli.main([*args, "--summary-json", str(summary)], environ={}) == 0
+    document = json.loads(summary.read_text())
+    assert document["requests_sent"] == 21
+    assert 10 < document["requests_per_s"] <= 20  # 21 requests span 20 intervals
