@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from batcher.chunker import plan_batches
 from batcher.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
-from batcher.models import Batch, RegistrationKey, RowGroup
+from batcher.models import Batch, Outcome, RegistrationKey, RowGroup
 from batcher.settings import Settings
 
 
@@ -24,6 +24,7 @@ class Plan:
     applied_before: npt.NDArray[np.int64]  # per row: HTTP status of an earlier run that applied it, 0 if none
     held_back: int = 0  # valid rows left for a later run by --limit
     limit: int | None = None
+    carried_over: int = 0  # rows that succeeded in an earlier results file given as input: kept, not sent
 
     @property
     def sendable_rows(self) -> int:
@@ -64,13 +65,31 @@ def prepare(
         UsageError: --status is not a known status, or an input option does not fit the file.
     """
     loaded = load_input(input_path, default_status=default_status, options=options)
-    applied_before = np.zeros(loaded.row_count, dtype=np.int64)
-    groups = list(loaded.groups) if not applied else _without_applied(loaded.groups, applied, applied_before)
+    applied_before = _carried_over(loaded) if options.only is None else np.zeros(loaded.row_count, dtype=np.int64)
+    carried = int((applied_before > 0).sum())
+    groups = list(loaded.groups)
+    if applied or carried:
+        groups = _without_applied(groups, applied or {}, applied_before)
     held_back = 0
     if limit is not None:
         groups, held_back = _first_rows(groups, limit)
     batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
-    return Plan(loaded, batches, applied_before, held_back, limit)
+    return Plan(loaded, batches, applied_before, held_back, limit, carried)
+
+
+def _carried_over(loaded: LoadedInput) -> npt.NDArray[np.int64]:
+    """Per row of an earlier results file given as input: the HTTP status of a row that succeeded there, else 0.
+
+    Such rows are carried over as they are and not sent again (--only chooses rows to send instead).
+    """
+    status = np.zeros(loaded.row_count, dtype=np.int64)
+    if loaded.earlier is None:
+        return status
+    outcome, http_status = loaded.earlier[0], loaded.earlier[1]
+    for row in np.flatnonzero(np.char.lower(np.char.strip(outcome.astype(str))) == Outcome.SUCCEEDED.value):
+        text = str(http_status[row]).strip()
+        status[row] = int(text) if text.isdigit() else 200
+    return status
 
 
 def _first_rows(groups: list[RowGroup], limit: int) -> tuple[list[RowGroup], int]:
@@ -95,7 +114,8 @@ def _without_applied(
         ids: list[str] = []
         rows: list[int] = []
         for registration_id, row in zip(group.registration_ids, group.rows, strict=True):
-            status = applied.get((group.event_id, group.track_id, registration_id, group.registration_status))
+            key = (group.event_id, group.track_id, registration_id, group.registration_status)
+            status = applied_before[row] or applied.get(key, 0)
             if status:
                 applied_before[row] = status
             else:

@@ -28,6 +28,19 @@ def plural(count: int, word: str, many: str = "") -> str:
     return f"{count} {word if count == 1 else many or word + 's'}"
 
 
+def _earlier_lines(plan: Plan, prefix: str) -> list[str]:
+    lines = []
+    if plan.carried_over:
+        lines.append(
+            f"{prefix}{plural(plan.carried_over, 'row')} succeeded in the results file given as input: "
+            "carried over as they are, not sent again (--only chooses the rows to send)"
+        )
+    resumed = plan.rows_applied_before - plan.carried_over
+    if resumed:
+        lines.append(f"{prefix}{_were(resumed)} applied by the earlier run and are not sent again")
+    return lines
+
+
 def _were(rows: int) -> str:
     return plural(rows, "row was", "rows were")
 
@@ -65,8 +78,7 @@ def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None) -> list[
         more = plural(invalid - len(shown), "more invalid row")
         lines.append(f"  ... and {more} (all listed in the results file)")
     lines.extend(_group_lines(plan, settings))
-    if plan.rows_applied_before:
-        lines.append(f"{_were(plan.rows_applied_before)} applied by the earlier run and are not sent again")
+    lines.extend(_earlier_lines(plan, ""))
     if plan.held_back:
         left = plural(plan.held_back, "row is", "rows are")
         lines.append(f"--limit {plan.limit}: {left} left for a later run with --resume")
@@ -135,8 +147,7 @@ def _summary_lines(result: RunResult) -> list[str]:
     plan, summary = result.plan, result.summary
     assert plan is not None and summary is not None
     lines: list[str] = []
-    if plan.rows_applied_before:
-        lines.append(f"{PROG}: {_were(plan.rows_applied_before)} applied by the earlier run; not sent again")
+    lines.extend(_earlier_lines(plan, f"{PROG}: "))
     lines.extend(f"{PROG}: {line}" if not line.startswith(" ") else line for line in report_lines(summary.report))
     quota = result.quota
     left = plural(quota.left_today, "request") if quota is not None else ""
