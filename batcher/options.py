@@ -11,10 +11,66 @@ from typing import TYPE_CHECKING
 from batcher.defaults import DELIMITER_NAMES, FIELDS
 from batcher.errors import UsageError
 from batcher.models import Outcome, QueryFlags
-from batcher.settings import DEFAULT_BASE_URL, Settings
+from batcher.quota import DEFAULT_DAILY_QUOTA
+from batcher.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_THROTTLE_WAIT_S,
+    DEFAULT_RATE_PER_S,
+    DEFAULT_TIMEOUT_S,
+    Settings,
+)
 
 if TYPE_CHECKING:  # the loader pulls in pyarrow, which `--print-config` and `--help` do not need
     from batcher.loader import InputOptions
+
+
+PROGRESS_EVERY_S = 30.0
+RESULTS_FORMATS = ("auto", "csv", "excel")
+# every run/plan option's default, in one table: the parser gives only the options typed, so that
+# config.resolve can tell a flag from a default (flag, then environment, then config file, then this)
+RUN_DEFAULTS: dict[str, object] = {
+    "delimiter": None,
+    "encoding": None,
+    "sheet": None,
+    "column": [],
+    "only": None,
+    "status": None,
+    "batch_size": DEFAULT_BATCH_SIZE,
+    "rate": DEFAULT_RATE_PER_S,
+    "results": None,
+    "results_format": "auto",
+    "base_url": None,
+    "allow_insecure": False,
+    "concurrency": DEFAULT_CONCURRENCY,
+    "timeout": DEFAULT_TIMEOUT_S,
+    "increase_count": None,
+    "increase_item_count": None,
+    "return_items_to_inventory": None,
+    "dry_run": False,
+    "yes": False,
+    "sandbox": False,
+    "sandbox_registrations": None,
+    "no_progress": False,
+    "progress_every": PROGRESS_EVERY_S,
+    "resume": False,
+    "allow_invalid": False,
+    "max_retries": DEFAULT_MAX_RETRIES,
+    "max_throttle_wait": DEFAULT_MAX_THROTTLE_WAIT_S,
+    "token_file": None,
+    "token_url": None,
+    "daily_quota": DEFAULT_DAILY_QUOTA,
+    "max_changes": None,
+    "limit": None,
+    "verbose": 0,
+    "quiet": False,
+    "log_format": "text",
+    "log_file": None,
+    "summary_json": None,
+    "state_dir": None,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +81,7 @@ class OutputOptions:
     log_format: str = "text"
     log_file: Path | None = None
     progress: bool = True
-    progress_every_s: float = 30.0  # without a terminal, a progress line this often
+    progress_every_s: float = PROGRESS_EVERY_S  # without a terminal, a progress line this often
     summary_json: Path | None = None
 
 

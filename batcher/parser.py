@@ -10,6 +10,7 @@ from batcher.config import OptionSpec, option_specs
 from batcher.defaults import FIELDS
 from batcher.logs import LOG_FORMATS
 from batcher.models import KNOWN_STATUSES, Outcome
+from batcher.options import PROGRESS_EVERY_S, RESULTS_FORMATS, RUN_DEFAULTS
 from batcher.quota import DEFAULT_DAILY_QUOTA
 from batcher.settings import (
     DEFAULT_BATCH_SIZE,
@@ -22,50 +23,6 @@ from batcher.settings import (
 )
 
 PROG = "batcher"
-PROGRESS_EVERY_S = 30.0
-RESULTS_FORMATS = ("auto", "csv", "excel")
-# every run/plan option's default, in one table: the parser gives only the options typed, so that
-# config.resolve can tell a flag from a default (flag, then environment, then config file, then this)
-RUN_DEFAULTS: dict[str, object] = {
-    "delimiter": None,
-    "encoding": None,
-    "sheet": None,
-    "column": [],
-    "only": None,
-    "status": None,
-    "batch_size": DEFAULT_BATCH_SIZE,
-    "rate": DEFAULT_RATE_PER_S,
-    "results": None,
-    "results_format": "auto",
-    "base_url": None,
-    "allow_insecure": False,
-    "concurrency": DEFAULT_CONCURRENCY,
-    "timeout": DEFAULT_TIMEOUT_S,
-    "increase_count": None,
-    "increase_item_count": None,
-    "return_items_to_inventory": None,
-    "dry_run": False,
-    "yes": False,
-    "sandbox": False,
-    "sandbox_registrations": None,
-    "no_progress": False,
-    "progress_every": PROGRESS_EVERY_S,
-    "resume": False,
-    "allow_invalid": False,
-    "max_retries": DEFAULT_MAX_RETRIES,
-    "max_throttle_wait": DEFAULT_MAX_THROTTLE_WAIT_S,
-    "token_file": None,
-    "token_url": None,
-    "daily_quota": DEFAULT_DAILY_QUOTA,
-    "max_changes": None,
-    "limit": None,
-    "verbose": 0,
-    "quiet": False,
-    "log_format": "text",
-    "log_file": None,
-    "summary_json": None,
-    "state_dir": None,
-}
 SWITCH = argparse.BooleanOptionalAction  # every switch has its --no- form, so a config's true can be undone
 
 EXAMPLES = """\
