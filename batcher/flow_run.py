@@ -26,13 +26,12 @@ from batcher.errors import (
     UsageError,
 )
 from batcher.files import write_text_atomically
-from batcher.models import Outcome, RegistrationKey
+from batcher.models import Outcome
 from batcher.options import RunOptions
 from batcher.redaction import redact
 
 if TYPE_CHECKING:
     from batcher.execution import ProgressCallback, RunSummary
-    from batcher.loader import Strings
     from batcher.planning import Plan
     from batcher.quota import QuotaLedger
 
@@ -103,22 +102,21 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, state
 
         given = {**environ, ENV_TOKEN_URL: options.token_url} if options.token_url else environ
         credentials = load_credentials(given, token_file=options.token_file, state_dir=state_dir)
-    notices: list[str] = []
-    applied = read_earlier_run(options, notices) if options.resume else None
     plan = prepare(
         options.input,
         options.settings,
         default_status=options.default_status,
-        applied=applied,
+        resume_from=options.results if options.resume else None,
         limit=options.limit,
         options=options.input_options,
     )
+    notices = list(plan.notices)
     state["plan"] = plan
     hooks.on_plan(plan)
     ledger = None if options.sandbox else QuotaLedger(state_dir, options.daily_quota or 0)
     view = _quota_view(ledger)
     if options.dry_run:
-        code = EXIT_SOME_FAILED if plan.invalid_rows and not options.allow_invalid else EXIT_OK
+        code = exit_code(plan, None, allow_invalid=options.allow_invalid)
         return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
     check_guard_rails(plan, options)
     if not hooks.confirm(plan, view):
@@ -204,30 +202,6 @@ def _unwritable(path: Path) -> str:
     return ""
 
 
-def read_earlier_run(options: RunOptions, notices: list[str]) -> dict[RegistrationKey, int]:
-    """What an earlier run on this results path applied, from its journal and its results file.
-
-    With neither (the first night of a cron job that always resumes), a notice says the run starts fresh.
-
-    Raises:
-        InputError: the earlier results file cannot be read.
-    """
-    from batcher.journal import journal_path, read_applied  # noqa: PLC0415
-    from batcher.reconciler import read_succeeded_keys  # noqa: PLC0415
-
-    results_path = options.results
-    journal = journal_path(results_path)
-    if not journal.exists() and not results_path.exists():
-        notices.append(f"nothing to resume (neither {journal} nor {results_path} exists); starting fresh")
-        return {}
-    applied: dict[RegistrationKey, int] = {}
-    if results_path.exists():
-        applied.update(read_succeeded_keys(results_path, default_status=options.default_status))
-    if journal.exists():
-        applied.update(read_applied(journal))
-    return applied
-
-
 def check_guard_rails(plan: Plan, options: RunOptions) -> None:
     """Refuse a run that can send nothing, or that would change more than --max-changes.
 
@@ -243,26 +217,20 @@ def check_guard_rails(plan: Plan, options: RunOptions) -> None:
         )
 
 
-def exit_code(plan: Plan, summary: RunSummary, *, allow_invalid: bool) -> int:
-    """The exit code of a run that got to the end of sending."""
-    from batcher.reconciler import all_succeeded  # noqa: PLC0415
-
+def exit_code(plan: Plan, summary: RunSummary | None, *, allow_invalid: bool) -> int:
+    """The exit code of a plan (summary None) or of a run that got to the end of sending: the one place."""
+    if summary is None:  # a dry run: the invalid rows are the verdict
+        return EXIT_SOME_FAILED if plan.invalid_rows and not allow_invalid else EXIT_OK
     if summary.interrupted:
         return EXIT_INTERRUPTED
     if summary.stopped is not None:
         return summary.stopped.exit_code
     if plan.held_back:
         return EXIT_STOPPED  # a canary run: rows are left pending for --resume
-    rows = summary.rows
-    if allow_invalid:  # an invalid row counts as done: it stays in the results, and in the summary
-        rows = replace(rows, outcome=_invalid_as_done(rows.outcome))
-    return EXIT_OK if all_succeeded(plan.loaded, rows) else EXIT_SOME_FAILED
-
-
-def _invalid_as_done(outcome: Strings) -> Strings:
-    import numpy as np  # noqa: PLC0415
-
-    return np.where(outcome == Outcome.INVALID.value, Outcome.SUCCEEDED.value, outcome).astype(object)
+    # a duplicate is as its first copy, which is counted under its own outcome
+    counts = summary.counts
+    unfinished = counts[Outcome.FAILED] + counts[Outcome.PENDING] + (0 if allow_invalid else counts[Outcome.INVALID])
+    return EXIT_SOME_FAILED if unfinished else EXIT_OK
 
 
 def _unfinished(summary: RunSummary) -> bool:

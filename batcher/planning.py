@@ -25,6 +25,7 @@ class Plan:
     held_back: int = 0  # valid rows left for a later run by --limit
     limit: int | None = None
     carried_over: int = 0  # rows that succeeded in an earlier results file given as input: kept, not sent
+    notices: tuple[str, ...] = ()  # about the earlier run, said at the end
 
     @property
     def sendable_rows(self) -> int:
@@ -52,11 +53,13 @@ def prepare(
     settings: Settings,
     *,
     default_status: str | None,
-    applied: Mapping[RegistrationKey, int] | None = None,
+    resume_from: Path | None = None,
     limit: int | None = None,
     options: InputOptions = DEFAULT_OPTIONS,
 ) -> Plan:
     """Load, validate and batch an input file, leaving out registrations an earlier run applied.
+
+    With resume_from, the results path of an earlier run: leave out what its journal and results say it applied.
 
     With limit, only the first limit rows still to send (in input order) are batched: a canary run.
 
@@ -64,6 +67,10 @@ def prepare(
         InputError: the file cannot be read or trusted.
         UsageError: --status is not a known status, or an input option does not fit the file.
     """
+    notices: list[str] = []
+    applied = None
+    if resume_from is not None:
+        applied = read_earlier_run(resume_from, default_status=default_status, notices=notices)
     loaded = load_input(input_path, default_status=default_status, options=options)
     applied_before = _carried_over(loaded) if options.only is None else np.zeros(loaded.row_count, dtype=np.int64)
     carried = int((applied_before > 0).sum())
@@ -74,7 +81,32 @@ def prepare(
     if limit is not None:
         groups, held_back = _first_rows(groups, limit)
     batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
-    return Plan(loaded, batches, applied_before, held_back, limit, carried)
+    return Plan(loaded, batches, applied_before, held_back, limit, carried, tuple(notices))
+
+
+def read_earlier_run(
+    results_path: Path, *, default_status: str | None, notices: list[str]
+) -> dict[RegistrationKey, int]:
+    """What an earlier run on this results path applied, from its journal and its results file.
+
+    With neither (the first night of a cron job that always resumes), a notice says the run starts fresh.
+
+    Raises:
+        InputError: the earlier results file cannot be read.
+    """
+    from batcher.journal import journal_path, read_applied  # noqa: PLC0415
+    from batcher.reconciler import read_succeeded_keys  # noqa: PLC0415
+
+    journal = journal_path(results_path)
+    if not journal.exists() and not results_path.exists():
+        notices.append(f"nothing to resume (neither {journal} nor {results_path} exists); starting fresh")
+        return {}
+    applied: dict[RegistrationKey, int] = {}
+    if results_path.exists():
+        applied.update(read_succeeded_keys(results_path, default_status=default_status))
+    if journal.exists():
+        applied.update(read_applied(journal))
+    return applied
 
 
 def _carried_over(loaded: LoadedInput) -> npt.NDArray[np.int64]:
