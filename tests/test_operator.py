@@ -424,3 +424,19 @@ def test_the_rate_shown_never_exceeds_the_limit(write_csv: WriteCsv, tmp_path: P
     document = json.loads(summary.read_text())
     assert document["requests_sent"] == 21
     assert 10 < document["requests_per_s"] <= 20  # 21 requests span 20 intervals
+
+
+def test_what_the_command_line_prints_masks_the_environments_secrets(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "echoed-s3cr3t-refresh-token"
+    rows = rows_for(1)
+    box = start_sandbox(
+        sandbox.Scenario(rate_limit_per_s=None, statuses=[400], error_body=f"bad request; refresh_token={secret}"),
+        registrations=known(rows),
+    )
+    env = {**TOKEN_ENV, "CTCT_REFRESH_TOKEN": secret}
+    assert cli.main(["run", str(write_csv(rows)), "--base-url", box.url, "--yes"], environ=env) == 1
+    captured = capsys.readouterr()
+    assert secret not in captured.err + captured.out
+    assert "***" in captured.err
