@@ -31,6 +31,7 @@ from batcher.options import RunOptions
 from batcher.redaction import redact
 
 if TYPE_CHECKING:
+    from batcher.auth import Credentials
     from batcher.execution import ProgressCallback, RunSummary
     from batcher.planning import Plan
     from batcher.quota import QuotaLedger
@@ -75,21 +76,24 @@ class RunResult:
 
 def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = RunHooks()) -> RunResult:
     """Do one `run` or `plan` from typed options; never raises a BatcherError (it is in the result)."""
-    state: dict[str, object] = {}
+    seen = _Seen()
     try:
-        result = _run(options, environ, hooks, state)
+        result = _run(options, environ, hooks, seen)
     except BatcherError as exc:
-        result = _partial(options, state, error=exc, exit_code=exc.exit_code)
+        result = RunResult(options, exc.exit_code, plan=seen.plan, error=exc)
     except KeyboardInterrupt:
-        result = _partial(options, state, interrupted=True, exit_code=EXIT_INTERRUPTED)
+        result = RunResult(options, EXIT_INTERRUPTED, plan=seen.plan, interrupted=True)
     return _with_summary_json(result)
 
 
-def _partial(options: RunOptions, state: Mapping[str, object], **given: object) -> RunResult:
-    return RunResult(options, plan=state.get("plan"), **given)  # type: ignore[arg-type]
+@dataclass(slots=True)
+class _Seen:
+    """How far a run got before an error: the plan, once made."""
+
+    plan: Plan | None = None
 
 
-def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, state: dict[str, object]) -> RunResult:
+def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen: _Seen) -> RunResult:
     from batcher.planning import prepare  # noqa: PLC0415 - pyarrow only to read input
     from batcher.quota import QuotaLedger, default_state_dir  # noqa: PLC0415
 
@@ -111,17 +115,21 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, state
         options=options.input_options,
     )
     notices = list(plan.notices)
-    state["plan"] = plan
+    seen.plan = plan
     hooks.on_plan(plan)
     ledger = None if options.sandbox else QuotaLedger(state_dir, options.daily_quota or 0)
-    view = _quota_view(ledger)
-    if options.dry_run:
-        code = exit_code(plan, None, allow_invalid=options.allow_invalid)
-        return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
-    check_guard_rails(plan, options)
-    if not hooks.confirm(plan, view):
-        return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
-    summary = _execute(options, plan, credentials, ledger, hooks)
+    try:
+        view = _quota_view(ledger)
+        if options.dry_run:
+            code = exit_code(plan, None, allow_invalid=options.allow_invalid)
+            return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
+        check_guard_rails(plan, options)
+        if not hooks.confirm(plan, view):
+            return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
+        summary = _execute(options, plan, credentials, ledger, hooks)
+    finally:
+        if ledger is not None:
+            ledger.close()
     if credentials is not None and credentials.saved_notice:
         notices.append(credentials.saved_notice)
     code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
@@ -138,25 +146,21 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, state
 
 
 def _execute(
-    options: RunOptions, plan: Plan, credentials: object, ledger: QuotaLedger | None, hooks: RunHooks
+    options: RunOptions, plan: Plan, credentials: Credentials | None, ledger: QuotaLedger | None, hooks: RunHooks
 ) -> RunSummary:
     from batcher.execution import SandboxOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
-    try:
-        with hooks.progress(plan.sendable_rows) as advance:
-            return execute(
-                plan,
-                options.settings,
-                credentials,  # type: ignore[arg-type]
-                options.results,
-                sandbox_options=SandboxOptions(options.sandbox_registrations) if options.sandbox else None,
-                on_progress=advance,
-                resume=options.resume,
-                quota=ledger,
-            )
-    finally:
-        if ledger is not None:
-            ledger.close()
+    with hooks.progress(plan.sendable_rows) as advance:
+        return execute(
+            plan,
+            options.settings,
+            credentials,
+            options.results,
+            sandbox_options=SandboxOptions(options.sandbox_registrations) if options.sandbox else None,
+            on_progress=advance,
+            resume=options.resume,
+            quota=ledger,
+        )
 
 
 def _quota_view(ledger: QuotaLedger | None) -> QuotaView | None:
