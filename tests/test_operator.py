@@ -14,6 +14,10 @@ from pathlib import Path
 import pytest
 
 from batcher import cli, sandbox
+from batcher.flow_run import RunHooks, run_flow
+from batcher.options import run_options
+from batcher.parser import option_table
+from batcher.render import run_lines
 from tests.conftest import (
     EVENT,
     ROOT,
@@ -440,3 +444,24 @@ def test_what_the_command_line_prints_masks_the_environments_secrets(
     captured = capsys.readouterr()
     assert secret not in captured.err + captured.out
     assert "***" in captured.err
+
+
+def test_a_summary_that_fails_only_at_the_end_is_said_and_the_run_keeps_its_exit_code(
+    write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    _, defaults = option_table()
+    values = {**defaults, "sandbox": True, "summary_json": str(folder / "summary.json")}
+    path = write_csv(rows_for(2))
+    options = run_options(values, command="run", input_path=path)
+
+    def confirm(plan: object, quota: object) -> bool:
+        folder.rmdir()  # the folder goes away while the run sends
+        return True
+
+    result = run_flow(options, {}, RunHooks(confirm=confirm))
+    assert result.exit_code == 0
+    assert "summary" in result.summary_error
+    _, err = run_lines(result)
+    assert err[-1].startswith("batcher: error: ") and err[-1].endswith("; the run's own exit code stands")
