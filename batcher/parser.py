@@ -10,17 +10,8 @@ from batcher.config import OptionSpec, option_specs
 from batcher.defaults import FIELDS
 from batcher.logs import LOG_FORMATS
 from batcher.models import KNOWN_STATUSES, Outcome
-from batcher.options import PROGRESS_EVERY_S, RESULTS_FORMATS, RUN_DEFAULTS
-from batcher.quota import DEFAULT_DAILY_QUOTA
-from batcher.settings import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MAX_THROTTLE_WAIT_S,
-    DEFAULT_RATE_PER_S,
-    DEFAULT_TIMEOUT_S,
-    MAX_BATCH_SIZE,
-)
+from batcher.options import RESULTS_FORMATS, RUN_DEFAULTS
+from batcher.settings import MAX_BATCH_SIZE
 
 PROG = "batcher"
 SWITCH = argparse.BooleanOptionalAction  # every switch has its --no- form, so a config's true can be undone
@@ -138,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default(dest: str) -> str:
+    value = RUN_DEFAULTS[dest]
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def outcome_list(text: str) -> tuple[Outcome, ...]:
     """A comma list of outcome words, for --only."""
     words = [word.strip().lower() for word in text.split(",") if word.strip()]
@@ -220,13 +216,13 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=int,
         metavar="N",
-        help=f"registration IDs per request, 1..{MAX_BATCH_SIZE} (default {DEFAULT_BATCH_SIZE})",
+        help=f"registration IDs per request, 1..{MAX_BATCH_SIZE} (default {_default('batch_size')})",
     )
     parser.add_argument(
         "--rate",
         type=float,
         metavar="R",
-        help=f"requests per second (default {DEFAULT_RATE_PER_S:g}, the API's limit per key)",
+        help=f"requests per second (default {_default('rate')}, the API's limit per key)",
     )
 
 
@@ -256,13 +252,13 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=int,
         metavar="N",
-        help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
+        help=f"requests in flight at once (default {_default('concurrency')})",
     )
     parser.add_argument(
         "--timeout",
         type=float,
         metavar="SEC",
-        help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT_S:g})",
+        help=f"seconds to wait for each answer (default {_default('timeout')})",
     )
     for flag in ("increase-count", "increase-item-count", "return-items-to-inventory"):
         parser.add_argument(
@@ -290,7 +286,7 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
         "--progress-every",
         type=float,
         metavar="SEC",
-        help=f"without a terminal: a progress line every SEC seconds (default {PROGRESS_EVERY_S:g})",
+        help=f"without a terminal: a progress line every SEC seconds (default {_default('progress_every')})",
     )
     parser.add_argument(
         "--resume",
@@ -307,14 +303,15 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
         "--max-retries",
         type=int,
         metavar="N",
-        help=f"resend a batch after a 5xx, timeout or dropped connection up to N times (default {DEFAULT_MAX_RETRIES})",
+        help="resend a batch after a 5xx, timeout or dropped connection up to N times "
+        f"(default {_default('max_retries')})",
     )
     parser.add_argument(
         "--max-throttle-wait",
         type=float,
         metavar="SEC",
         help="stop the run (exit 3) once 429 answers have made it wait this long in all "
-        f"(default {DEFAULT_MAX_THROTTLE_WAIT_S:g})",
+        f"(default {_default('max_throttle_wait')})",
     )
     parser.add_argument(
         "--token-file",
@@ -332,7 +329,7 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="requests the API key may send per UTC day; the run stops before going over "
-        f"(default {DEFAULT_DAILY_QUOTA})",
+        f"(default {_default('daily_quota')})",
     )
     parser.add_argument(
         "--max-changes",
