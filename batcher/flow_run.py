@@ -183,8 +183,8 @@ def check_output_paths(options: RunOptions) -> None:
     summary = options.output.summary_json
     if summary is not None and (problem := _unwritable(summary)):
         raise UnwritableSummary(f"--summary-json {str(summary)!r} {problem}; nothing was sent")
-    if options.dry_run:
-        return
+    if options.dry_run and not options.resume:
+        return  # a plan writes no results, and reads none unless it resumes
     results = options.results
     if problem := _unwritable(results):
         raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")

@@ -302,6 +302,14 @@ def test_a_results_path_that_is_not_a_writable_file_is_refused_before_sending(
     assert not list(tmp_path.glob("*.journal")) and not list(tmp_path.glob("*.lock"))
 
 
+def test_plan_resume_with_a_folder_as_results_is_one_line(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["plan", str(write_csv(rows_for(1))), "--resume", "--results", "."], environ={}) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("batcher: error: --results '.' is a folder") and err.count("\n") == 1
+
+
 def test_an_unwritable_summary_json_is_refused_before_sending(
     start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
