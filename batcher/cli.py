@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher import config, redaction
-from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError
+from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flow_run import QuotaView, RunHooks, run_flow, write_error_summary
 from batcher.options import RunOptions, run_options
 from batcher.parser import PROG, build_parser, documented_options, option_table
@@ -44,7 +44,11 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     try:
         args = build_parser().parse_args(words)
     except SystemExit as exc:  # argparse has printed its message (or the help)
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if code:
+            refused = UsageError("the command line was refused; see the usage message above")
+            write_error_summary(_summary_word(words), refused, None)
+        return code
     try:
         if args.command == "sandbox":
             return _sandbox(args)
@@ -73,17 +77,40 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in specs}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
-    resolved = config.resolve(given, specs, defaults, env, config_path)
-    if getattr(args, "print_config", False):
-        for line in config.describe(resolved, env, CREDENTIAL_ENV):
-            say(line, sys.stdout)
-        return EXIT_OK
-    try:
+    summary: object = given.get("summary_json")
+    try:  # --summary-json is written on every exit, a refusal of the options too
+        resolved = config.resolve(given, specs, defaults, env, config_path)
+        summary = resolved.values["summary_json"]
+        if getattr(args, "print_config", False):
+            for line in config.describe(resolved, env, CREDENTIAL_ENV):
+                say(line, sys.stdout)
+            return EXIT_OK
         options = run_options(resolved.values, command=args.command, input_path=args.input, words=tuple(words))
-    except BatcherError as exc:  # --summary-json is written on every exit, this one too
-        summary = resolved.values.get("summary_json")
+        _configure_logs(options, env)
+    except BatcherError as exc:
         write_error_summary(Path(str(summary)) if summary else None, exc, args.input)
         raise
+    hooks = RunHooks(on_plan=_show_notes, confirm=_confirmer(options), progress=_progress(options))
+    result = run_flow(options, env, hooks)
+    out, err = run_lines(result)
+    for line in out:
+        say(line, sys.stdout)
+    for line in err:
+        say(line)
+    return result.exit_code
+
+
+def _summary_word(words: Sequence[str]) -> Path | None:
+    """The --summary-json of a command line argparse refused, read as well as it can be."""
+    for index, word in enumerate(words):
+        if word.startswith("--summary-json="):
+            return Path(word.partition("=")[2])
+        if word == "--summary-json" and index + 1 < len(words):
+            return Path(words[index + 1])
+    return None
+
+
+def _configure_logs(options: RunOptions, env: Mapping[str, str]) -> None:
     from batcher import logs  # noqa: PLC0415
 
     output = options.output
@@ -93,14 +120,6 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
         log_file=output.log_file,
         secrets=[env.get(name, "") for name in SECRET_ENV],
     )
-    hooks = RunHooks(on_plan=_show_notes, confirm=_confirmer(options), progress=_progress(options))
-    result = run_flow(options, env, hooks)
-    out, err = run_lines(result)
-    for line in out:
-        say(line, sys.stdout)
-    for line in err:
-        say(line)
-    return result.exit_code
 
 
 def _show_notes(plan: Plan) -> None:

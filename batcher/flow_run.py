@@ -262,11 +262,12 @@ def resume_command(words: Sequence[str], results_path: Path) -> str:
     return shlex.join(kept)
 
 
-def write_error_summary(path: Path | None, error: BatcherError, input_path: Path) -> None:
+def write_error_summary(path: Path | None, error: BatcherError, input_path: Path | None) -> None:
     """The --summary-json of a run refused before its options were all read (best effort: it may be unwritable)."""
     if path is None or _unwritable(path):
         return
-    document = {"exit_code": error.exit_code, "error": str(error), "input": str(input_path), "results": None}
+    where = str(input_path) if input_path is not None else None
+    document = {"exit_code": error.exit_code, "error": str(error), "input": where, "results": None}
     with contextlib.suppress(BatcherError):
         write_text_atomically(path, redact(json.dumps(document, indent=2) + "\n"), what="the summary")
 

@@ -324,6 +324,25 @@ def test_an_unwritable_summary_json_is_refused_before_sending(
 
 
 @pytest.mark.parametrize(
+    ("args", "env", "error"),
+    [
+        (["--batch-size", "many"], {}, "the command line was refused"),
+        ([], {"BATCHER_BATCH_SIZE": "many"}, "BATCHER_BATCH_SIZE"),
+        (["--log-file", "/no/such/folder/log"], {}, "log"),
+    ],
+)
+def test_summary_json_is_written_when_the_options_are_refused(
+    write_csv: WriteCsv, tmp_path: Path, args: list[str], env: dict[str, str], error: str
+) -> None:
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"exit_code": 0}\n')
+    path = str(write_csv(rows_for(1)))
+    assert cli.main(["run", path, "--sandbox", "--summary-json", str(summary), *args], environ=env) == 2
+    document = json.loads(summary.read_text())
+    assert document["exit_code"] == 2 and error in document["error"]
+
+
+@pytest.mark.parametrize(
     ("extra", "code", "error"),
     [
         (["--max-changes", "1"], 2, "more than --max-changes 1"),
