@@ -71,6 +71,7 @@ def execute(
     on_progress: ProgressCallback | None = None,
     resume: bool = False,
     quota: QuotaGate | None = None,
+    results_format: str = "auto",
 ) -> RunSummary:
     """Send the plan's batches, journalling each, then write one results line per input row.
 
@@ -109,7 +110,7 @@ def execute(
             applied_before=plan.applied_before,
             held_back_reason=_held_back_reason(plan.limit),
         )
-        write_results(results_path, plan.loaded, rows)  # TODO(#10): results_format= once the writer takes it
+        write_results(results_path, plan.loaded, rows)  # TODO(#10): results_format=results_format, once it is taken
     return RunSummary(
         rows=rows,
         stats=stats,

@@ -160,6 +160,7 @@ def _execute(
             on_progress=advance,
             resume=options.resume,
             quota=ledger,
+            results_format=options.results_format,
         )
 
 

@@ -492,3 +492,11 @@ def test_a_summary_that_fails_only_at_the_end_is_said_and_the_run_keeps_its_exit
     assert "summary" in result.summary_error
     _, err = run_lines(result)
     assert err[-1].startswith("batcher: error: ") and err[-1].endswith("; the run's own exit code stands")
+
+
+def test_results_format_is_a_typed_option_of_every_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "in.csv", "--print-config"], environ={}) == 0
+    assert "results-format = 'auto'  # default" in capsys.readouterr().out
+    assert cli.main(["run", "in.csv", "--results-format", "excel", "--print-config"], environ={}) == 0
+    assert "results-format = 'excel'  # flag" in capsys.readouterr().out
+    assert cli.main(["run", "in.csv", "--results-format", "xls"], environ={}) == 2
