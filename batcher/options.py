@@ -144,7 +144,7 @@ def run_options(
             summary_json=_path(values["summary_json"]),
         ),
         results=results,
-        results_format=str(values["results_format"]),
+        results_format=_choice(values, "results_format", RESULTS_FORMATS),
         dry_run=command == "plan" or bool(values["dry_run"]),
         default_status=str(status) if status else None,
         resume=bool(values["resume"]),
@@ -261,6 +261,13 @@ def _seconds(values: Mapping[str, object], name: str) -> float:
     if value < 0:
         raise UsageError(f"--{name.replace('_', '-')} must be 0 or more seconds (got {value!r})")
     return float(value)
+
+
+def _choice(values: Mapping[str, object], name: str, choices: tuple[str, ...]) -> str:
+    value = str(values[name]).strip().lower()
+    if value not in choices:
+        raise UsageError(f"--{name.replace('_', '-')} takes one of {', '.join(choices)} (got {values[name]!r})")
+    return value
 
 
 def _whole(values: Mapping[str, object], name: str) -> int | None:

@@ -500,3 +500,6 @@ def test_results_format_is_a_typed_option_of_every_source(tmp_path: Path, capsys
     assert cli.main(["run", "in.csv", "--results-format", "excel", "--print-config"], environ={}) == 0
     assert "results-format = 'excel'  # flag" in capsys.readouterr().out
     assert cli.main(["run", "in.csv", "--results-format", "xls"], environ={}) == 2
+    capsys.readouterr()
+    assert cli.main(["run", "in.csv"], environ={"BATCHER_RESULTS_FORMAT": "xls"}) == 2
+    assert "--results-format takes one of auto, csv, excel (got 'xls')" in capsys.readouterr().err
