@@ -20,20 +20,21 @@ from pathlib import Path
 
 from aiohttp import web
 
+from batcher.defaults import (  # noqa: F401 - re-exported: the sandbox's names
+    DEFAULT_RATE_LIMIT_PER_S,
+    DEFAULT_REGISTRATIONS,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_REFRESH_TOKEN,
+    SANDBOX_TOKEN,
+    TOKEN_PATH,
+)
 from batcher.errors import InputError
 from batcher.models import KNOWN_STATUSES
 
-SANDBOX_TOKEN = "sandbox-token"
-SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
-SANDBOX_CLIENT_ID = "sandbox-client"
-TOKEN_PATH = "/oauth2/default/v1/token"
-
 FLAG_NAMES = ("increase_count", "increase_item_count", "return_items_to_inventory")
 MAX_IDS_PER_REQUEST = 500
-DEFAULT_RATE_LIMIT_PER_S = 4
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 REGISTRATION_COLUMNS = ("event_id", "track_id", "registration_id")
-DEFAULT_REGISTRATIONS = Path(__file__).resolve().parent.parent / "sample_inputs" / "sandbox_registrations.csv"
 
 Key = tuple[str, str]
 
