@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,8 +18,7 @@ from typing import TYPE_CHECKING
 from batcher.auth import Credentials
 from batcher.defaults import DEFAULT_RATE_LIMIT_PER_S, SANDBOX_TOKEN
 from batcher.errors import RunStopped
-from batcher.files import exclusive_lock
-from batcher.journal import Journal, journal_path, lock_path
+from batcher.journal import Journal, journal_path, results_lock
 from batcher.loader import LoadedInput
 from batcher.logs import get_logger
 from batcher.models import Batch, BatchResult, Outcome, WireStats
@@ -89,7 +87,6 @@ def execute(
             batch = plan.batches[result.batch - 1]
             journal.record(batch, result)  # durable before the rows count as done
             results.append(result)
-            _count_requests(stats, result)
             _log_batch(batch, result)
             if on_progress is not None:
                 on_progress(len(batch.rows), result.attempts)
@@ -97,7 +94,7 @@ def execute(
         stopped: RunStopped | None = None
         interrupted = False
         try:
-            interrupted = asyncio.run(_send(plan, settings, credentials, sandbox_options, collect, quota))
+            interrupted = asyncio.run(_send(plan, settings, credentials, sandbox_options, collect, quota, stats))
         except RunStopped as exc:
             stopped = exc
         finally:
@@ -122,50 +119,6 @@ def execute(
     )
 
 
-@contextmanager
-def results_lock(results_path: Path) -> Iterator[None]:
-    """Hold the lock on the results path for the run, and remove the lock file at the end.
-
-    The file is unlinked while its flock is held. A run that opened it before the unlink then holds a lock on
-    a file no longer at the path, so every locker checks, once it holds the flock, that the path still names
-    the file it locked, and starts again if not.
-
-    Raises:
-        UsageError: another run holds it.
-    """
-    path = lock_path(results_path)
-    busy = (
-        f"another batcher run is writing {results_path} (it holds {path}); "
-        "wait for it to finish, or give this run another --results path"
-    )
-    while True:
-        with exclusive_lock(path, wait=False, busy_message=busy) as descriptor:
-            if not _still_at(path, descriptor):
-                continue  # an earlier holder removed it after this run opened it
-            try:
-                yield
-            finally:
-                path.unlink(missing_ok=True)
-            return
-
-
-def _still_at(path: Path, descriptor: int) -> bool:
-    try:
-        on_disk = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(descriptor)
-    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
-
-
-def _count_requests(stats: WireStats, result: BatchResult) -> None:
-    # TODO(#13.5): the one place to switch: pass `stats=stats` to send_batches once the sender counts every
-    # request on the wire (batches that never finished included), and drop this count of finished batches
-    now = time.monotonic()
-    for _ in range(result.attempts):
-        stats.count(now)
-
-
 async def _send(
     plan: Plan,
     settings: Settings,
@@ -173,6 +126,7 @@ async def _send(
     sandbox_options: SandboxOptions | None,
     on_result: Callable[[BatchResult], None],
     quota: QuotaGate | None,
+    stats: WireStats,
 ) -> bool:
     """Send in this loop; True when a signal interrupted the run.
 
@@ -183,7 +137,7 @@ async def _send(
     signals: list[int] = []
     async with _endpoint(plan.loaded, settings, credentials, sandbox_options) as (where, token):
         task = asyncio.ensure_future(
-            send_batches(plan.batches, where, token, on_result=on_result, stop=stop, quota=quota)
+            send_batches(plan.batches, where, token, on_result=on_result, stop=stop, quota=quota, stats=stats)
         )
         with _signals_set(lambda: _interrupt(signals, stop, task)):
             await _finish(task)

@@ -7,7 +7,6 @@ full disk leaves a record that `--resume` reads to skip every registration alrea
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import IO
 
 from batcher import redaction
 from batcher.errors import JournalError, UsageError
-from batcher.files import PRIVATE_MODE
+from batcher.files import PRIVATE_MODE, exclusive_lock
 from batcher.models import Batch, BatchResult, RegistrationKey
 
 JOURNAL_VERSION = 1
@@ -33,27 +32,38 @@ def lock_path(results_path: Path) -> Path:
 
 @contextmanager
 def results_lock(results_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the results path for the whole run.
+    """Hold the lock on the results path for the run, and remove the lock file at the end.
+
+    The file is unlinked while its flock is held. A run that opened it before the unlink then holds a lock on
+    a file no longer at the path, so every locker checks, once it holds the flock, that the path still names
+    the file it locked, and starts again if not.
 
     Raises:
         UsageError: another run holds it.
     """
     path = lock_path(results_path)
+    busy = (
+        f"another batcher run is writing {results_path} (it holds {path}); "
+        "wait for it to finish, or give this run another --results path"
+    )
+    while True:
+        with exclusive_lock(path, wait=False, busy_message=busy) as descriptor:
+            if not _still_at(path, descriptor):
+                continue  # an earlier holder removed it after this run opened it
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)
+            return
+
+
+def _still_at(path: Path, descriptor: int) -> bool:
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot create the lock file ({exc.strerror or exc})") from exc
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(
-                f"another batcher run is writing {results_path} (it holds {path}); "
-                "wait for it to finish, or give this run another --results path"
-            ) from None
-        yield
-    finally:
-        os.close(descriptor)
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
 
 class Journal:

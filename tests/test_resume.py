@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from batcher import cli, execution, sandbox
+from batcher import cli, sandbox
 from batcher.journal import journal_path, read_applied, results_lock
 from tests.conftest import ROOT, TOKEN_ENV, RunningSandbox, StartSandbox, WriteCsv, known, outcomes, rows_for
 
@@ -112,7 +112,7 @@ def test_the_lock_file_is_removed_at_the_end_and_a_held_one_still_refuses(
     results = path.with_name("input.results.csv")
     assert run(["run", str(path), "--sandbox", "--yes"]) == 0
     assert not results.with_name(results.name + ".lock").exists()
-    with execution.results_lock(results):
+    with results_lock(results):
         assert run(["run", str(path), "--sandbox", "--yes"]) == 2
     assert "another batcher run is writing" in capsys.readouterr().err
     assert not results.with_name(results.name + ".lock").exists()
