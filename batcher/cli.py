@@ -15,12 +15,12 @@ from batcher import config, logs, sandbox
 from batcher.auth import ENV_ACCESS_TOKEN, ENV_CLIENT_SECRET, ENV_REFRESH_TOKEN, Credentials, load_credentials
 from batcher.chunker import count_requests
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, BatcherError, UsageError
-from batcher.loader import DELIMITER_NAMES, FIELDS, FIRST_DATA_ROW, InputOptions, normalize_header
+from batcher.files import write_text_atomically
+from batcher.loader import DELIMITER_NAMES, FIELDS, InputOptions, normalize_header
 from batcher.models import Outcome, QueryFlags
 from batcher.parser import PROG, build_parser, documented_options, run_options
 from batcher.progress import Progress
 from batcher.quota import QuotaLedger, default_state_dir
-from batcher.reconciler import write_text_atomically
 from batcher.report import Report, extract_rows, format_report, read_results_file, report_results_file
 from batcher.runner import Plan, RunSummary, SandboxOptions, execute, prepare, read_earlier_run
 from batcher.settings import DEFAULT_BASE_URL, Settings
@@ -215,7 +215,7 @@ def _skipped(rows: int) -> str:
 
 
 def _check_guard_rails(plan: Plan, input_path: Path, max_changes: int | None) -> None:
-    if not plan.batches and not plan.rows_applied_before:
+    if not plan.batches and not plan.rows_applied_before and not plan.loaded.carried_over_rows:
         raise UsageError(f"{input_path}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
     if max_changes is not None and plan.sendable_rows > max_changes:
         raise UsageError(
@@ -338,7 +338,7 @@ def _print_plan(plan: Plan, settings: Settings, out: TextIO, ledger: QuotaLedger
     )
     shown = (loaded.invalid_reason != "").nonzero()[0][:MAX_INVALID_SHOWN].tolist()
     for index in shown:
-        print(f"  row {index + FIRST_DATA_ROW}: {loaded.invalid_reason[index]}", file=out)
+        print(f"  row {loaded.row_number[index]}: {loaded.invalid_reason[index]}", file=out)
     if invalid > len(shown):
         print(f"  ... and {invalid - len(shown)} more invalid rows (all listed in the results file)", file=out)
     if loaded.groups:

@@ -12,10 +12,11 @@ from typing import cast
 
 import numpy as np
 
-from batcher.errors import InputError
-from batcher.loader import LoadedInput, Strings, load_input
-from batcher.models import RESULT_COLUMNS, Outcome
-from batcher.reconciler import write_csv_atomically
+from batcher.columnar import Strings
+from batcher.models import Outcome
+from batcher.results_file import ResultsFile, read_results_file, write_csv_atomically
+
+__all__ = ["Report", "ResultsFile", "TrackLine", "build_report", "extract_rows", "format_report", "read_results_file"]
 
 TOP_REASONS = 5
 MAX_TRACK_LINES = 20
@@ -88,29 +89,6 @@ def format_report(report: Report) -> list[str]:
         lines.append("most common reasons rows did not succeed:")
         lines.extend(f"  {rows:>7}  {reason}" for reason, rows in report.top_reasons)
     return lines
-
-
-@dataclass(frozen=True, slots=True)
-class ResultsFile:
-    """An existing results file, loaded: the user's columns plus the earlier outcome and error."""
-
-    loaded: LoadedInput
-    outcome: Strings
-    error: Strings
-
-
-def read_results_file(path: Path) -> ResultsFile:
-    """Load a results file written by batcher.
-
-    Raises:
-        InputError: unreadable, or not a batcher results file.
-    """
-    loaded = load_input(path, default_status=None)
-    if loaded.earlier is None:
-        raise InputError(
-            f"{path}: is not a batcher results file (its last columns are not {', '.join(RESULT_COLUMNS)})"
-        )
-    return ResultsFile(loaded, loaded.earlier[0], loaded.earlier[2])
 
 
 def report_results_file(results: ResultsFile) -> Report:

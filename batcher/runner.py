@@ -23,8 +23,9 @@ from batcher.journal import Journal, journal_path, read_applied, results_lock
 from batcher.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
 from batcher.logs import get_logger
 from batcher.models import Batch, BatchResult, Outcome, RegistrationKey, RowGroup
-from batcher.reconciler import RowResults, all_succeeded, read_succeeded_keys, reconcile, write_results
+from batcher.reconciler import RowResults, all_succeeded, reconcile
 from batcher.report import Report, build_report
+from batcher.results_file import read_succeeded_keys, write_results
 from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
 
