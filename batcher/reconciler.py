@@ -60,7 +60,8 @@ def reconcile(
     invalid = loaded.invalid_reason != ""
     outcome[invalid] = Outcome.INVALID.value
     error[invalid] = loaded.invalid_reason[invalid]
-    _carry_over(loaded, outcome, error, http_status, attempts, batch_of_row)
+    merged = RowResults(outcome, http_status, error, attempts, batch_of_row)  # the arrays below fill it in
+    _carry_over(loaded, merged)
     if applied_before is not None:
         earlier = applied_before > 0
         outcome[earlier] = Outcome.SUCCEEDED.value
@@ -100,27 +101,20 @@ def reconcile(
                 error[row] = pending_reason
                 http_status[row] = 0
 
-    _fill_duplicates(loaded, outcome, error, http_status, attempts, batch_of_row)
-    return RowResults(outcome, http_status, error, attempts, batch_of_row)
+    _fill_duplicates(loaded, merged)
+    return merged
 
 
-def _carry_over(
-    loaded: LoadedInput,
-    outcome: Strings,
-    error: Strings,
-    http_status: npt.NDArray[np.int64],
-    attempts: npt.NDArray[np.int64],
-    batch_of_row: npt.NDArray[np.int64],
-) -> None:
+def _carry_over(loaded: LoadedInput, rows: RowResults) -> None:
     """Rows carried over from an earlier results file keep what it says about them."""
     carried = np.flatnonzero(loaded.carried_over)
     if not len(carried) or loaded.earlier is None:
         return
-    outcome[carried] = Outcome.SUCCEEDED.value
-    error[carried] = ""
-    http_status[carried] = _numbers(loaded.earlier.http_status[carried], default=200)
-    attempts[carried] = _numbers(loaded.earlier.attempts[carried], default=0)
-    batch_of_row[carried] = _numbers(loaded.earlier.batch[carried], default=0)
+    rows.outcome[carried] = Outcome.SUCCEEDED.value
+    rows.error[carried] = ""
+    rows.http_status[carried] = _numbers(loaded.earlier.http_status[carried], default=200)
+    rows.attempts[carried] = _numbers(loaded.earlier.attempts[carried], default=0)
+    rows.batch[carried] = _numbers(loaded.earlier.batch[carried], default=0)
 
 
 def _numbers(cells: Strings, *, default: int) -> npt.NDArray[np.int64]:
@@ -129,24 +123,17 @@ def _numbers(cells: Strings, *, default: int) -> npt.NDArray[np.int64]:
     return np.array([int(cell) if cell.isdigit() else default for cell in text], dtype=np.int64)
 
 
-def _fill_duplicates(
-    loaded: LoadedInput,
-    outcome: Strings,
-    error: Strings,
-    http_status: npt.NDArray[np.int64],
-    attempts: npt.NDArray[np.int64],
-    batch_of_row: npt.NDArray[np.int64],
-) -> None:
+def _fill_duplicates(loaded: LoadedInput, rows: RowResults) -> None:
     copies = np.flatnonzero(loaded.duplicate_of >= 0)
     if not len(copies):
         return
     firsts = loaded.duplicate_of[copies]
-    http_status[copies] = http_status[firsts]
-    attempts[copies] = attempts[firsts]
-    batch_of_row[copies] = batch_of_row[firsts]
+    for column in (rows.http_status, rows.attempts, rows.batch):
+        column[copies] = column[firsts]
     first_rows = loaded.row_number[firsts].astype(str).astype(object)
-    error[copies] = "repeats row " + first_rows + " (sent once, with that row; its outcome: " + outcome[firsts] + ")"
-    outcome[copies] = Outcome.DUPLICATE.value
+    said = "repeats row " + first_rows + " (sent once, with that row; its outcome: " + rows.outcome[firsts] + ")"
+    rows.error[copies] = said
+    rows.outcome[copies] = Outcome.DUPLICATE.value
 
 
 def all_succeeded(loaded: LoadedInput, rows: RowResults) -> bool:
