@@ -6,8 +6,9 @@ to the row rules (row_rules.py) and returns a LoadedInput.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,6 +88,7 @@ class LoadedInput:
     row_number: npt.NDArray[np.int64]  # per row, its row in a spreadsheet (blank rows counted): use in messages
     source: InputFormat  # the input's separator, encoding and byte-order mark; the results follow it
     carried_over: Flags  # rows an earlier results file marks succeeded (no --only): in no group, not sent
+    field_columns: Mapping[str, int] = dataclasses.field(default_factory=dict)  # field -> position in header
     skipped_rows: int = 0  # rows of an earlier results file left out by --only
     earlier: EarlierResults | None = None  # an earlier results file's own result columns, per row kept
 
@@ -162,6 +164,7 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
         row_number=row_number,
         source=table.source,
         carried_over=carried,
+        field_columns=columns,
         skipped_rows=skipped_rows,
         earlier=earlier,
     )

@@ -128,6 +128,8 @@ def test_a_tab_and_uuid_cell_comes_back_through_only_and_report_out(tmp_path: Pa
     retry = tmp_path / "retry.csv"
     assert extract_rows(read_results_file(results), [Outcome.FAILED], retry) == 1
     assert load_input(retry, default_status="CANCELED").registration_id.tolist() == [reg_id(1)]
+    assert extract_rows(read_results_file(results), [Outcome.INVALID], retry) == 1
+    assert retry.read_text(encoding="utf-8").splitlines()[1].endswith(",'=cmd|x")  # still escaped for a spreadsheet
     assert read_results_file(results).loaded.values[2].tolist() == ["\t" + reg_id(1), "=cmd|x"]
 
 
