@@ -35,7 +35,7 @@ def _book(path: Path, rows: list[list[object]]) -> Path:
     return path
 
 
-def _with_big_cell(path: Path, text: str) -> Path:
+def _with_big_cell(path: Path, text: str, *, doctype: bytes = b"") -> Path:
     """A workbook whose data cell holds text (openpyxl itself cuts cells to Excel's 32,767 characters)."""
     _book(path, [HEADER, [EVENT, TRACK, "PLACEHOLDER"]])
     members = {}
@@ -45,6 +45,8 @@ def _with_big_cell(path: Path, text: str) -> Path:
     sheet = "xl/worksheets/sheet1.xml"
     assert b"PLACEHOLDER" in members[sheet]
     members[sheet] = members[sheet].replace(b"PLACEHOLDER", text.encode())
+    if doctype:
+        members[sheet] = doctype + members[sheet].split(b"?>", 1)[-1]
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in members.items():
             archive.writestr(name, data)
@@ -58,6 +60,14 @@ def test_a_workbook_that_inflates_far_past_its_size_is_refused_before_reading(tm
     path = _with_big_cell(tmp_path / "bomb.xlsx", "A" * (workbook.RATIO_FROM_BYTES * 2))
     assert path.stat().st_size < 100_000
     with pytest.raises(InputError, match=r"bomb.xlsx: the workbook's part .* inflates .* \(over 200 times\)"):
+        load_input(path, default_status="CANCELED")
+
+
+def test_an_entity_expansion_bomb_in_a_sheet_is_refused(tmp_path: Path) -> None:
+    entities = b'<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    path = _with_big_cell(tmp_path / "laughs.xlsx", "&b;", doctype=entities)
+    # defusedxml (a dependency, which openpyxl uses when present) refuses the entities before any expands
+    with pytest.raises(InputError, match=r"laughs.xlsx: not a readable .xlsx workbook \("):
         load_input(path, default_status="CANCELED")
 
 
