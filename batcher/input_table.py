@@ -147,7 +147,7 @@ def _without_sep_line(path: Path, data: bytes, delimiter: str | None) -> tuple[b
     named = found.group(1).decode("utf-8", errors="replace").replace("\\t", "\t")
     if named not in DELIMITERS:
         raise InputError(
-            f"{path}: the first line (sep={named}) names a separator batcher does not read; "
+            f"{path}: the first line (sep={named!a}) names a separator batcher does not read; "
             "use a comma, a semicolon or tab."
         )
     if delimiter is not None and delimiter != named:

@@ -93,6 +93,13 @@ def test_a_sep_line_names_the_separator_and_is_skipped(tmp_path: Path, line: str
     assert load_input(path, default_status="CANCELED", options=InputOptions(delimiter=separator)).row_count == 1
 
 
+def test_a_sep_line_naming_another_separator_is_refused_in_one_clean_line(tmp_path: Path) -> None:
+    path = tmp_path / "sep.csv"
+    path.write_text(f"sep=\x07\nevent_id,track_id,registration_id\n{EVENT},{TRACK},{reg_id(1)}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"the first line \(sep='\\x07'\) names a separator batcher does not read"):
+        load_input(path, default_status="CANCELED")
+
+
 def test_a_delimiter_that_disagrees_with_the_sep_line_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "sep.csv"
     path.write_text(f"sep=;\nevent_id;track_id;registration_id\n{EVENT};{TRACK};{reg_id(1)}\n", encoding="utf-8")
