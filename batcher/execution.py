@@ -23,8 +23,9 @@ from batcher.loader import LoadedInput
 from batcher.logs import get_logger
 from batcher.models import Batch, BatchResult, Outcome, WireStats
 from batcher.planning import Plan
-from batcher.reconciler import RowResults, reconcile, write_results
+from batcher.reconciler import RowResults, reconcile
 from batcher.report import Report, build_report
+from batcher.results_file import write_results
 from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
 
@@ -107,7 +108,7 @@ def execute(
             applied_before=plan.applied_before,
             held_back_reason=_held_back_reason(plan.limit),
         )
-        write_results(results_path, plan.loaded, rows)  # TODO(#10): results_format=results_format, once it is taken
+        write_results(results_path, plan.loaded, rows, results_format=results_format)
     return RunSummary(
         rows=rows,
         stats=stats,

@@ -10,8 +10,6 @@ from enum import StrEnum
 RegistrationKey = tuple[str, str, str, str]
 
 KNOWN_STATUSES = ("REGISTERED", "PENDING", "CANCELED", "EXPIRED", "IN_PROGRESS", "FAILED")
-# The columns a results file adds after the input's own; a file whose header ends with them is a results file.
-RESULT_COLUMNS = ("outcome", "http_status", "error", "attempts", "batch")
 
 
 class Outcome(StrEnum):

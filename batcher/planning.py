@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from batcher.chunker import plan_batches
 from batcher.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
-from batcher.models import Batch, Outcome, RegistrationKey, RowGroup
+from batcher.models import Batch, RegistrationKey, RowGroup
 from batcher.settings import Settings
 
 
@@ -72,16 +72,15 @@ def prepare(
     if resume_from is not None:
         applied = read_earlier_run(resume_from, default_status=default_status, notices=notices)
     loaded = load_input(input_path, default_status=default_status, options=options)
-    applied_before = _carried_over(loaded) if options.only is None else np.zeros(loaded.row_count, dtype=np.int64)
-    carried = int((applied_before > 0).sum())
-    groups = list(loaded.groups)
-    if applied or carried:
-        groups = _without_applied(groups, applied or {}, applied_before)
+    applied_before = np.zeros(loaded.row_count, dtype=np.int64)
+    groups = list(loaded.groups)  # rows carried over from a results file given as input are in no group
+    if applied:
+        groups = _without_applied(groups, applied, applied_before)
     held_back = 0
     if limit is not None:
         groups, held_back = _first_rows(groups, limit)
     batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
-    return Plan(loaded, batches, applied_before, held_back, limit, carried, tuple(notices))
+    return Plan(loaded, batches, applied_before, held_back, limit, loaded.carried_over_rows, tuple(notices))
 
 
 def read_earlier_run(
@@ -95,7 +94,7 @@ def read_earlier_run(
         InputError: the earlier results file cannot be read.
     """
     from batcher.journal import journal_path, read_applied  # noqa: PLC0415
-    from batcher.reconciler import read_succeeded_keys  # noqa: PLC0415
+    from batcher.results_file import read_succeeded_keys  # noqa: PLC0415
 
     journal = journal_path(results_path)
     if not journal.exists() and not results_path.exists():
@@ -107,21 +106,6 @@ def read_earlier_run(
     if journal.exists():
         applied.update(read_applied(journal))
     return applied
-
-
-def _carried_over(loaded: LoadedInput) -> npt.NDArray[np.int64]:
-    """Per row of an earlier results file given as input: the HTTP status of a row that succeeded there, else 0.
-
-    Such rows are carried over as they are and not sent again (--only chooses rows to send instead).
-    """
-    status = np.zeros(loaded.row_count, dtype=np.int64)
-    if loaded.earlier is None:
-        return status
-    outcome, http_status = loaded.earlier[0], loaded.earlier[1]
-    for row in np.flatnonzero(np.char.lower(np.char.strip(outcome.astype(str))) == Outcome.SUCCEEDED.value):
-        text = str(http_status[row]).strip()
-        status[row] = int(text) if text.isdigit() else 200
-    return status
 
 
 def _first_rows(groups: list[RowGroup], limit: int) -> tuple[list[RowGroup], int]:

@@ -35,7 +35,7 @@ def _earlier_lines(plan: Plan, prefix: str) -> list[str]:
             f"{prefix}{plural(plan.carried_over, 'row')} succeeded in the results file given as input: "
             "carried over as they are, not sent again (--only chooses the rows to send)"
         )
-    resumed = plan.rows_applied_before - plan.carried_over
+    resumed = plan.rows_applied_before
     if resumed:
         lines.append(f"{prefix}{_were(resumed)} applied by the earlier run and are not sent again")
     return lines
@@ -64,7 +64,6 @@ def skipped(rows: int) -> str:
 
 def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None) -> list[str]:
     """The plan: row counts, invalid rows, the per-group table, the request count, time and quota."""
-    from batcher.loader import FIRST_DATA_ROW  # noqa: PLC0415 - loaded already: the plan came from it
 
     loaded = plan.loaded
     invalid, duplicate = plan.invalid_rows, plan.duplicate_rows
@@ -73,7 +72,7 @@ def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None) -> list[
     counts = f"{valid} valid, {invalid} invalid, {duplicate} duplicate{skip}"
     lines = [f"{loaded.path}: {plural(loaded.row_count, 'row')}: {counts}"]
     shown = (loaded.invalid_reason != "").nonzero()[0][:MAX_INVALID_SHOWN].tolist()
-    lines.extend(f"  row {index + FIRST_DATA_ROW}: {loaded.invalid_reason[index]}" for index in shown)
+    lines.extend(f"  row {loaded.row_number[index]}: {loaded.invalid_reason[index]}" for index in shown)
     if invalid > len(shown):
         more = plural(invalid - len(shown), "more invalid row")
         lines.append(f"  ... and {more} (all listed in the results file)")

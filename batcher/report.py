@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]
 
-from batcher.errors import InputError
-from batcher.loader import LoadedInput, Strings, load_input
-from batcher.models import RESULT_COLUMNS, Outcome
-from batcher.reconciler import write_csv_atomically
+from batcher.columnar import Strings, fullmatch
+from batcher.models import Outcome
+from batcher.results_file import ResultsFile, escape_formulas, read_results_file, write_csv_atomically
+from batcher.row_rules import TRACK_PATTERN, UUID_PATTERN
 
+__all__ = ["Report", "ResultsFile", "TrackLine", "build_report", "extract_rows", "read_results_file"]
+
+ID_PATTERNS = {"event_id": UUID_PATTERN, "track_id": TRACK_PATTERN, "registration_id": UUID_PATTERN}
 TOP_REASONS = 5
 
 
@@ -70,27 +74,6 @@ def build_report(event_id: Strings, track_id: Strings, outcome: Strings, error: 
     return Report(counts, tracks, tuple((str(reason), int(rows)) for reason, rows in reasons.items()))
 
 
-@dataclass(frozen=True, slots=True)
-class ResultsFile:
-    """An existing results file, loaded: the user's columns plus the earlier outcome and error."""
-
-    loaded: LoadedInput
-    outcome: Strings
-    error: Strings
-
-
-def read_results_file(path: Path) -> ResultsFile:
-    """Load a results file written by batcher.
-
-    Raises:
-        InputError: unreadable, or not a batcher results file.
-    """
-    loaded = load_input(path, default_status=None)
-    if loaded.earlier is None:
-        raise InputError(
-            f"{path}: is not a batcher results file (its last columns are not {', '.join(RESULT_COLUMNS)})"
-        )
-    return ResultsFile(loaded, loaded.earlier[0], loaded.earlier[2])
 
 
 def report_results_file(results: ResultsFile) -> Report:
@@ -108,6 +91,14 @@ def extract_rows(results: ResultsFile, outcomes: Sequence[Outcome], out: Path) -
 
     chosen = np.isin(results.outcome, [item.value for item in outcomes])
     loaded = results.loaded
-    frame = pd.DataFrame({position: column[chosen] for position, column in enumerate(loaded.values)})
-    write_csv_atomically(out, frame, loaded.header)
+    columns = [escape_formulas(column[chosen]) for column in loaded.values]
+    # key cells in a form batcher accepts go out in their API form, which no spreadsheet runs as a formula and
+    # every run reads back with the same meaning
+    for field, position in loaded.field_columns.items():
+        if field in ID_PATTERNS:
+            canonical: Strings = getattr(loaded, field)[chosen]
+            accepted = fullmatch(pa.chunked_array([pa.array(canonical, pa.string())]), ID_PATTERNS[field])
+            columns[position] = np.where(accepted, canonical, columns[position])
+    frame = pd.DataFrame(dict(enumerate(columns)))
+    write_csv_atomically(out, frame, escape_formulas(np.array(loaded.header, dtype=object)).tolist())
     return int(chosen.sum())

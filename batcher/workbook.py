@@ -1,6 +1,9 @@
 """Reads one sheet of an Excel .xlsx workbook as rows of text, each cell as a spreadsheet shows it.
 
-Only loader.py calls it; openpyxl's errors on a damaged workbook become an InputError here.
+Only input_table.py calls it; openpyxl's errors on a damaged workbook become an InputError here. A workbook is
+a zip of XML: what it may inflate to (in all, per member's ratio) is checked from the zip's directory before
+openpyxl opens it (zipfile never inflates a member past its declared size), and the rows, columns and cell sizes
+while the sheet streams in.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ from xml.etree.ElementTree import ParseError
 from batcher.errors import InputError
 
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+MAX_CELL_CHARS = 1 << 20  # 1 MiB: no registrations export holds a cell anywhere near this
+MAX_COLUMNS = 10_000
+MAX_ROWS = 1_048_576  # Excel's own limit
+MAX_INFLATED_BYTES = 1 << 30  # what all the members of a workbook may inflate to
+MAX_RATIO = 200  # a member over RATIO_FROM_BYTES may inflate to at most this many times its packed size
+RATIO_FROM_BYTES = 1 << 20
 # Excel shows 15 significant digits; whole numbers below this show without a decimal point.
 MAX_EXACT_WHOLE_NUMBER = 10**15
 # with openpyxl's InvalidFileException, added when openpyxl is imported
@@ -38,6 +47,7 @@ def read_sheet(path: Path, *, sheet: str | None) -> list[list[str]]:
     from openpyxl.utils.exceptions import InvalidFileException  # noqa: PLC0415
 
     try:
+        _check_inflation(path)
         with warnings.catch_warnings():
             # openpyxl warns about workbook features it drops (data validation, styles); none matter here
             warnings.simplefilter("ignore")
@@ -52,7 +62,7 @@ def read_sheet(path: Path, *, sheet: str | None) -> list[list[str]]:
                 worksheet = book[sheet] if sheet is not None else book.worksheets[0]
                 # the stored dimensions are often wrong (a formatted column counts): read the cells that exist
                 worksheet.reset_dimensions()
-                rows = [_row_text(row) for row in worksheet.iter_rows(values_only=True)]
+                rows = _bounded_rows(path, worksheet.iter_rows(values_only=True))
             finally:
                 book.close()
     except (*_DAMAGED, InvalidFileException) as exc:
@@ -63,6 +73,46 @@ def read_sheet(path: Path, *, sheet: str | None) -> list[list[str]]:
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
     return _trimmed(rows, path, sheet or names[0])
+
+
+def _check_inflation(path: Path) -> None:
+    """Refuse a workbook whose members would inflate past the bounds (a zip bomb), before any is inflated."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+    total = sum(member.file_size for member in members)
+    if total > MAX_INFLATED_BYTES:
+        raise InputError(
+            f"{path}: the workbook would inflate to {total:,} bytes, over the limit of {MAX_INFLATED_BYTES:,}; "
+            "export the sheet as CSV UTF-8 instead."
+        )
+    for member in members:
+        if member.file_size > RATIO_FROM_BYTES and member.file_size > MAX_RATIO * max(member.compress_size, 1):
+            raise InputError(
+                f"{path}: the workbook's part {member.filename[:80]} inflates {member.file_size:,} bytes from "
+                f"{member.compress_size:,} (over {MAX_RATIO} times); this is not a registrations list."
+            )
+
+
+def _bounded_rows(path: Path, rows: Iterable[Iterable[object]]) -> list[list[str]]:
+    """The rows as text, refused as soon as they pass the bounds on rows, columns or cell size."""
+    read: list[list[str]] = []
+    for number, row in enumerate(rows, start=1):
+        if number > MAX_ROWS:
+            raise InputError(f"{path}: the sheet has more than {MAX_ROWS:,} rows; this is not a registrations list.")
+        cells = _row_text(row)
+        if len(cells) > MAX_COLUMNS and any(cells[MAX_COLUMNS:]):
+            raise InputError(
+                f"{path}: row {number} has cells past column {MAX_COLUMNS:,}; this is not a registrations list."
+            )
+        del cells[MAX_COLUMNS:]
+        for position, cell in enumerate(cells):
+            if len(cell) > MAX_CELL_CHARS:
+                raise InputError(
+                    f"{path}: row {number}, column {position + 1} holds {len(cell):,} characters, over the limit "
+                    f"of 1 MiB ({MAX_CELL_CHARS:,}); this is not a registrations list."
+                )
+        read.append(cells)
+    return read
 
 
 def _row_text(row: Iterable[object]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import subprocess
 import sys
 from collections import Counter
@@ -272,8 +273,10 @@ def test_a_cp1252_semicolon_export_runs_with_encoding_cp1252(start_sandbox: Star
     assert run(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
     assert box.state.requests == []
     assert run(["run", str(path), "--status", "CANCELED", "--encoding", "cp1252", "--base-url", box.url, "--yes"]) == 0
-    results = read_results(path.with_name("excel.results.csv"))
-    assert [row["Name"] for row in results] == ["Renée 0", "Renée 1"]  # the results are UTF-8
+    written = path.with_name("excel.results.csv").read_bytes()
+    assert written.startswith(b"\xef\xbb\xbf")  # UTF-8 with a byte-order mark (Excel's "CSV UTF-8"), ";"-separated
+    results = list(csv.DictReader(io.StringIO(written.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert [row["Name"] for row in results] == ["Renée 0", "Renée 1"]
 
 
 def test_an_xlsx_sheet_runs_and_its_results_are_csv(start_sandbox: StartSandbox, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from batcher import cli, client, sandbox
 from batcher.auth import Credentials
-from batcher.reconciler import FORMULA_PREFIXES
+from batcher.results_file import FORMULA_PREFIXES
 from tests.conftest import EVENT, TRACK, RunningSandbox, known, reg_id, rows_for
 
 StartSandbox = Callable[..., RunningSandbox]

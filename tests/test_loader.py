@@ -12,7 +12,7 @@ import pytest
 
 from batcher.errors import InputError, UsageError
 from batcher.loader import MAX_FIELD_CHARS, InputOptions, load_input, normalize_header
-from batcher.models import RESULT_COLUMNS
+from batcher.results_file import RESULT_COLUMNS
 from tests.conftest import EVENT, HEADER, TRACK, reg_id, rows_for
 
 WriteCsv = Callable[..., Path]

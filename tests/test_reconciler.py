@@ -13,18 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from batcher import reconciler
+from batcher import results_file
 from batcher.chunker import plan_batches
 from batcher.loader import LoadedInput, load_input
-from batcher.models import RESULT_COLUMNS, BatchResult, Outcome
-from batcher.reconciler import (
-    FORMULA_PREFIXES,
-    REJECTED_IN_207,
-    all_succeeded,
-    escape_formulas,
-    reconcile,
-    write_results,
-)
+from batcher.models import BatchResult, Outcome
+from batcher.reconciler import REJECTED_IN_207, all_succeeded, reconcile
+from batcher.results_file import FORMULA_PREFIXES, RESULT_COLUMNS, escape_formulas, write_results
 from tests.conftest import EVENT, TRACK, reg_id
 
 WriteCsv = Callable[..., Path]
@@ -167,7 +161,7 @@ WRITER_CELL = st.lists(
 def test_results_file_is_byte_for_byte_what_csv_writer_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[str], slice_rows: int
 ) -> None:
-    monkeypatch.setattr(reconciler, "_SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(results_file, "_SLICE_ROWS", slice_rows)
     path = tmp_path / "in.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -192,4 +186,5 @@ def test_results_file_is_byte_for_byte_what_csv_writer_writes(
 
 
 def _escape(cell: str) -> str:
-    return "'" + cell if cell.startswith(FORMULA_PREFIXES) else cell
+    # a formula prefix after any single quotes is escaped, so that reading takes exactly one quote off
+    return "'" + cell if cell.lstrip("'").startswith(FORMULA_PREFIXES) else cell
