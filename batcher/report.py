@@ -74,8 +74,6 @@ def build_report(event_id: Strings, track_id: Strings, outcome: Strings, error: 
     return Report(counts, tracks, tuple((str(reason), int(rows)) for reason, rows in reasons.items()))
 
 
-
-
 def report_results_file(results: ResultsFile) -> Report:
     loaded = results.loaded
     return build_report(loaded.event_id, loaded.track_id, results.outcome, results.error)
