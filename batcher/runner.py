@@ -322,7 +322,9 @@ def _sandbox_scenario(settings: Settings) -> sandbox.Scenario:
     return sandbox.Scenario(rate_limit_per_s=max(sandbox.DEFAULT_RATE_LIMIT_PER_S, math.ceil(settings.rate_per_s)))
 
 
-def _sandbox_registrations(loaded: LoadedInput, options: SandboxOptions) -> list[tuple[str, str, str, str]]:
+def _sandbox_registrations(
+    loaded: LoadedInput, options: SandboxOptions
+) -> Sequence[sandbox.Registration | tuple[str, str, str, str]]:
     if options.registrations_file is not None:
         return sandbox.read_registrations(options.registrations_file)
     valid = loaded.invalid_reason == ""
