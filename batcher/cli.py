@@ -423,6 +423,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         daily_quota=args.daily_quota,
         token_expires_after=args.token_expires_after,
         seed=args.seed,
+        max_page_size=args.max_page_size,
     )
     sandbox.serve(args.host, args.port, scenario, registrations)
     return EXIT_OK
