@@ -8,8 +8,9 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 SANDBOX_TOKEN = "sandbox-token"
 SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
@@ -64,9 +65,12 @@ class Scenario:
     seed: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Registration:
-    """One registration the sandbox knows, with the fields a list record carries (RegistrantInformationLiteDto)."""
+class Registration(NamedTuple):
+    """One registration the sandbox knows, with the fields a list record carries (RegistrantInformationLiteDto).
+
+    A named tuple, not a dataclass: a tuple of strings and numbers leaves the garbage collector's lists, and the
+    sandbox of a million-row bench holds a million of them.
+    """
 
     event_id: str
     track_id: str
@@ -107,7 +111,7 @@ class Registration:
         }
 
 
-REGISTRATION_FIELDS = tuple(item.name for item in fields(Registration))
+REGISTRATION_FIELDS = Registration._fields
 _NO_DETAILS = Registration("", "", "").details()
 
 
@@ -163,7 +167,7 @@ class SandboxState:
         """Know a registration with its details."""
         item = as_registration(registration)
         if item.event_id != item.event_id.lower() or item.registration_id != item.registration_id.lower():
-            item = replace(item, event_id=item.event_id.lower(), registration_id=item.registration_id.lower())
+            item = item._replace(event_id=item.event_id.lower(), registration_id=item.registration_id.lower())
         self.add(item.event_id, item.track_id, item.registration_id, item.registration_status)
         key = (item.event_id.lower(), item.track_id, item.registration_id.lower())
         if item.details() != _NO_DETAILS:
@@ -173,7 +177,10 @@ class SandboxState:
 
     def add_all(self, registrations: Iterable[Registration | tuple[str, ...]]) -> None:
         for item in registrations:
-            self.add_registration(item)
+            if type(item) is tuple:  # (event_id, track_id, registration_id[, status]): no details to keep
+                self.add(*item)
+            else:
+                self.add_registration(item)
 
     def status_of(self, event_id: str, track_id: str, registration_id: str) -> str | None:
         return self.registrations.get((event_id, track_id), {}).get(registration_id)
@@ -201,7 +208,7 @@ class SandboxState:
         known = self.details.get((event_id, track_id, registration_id))
         if known is None:
             return Registration(event_id, track_id, registration_id, status)
-        return known if known.registration_status == status else replace(known, registration_status=status)
+        return known if known.registration_status == status else known._replace(registration_status=status)
 
     def track(self, event_id: str, track_id: str) -> Iterator[Registration]:
         """Every registration of a track, in insertion order, with its current status."""
