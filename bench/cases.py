@@ -19,9 +19,8 @@ from harness import (
     batcher_command,
     measure,
     naive_requests,
-    not_canceled,
     outcomes,
-    run_batcher,
+    run_against_sandbox,
     sandbox_process,
     timed_naive,
 )
@@ -33,11 +32,9 @@ def pacing(report: Report, work: Path) -> None:
     """Default options against a sandbox that allows 4 requests in any one second and answers in 50-400 ms."""
     dataset = write_dataset(work, "pacing", [2000] * 10, seed=1, extra_columns=False)  # 200 requests of 100
     scenario = sandbox.Scenario(rate_limit_per_s=4, latency_s=(0.05, 0.4), seed=1)
-    with sandbox.serve_in_thread(scenario, sandbox_rows(dataset)) as (url, state):
-        run = run_batcher(dataset, url, work / "pacing.results.csv")
-        requests, rate = run.requests, run.requests_per_s
-        throttled = sum(1 for request in state.puts if request.status == 429)
-        arrivals = arrival_rate(state.puts)
+    seen = run_against_sandbox(dataset, scenario, work / "pacing.results.csv")
+    run, requests, rate = seen.run, seen.run.requests, seen.run.requests_per_s
+    throttled, arrivals = seen.throttled, arrival_rate(seen.puts)
     report.figures["pacing"] = {
         "requests": requests,
         "arrival_rate_per_s": arrivals,
@@ -62,11 +59,9 @@ def latency_hiding(report: Report, work: Path) -> None:
     """As pacing, with answers taking 800-1200 ms; against a sender that waits for each answer."""
     dataset = write_dataset(work, "latency", [2000] * 10, seed=2, extra_columns=False)
     scenario = sandbox.Scenario(rate_limit_per_s=4, latency_s=(0.8, 1.2), seed=2)
-    with sandbox.serve_in_thread(scenario, sandbox_rows(dataset)) as (url, state):
-        run = run_batcher(dataset, url, work / "latency.results.csv")
-        requests, rate = run.requests, run.requests_per_s
-        throttled = sum(1 for request in state.puts if request.status == 429)
-        arrivals = arrival_rate(state.puts)
+    seen = run_against_sandbox(dataset, scenario, work / "latency.results.csv")
+    run, requests, rate = seen.run, seen.run.requests, seen.run.requests_per_s
+    throttled, arrivals = seen.throttled, arrival_rate(seen.puts)
     sample = 30  # the sequential sender's rate is steady; 30 requests measure it well
     scenario = sandbox.Scenario(rate_limit_per_s=4, latency_s=(0.8, 1.2), seed=3)
     with sandbox.serve_in_thread(scenario, sandbox_rows(dataset)) as (url, state):
@@ -108,10 +103,9 @@ def request_economy(report: Report, work: Path) -> None:
     sizes = [1, 99, 100, 101, 199, 200, 201, 1000, *rng.integers(1, 700, size=EVENTS * TRACKS - 8).tolist()]
     dataset = write_dataset(work, "economy", sizes, seed=4, duplicates=500)
     optimal = sum(-(-size // 100) for size in sizes)
-    with sandbox.serve_in_thread(sandbox.Scenario(rate_limit_per_s=None), sandbox_rows(dataset)) as (url, state):
-        run = run_batcher(dataset, url, work / "economy.results.csv", "--rate", "1000", "--concurrency", "8")
-        puts = len(state.puts)
-        unchanged = not_canceled(state, dataset)
+    options = ("--rate", "1000", "--concurrency", "8")
+    seen = run_against_sandbox(dataset, sandbox.Scenario(rate_limit_per_s=None), work / "economy.results.csv", *options)
+    run, puts, unchanged = seen.run, len(seen.puts), seen.not_canceled
     counts = outcomes(work / "economy.results.csv")
     report.figures["request_economy"] = {
         "rows": dataset.rows,
@@ -137,12 +131,10 @@ def faults(report: Report, work: Path) -> None:
     """20,000 rows in batches of 20 against a sandbox allowing 100/s that fails 10% of PUTs with a 5xx."""
     dataset = write_dataset(work, "faults", [100] * (EVENTS * TRACKS), seed=6, extra_columns=False)
     scenario = sandbox.Scenario(rate_limit_per_s=100, error_rate=0.1, seed=6)
-    with sandbox.serve_in_thread(scenario, sandbox_rows(dataset)) as (url, state):
-        run = run_batcher(dataset, url, work / "faults.results.csv", "--rate", "90", "--batch-size", "20")
-        statuses = Counter(request.status for request in state.puts)
-        unchanged = not_canceled(state, dataset)
-        arrivals = arrival_rate(state.puts)
-    requests, rate = run.requests, run.requests_per_s
+    seen = run_against_sandbox(dataset, scenario, work / "faults.results.csv", "--rate", "90", "--batch-size", "20")
+    run, requests, rate = seen.run, seen.run.requests, seen.run.requests_per_s
+    statuses = Counter(request.status for request in seen.puts)
+    unchanged, arrivals = seen.not_canceled, arrival_rate(seen.puts)
     counts = outcomes(work / "faults.results.csv")
     lost = dataset.rows - counts.get("succeeded", 0)
     report.figures["faults"] = {
@@ -227,13 +219,10 @@ def reads_at_the_ceiling(report: Report, work: Path) -> None:
         return
     dataset = reads_dataset(work)
     scenario = sandbox.Scenario(rate_limit_per_s=4, latency_s=(0.05, 0.4), max_page_size=50, seed=7)
-    with sandbox.serve_in_thread(scenario, sandbox_rows(dataset)) as (url, state):
-        run = run_batcher(dataset, url, work / "reads.results.csv", "--status", "CANCELED")
-        requests = list(state.requests)
-        throttled = sum(1 for request in requests if request.status == 429)
-        reads, puts = len(state.reads), len(state.puts)
-        left = not_canceled(state, dataset)
-    rate = arrival_rate(requests)
+    seen = run_against_sandbox(dataset, scenario, work / "reads.results.csv", "--status", "CANCELED")
+    run, throttled, left = seen.run, seen.throttled, seen.not_canceled
+    reads, puts = len(seen.reads), len(seen.puts)
+    rate = arrival_rate(seen.requests)
     pages = READS_TRACKS * -(-READS_PER_TRACK // 50)
     report.figures["reads_ceiling"] = {
         "reads": reads,

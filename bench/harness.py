@@ -302,3 +302,31 @@ def machine() -> str:
         pass
     system = f"{platform.system()} {platform.machine()}"
     return f"{system}, {os.cpu_count()} cores ({cpu}){memory}, Python {platform.python_version()}"
+
+
+@dataclass(frozen=True)
+class SandboxedRun:
+    """A `batcher run` against a sandbox in this process's thread, with what that sandbox saw."""
+
+    run: BatcherRun
+    requests: list[sandbox.RecordedRequest]
+    not_canceled: int  # registrations of the dataset the sandbox does not hold as CANCELED afterwards
+
+    @property
+    def puts(self) -> list[sandbox.RecordedRequest]:
+        return [request for request in self.requests if request.method == "PUT"]
+
+    @property
+    def reads(self) -> list[sandbox.RecordedRequest]:
+        return [request for request in self.requests if request.method == "GET"]
+
+    @property
+    def throttled(self) -> int:
+        return sum(1 for request in self.requests if request.status == 429)
+
+
+def run_against_sandbox(dataset: Dataset, scenario: sandbox.Scenario, results: Path, *options: str) -> SandboxedRun:
+    """`batcher run` of the dataset against a sandbox served by sandbox.serve_in_thread."""
+    with sandbox.serve_in_thread(scenario, sandbox_rows(dataset)) as (url, state):
+        run = run_batcher(dataset, url, results, *options)
+        return SandboxedRun(run, list(state.requests), not_canceled(state, dataset))
