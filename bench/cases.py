@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from datasets import EVENTS, TRACKS, Dataset, sandbox_rows, write_dataset
+from datasets import EVENTS, TRACKS, Dataset, sandbox_rows, track_keys, write_dataset
 from harness import (
     API_RATE_PER_S,
     Report,
@@ -242,3 +242,42 @@ def reads_at_the_ceiling(report: Report, work: Path) -> None:
         passed=rate / API_RATE_PER_S >= 0.97 and run.exit_code == 0 and left == 0,
     )
     report.add("reads at the ceiling", "429 answers", str(throttled), "0", "-", passed=throttled == 0)
+
+
+ECONOMY_TRACK_SIZE, ECONOMY_PAGE = 2000, 50
+ECONOMY_LISTED = (1500, 10)  # a track where listing is cheaper, and one where single GETs are
+
+
+def read_economy(report: Report, work: Path) -> None:
+    """Issue 11's read cost: per track, reads <= 1 + min(pages - 1, rows), for a track best listed and one best
+    read registration by registration."""
+    if not batcher_reads():
+        report.add(
+            "read economy",
+            "reads ÷ 1 + min(pages - 1, rows), per track",
+            "skipped: batcher does not read yet (issue 11)",
+            "<= 1.00",
+            "-",
+            passed=None,
+        )
+        return
+    dataset = write_dataset(
+        work, "economy_reads", [ECONOMY_TRACK_SIZE] * 2, seed=8, extra_columns=False, listed=ECONOMY_LISTED
+    )
+    scenario = sandbox.Scenario(rate_limit_per_s=None, max_page_size=ECONOMY_PAGE)
+    seen = run_against_sandbox(dataset, scenario, work / "economy_reads.results.csv", "--status", "CANCELED")
+    pages = -(-ECONOMY_TRACK_SIZE // ECONOMY_PAGE)
+    figures: dict[str, object] = {"exit_code": seen.run.exit_code}
+    for track, rows in zip(track_keys(len(ECONOMY_LISTED)), ECONOMY_LISTED, strict=True):
+        reads = sum(1 for request in seen.reads if f"/tracks/{track}/" in f"{request.path}/")
+        bound = 1 + min(pages - 1, rows)
+        figures[track] = {"rows": rows, "reads": reads, "bound": bound}
+        report.add(
+            "read economy",
+            f"reads ÷ bound, {rows} of {ECONOMY_TRACK_SIZE} rows",
+            f"{reads} / {bound}",
+            "<= 1.00",
+            f"{reads / bound:.2f}",
+            passed=reads <= bound and seen.run.exit_code == 0,
+        )
+    report.figures["read_economy"] = figures

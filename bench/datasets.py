@@ -59,12 +59,14 @@ def write_dataset(
     duplicates: int = 0,
     people: bool = False,
     canceled_share: float = 0.0,
+    listed: Sequence[int] | None = None,
 ) -> Dataset:
     """An input CSV whose (event, track) group g holds group_sizes[g] registrations, rows shuffled, every one
     CANCELED; plus the sandbox's registrations file (REGISTERED, or CANCELED for about canceled_share of them).
 
     duplicates: exact repeats appended to the input. people: the registrations file carries names and e-mail
-    addresses too (for the reads, which list them).
+    addresses too (for the reads, which list them). listed: how many of each group's registrations the input
+    holds (default: all of them); the sandbox knows them all.
     """
     rng = np.random.default_rng(seed)
     groups = len(group_sizes)
@@ -77,6 +79,9 @@ def write_dataset(
     last = np.array(LAST_NAMES, dtype=object)[(np.arange(count) // len(FIRST_NAMES)) % len(LAST_NAMES)]
     emails = np.array([f"guest{number}@example.com" for number in range(count)], dtype=object)
     order = rng.permutation(count)
+    if listed is not None:
+        starts = np.repeat(np.cumsum([0, *group_sizes[:-1]]), group_sizes)
+        order = order[(order - starts[order]) < np.repeat(listed, group_sizes)[order]]
     if duplicates:
         order = rng.permutation(np.concatenate([order, rng.choice(count, size=duplicates, replace=False)]))
     group_of_row, registration = base_group[order], base_registration[order]

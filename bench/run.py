@@ -29,7 +29,19 @@ from datasets import Dataset, million_dataset
 from harness import ROOT, Report, machine
 
 DEFAULT_JSON = ROOT / "bench" / "out" / "bench.json"
-CASES = ("startup", "pacing", "latency", "economy", "reads", "plan", "run", "results", "faults", "sandbox")
+CASES = (
+    "startup",
+    "pacing",
+    "latency",
+    "economy",
+    "reads",
+    "read-economy",
+    "plan",
+    "run",
+    "results",
+    "faults",
+    "sandbox",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("latency", lambda: cases.latency_hiding(report, work)),
             ("economy", lambda: cases.request_economy(report, work)),
             ("reads", lambda: cases.reads_at_the_ceiling(report, work)),
+            ("read-economy", lambda: cases.read_economy(report, work)),
             ("plan", plan_case),
             ("run", lambda: cases_scale.run_million(report, work, the_million())),
             ("results", results_case),
