@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from batcher import sandbox
+from batcher import cli, sandbox
 from tests.conftest import EVENT, SAMPLES, TRACK, reg_id
 from tests.test_sandbox import AUTH, URL, body
 
@@ -325,3 +325,15 @@ def test_serve_in_thread_yields_a_url_and_the_live_state() -> None:
             record = json.loads(answer.read())
         assert record["email_address"] == "ada@example.com"
         assert [read.path for read in state.reads] == [f"{URL}/{reg_id(1)}"]
+
+
+def test_a_rehearsal_accepts_export_headers_in_sandbox_registrations(tmp_path: Path) -> None:
+    """Issue 10.13: --sandbox-registrations takes display headers ("Event ID", "Email Address", ...)."""
+    results = tmp_path / "export.results.csv"
+    sample = SAMPLES / "event_export.csv"
+    args = ["run", str(sample), "--status", "CANCELED", "--sandbox", "--sandbox-registrations", str(sample)]
+    code = cli.main([*args, "--yes", "--no-progress", "--results", str(results)], environ={})
+    assert code == 0
+    with results.open(newline="", encoding="utf-8") as handle:
+        outcomes = {row["outcome"] for row in csv.DictReader(handle)}
+    assert outcomes <= {"succeeded", "unchanged"}
