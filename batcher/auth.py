@@ -1,7 +1,8 @@
 """The access token, its refresh, and where a rotated refresh token is kept.
 
-Nothing here logs, formats or repeats a token. The HTTP exchange itself happens in sender.py; this
-module builds the refresh request, reads its answer and saves the new pair durably before use.
+Nothing here logs, formats or repeats a token; every token it ever holds is added to the redaction
+registry. The HTTP exchange itself happens in client.py; this module builds the refresh request, reads
+its answer and saves the new pair durably before use.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from batcher.errors import AuthError, UsageError
+from batcher import redaction
+from batcher.errors import AuthError, OutputError, UsageError
+from batcher.files import write_text_atomically
 
 ENV_ACCESS_TOKEN = "CTCT_ACCESS_TOKEN"
 ENV_REFRESH_TOKEN = "CTCT_REFRESH_TOKEN"
@@ -24,7 +25,8 @@ ENV_CLIENT_SECRET = "CTCT_CLIENT_SECRET"
 ENV_TOKEN_URL = "CTCT_TOKEN_URL"
 DEFAULT_TOKEN_URL = "https://authz.constantcontact.com/oauth2/default/v1/token"
 SAVED_TOKENS_NAME = "tokens.json"
-REDACTED = "***"
+REDACTED = redaction.REDACTED
+TOKEN_KEYS = ("access_token", "refresh_token")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,8 @@ class Credentials:
         self._client_id = client_id.strip()
         self._client_secret = client_secret.strip()
         self._replaces = replaces
+        redaction.add(self._access_token, self._refresh_token)
+        redaction.add_client(self._client_id, self._client_secret)
         self.token_url = token_url
         self.save_to = save_to  # where a refreshed pair is written before it is used
         self.generation = 0
@@ -93,11 +97,8 @@ class Credentials:
         return {"Authorization": f"Bearer {self._access_token}"}
 
     def redact(self, text: str) -> str:
-        """Text with every token masked, for anything that may echo a request."""
-        for secret in (self._access_token, self._refresh_token, self._client_secret):
-            if secret:
-                text = text.replace(secret, REDACTED)
-        return text
+        """Text with every secret the process has held masked (the one registry: redaction)."""
+        return redaction.redact(text)
 
     def refresh_request(self) -> RefreshRequest:
         """The token endpoint call, as API.md describes it."""
@@ -128,6 +129,8 @@ class Credentials:
                 f"Set a new {ENV_REFRESH_TOKEN} (or a new token file), then re-run with --resume."
             )
         refresh = data.get("refresh_token")
+        # known as secrets before anything can echo them, even if saving fails below
+        redaction.add(access, refresh if isinstance(refresh, str) else "")
         new_refresh = refresh if isinstance(refresh, str) and refresh else self._refresh_token
         rotated = new_refresh != self._refresh_token
         if self.save_to is not None and (rotated or self.save_to.exists()):
@@ -149,34 +152,28 @@ def fingerprint(secret: str) -> str:
 
 
 def save_tokens(path: Path, access_token: str, refresh_token: str, *, replaces: str = "") -> None:
-    """Write a token pair atomically with mode 0600: temporary file, fsync, rename, fsync of the folder.
+    """Write a token pair atomically with mode 0600, keeping every other key the file already had.
 
     Raises:
         AuthError: the file cannot be written; the new refresh token would be lost, so the run stops.
     """
-    record: dict[str, str] = {"access_token": access_token, "refresh_token": refresh_token}
+    record: dict[str, object] = {}
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(existing, dict):
+            record.update(existing)  # client_id and the like stay; only the tokens change
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass
+    record.update(dict(zip(TOKEN_KEYS, (access_token, refresh_token), strict=True)))
     if replaces:
         record["replaces"] = replaces
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            os.fchmod(descriptor, 0o600)
-            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-                json.dump(record, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-    except OSError as exc:
-        raise AuthError(f"{path}: cannot save the refreshed tokens ({exc.strerror or exc}); the run stops") from exc
+        write_text_atomically(path, json.dumps(record), what="the refreshed tokens")
+    except (OSError, OutputError) as exc:
+        cause = exc.__cause__ if isinstance(exc, OutputError) else exc
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        raise AuthError(f"{path}: cannot save the refreshed tokens ({reason}); the run stops") from exc
 
 
 def _read_token_file(path: Path) -> dict[str, str]:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from batcher.errors import UsageError
-from batcher.settings import ENV_BASE_URL
+from batcher.settings import ENV_BASE_URL, ENV_TOKEN_URL
 
 ENV_PREFIX = "BATCHER_"
 # the issue's rule: CTCT_* for credentials and the base URL, BATCHER_* for the other options
-ENV_NAMES = {"base_url": ENV_BASE_URL}
+ENV_NAMES = {"base_url": ENV_BASE_URL, "token_url": ENV_TOKEN_URL}
 NOT_CONFIGURABLE = frozenset({"config", "print_config", "help"})
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -46,14 +46,13 @@ class Resolved:
     sources: dict[str, str]  # dest -> "flag", "env NAME", "config FILE" or "default"
 
 
-def take_defaults(parser: argparse.ArgumentParser) -> tuple[dict[str, OptionSpec], dict[str, object]]:
-    """The parser's option specs and defaults; afterwards the parser reports only options given."""
+def option_specs(parser: argparse.ArgumentParser) -> dict[str, OptionSpec]:
+    """The specs of the parser's long options (the parser is only read)."""
     specs: dict[str, OptionSpec] = {}
-    defaults: dict[str, object] = {}
     for action in parser._actions:  # noqa: SLF001 - argparse offers no public walk of its actions
         longs = [option for option in action.option_strings if option.startswith("--")]
-        if not longs or action.dest in NOT_CONFIGURABLE:
-            continue
+        if not longs or action.dest in NOT_CONFIGURABLE or action.dest in specs:
+            continue  # a second flag of one dest (--progress beside --no-progress) is its opposite
         specs[action.dest] = OptionSpec(
             dest=action.dest,
             flag=longs[0],
@@ -61,9 +60,7 @@ def take_defaults(parser: argparse.ArgumentParser) -> tuple[dict[str, OptionSpec
             convert=action.type if callable(action.type) else None,
             is_list=isinstance(action, argparse._AppendAction),  # noqa: SLF001
         )
-        defaults[action.dest] = action.default
-        action.default = argparse.SUPPRESS
-    return specs, defaults
+    return specs
 
 
 def resolve(

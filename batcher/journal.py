@@ -7,7 +7,6 @@ full disk leaves a record that `--resume` reads to skip every registration alrea
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -15,7 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from batcher.errors import OutputError, UsageError
+from batcher import redaction
+from batcher.errors import JournalError, UsageError
+from batcher.files import PRIVATE_MODE, exclusive_lock
 from batcher.models import Batch, BatchResult, RegistrationKey
 
 JOURNAL_VERSION = 1
@@ -31,27 +32,38 @@ def lock_path(results_path: Path) -> Path:
 
 @contextmanager
 def results_lock(results_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the results path for the whole run.
+    """Hold the lock on the results path for the run, and remove the lock file at the end.
+
+    The file is unlinked while its flock is held. A run that opened it before the unlink then holds a lock on
+    a file no longer at the path, so every locker checks, once it holds the flock, that the path still names
+    the file it locked, and starts again if not.
 
     Raises:
         UsageError: another run holds it.
     """
     path = lock_path(results_path)
+    busy = (
+        f"another batcher run is writing {results_path} (it holds {path}); "
+        "wait for it to finish, or give this run another --results path"
+    )
+    while True:
+        with exclusive_lock(path, wait=False, busy_message=busy) as descriptor:
+            if not _still_at(path, descriptor):
+                continue  # an earlier holder removed it after this run opened it
+            try:
+                yield
+            finally:
+                path.unlink(missing_ok=True)
+            return
+
+
+def _still_at(path: Path, descriptor: int) -> bool:
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot create the lock file ({exc.strerror or exc})") from exc
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UsageError(
-                f"another batcher run is writing {results_path} (it holds {path}); "
-                "wait for it to finish, or give this run another --results path"
-            ) from None
-        yield
-    finally:
-        os.close(descriptor)
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(descriptor)
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
 
 class Journal:
@@ -59,10 +71,12 @@ class Journal:
 
     def __init__(self, path: Path, *, append: bool) -> None:
         self.path = path
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
         try:
-            self._handle: IO[str] = path.open("a" if append else "w", encoding="utf-8")
+            # created private (0600): it names the run's registrations
+            self._handle: IO[str] = os.fdopen(os.open(path, flags, PRIVATE_MODE), "a", encoding="utf-8")
         except OSError as exc:
-            raise OutputError(f"{path}: cannot write the journal ({exc.strerror or exc})") from exc
+            raise JournalError(f"{path}: cannot write the journal ({exc.strerror or exc})") from exc
         if not append or path.stat().st_size == 0:
             self._write({"journal": JOURNAL_VERSION})
 
@@ -70,7 +84,7 @@ class Journal:
         """Write the registrations this batch applied.
 
         Raises:
-            OutputError: the journal cannot be written (full disk); the run must stop.
+            JournalError: the journal cannot be written (full disk); the run must stop.
         """
         lost = result.failed_ids | result.unsent_ids | frozenset(result.id_errors)
         applied = [] if result.error else [rid for rid in batch.registration_ids if rid not in lost]
@@ -88,11 +102,11 @@ class Journal:
 
     def _write(self, record: dict[str, object]) -> None:
         try:
-            self._handle.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._handle.write(redaction.redact(json.dumps(record, separators=(",", ":"))) + "\n")
             self._handle.flush()
             os.fsync(self._handle.fileno())
         except OSError as exc:
-            raise OutputError(
+            raise JournalError(
                 f"{self.path}: cannot write the journal ({exc.strerror or exc}); free space, then re-run with --resume"
             ) from exc
 

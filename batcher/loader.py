@@ -21,18 +21,15 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
 from batcher import keys, workbook
+from batcher.defaults import DELIMITER_NAMES, FIELDS, REQUIRED_COLUMNS, STATUS_COLUMN
 from batcher.errors import InputError, UsageError
 from batcher.keys import STATUS_ALIASES, Columns, byte_lengths, written
 from batcher.models import KNOWN_STATUSES, RESULT_COLUMNS, Outcome, RowGroup
 
-REQUIRED_COLUMNS = ("event_id", "track_id", "registration_id")
-STATUS_COLUMN = "registration_status"
-FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN)
 STATUS_LOOKALIKES = frozenset({"status", "newstatus", "targetstatus"})
 # The spreadsheet row of data row i: the header is row 1.
 FIRST_DATA_ROW = 2
 DELIMITERS = (",", ";", "\t")  # in order of preference when the header splits equally
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 MAX_FIELD_CHARS = 1 << 20  # 1 MiB: no registrations export holds a cell anywhere near this
 SNIFF_CHARS = 1 << 16  # the header, which the separator is read from, lies in the first 64 KiB
 UTF8_BOM = b"\xef\xbb\xbf"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from batcher import redaction
 from batcher.errors import UsageError
 
 LOGGER_NAME = "batcher"
@@ -37,26 +39,49 @@ def get_logger() -> logging.Logger:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks every secret in a record's message and fields, wherever the record came from."""
+    """Masks every secret the registry knows (now or later) in a record's message and fields."""
 
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self.secrets = [secret for secret in secrets if secret]
+        redaction.add(*secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            record.msg = self._mask(record.getMessage())
-            record.args = None
-            for name in FIELDS:
-                value = getattr(record, name, None)
-                if isinstance(value, str):
-                    setattr(record, name, self._mask(value))
+        record.msg = redaction.redact(record.getMessage())
+        record.args = None
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if isinstance(value, str):
+                setattr(record, name, redaction.redact(value))
         return True
 
-    def _mask(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
-        return text
+
+class _LogFile(logging.FileHandler):
+    """A log file that, once it cannot be written (a full disk), says so in one line and is left out."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8")
+        self.broken = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.broken:
+            super().emit(record)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # a full disk already said so once
+            super().close()
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self.broken:
+            return
+        self.broken = True
+        error = sys.exc_info()[1]
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        sys.stderr.write(
+            redaction.redact(
+                f"batcher: warning: {self.baseFilename}: cannot write the log file ({reason}); "
+                "the run goes on without it\n"
+            )
+        )
 
 
 class JsonFormatter(logging.Formatter):
@@ -86,6 +111,8 @@ class TextFormatter(logging.Formatter):
 def configure(*, verbosity: int, log_format: str, log_file: Path | None, secrets: Iterable[str]) -> None:
     """Send batcher's log records to stderr (per -v/-q) and, if given, all of them to log_file.
 
+    A log file that fails later (a full disk) is reported once on stderr and then left out; the run goes on.
+
     Raises:
         UsageError: the log file cannot be opened, or the format is unknown.
     """
@@ -104,7 +131,7 @@ def configure(*, verbosity: int, log_format: str, log_file: Path | None, secrets
     handlers: list[logging.Handler] = [console]
     if log_file is not None:
         try:
-            to_file = logging.FileHandler(log_file, encoding="utf-8")
+            to_file = _LogFile(log_file)
         except OSError as exc:
             raise UsageError(f"{log_file}: cannot open the log file ({exc.strerror or exc})") from exc
         to_file.setLevel(logging.INFO if verbosity < 2 else logging.DEBUG)

@@ -22,6 +22,8 @@ class Outcome(StrEnum):
     INVALID = "invalid"
     DUPLICATE = "duplicate"
     PENDING = "pending"
+    UNCHANGED = "unchanged"  # the registration already had the target status: not sent
+    SKIPPED = "skipped"  # its current status is not one --if-status names: not sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +65,8 @@ class BatchResult:
 
     Every id of the batch succeeded unless it is in failed_ids (listed in a 207), in id_errors
     (failed on its own after the batch was split), in unsent_ids (never applied: the run stopped),
-    or error is set (the whole batch failed).
+    or error is set (the whole batch failed). A split batch's http_status is what the server answered
+    for the ids it applied; each failed id carries its own status in id_errors.
     """
 
     batch: int
@@ -74,6 +77,7 @@ class BatchResult:
     id_errors: Mapping[str, tuple[int | None, str]] = field(default_factory=dict)  # id -> (status, error)
     unsent_ids: frozenset[str] = field(default_factory=frozenset)
     duration_s: float = 0.0  # from the first request's start to the final answer
+    group_failed: bool = False  # the event or track is unknown: no batch of this group can succeed
 
 
 @dataclass(slots=True)

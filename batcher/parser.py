@@ -5,23 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from batcher import sandbox_state
-from batcher.config import OptionSpec, take_defaults
-from batcher.loader import FIELDS
+from batcher import defaults as sandbox
+from batcher.config import OptionSpec, option_specs
+from batcher.defaults import FIELDS
 from batcher.logs import LOG_FORMATS
 from batcher.models import KNOWN_STATUSES, Outcome
-from batcher.quota import DEFAULT_DAILY_QUOTA
-from batcher.settings import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_MAX_THROTTLE_WAIT_S,
-    DEFAULT_RATE_PER_S,
-    DEFAULT_TIMEOUT_S,
-    MAX_BATCH_SIZE,
-)
+from batcher.options import RESULTS_FORMATS, RUN_DEFAULTS
+from batcher.settings import MAX_BATCH_SIZE
 
 PROG = "batcher"
+SWITCH = argparse.BooleanOptionalAction  # every switch has its --no- form, so a config's true can be undone
 
 EXAMPLES = """\
 examples:
@@ -51,19 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="send the updates and write the results CSV",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,  # defaults: RUN_DEFAULTS, applied by config.resolve
     )
     add_input_options(run)
     add_send_options(run)
-    take_defaults(run)  # defaults come from config.resolve, after the config file and environment
     plan = commands.add_parser(
         "plan",
         help="validate and print the plan; send nothing (same as run --dry-run)",
         epilog="example:\n  batcher plan cancellations.csv --status CANCELED\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
     )
     add_input_options(plan)
     add_send_options(plan)
-    take_defaults(plan)
     report = commands.add_parser(
         "report",
         help="summarize an existing results file, or extract rows to run again",
@@ -100,11 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         "first_name, last_name, email_address, payment_status, registration_time, tickets, total, headers matched "
         "as the input's (a `batcher export` file works); default: sample_inputs/sandbox_registrations.csv",
     )
-    box.add_argument("--token", default=sandbox_state.SANDBOX_TOKEN, help="bearer token the sandbox accepts")
+    box.add_argument("--token", default=sandbox.SANDBOX_TOKEN, help="bearer token the sandbox accepts")
     box.add_argument(
         "--rate-limit",
         type=int,
-        default=sandbox_state.DEFAULT_RATE_LIMIT_PER_S,
+        default=sandbox.DEFAULT_RATE_LIMIT_PER_S,
         metavar="N",
         help="answer 429 past N requests in any one second, 0 for no limit (default 4)",
     )
@@ -117,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     box.add_argument(
         "--max-page-size",
         type=_at_least_one,
-        default=sandbox_state.DEFAULT_MAX_PAGE_SIZE,
+        default=sandbox.DEFAULT_MAX_PAGE_SIZE,
         metavar="N",
         help="a registrations list page holds at most N records whatever limit asks (default 50)",
     )
@@ -137,12 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help=f"the access token stops working after N requests; refresh at {sandbox_state.TOKEN_PATH} "
-        f"with client_id {sandbox_state.SANDBOX_CLIENT_ID} "
-        f"and refresh_token {sandbox_state.SANDBOX_REFRESH_TOKEN} (rotating)",
+        help=f"the access token stops working after N requests; refresh at {sandbox.TOKEN_PATH} "
+        f"with client_id {sandbox.SANDBOX_CLIENT_ID} "
+        f"and refresh_token {sandbox.SANDBOX_REFRESH_TOKEN} (rotating)",
     )
     faults.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the fault generator")
     return parser
+
+
+def _default(dest: str) -> str:
+    value = RUN_DEFAULTS[dest]
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def outcome_list(text: str) -> tuple[Outcome, ...]:
@@ -175,16 +173,17 @@ def _at_least_one(text: str) -> int:
     return value
 
 
-def run_options() -> tuple[dict[str, OptionSpec], dict[str, object]]:
+def option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:
     """The specs and defaults of every option of run and plan."""
-    scratch = argparse.ArgumentParser(add_help=False)
+    scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     add_input_options(scratch)
     add_send_options(scratch)
-    return take_defaults(scratch)
+    specs = option_specs(scratch)
+    return specs, {dest: RUN_DEFAULTS[dest] for dest in specs}
 
 
 def documented_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
-    """(subcommand, --option) for every long option of every subcommand, --help aside."""
+    """(subcommand, --option) for every long option of every subcommand, --help and --no- forms aside."""
     found: list[tuple[str, str]] = []
     for action in parser._actions:  # noqa: SLF001 - argparse offers no public walk of subcommands
         if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
@@ -193,7 +192,9 @@ def documented_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]
                     (name, option)
                     for sub_action in sub._actions  # noqa: SLF001
                     for option in sub_action.option_strings
-                    if option.startswith("--") and option != "--help"
+                    if option.startswith("--")
+                    and option != "--help"
+                    and not (isinstance(sub_action, SWITCH) and option.startswith("--no-"))
                 )
     return found
 
@@ -204,52 +205,43 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--delimiter",
-        default=None,
         metavar="SEP",
         help="the CSV's separator: ',' ';' or tab (default: the one that splits the header line into most fields)",
     )
     parser.add_argument(
         "--encoding",
-        default=None,
         metavar="NAME",
         help="the CSV's text encoding, e.g. cp1252 (default: UTF-8, with or without a byte-order mark)",
     )
-    parser.add_argument(
-        "--sheet", default=None, metavar="NAME", help="the sheet of an .xlsx input (default: the first)"
-    )
+    parser.add_argument("--sheet", metavar="NAME", help="the sheet of an .xlsx input (default: the first)")
     parser.add_argument(
         "--column",
         action="append",
-        default=[],
         metavar="FIELD=HEADER",
         help=f"read FIELD ({', '.join(FIELDS)}) from the column headed HEADER; repeatable",
     )
     parser.add_argument(
         "--only",
-        default=None,
         metavar="OUTCOMES",
         help="input is an earlier results file: keep only rows whose outcome is in this comma list, "
         "e.g. failed,pending",
     )
     parser.add_argument(
         "--status",
-        default=None,
         metavar="S",
         help=f"target status for rows with no registration_status value ({', '.join(KNOWN_STATUSES)})",
     )
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=DEFAULT_BATCH_SIZE,
         metavar="N",
-        help=f"registration IDs per request, 1..{MAX_BATCH_SIZE} (default {DEFAULT_BATCH_SIZE})",
+        help=f"registration IDs per request, 1..{MAX_BATCH_SIZE} (default {_default('batch_size')})",
     )
     parser.add_argument(
         "--rate",
         type=float,
-        default=DEFAULT_RATE_PER_S,
         metavar="R",
-        help=f"requests per second (default {DEFAULT_RATE_PER_S:g}, the API's limit per key)",
+        help=f"requests per second (default {_default('rate')}, the API's limit per key)",
     )
 
 
@@ -257,128 +249,136 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--results",
         type=Path,
-        default=None,
         metavar="PATH",
         help="results CSV (default: the input path with .results.csv in place of its suffix)",
     )
     parser.add_argument(
+        "--results-format",
+        choices=RESULTS_FORMATS,
+        help="csv, excel (the input's separator, UTF-8 with a BOM) or auto: follow the input (default auto)",
+    )
+    parser.add_argument(
         "--base-url",
-        default=None,
         metavar="URL",
         help="API base URL (default: env CTCT_BASE_URL, else https://api.cc.email/v3)",
     )
     parser.add_argument(
         "--allow-insecure",
-        action="store_true",
+        action=SWITCH,
         help="allow a plain http:// base URL that is not a loopback address",
     )
     parser.add_argument(
         "--concurrency",
         type=int,
-        default=DEFAULT_CONCURRENCY,
         metavar="N",
-        help=f"requests in flight at once (default {DEFAULT_CONCURRENCY})",
+        help=f"requests in flight at once (default {_default('concurrency')})",
     )
     parser.add_argument(
         "--timeout",
         type=float,
-        default=DEFAULT_TIMEOUT_S,
         metavar="SEC",
-        help=f"seconds to wait for each answer (default {DEFAULT_TIMEOUT_S:g})",
+        help=f"seconds to wait for each answer (default {_default('timeout')})",
     )
     for flag in ("increase-count", "increase-item-count", "return-items-to-inventory"):
         parser.add_argument(
             f"--{flag}",
-            action=argparse.BooleanOptionalAction,
+            action=SWITCH,
             default=None,
             help=f"send the query flag {flag.replace('-', '_')}=true/false (not sent unless given)",
         )
-    parser.add_argument("--dry-run", action="store_true", help="validate and print the plan; send nothing")
-    parser.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--dry-run", action=SWITCH, help="validate and print the plan; send nothing")
+    parser.add_argument("--yes", "-y", action=SWITCH, help="do not ask for confirmation")
     parser.add_argument(
         "--sandbox",
-        action="store_true",
+        action=SWITCH,
         help="run against an in-process sandbox on a free loopback port instead of the real API",
     )
     parser.add_argument(
         "--sandbox-registrations",
         type=Path,
-        default=None,
         metavar="FILE",
         help="with --sandbox: the registrations the sandbox knows (default: every row of the input)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--progress", action="store_false", dest="no_progress", help="a progress bar in a terminal")
+    parser.add_argument(
+        "--progress-every",
+        type=float,
+        metavar="SEC",
+        help=f"without a terminal: a progress line every SEC seconds (default {_default('progress_every')})",
+    )
     parser.add_argument(
         "--resume",
-        action="store_true",
+        action=SWITCH,
         help="skip every registration the earlier run on the same --results path applied (read from its "
-        "journal and results), and send the rest",
+        "journal and results), and send the rest; with no earlier run, start fresh",
+    )
+    parser.add_argument(
+        "--allow-invalid",
+        action=SWITCH,
+        help="invalid rows stay in the results and the summary but alone do not make the exit code 1",
     )
     parser.add_argument(
         "--max-retries",
         type=int,
-        default=DEFAULT_MAX_RETRIES,
         metavar="N",
-        help=f"resend a batch after a 5xx, timeout or dropped connection up to N times (default {DEFAULT_MAX_RETRIES})",
+        help="resend a batch after a 5xx, timeout or dropped connection up to N times "
+        f"(default {_default('max_retries')})",
     )
     parser.add_argument(
         "--max-throttle-wait",
         type=float,
-        default=DEFAULT_MAX_THROTTLE_WAIT_S,
         metavar="SEC",
         help="stop the run (exit 3) once 429 answers have made it wait this long in all "
-        f"(default {DEFAULT_MAX_THROTTLE_WAIT_S:g})",
+        f"(default {_default('max_throttle_wait')})",
     )
     parser.add_argument(
         "--token-file",
         type=Path,
-        default=None,
         metavar="PATH",
         help='JSON file {"access_token": ..., "refresh_token": ...}; refreshed tokens are written back (mode 0600)',
     )
     parser.add_argument(
+        "--token-url",
+        metavar="URL",
+        help="the OAuth token endpoint for refreshes (default: env CTCT_TOKEN_URL, else Constant Contact's)",
+    )
+    parser.add_argument(
         "--daily-quota",
         type=int,
-        default=DEFAULT_DAILY_QUOTA,
         metavar="N",
         help="requests the API key may send per UTC day; the run stops before going over "
-        f"(default {DEFAULT_DAILY_QUOTA})",
+        f"(default {_default('daily_quota')})",
     )
     parser.add_argument(
         "--max-changes",
         type=int,
-        default=None,
         metavar="N",
         help="refuse (exit 2, nothing sent) a run that would change more than N registrations",
     )
     parser.add_argument(
         "--limit",
         type=int,
-        default=None,
         metavar="N",
         help="send only the first N rows still to send (a canary run); the rest stay pending for --resume",
     )
-    parser.add_argument("--config", type=Path, default=None, metavar="FILE", help="TOML file holding any run option")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML file holding any run option")
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved options and where each came from; send nothing"
     )
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more detail: -v a line per batch")
-    parser.add_argument("-q", "--quiet", action="store_true", help="only errors and the final summary")
-    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="text or json lines (default text)")
-    parser.add_argument(
-        "--log-file", type=Path, default=None, metavar="PATH", help="also write a line per batch to this file"
-    )
+    parser.add_argument("-v", "--verbose", action="count", help="more detail: -v a line per batch")
+    parser.add_argument("-q", "--quiet", action=SWITCH, help="only errors and the final summary")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, help="text or json lines (default text)")
+    parser.add_argument("--log-file", type=Path, metavar="PATH", help="also write a line per batch to this file")
     parser.add_argument(
         "--summary-json",
         type=Path,
-        default=None,
         metavar="PATH",
         help="write the run's summary as JSON (counts, requests, duration, exit code, results path)",
     )
     parser.add_argument(
         "--state-dir",
         type=Path,
-        default=None,
         metavar="DIR",
         help="where the daily request count and saved tokens live "
         "(default: $BATCHER_STATE_DIR, else $XDG_STATE_HOME/batcher, else ~/.local/state/batcher)",

@@ -1,4 +1,4 @@
-"""Shows a run's progress: a tqdm bar in a terminal, else a plain log line every 30 seconds."""
+"""Shows a run's progress: a tqdm bar in a terminal, else a plain log line every so many seconds."""
 
 from __future__ import annotations
 
@@ -10,17 +10,15 @@ from tqdm import tqdm
 
 from batcher.logs import NOTICE, get_logger
 
-LINE_EVERY_S = 30.0
-
 
 class Progress:
     """Counts registrations done; draws them as a bar or as periodic lines."""
 
-    def __init__(self, total: int, *, bar: bool, line_every_s: float | None = None) -> None:
+    def __init__(self, total: int, *, bar: bool, line_every_s: float) -> None:
         self.total = total
         self.done = 0
         self.requests = 0
-        self.line_every_s = LINE_EVERY_S if line_every_s is None else line_every_s
+        self.line_every_s = line_every_s
         self.started = time.monotonic()
         self.last_line = self.started
         self.bar = tqdm(total=total, unit="reg", file=sys.stderr, dynamic_ncols=True, smoothing=0.1) if bar else None

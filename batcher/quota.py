@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from batcher.errors import OutputError, UsageError
+from batcher.files import write_text_atomically
 
 DEFAULT_DAILY_QUOTA = 10_000
 RESERVE_BLOCK = 10
@@ -105,12 +106,7 @@ class QuotaLedger:
             return "", 0
 
     def _write(self, day: str, used: int) -> None:
-        temporary = self.path.with_name(f".{self.path.name}.tmp")
         try:
-            temporary.write_text(json.dumps({"day": day, "requests": used}), encoding="utf-8")
-            os.replace(temporary, self.path)
-        except OSError as exc:
-            raise OutputError(
-                f"{self.path}: cannot update the daily request count ({exc.strerror or exc}); "
-                "free space or choose another --state-dir, then re-run with --resume"
-            ) from exc
+            write_text_atomically(self.path, json.dumps({"day": day, "requests": used}), what="the daily request count")
+        except OutputError as exc:
+            raise OutputError(f"{exc}; free space or choose another --state-dir, then re-run with --resume") from exc

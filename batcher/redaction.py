@@ -10,7 +10,7 @@ import base64
 import threading
 
 REDACTED = "***"
-MIN_SECRET_CHARS = 4  # shorter values would mask ordinary words; no real token is this short
+MIN_SECRET_CHARS = 8  # shorter values would mask ordinary words; no real token or secret is this short
 
 _lock = threading.Lock()
 _secrets: set[str] = set()

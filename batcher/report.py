@@ -18,7 +18,6 @@ from batcher.models import RESULT_COLUMNS, Outcome
 from batcher.reconciler import write_csv_atomically
 
 TOP_REASONS = 5
-MAX_TRACK_LINES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,30 +63,11 @@ def build_report(event_id: Strings, track_id: Strings, outcome: Strings, error: 
         TrackLine(str(event), str(track), {item: int(row.get(item.value, 0)) for item in Outcome})
         for (event, track), row in cast(Iterable[tuple[tuple[str, str], pd.Series]], table.iterrows())
     )
-    unsuccessful = frame[(frame["o"] != Outcome.SUCCEEDED.value) & (frame["r"] != "")]
+    # a duplicate's reason is its first copy's, already counted there (and none at all when that one succeeded)
+    done = frame["o"].isin([Outcome.SUCCEEDED.value, Outcome.DUPLICATE.value])
+    unsuccessful = frame[~done & (frame["r"] != "")]
     reasons = unsuccessful["r"].value_counts().head(TOP_REASONS)
     return Report(counts, tracks, tuple((str(reason), int(rows)) for reason, rows in reasons.items()))
-
-
-def format_report(report: Report) -> list[str]:
-    """Human lines: counts, the per-event/track table, the commonest reasons."""
-    lines = [f"{report.rows} rows: " + ", ".join(f"{count} {item.value}" for item, count in report.counts.items())]
-    if report.tracks:
-        lines.append(
-            f"  {'event_id':36}  {'track_id':10}  {'succeeded':>9}  {'failed':>6}  {'invalid':>7}  {'pending':>7}"
-        )
-        for line in report.tracks[:MAX_TRACK_LINES]:
-            c = line.counts
-            lines.append(
-                f"  {line.event_id[:36]:36}  {line.track_id[:10]:10}  {c[Outcome.SUCCEEDED]:>9}  "
-                f"{c[Outcome.FAILED]:>6}  {c[Outcome.INVALID]:>7}  {c[Outcome.PENDING]:>7}"
-            )
-        if len(report.tracks) > MAX_TRACK_LINES:
-            lines.append(f"  ... and {len(report.tracks) - MAX_TRACK_LINES} more event/track pairs")
-    if report.top_reasons:
-        lines.append("most common reasons rows did not succeed:")
-        lines.extend(f"  {rows:>7}  {reason}" for reason, rows in report.top_reasons)
-    return lines
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,19 +20,21 @@ from contextlib import asynccontextmanager, contextmanager
 
 from aiohttp import web
 
+from batcher.defaults import (
+    DEFAULT_MAX_PAGE_SIZE,
+    DEFAULT_RATE_LIMIT_PER_S,
+    DEFAULT_REGISTRATIONS,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_REFRESH_TOKEN,
+    SANDBOX_TOKEN,
+    TOKEN_PATH,
+)
 from batcher.errors import InputError
 from batcher.models import KNOWN_STATUSES
 from batcher.sandbox_files import read_registrations
 from batcher.sandbox_reads import error, get_event, get_registration, list_registrations, missing_group
 from batcher.sandbox_state import (
-    DEFAULT_MAX_PAGE_SIZE,
-    DEFAULT_RATE_LIMIT_PER_S,
-    DEFAULT_REGISTRATIONS,
     REGISTRATION_FIELDS,
-    SANDBOX_CLIENT_ID,
-    SANDBOX_REFRESH_TOKEN,
-    SANDBOX_TOKEN,
-    TOKEN_PATH,
     RecordedRequest,
     Registration,
     SandboxState,

@@ -1,6 +1,6 @@
 """What the sandbox knows: its scenario (scripted behaviour), its registrations and the requests it has seen.
 
-Plain data, no aiohttp: `batcher --help` and the parser read the constants here without loading a web server.
+Plain data, no aiohttp; the constants the command line shows live in batcher.defaults.
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ import random
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NamedTuple
 
-SANDBOX_TOKEN = "sandbox-token"
-SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
-SANDBOX_CLIENT_ID = "sandbox-client"
-TOKEN_PATH = "/oauth2/default/v1/token"
-DEFAULT_RATE_LIMIT_PER_S = 4
-DEFAULT_MAX_PAGE_SIZE = 50
+from batcher.defaults import (
+    DEFAULT_MAX_PAGE_SIZE,
+    DEFAULT_RATE_LIMIT_PER_S,
+    SANDBOX_CLIENT_ID,
+    SANDBOX_REFRESH_TOKEN,
+    SANDBOX_TOKEN,
+)
+
 DEFAULT_REGISTRATION_TIME = "2026-01-15T12:00:00.000Z"
-DEFAULT_REGISTRATIONS = Path(__file__).resolve().parent.parent / "sample_inputs" / "sandbox_registrations.csv"
 
 Key = tuple[str, str]  # (event_id, track_id)
 

@@ -24,6 +24,7 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_MAX_THROTTLE_WAIT_S = 300.0
 
 ENV_BASE_URL = "CTCT_BASE_URL"
+ENV_TOKEN_URL = "CTCT_TOKEN_URL"  # auth reads it too; config names it for the token-url option
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
@@ -58,6 +59,12 @@ ERRORS = json.dumps([{"error_key": "k", "error_message": "bad thing"}]).encode()
     ("status", "headers", "body", "verdict"),
     [
         (200, {}, b"", Verdict.OK),
+        (201, {}, b"", Verdict.OK),
+        (204, {}, b"", Verdict.OK),
+        (301, {"Location": "https://elsewhere.example/v3"}, b"", Verdict.FAIL_BATCH),
+        (302, {}, b"", Verdict.FAIL_BATCH),
+        (307, {"Location": "/v3/events/x"}, b"", Verdict.FAIL_BATCH),
+        (308, {"Location": "https://elsewhere.example/v3"}, b"", Verdict.FAIL_BATCH),
         (207, {}, b'{"failed_registration_ids": ["A"]}', Verdict.PARTIAL),
         (207, {}, b"{}", Verdict.PARTIAL),
         (207, {}, b"", Verdict.PARTIAL),
@@ -66,6 +73,9 @@ ERRORS = json.dumps([{"error_key": "k", "error_message": "bad thing"}]).encode()
         (401, {}, b'{"error_key": "unauthorized", "error_message": "nope"}', Verdict.REFRESH),
         (403, {}, ERRORS, Verdict.STOP_RUN),
         (404, {}, ERRORS, Verdict.FAIL_GROUP),
+        (404, {}, b"404: Not Found", Verdict.STOP_RUN),
+        (404, {"Content-Type": "text/html"}, b"<html>Not Found</html>", Verdict.STOP_RUN),
+        (404, {}, b"", Verdict.STOP_RUN),
         (409, {}, ERRORS, Verdict.FAIL_BATCH),
         (429, {}, b'[{"error_key": "throttled", "error_message": "Too Many Requests"}]', Verdict.THROTTLED),
         (429, {}, b"", Verdict.THROTTLED),
@@ -91,8 +101,47 @@ def test_error_message_names_status_and_api_messages() -> None:
 
 
 def test_error_body_is_cut_to_200_characters() -> None:
-    answer = api.interpret(502, {}, b"<html>" + b"x" * 5000 + b"</html>")
-    assert len(answer.error) <= len("HTTP 502: ") + 200
+    answer = api.interpret(502, {}, b"x" * 5000)
+    assert len(answer.error) == len("HTTP 502: ") + 200
+    message = json.dumps([{"error_key": "k", "error_message": "y" * 5000}]).encode()
+    assert len(api.interpret(400, {}, message).error) == len("HTTP 400: ") + 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({}, b"<html><head><title>503</title></head><body>Service Unavailable</body></html>"),
+        ({}, b"  <!DOCTYPE html><html>...</html>"),
+        ({"Content-Type": "text/html; charset=utf-8"}, b"<h1>Service Unavailable</h1>"),
+    ],
+)
+def test_an_html_error_page_is_summarized_not_copied(headers: dict[str, str], body: bytes) -> None:
+    assert api.interpret(503, headers, body).error == "HTTP 503 from a proxy (an HTML page, not the API)"
+
+
+def test_a_redirect_fails_the_batch_naming_its_target() -> None:
+    answer = api.interpret(307, {"Location": "https://elsewhere.example/v3"}, b"")
+    assert answer.error == (
+        "the API answered with a redirect to https://elsewhere.example/v3; batcher does not follow redirects "
+        "(check --base-url)"
+    )
+
+
+def test_a_404_that_is_not_the_api_says_the_base_url_looks_wrong() -> None:
+    answer = api.interpret(404, {}, b"404: Not Found", url="http://127.0.0.1:9/v2/events/e/tracks/t/registrations")
+    assert (answer.verdict, answer.stop) == (Verdict.STOP_RUN, api.Stop.BASE_URL)
+    message = str(api.stop_error(answer))
+    assert "http://127.0.0.1:9/v2/events/e/tracks/t/registrations" in message
+    assert "the base URL looks wrong" in message and "pending" in message
+
+
+def test_group_failure_and_stop_reasons_come_with_the_verdict() -> None:
+    assert api.interpret(404, {}, ERRORS).group_failed
+    assert not api.interpret(400, {}, ERRORS).group_failed
+    assert api.interpret(403, {}, ERRORS).stop is api.Stop.PERMISSION
+    assert "campaign:write" in str(api.stop_error(api.interpret(403, {}, ERRORS)))
+    assert "--no-snapshot" in str(api.stop_error(api.interpret(403, {}, ERRORS), reading=True))
+    assert api.interpret(429, {}, b'[{"error_key": "quota_exceeded", "error_message": "q"}]').stop is api.Stop.QUOTA
 
 
 @pytest.mark.parametrize(
@@ -101,11 +150,20 @@ def test_error_body_is_cut_to_200_characters() -> None:
         (None, None),
         ("", None),
         ("3", 3.0),
-        ("0", 0.0),
-        ("-4", 0.0),
+        ("0.5", 0.5),
+        ("0", None),
+        ("-4", None),
+        ("nan", None),
+        ("inf", None),
+        ("-inf", None),
         ("soon", None),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+        (
+            "Fri, 01 Jan 2100 00:00:00 GMT",
+            pytest.approx((datetime(2100, 1, 1, tzinfo=UTC) - datetime.now(UTC)).total_seconds(), abs=60),
+        ),
     ],
 )
-def test_retry_after_is_read_as_seconds_or_date(value: str | None, expected: float | None) -> None:
+def test_retry_after_is_read_as_seconds_or_date(value: str | None, expected: object) -> None:
+    """An unusable Retry-After (0, negative, nan, inf, a past date) is None: the backoff applies instead."""
     assert api.parse_retry_after(value) == expected

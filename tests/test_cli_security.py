@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from batcher import cli, sandbox, sender
+from batcher import cli, client, sandbox
 from batcher.auth import Credentials
 from batcher.reconciler import FORMULA_PREFIXES
 from tests.conftest import EVENT, TRACK, RunningSandbox, known, reg_id, rows_for
@@ -18,6 +18,14 @@ from tests.conftest import EVENT, TRACK, RunningSandbox, known, reg_id, rows_for
 StartSandbox = Callable[..., RunningSandbox]
 WriteCsv = Callable[..., Path]
 TOKEN = "tok-9Zq4-SECRET-VALUE-do-not-leak-7f3a"
+
+
+@pytest.fixture
+def no_waits() -> Iterator[None]:
+    """No backoff waits, through the client's testing switch."""
+    client.set_testing(True)
+    yield
+    client.set_testing(False)
 
 
 def leaked_in(*texts: str) -> list[str]:
@@ -58,10 +66,9 @@ def test_token_stays_out_of_output_results_and_logs_on_connection_errors(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
+    no_waits: None,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setattr(sender._Sender, "backoff_s", lambda self, attempts, retry_after_s: 0.0)  # noqa: SLF001
     results = tmp_path / "results.csv"
     url = f"http://127.0.0.1:{closed_port()}/v3"
     code = cli.main(

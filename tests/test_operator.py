@@ -13,7 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from batcher import cli, progress, sandbox
+from batcher import cli, sandbox
+from batcher.flow_run import RunHooks, run_flow
+from batcher.options import run_options
+from batcher.parser import option_table
+from batcher.render import run_lines
 from tests.conftest import (
     EVENT,
     ROOT,
@@ -111,7 +115,7 @@ def test_limit_runs_a_canary_and_resume_sends_the_rest(
     assert outcomes(results) == ["succeeded"] * 3 + ["pending"] * 7
     err = capsys.readouterr().err
     assert (
-        f"to send the pending rows again: batcher run {path} --base-url {box.url} --yes --batch-size 2 --resume" in err
+        f"to send the rows not yet sent: batcher run {path} --base-url {box.url} --yes --batch-size 2 --resume" in err
     )
     with results.open(newline="") as handle:
         assert "beyond --limit 3" in list(csv.DictReader(handle))[5]["error"]
@@ -159,19 +163,17 @@ def test_prompt_in_a_terminal_defaults_to_no(
     env = {**os.environ, **TOKEN_ENV, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(tmp_path / "s")}
     got, screen = run_in_terminal(["run", str(write_csv(rows)), "--base-url", box.url], answer, env)
     assert got == code, screen
-    assert "this run: 3 registrations in 1 requests" in screen
-    assert "daily quota: 1 requests needed" in screen
+    assert "this run: 3 registrations in 1 request of" in screen
+    assert "daily quota: 1 request needed" in screen
+    assert "Send 1 request to" in screen or code == 0
     assert len(box.state.puts) == (1 if code == 0 else 0)
 
 
 def test_without_a_terminal_progress_is_logged_as_lines(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(progress, "LINE_EVERY_S", 0.0)
-    assert (
-        cli.main(["run", str(write_csv(rows_for(4))), "--sandbox", "--batch-size", "1", "--rate", "100"], environ={})
-        == 0
-    )
+    args = ["run", str(write_csv(rows_for(4))), "--sandbox", "--batch-size", "1", "--rate", "100"]
+    assert cli.main([*args, "--progress-every", "0"], environ={}) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
     assert len(lines) == 4
     assert "progress: 4 of 4 registrations, 4 requests" in lines[-1]
@@ -214,7 +216,15 @@ def test_summary_json_has_counts_requests_exit_code_and_paths(write_csv: WriteCs
     assert cli.main(["run", str(write_csv(rows)), "--sandbox", "--summary-json", str(summary)], environ={}) == 1
     document = json.loads(summary.read_text())
     assert document["exit_code"] == 1
-    assert document["counts"] == {"succeeded": 3, "failed": 0, "invalid": 1, "duplicate": 0, "pending": 0}
+    assert document["counts"] == {
+        "succeeded": 3,
+        "failed": 0,
+        "invalid": 1,
+        "duplicate": 0,
+        "pending": 0,
+        "unchanged": 0,
+        "skipped": 0,
+    }
     assert document["requests_sent"] == 1
     assert document["results"].endswith("input.results.csv")
     assert document["top_reasons"] == [{"reason": 'registration_id is not a UUID: "bad"', "rows": 1}]
@@ -230,7 +240,7 @@ def test_run_end_summary_names_tracks_reasons_and_the_retry_command(
     assert "batcher: 4 rows: 2 succeeded, 2 failed, 0 invalid, 0 duplicate, 0 pending" in err
     assert f"  {EVENT}  {TRACK:10}          2       2        0        0" in err
     assert "        2  rejected by the API in a 207 response" in err
-    assert "to send the failed rows again: batcher run" in err
+    assert "to retry the failed rows: batcher run" in err
 
 
 def test_report_summarizes_a_results_file_and_extracts_rows_to_rerun(
@@ -282,3 +292,222 @@ def test_the_readme_cron_config_is_a_valid_config_file(tmp_path: Path, capsys: p
     assert shown["max-changes"] == f"2000  # config {config}"
     assert shown["log-format"] == f"'json'  # config {config}"
     assert shown["token-file"].startswith("'/srv/batcher/tokens.json'")
+
+
+@pytest.mark.parametrize("where", [".", "", "/", "folder", "missing/results.csv"])
+def test_a_results_path_that_is_not_a_writable_file_is_refused_before_sending(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(registrations=known(rows))
+    (tmp_path / "folder").mkdir()
+    results = where if where in (".", "", "/") else str(tmp_path / where)
+    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--results", results]
+    assert cli.main(args, environ=TOKEN_ENV) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("batcher: error: --results ") and err.count("\n") == 1
+    assert box.state.requests == []
+    assert not list(tmp_path.glob("*.journal")) and not list(tmp_path.glob("*.lock"))
+
+
+def test_plan_resume_with_a_folder_as_results_is_one_line(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["plan", str(write_csv(rows_for(1))), "--resume", "--results", "."], environ={}) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("batcher: error: --results '.' is a folder") and err.count("\n") == 1
+
+
+def test_an_unwritable_summary_json_is_refused_before_sending(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(registrations=known(rows))
+    summary = tmp_path / "no-such-folder" / "summary.json"
+    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--summary-json", str(summary)]
+    assert cli.main(args, environ=TOKEN_ENV) == 2
+    err = capsys.readouterr().err
+    assert "--summary-json" in err and "does not exist" in err and err.count("\n") == 1
+    assert box.state.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "error"),
+    [
+        (["--batch-size", "many"], {}, "the command line was refused"),
+        ([], {"BATCHER_BATCH_SIZE": "many"}, "BATCHER_BATCH_SIZE"),
+        (["--log-file", "/no/such/folder/log"], {}, "log"),
+    ],
+)
+def test_summary_json_is_written_when_the_options_are_refused(
+    write_csv: WriteCsv, tmp_path: Path, args: list[str], env: dict[str, str], error: str
+) -> None:
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"exit_code": 0}\n')
+    path = str(write_csv(rows_for(1)))
+    assert cli.main(["run", path, "--sandbox", "--summary-json", str(summary), *args], environ=env) == 2
+    document = json.loads(summary.read_text())
+    assert document["exit_code"] == 2 and error in document["error"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "error"),
+    [
+        (["--max-changes", "1"], 2, "more than --max-changes 1"),
+        (["--batch-size", "900"], 2, "--batch-size must be between 1 and 500"),
+        (["--dry-run"], 0, None),
+        ([], 0, None),
+    ],
+)
+def test_summary_json_is_written_on_every_exit_with_the_code_and_the_error(
+    write_csv: WriteCsv, tmp_path: Path, extra: list[str], code: int, error: str | None
+) -> None:
+    summary = tmp_path / "summary.json"
+    summary.write_text('{"exit_code": 0, "stale": true}\n')  # last night's
+    args = ["run", str(write_csv(rows_for(2))), "--sandbox", "--summary-json", str(summary), *extra]
+    assert cli.main(args, environ={}) == code
+    document = json.loads(summary.read_text())
+    assert document["exit_code"] == code and "stale" not in document
+    if error is None:
+        assert document["error"] is None
+    else:
+        assert error in document["error"]
+
+
+def test_one_of_a_thing_is_said_in_the_singular(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["plan", str(write_csv(rows_for(1)))], environ={}) == 0
+    out = capsys.readouterr().out
+    assert ": 1 row: 1 valid" in out
+    assert "this run: 1 registration in 1 request of" in out
+    assert "daily quota: 1 request needed" in out
+    assert cli.main(["run", str(write_csv(rows_for(1))), "--sandbox"], environ={}) == 0
+    assert "batcher: 1 request in " in capsys.readouterr().err
+
+
+def test_duplicates_of_succeeded_rows_are_not_reasons_rows_did_not_succeed(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [*rows_for(2), rows_for(1)[0], [EVENT, TRACK, "bad", "CANCELED"]]
+    assert cli.main(["run", str(write_csv(rows)), "--sandbox"], environ={}) == 1
+    err = capsys.readouterr().err
+    reasons = err[err.index("most common reasons") :]
+    assert "not a UUID" in reasons and "repeats row" not in reasons
+
+
+def test_reports_retry_hint_names_status_when_the_file_has_no_status_column(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(3)
+    box = start_sandbox(registrations=known(rows[:2]))  # the third is unknown: it fails
+    path = write_csv([row[:3] for row in rows], header=["event_id", "track_id", "registration_id"])
+    assert cli.main(["run", str(path), "--base-url", box.url, "--yes", "--status", "CANCELED"], environ=TOKEN_ENV) == 1
+    retry = tmp_path / "retry.csv"
+    results = str(path.with_name("input.results.csv"))
+    assert cli.main(["report", results, "--only", "failed", "--out", str(retry)]) == 1
+    hint = capsys.readouterr().out.splitlines()[-1]
+    assert f"run them with: batcher run {retry} --status STATUS" in hint
+    command = hint.split("run them with: batcher ")[1].split(" (")[0].replace("STATUS", "CANCELED").split()
+    assert cli.main([*command, "--base-url", box.url, "--yes"], environ=TOKEN_ENV) == 1  # sent: unknown again
+    assert "every row is invalid" not in capsys.readouterr().err
+
+
+def test_allow_invalid_keeps_invalid_rows_in_the_results_but_exits_0(
+    write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv([*rows_for(2), [EVENT, TRACK, "bad", "CANCELED"]])
+    summary = tmp_path / "summary.json"
+    assert cli.main(["plan", str(path), "--allow-invalid"], environ={}) == 0
+    assert cli.main(["plan", str(path)], environ={}) == 1
+    args = ["run", str(path), "--sandbox", "--allow-invalid", "--summary-json", str(summary)]
+    assert cli.main(args, environ={}) == 0
+    assert outcomes(path.with_name("input.results.csv")) == ["succeeded", "succeeded", "invalid"]
+    assert json.loads(summary.read_text())["counts"]["invalid"] == 1
+    assert cli.main(["run", str(path), "--sandbox"], environ={}) == 1
+
+
+def test_print_config_names_the_client_id_and_the_token_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "batcher.toml"
+    config.write_text('token-url = "https://login.example.com/token"\n', encoding="utf-8")
+    assert cli.main(["run", "in.csv", "--config", str(config), "--print-config"], environ={}) == 0
+    out = capsys.readouterr().out
+    assert "CTCT_CLIENT_ID: not set" in out
+    assert f"token-url = 'https://login.example.com/token'  # config {config}" in out
+    env = {"CTCT_CLIENT_ID": "my-client", "CTCT_TOKEN_URL": "https://other.example.com/token"}
+    assert cli.main(["run", "in.csv", "--config", str(config), "--print-config"], environ=env) == 0
+    out = capsys.readouterr().out
+    assert "CTCT_CLIENT_ID: set (hidden)" in out
+    assert "token-url = 'https://other.example.com/token'  # env CTCT_TOKEN_URL" in out
+
+
+def test_the_token_url_may_come_from_the_config_file(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    rows = rows_for(4)
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token_expires_after=1), registrations=known(rows))
+    config = tmp_path / "batcher.toml"
+    config.write_text(f'token-url = "{box.url.removesuffix("/v3")}{sandbox.TOKEN_PATH}"\n', encoding="utf-8")
+    env = {
+        "CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN,
+        "CTCT_REFRESH_TOKEN": sandbox.SANDBOX_REFRESH_TOKEN,
+        "CTCT_CLIENT_ID": sandbox.SANDBOX_CLIENT_ID,
+    }
+    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--batch-size", "1", "--config", str(config)]
+    assert cli.main([*args, "--state-dir", str(tmp_path / "state")], environ=env) == 0
+    assert outcomes(tmp_path / "input.results.csv") == ["succeeded"] * 4
+
+
+def test_the_rate_shown_never_exceeds_the_limit(write_csv: WriteCsv, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    args = ["run", str(write_csv(rows_for(21))), "--sandbox", "--batch-size", "1", "--rate", "20"]
+    assert cli.main([*args, "--summary-json", str(summary)], environ={}) == 0
+    document = json.loads(summary.read_text())
+    assert document["requests_sent"] == 21
+    assert 10 < document["requests_per_s"] <= 20  # 21 requests span 20 intervals
+
+
+def test_what_the_command_line_prints_masks_the_environments_secrets(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = "echoed-s3cr3t-refresh-token"
+    rows = rows_for(1)
+    box = start_sandbox(
+        sandbox.Scenario(rate_limit_per_s=None, statuses=[400], error_body=f"bad request; refresh_token={secret}"),
+        registrations=known(rows),
+    )
+    env = {**TOKEN_ENV, "CTCT_REFRESH_TOKEN": secret}
+    assert cli.main(["run", str(write_csv(rows)), "--base-url", box.url, "--yes"], environ=env) == 1
+    captured = capsys.readouterr()
+    assert secret not in captured.err + captured.out
+    assert "***" in captured.err
+
+
+def test_a_summary_that_fails_only_at_the_end_is_said_and_the_run_keeps_its_exit_code(
+    write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    _, defaults = option_table()
+    values = {**defaults, "sandbox": True, "summary_json": str(folder / "summary.json")}
+    path = write_csv(rows_for(2))
+    options = run_options(values, command="run", input_path=path)
+
+    def confirm(plan: object, quota: object) -> bool:
+        folder.rmdir()  # the folder goes away while the run sends
+        return True
+
+    result = run_flow(options, {}, RunHooks(confirm=confirm))
+    assert result.exit_code == 0
+    assert "summary" in result.summary_error
+    _, err = run_lines(result)
+    assert err[-1].startswith("batcher: error: ") and err[-1].endswith("; the run's own exit code stands")
+
+
+def test_results_format_is_a_typed_option_of_every_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "in.csv", "--print-config"], environ={}) == 0
+    assert "results-format = 'auto'  # default" in capsys.readouterr().out
+    assert cli.main(["run", "in.csv", "--results-format", "excel", "--print-config"], environ={}) == 0
+    assert "results-format = 'excel'  # flag" in capsys.readouterr().out
+    assert cli.main(["run", "in.csv", "--results-format", "xls"], environ={}) == 2
+    capsys.readouterr()
+    assert cli.main(["run", "in.csv"], environ={"BATCHER_RESULTS_FORMAT": "xls"}) == 2
+    assert "--results-format takes one of auto, csv, excel (got 'xls')" in capsys.readouterr().err

@@ -44,7 +44,7 @@ def test_resume_after_a_bad_token_sends_only_what_was_pending(
     assert outcomes(results) == ["pending"] * 6
     err = capsys.readouterr().err
     command = f"batcher run {path} --base-url {box.url} --batch-size 2 --yes --resume"
-    assert f"to send the pending rows again: {command} --results {path.with_name('input.results.csv')}" in err
+    assert f"to send the rows not yet sent: {command} --results {path.with_name('input.results.csv')}" in err
     assert run([*args, "--resume"]) == 0
     assert outcomes(results) == ["succeeded"] * 6
     assert sorted(ids_sent(box, status=200)) == sorted(row[2] for row in rows)
@@ -105,9 +105,38 @@ def test_a_second_run_on_the_same_results_path_is_refused(
     assert "another batcher run is writing" in capsys.readouterr().err
 
 
-def test_resume_with_nothing_to_resume_exits_2(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["run", str(write_csv(rows_for(1))), "--sandbox", "--resume"]) == 2
-    assert "nothing to resume" in capsys.readouterr().err
+def test_the_lock_file_is_removed_at_the_end_and_a_held_one_still_refuses(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv(rows_for(1))
+    results = path.with_name("input.results.csv")
+    assert run(["run", str(path), "--sandbox", "--yes"]) == 0
+    assert not results.with_name(results.name + ".lock").exists()
+    with results_lock(results):
+        assert run(["run", str(path), "--sandbox", "--yes"]) == 2
+    assert "another batcher run is writing" in capsys.readouterr().err
+    assert not results.with_name(results.name + ".lock").exists()
+
+
+def test_resume_with_nothing_to_resume_starts_fresh_with_a_note(
+    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv(rows_for(2))
+    assert run(["run", str(path), "--sandbox", "--resume"]) == 0
+    assert "batcher: note: nothing to resume (neither " in capsys.readouterr().err
+    assert outcomes(path.with_name("input.results.csv")) == ["succeeded", "succeeded"]
+
+
+def test_every_switch_has_a_no_form_that_beats_the_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "batcher.toml"
+    config.write_text("resume = true\nyes = true\nsandbox = true\nallow-invalid = true\n", encoding="utf-8")
+    args = ["run", "in.csv", "--config", str(config), "--print-config"]
+    assert cli.main([*args, "--no-resume", "--no-yes", "--no-sandbox", "--no-allow-invalid"], environ={}) == 0
+    out = capsys.readouterr().out
+    for name in ("resume", "yes", "sandbox", "allow-invalid"):
+        assert f"{name} = False  # flag" in out
 
 
 def test_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:

@@ -7,11 +7,13 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from batcher import sandbox
 from batcher.auth import Credentials
 from batcher.chunker import plan_batches
-from batcher.errors import AuthError, QuotaError
+from batcher.client import ApiClient
+from batcher.errors import AuthError, JournalError, QuotaError, RunStopped
 from batcher.models import Batch, BatchResult, QueryFlags, RowGroup
 from batcher.sender import send_batches
 from batcher.settings import Settings
@@ -91,7 +93,7 @@ async def test_retries_run_out_into_a_failed_batch(aiohttp_server: Any, settings
     url, state = await serve(aiohttp_server, scenario, groups)
     (result,) = await send(plan_batches(groups, batch_size=10), replace(settings, base_url=url, max_retries=2))
     assert result.attempts == 3
-    assert result.error == "gave up after 3 attempts: HTTP 502: <html>Bad Gateway</html>"
+    assert result.error == "gave up after 3 attempts: HTTP 502 from a proxy (an HTML page, not the API)"
     assert len(state.puts) == 3
 
 
@@ -121,6 +123,7 @@ async def test_400_is_bisected_so_only_the_offending_ids_fail(aiohttp_server: An
     assert set(result.id_errors) == {reg_id(37)}
     assert result.id_errors[reg_id(37)][0] == 400
     assert result.failed_ids == frozenset() and result.unsent_ids == frozenset() and result.error == ""
+    assert result.http_status == 200  # what the server answered for the ids it applied, not a made-up 207
     assert result.attempts == len(state.puts)
     assert len(state.puts) - 1 <= 2 * 7  # at most 2*ceil(log2(100)) extra requests for one bad id
     statuses = {state.status_of(EVENT, f"{TRACK}0", rid) for rid in groups[0].registration_ids if rid not in poison}
@@ -206,11 +209,55 @@ async def test_stop_event_leaves_remaining_batches_unsent(aiohttp_server: Any, s
 
 
 async def test_no_more_than_concurrency_requests_are_in_flight(aiohttp_server: Any, settings: Settings) -> None:
+    # the server counts the requests it holds at once: no clock is read
+    holding = {"now": 0, "most": 0, "puts": 0}
+
+    async def put(request: web.Request) -> web.Response:
+        holding["now"] += 1
+        holding["puts"] += 1
+        holding["most"] = max(holding["most"], holding["now"])
+        await asyncio.sleep(0.05)
+        holding["now"] -= 1
+        return web.Response(status=503 if holding["puts"] <= 3 else 200)
+
+    app = web.Application()
+    app.router.add_put("/v3/events/{event_id}/tracks/{track_id}/registrations", put)
+    server = await aiohttp_server(app, host="127.0.0.1")
     groups = groups_of(24)
-    scenario = sandbox.Scenario(rate_limit_per_s=None, latency_s=(0.2, 0.2), statuses=[503, 503, 503])
-    url, state = await serve(aiohttp_server, scenario, groups)
-    await send(plan_batches(groups, batch_size=1), replace(settings, base_url=url, concurrency=3))
-    arrivals = sorted(p.at for p in state.puts)
-    # each answer takes 0.2 s, so requests that arrived within 0.19 s of each other were in flight together
-    assert max(sum(1 for t in arrivals if start <= t < start + 0.19) for start in arrivals) <= 3
-    assert len(state.puts) == 24 + 3
+    await send(
+        plan_batches(groups, batch_size=1), replace(settings, base_url=str(server.make_url("/v3")), concurrency=3)
+    )
+    assert holding["most"] == 3
+    assert holding["puts"] == 24 + 3
+
+
+async def test_a_journal_failure_stops_the_run_and_other_errors_are_not_taken_for_one(
+    aiohttp_server: Any, settings: Settings
+) -> None:
+    groups = groups_of(5)
+    url, state = await serve(aiohttp_server, sandbox.Scenario(rate_limit_per_s=None), groups)
+    fast = replace(settings, base_url=url, concurrency=1)
+
+    def full_disk(result: BatchResult) -> None:
+        raise JournalError("r.csv.journal: cannot write the journal (No space left on device)")
+
+    with pytest.raises(JournalError, match="No space left"):
+        await send_batches(plan_batches(groups, batch_size=1), fast, TOKEN, on_result=full_disk)
+    assert len(state.puts) == 1
+
+    def bug(result: BatchResult) -> None:
+        raise RunStopped("not a journal failure")
+
+    with pytest.raises(RunStopped, match="not a journal failure"):
+        await send_batches(plan_batches(groups, batch_size=1), fast, TOKEN, on_result=bug)
+
+
+async def test_a_client_passed_in_is_shared_and_counts_requests(aiohttp_server: Any, settings: Settings) -> None:
+    groups = groups_of(4)
+    url, state = await serve(aiohttp_server, sandbox.Scenario(rate_limit_per_s=None, statuses=[503]), groups)
+    fast = replace(settings, base_url=url)
+    async with ApiClient(fast, TOKEN) as shared:
+        first = await send(plan_batches(groups, batch_size=2)[:1], fast, client=shared)
+        second = await send(plan_batches(groups, batch_size=2)[1:], fast, client=shared)
+    assert [r.http_status for r in first + second] == [200, 200]
+    assert shared.stats.requests == len(state.puts) == 3  # a 503 and its retry, then the second batch

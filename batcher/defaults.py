@@ -1,0 +1,20 @@
+"""Light constants the command line's help and the stages share (no pandas, pyarrow or aiohttp here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# the input's fields, in the order a results file lists them
+REQUIRED_COLUMNS = ("event_id", "track_id", "registration_id")
+STATUS_COLUMN = "registration_status"
+FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN)
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+# the local emulator of the endpoint
+SANDBOX_TOKEN = "sandbox-token"
+SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
+SANDBOX_CLIENT_ID = "sandbox-client"
+TOKEN_PATH = "/oauth2/default/v1/token"
+DEFAULT_RATE_LIMIT_PER_S = 4
+DEFAULT_MAX_PAGE_SIZE = 50  # records per page of a registrations list, whatever limit asks
+DEFAULT_REGISTRATIONS = Path(__file__).resolve().parent.parent / "sample_inputs" / "sandbox_registrations.csv"

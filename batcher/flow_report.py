@@ -1,0 +1,66 @@
+"""The `report` flow: sum up an existing results file, and extract rows to run again."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from batcher.defaults import STATUS_COLUMN
+from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, UsageError
+from batcher.files import write_text_atomically
+from batcher.loader import normalize_header
+from batcher.models import Outcome
+from batcher.redaction import redact
+from batcher.report import Report, extract_rows, read_results_file, report_results_file
+
+
+@dataclass(frozen=True, slots=True)
+class ReportOptions:
+    """What `report` was told."""
+
+    results: Path
+    only: tuple[Outcome, ...] | None = None
+    out: Path | None = None
+    summary_json: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.only is None) != (self.out is None):
+            raise UsageError("--only and --out go together: --only failed,pending --out retry.csv")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportResult:
+    """A results file summed up, and how many rows were extracted (None: none asked for)."""
+
+    options: ReportOptions
+    report: Report
+    extracted: int | None
+    exit_code: int
+    needs_status: bool = False  # the extracted rows have no registration_status column: run them with --status
+
+
+def report_flow(options: ReportOptions) -> ReportResult:
+    """Read the results file, write the summary JSON and the extracted rows if asked.
+
+    Raises:
+        InputError: the file is not a readable results file.
+        OutputError: the summary or the extracted rows cannot be written.
+    """
+    results = read_results_file(options.results)
+    report = report_results_file(results)
+    if options.summary_json is not None:
+        document = {"results": str(options.results), **report.as_dict()}
+        write_text_atomically(options.summary_json, redact(json.dumps(document, indent=2) + "\n"))
+    extracted = None
+    if options.out is not None and options.only is not None:
+        extracted = extract_rows(results, options.only, options.out)
+    needs_status = STATUS_COLUMN not in {normalize_header(name) for name in results.loaded.header}
+    unfinished = sum(report.counts[item] for item in (Outcome.PENDING, Outcome.FAILED, Outcome.INVALID))
+    code = EXIT_OK if not unfinished else EXIT_SOME_FAILED
+    return ReportResult(options, report, extracted, code, needs_status=needs_status)
+
+
+def chosen_words(outcomes: Sequence[Outcome]) -> str:
+    return ",".join(outcome.value for outcome in outcomes)

@@ -1,0 +1,158 @@
+"""The plan of a run: an input file loaded, validated, cut down by an earlier run and --limit, and batched."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from batcher.chunker import plan_batches
+from batcher.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
+from batcher.models import Batch, Outcome, RegistrationKey, RowGroup
+from batcher.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """An input file validated and cut into batches; nothing sent yet."""
+
+    loaded: LoadedInput
+    batches: tuple[Batch, ...]
+    applied_before: npt.NDArray[np.int64]  # per row: HTTP status of an earlier run that applied it, 0 if none
+    held_back: int = 0  # valid rows left for a later run by --limit
+    limit: int | None = None
+    carried_over: int = 0  # rows that succeeded in an earlier results file given as input: kept, not sent
+    notices: tuple[str, ...] = ()  # about the earlier run, said at the end
+
+    @property
+    def sendable_rows(self) -> int:
+        return sum(len(batch.rows) for batch in self.batches)
+
+    @property
+    def invalid_rows(self) -> int:
+        return int((self.loaded.invalid_reason != "").sum())
+
+    @property
+    def duplicate_rows(self) -> int:
+        return int((self.loaded.duplicate_of >= 0).sum())
+
+    @property
+    def rows_applied_before(self) -> int:
+        return int((self.applied_before > 0).sum())
+
+    def estimated_seconds(self, settings: Settings) -> float:
+        """The time the requests take at the configured pace."""
+        return max(0, len(self.batches) - 1) * settings.pacing_interval_s
+
+
+def prepare(
+    input_path: Path,
+    settings: Settings,
+    *,
+    default_status: str | None,
+    resume_from: Path | None = None,
+    limit: int | None = None,
+    options: InputOptions = DEFAULT_OPTIONS,
+) -> Plan:
+    """Load, validate and batch an input file, leaving out registrations an earlier run applied.
+
+    With resume_from, the results path of an earlier run: leave out what its journal and results say it applied.
+
+    With limit, only the first limit rows still to send (in input order) are batched: a canary run.
+
+    Raises:
+        InputError: the file cannot be read or trusted.
+        UsageError: --status is not a known status, or an input option does not fit the file.
+    """
+    notices: list[str] = []
+    applied = None
+    if resume_from is not None:
+        applied = read_earlier_run(resume_from, default_status=default_status, notices=notices)
+    loaded = load_input(input_path, default_status=default_status, options=options)
+    applied_before = _carried_over(loaded) if options.only is None else np.zeros(loaded.row_count, dtype=np.int64)
+    carried = int((applied_before > 0).sum())
+    groups = list(loaded.groups)
+    if applied or carried:
+        groups = _without_applied(groups, applied or {}, applied_before)
+    held_back = 0
+    if limit is not None:
+        groups, held_back = _first_rows(groups, limit)
+    batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
+    return Plan(loaded, batches, applied_before, held_back, limit, carried, tuple(notices))
+
+
+def read_earlier_run(
+    results_path: Path, *, default_status: str | None, notices: list[str]
+) -> dict[RegistrationKey, int]:
+    """What an earlier run on this results path applied, from its journal and its results file.
+
+    With neither (the first night of a cron job that always resumes), a notice says the run starts fresh.
+
+    Raises:
+        InputError: the earlier results file cannot be read.
+    """
+    from batcher.journal import journal_path, read_applied  # noqa: PLC0415
+    from batcher.reconciler import read_succeeded_keys  # noqa: PLC0415
+
+    journal = journal_path(results_path)
+    if not journal.exists() and not results_path.exists():
+        notices.append(f"nothing to resume (neither {journal} nor {results_path} exists); starting fresh")
+        return {}
+    applied: dict[RegistrationKey, int] = {}
+    if results_path.exists():
+        applied.update(read_succeeded_keys(results_path, default_status=default_status))
+    if journal.exists():
+        applied.update(read_applied(journal))
+    return applied
+
+
+def _carried_over(loaded: LoadedInput) -> npt.NDArray[np.int64]:
+    """Per row of an earlier results file given as input: the HTTP status of a row that succeeded there, else 0.
+
+    Such rows are carried over as they are and not sent again (--only chooses rows to send instead).
+    """
+    status = np.zeros(loaded.row_count, dtype=np.int64)
+    if loaded.earlier is None:
+        return status
+    outcome, http_status = loaded.earlier[0], loaded.earlier[1]
+    for row in np.flatnonzero(np.char.lower(np.char.strip(outcome.astype(str))) == Outcome.SUCCEEDED.value):
+        text = str(http_status[row]).strip()
+        status[row] = int(text) if text.isdigit() else 200
+    return status
+
+
+def _first_rows(groups: list[RowGroup], limit: int) -> tuple[list[RowGroup], int]:
+    """The groups cut down to the first limit rows of the input; and how many rows were left out."""
+    rows = np.sort(np.fromiter((row for group in groups for row in group.rows), dtype=np.int64))
+    if len(rows) <= limit:
+        return groups, 0
+    last = rows[limit - 1] if limit > 0 else -1
+    kept: list[RowGroup] = []
+    for group in groups:
+        count = int(np.searchsorted(np.asarray(group.rows), last, side="right"))
+        if count:
+            kept.append(replace(group, registration_ids=group.registration_ids[:count], rows=group.rows[:count]))
+    return kept, len(rows) - limit
+
+
+def _without_applied(
+    groups: Sequence[RowGroup], applied: Mapping[RegistrationKey, int], applied_before: npt.NDArray[np.int64]
+) -> list[RowGroup]:
+    kept: list[RowGroup] = []
+    for group in groups:
+        ids: list[str] = []
+        rows: list[int] = []
+        for registration_id, row in zip(group.registration_ids, group.rows, strict=True):
+            key = (group.event_id, group.track_id, registration_id, group.registration_status)
+            status = applied_before[row] or applied.get(key, 0)
+            if status:
+                applied_before[row] = status
+            else:
+                ids.append(registration_id)
+                rows.append(row)
+        if ids:
+            kept.append(replace(group, registration_ids=tuple(ids), rows=tuple(rows)))
+    return kept

@@ -1,0 +1,206 @@
+"""Every text a person reads about a run: the plan, the end-of-run summary, the report, durations, plurals.
+
+Pure: values in, lines out. The command line prints them (through the redaction).
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batcher.models import Outcome
+
+if TYPE_CHECKING:
+    from batcher.flow_run import QuotaView, RunResult
+    from batcher.planning import Plan
+    from batcher.report import Report
+    from batcher.settings import Settings
+
+PROG = "batcher"
+MAX_INVALID_SHOWN = 10
+MIN_REQUESTS_FOR_RATE = 20
+MAX_TRACK_LINES = 20
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """'1 request', '2 requests'."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def _earlier_lines(plan: Plan, prefix: str) -> list[str]:
+    lines = []
+    if plan.carried_over:
+        lines.append(
+            f"{prefix}{plural(plan.carried_over, 'row')} succeeded in the results file given as input: "
+            "carried over as they are, not sent again (--only chooses the rows to send)"
+        )
+    resumed = plan.rows_applied_before - plan.carried_over
+    if resumed:
+        lines.append(f"{prefix}{_were(resumed)} applied by the earlier run and are not sent again")
+    return lines
+
+
+def _were(rows: int) -> str:
+    return plural(rows, "row was", "rows were")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {rest:02d} s"
+
+
+def note_lines(plan: Plan) -> list[str]:
+    """The loader's notes about the input, one line each."""
+    return [f"{PROG}: note: {note}" for note in plan.loaded.notes]
+
+
+def skipped(rows: int) -> str:
+    return f"{plural(rows, 'row')} skipped by --only"
+
+
+def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None) -> list[str]:
+    """The plan: row counts, invalid rows, the per-group table, the request count, time and quota."""
+    from batcher.loader import FIRST_DATA_ROW  # noqa: PLC0415 - loaded already: the plan came from it
+
+    loaded = plan.loaded
+    invalid, duplicate = plan.invalid_rows, plan.duplicate_rows
+    valid = loaded.row_count - invalid - duplicate
+    skip = f", {skipped(loaded.skipped_rows)}" if loaded.skipped_rows else ""
+    counts = f"{valid} valid, {invalid} invalid, {duplicate} duplicate{skip}"
+    lines = [f"{loaded.path}: {plural(loaded.row_count, 'row')}: {counts}"]
+    shown = (loaded.invalid_reason != "").nonzero()[0][:MAX_INVALID_SHOWN].tolist()
+    lines.extend(f"  row {index + FIRST_DATA_ROW}: {loaded.invalid_reason[index]}" for index in shown)
+    if invalid > len(shown):
+        more = plural(invalid - len(shown), "more invalid row")
+        lines.append(f"  ... and {more} (all listed in the results file)")
+    lines.extend(_group_lines(plan, settings))
+    lines.extend(_earlier_lines(plan, ""))
+    if plan.held_back:
+        left = plural(plan.held_back, "row is", "rows are")
+        lines.append(f"--limit {plan.limit}: {left} left for a later run with --resume")
+    lines.append(
+        f"this run: {plural(plan.sendable_rows, 'registration')} in {plural(len(plan.batches), 'request')} of up to "
+        f"{settings.batch_size} IDs; estimated time at {settings.rate_per_s:g} requests/s: "
+        f"{duration(plan.estimated_seconds(settings))}"
+    )
+    if quota is not None:
+        needed = len(plan.batches)
+        verdict = "covers it" if quota.left_today >= needed else "does NOT cover it: the run would stop part-way"
+        lines.append(
+            f"daily quota: {plural(needed, 'request')} needed, {quota.left_today} of {quota.daily_quota} left today "
+            f"(UTC, counted by batcher in {quota.folder}); {verdict}"
+        )
+    return lines
+
+
+def _group_lines(plan: Plan, settings: Settings) -> list[str]:
+    from batcher.chunker import count_requests  # noqa: PLC0415 - light; kept beside its one use
+
+    groups = plan.loaded.groups
+    if not groups:
+        return []
+    lines = [f"{'event_id':36}  {'track_id':10}  {'status':11}  {'rows':>7}  {'requests':>8}"]
+    per_status: dict[str, int] = {}
+    for group in groups:
+        requests = count_requests([group], batch_size=settings.batch_size)
+        per_status[group.registration_status] = per_status.get(group.registration_status, 0) + len(group.rows)
+        lines.append(
+            f"{group.event_id:36}  {group.track_id:10}  {group.registration_status:11}  "
+            f"{len(group.rows):>7}  {requests:>8}"
+        )
+    events = len({group.event_id for group in groups})
+    tracks = len({(group.event_id, group.track_id) for group in groups})
+    targets = ", ".join(f"{rows} to {status}" for status, rows in per_status.items())
+    lines.append(f"{events} events, {tracks} tracks; registrations: {targets}")
+    return lines
+
+
+def confirm_question(plan: Plan, settings: Settings) -> str:
+    return f"Send {plural(len(plan.batches), 'request')} to {settings.base_url}? [y/N] "
+
+
+def run_lines(result: RunResult) -> tuple[list[str], list[str]]:
+    """(stdout lines, stderr lines) for a finished run or plan."""
+    out: list[str] = []
+    err: list[str] = [f"{PROG}: note: {notice}" for notice in result.notices]
+    plan, summary = result.plan, result.summary
+    if result.options.dry_run and plan is not None and result.error is None:
+        out = plan_lines(plan, result.options.settings, result.quota)
+    if result.declined:
+        err.append(f"{PROG}: nothing sent")
+    if summary is not None and plan is not None:
+        err.extend(_summary_lines(result))
+    if result.error is not None:
+        err.append(f"{PROG}: error: {result.error}")
+    if result.interrupted:
+        err.append(f"{PROG}: interrupted")
+    if result.summary_error:
+        err.append(f"{PROG}: error: {result.summary_error}; the run's own exit code stands")
+    return out, err
+
+
+def _summary_lines(result: RunResult) -> list[str]:
+    plan, summary = result.plan, result.summary
+    assert plan is not None and summary is not None
+    lines: list[str] = []
+    lines.extend(_earlier_lines(plan, f"{PROG}: "))
+    lines.extend(f"{PROG}: {line}" if not line.startswith(" ") else line for line in report_lines(summary.report))
+    quota = result.quota
+    left = plural(quota.left_today, "request") if quota is not None else ""
+    quota_text = f"; daily quota: {left} left today (UTC)" if quota is not None else ""
+    stats = summary.stats
+    # over a handful of requests the rate says little (n requests span n-1 intervals)
+    rate_text = f" ({stats.requests_per_s:.2f} requests/s)" if stats.requests >= MIN_REQUESTS_FOR_RATE else ""
+    lines.append(f"{PROG}: {plural(stats.requests, 'request')} in {duration(summary.elapsed_s)}{rate_text}{quota_text}")
+    lines.append(f"{PROG}: results: {summary.results_path}")
+    if plan.loaded.skipped_rows:
+        lines.append(f"{PROG}: {skipped(plan.loaded.skipped_rows)}; they are not in the results")
+    if summary.stopped is not None:
+        lines.append(f"{PROG}: error: {summary.stopped}")
+    if result.resume_command:
+        pending, failed = summary.counts[Outcome.PENDING], summary.counts[Outcome.FAILED]
+        what = [
+            text
+            for count, text in ((pending, "send the rows not yet sent"), (failed, "retry the failed rows"))
+            if count
+        ]
+        lines.append(f"{PROG}: to {' and '.join(what)}: {result.resume_command}")
+    return lines
+
+
+def extracted_lines(count: int, outcomes: str, out: Path, needs_status: bool) -> list[str]:
+    """What `report --out` wrote, and the command that runs it as printed."""
+    command = f"{PROG} run {shlex.quote(str(out))}"
+    if not needs_status:
+        return [f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command}"]
+    return [
+        f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command} --status STATUS "
+        "(the file has no registration_status column: give the status the first run was given)"
+    ]
+
+
+def report_lines(report: Report) -> list[str]:
+    """Human lines: counts, the per-event/track table, the commonest reasons."""
+    lines = [
+        f"{plural(report.rows, 'row')}: " + ", ".join(f"{count} {item.value}" for item, count in report.counts.items())
+    ]
+    if report.tracks:
+        lines.append(
+            f"  {'event_id':36}  {'track_id':10}  {'succeeded':>9}  {'failed':>6}  {'invalid':>7}  {'pending':>7}"
+        )
+        for line in report.tracks[:MAX_TRACK_LINES]:
+            c = line.counts
+            lines.append(
+                f"  {line.event_id[:36]:36}  {line.track_id[:10]:10}  {c[Outcome.SUCCEEDED]:>9}  "
+                f"{c[Outcome.FAILED]:>6}  {c[Outcome.INVALID]:>7}  {c[Outcome.PENDING]:>7}"
+            )
+        if len(report.tracks) > MAX_TRACK_LINES:
+            lines.append(f"  ... and {len(report.tracks) - MAX_TRACK_LINES} more event/track pairs")
+    if report.top_reasons:
+        lines.append("most common reasons rows did not succeed:")
+        lines.extend(f"  {rows:>7}  {reason}" for reason, rows in report.top_reasons)
+    return lines
