@@ -8,12 +8,13 @@ from __future__ import annotations
 import csv
 import json
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batcher import cli, sandbox
+from batcher import cli, reads, sandbox
 from tests.conftest import EVENT, SAMPLES, TRACK, reg_id
 from tests.test_sandbox import AUTH, URL, body
 
@@ -337,3 +338,20 @@ def test_a_rehearsal_accepts_export_headers_in_sandbox_registrations(tmp_path: P
     with results.open(newline="", encoding="utf-8") as handle:
         outcomes = {row["outcome"] for row in csv.DictReader(handle)}
     assert outcomes <= {"succeeded", "unchanged"}
+
+
+async def test_batchers_own_reads_page_through_the_sandbox(aiohttp_client: Any) -> None:
+    """The two halves agree: batcher.reads asks for 100 a page, the sandbox serves 50, every record arrives."""
+    client = await read_client(aiohttp_client)
+    base = str(client.make_url("/v3"))
+
+    async def get(url: str, params: Mapping[str, str]) -> reads.ReadAnswer:
+        answer = await client.session.get(url, params=dict(params), headers=AUTH)
+        return reads.ReadAnswer(answer.status, await answer.read())
+
+    listing = await reads.list_track(get, base, EVENT, TRACK)
+    assert (len(listing.records), listing.total_records, listing.requests) == (1234, 1234, 25)
+    default = await reads.read_default_track(get, base, EVENT)
+    assert default.track_id == TRACK
+    missing = await reads.list_track(get, base, EVENT, "nope")
+    assert missing.group_missing
