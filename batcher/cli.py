@@ -190,6 +190,7 @@ def _sandbox(args: argparse.Namespace) -> int:
         daily_quota=args.daily_quota,
         token_expires_after=args.token_expires_after,
         seed=args.seed,
+        max_page_size=args.max_page_size,
     )
     serve_flow(
         ServeOptions(args.host, args.port, scenario, args.registrations), on_ready=lambda text: say(f"{PROG}: {text}")

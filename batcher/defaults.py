@@ -16,4 +16,5 @@ SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
 SANDBOX_CLIENT_ID = "sandbox-client"
 TOKEN_PATH = "/oauth2/default/v1/token"
 DEFAULT_RATE_LIMIT_PER_S = 4
+DEFAULT_MAX_PAGE_SIZE = 50  # records per page of a registrations list, whatever limit asks
 DEFAULT_REGISTRATIONS = Path(__file__).resolve().parent.parent / "sample_inputs" / "sandbox_registrations.csv"

@@ -9,7 +9,7 @@ import asyncio
 import math
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,7 +30,7 @@ from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
 
 if TYPE_CHECKING:
-    from batcher.sandbox import Scenario
+    from batcher.sandbox import Registration, Scenario
 
 ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
 log = get_logger()
@@ -226,7 +226,9 @@ def _sandbox_scenario(settings: Settings) -> Scenario:
     return Scenario(rate_limit_per_s=max(DEFAULT_RATE_LIMIT_PER_S, math.ceil(settings.rate_per_s)))
 
 
-def _sandbox_registrations(loaded: LoadedInput, options: SandboxOptions) -> list[tuple[str, str, str, str]]:
+def _sandbox_registrations(
+    loaded: LoadedInput, options: SandboxOptions
+) -> Sequence[Registration | tuple[str, str, str, str]]:
     if options.registrations_file is not None:
         from batcher.sandbox import read_registrations  # noqa: PLC0415
 

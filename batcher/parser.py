@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="FILE",
-        help="CSV of known registrations (event_id, track_id, registration_id[, registration_status]); "
-        "default: sample_inputs/sandbox_registrations.csv",
+        help="CSV of known registrations: event_id, track_id, registration_id and optionally registration_status, "
+        "first_name, last_name, email_address, payment_status, registration_time, tickets, total, headers matched "
+        "as the input's (a `batcher export` file works); default: sample_inputs/sandbox_registrations.csv",
     )
     box.add_argument("--token", default=sandbox.SANDBOX_TOKEN, help="bearer token the sandbox accepts")
     box.add_argument(
@@ -106,7 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MIN[,MAX]",
         help="delay each answer by a uniform MIN..MAX milliseconds (default 0)",
     )
-    faults = box.add_argument_group("fault injection (fractions of PUT requests, 0..1; nothing is applied)")
+    box.add_argument(
+        "--max-page-size",
+        type=_at_least_one,
+        default=sandbox.DEFAULT_MAX_PAGE_SIZE,
+        metavar="N",
+        help="a registrations list page holds at most N records whatever limit asks (default 50)",
+    )
+    faults = box.add_argument_group("fault injection (fractions of requests, 0..1; nothing is applied)")
     faults.add_argument("--error-rate", type=_fraction, default=0.0, metavar="F", help="answer 500 or 503")
     faults.add_argument("--html-errors", action="store_true", help="5xx answers carry an HTML page, as proxies send")
     faults.add_argument("--reset-rate", type=_fraction, default=0.0, metavar="F", help="drop the connection unanswered")
@@ -115,15 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--throttle-rate", type=_fraction, default=0.0, metavar="F", help="answer 429 throttled")
     faults.add_argument("--retry-after", default=None, metavar="VALUE", help="Retry-After header on 429 and 5xx")
     faults.add_argument(
-        "--daily-quota", type=int, default=None, metavar="N", help="answer 429 quota_exceeded after N PUTs"
+        "--daily-quota", type=int, default=None, metavar="N", help="answer 429 quota_exceeded after N requests"
     )
     faults.add_argument(
         "--token-expires-after",
         type=int,
         default=None,
         metavar="N",
-        help=f"the access token stops working after N PUTs; refresh at {sandbox.TOKEN_PATH} "
-        f"with client_id {sandbox.SANDBOX_CLIENT_ID} and refresh_token {sandbox.SANDBOX_REFRESH_TOKEN} (rotating)",
+        help=f"the access token stops working after N requests; refresh at {sandbox.TOKEN_PATH} "
+        f"with client_id {sandbox.SANDBOX_CLIENT_ID} "
+        f"and refresh_token {sandbox.SANDBOX_REFRESH_TOKEN} (rotating)",
     )
     faults.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the fault generator")
     return parser
@@ -151,6 +160,16 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
     return value
 
 

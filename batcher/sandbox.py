@@ -1,26 +1,27 @@
-"""A local emulator of the update-registration-status endpoint, for rehearsals, the demo and the tests.
+"""A local emulator of the API's registration routes (the status PUT and the reads), for rehearsals, the demo, the
+tests and the bench.
 
-make_app(scenario, registrations) builds the aiohttp application; serve() runs it for `batcher sandbox`.
-It imports nothing from the sender or the loader.
+make_app(scenario, registrations) builds the aiohttp application; serve() runs it for `batcher sandbox`;
+serve_in_thread() serves it from a thread of the calling process for the tests and the bench. One guard serves
+every API route: the per-second limit, the daily quota, the faults, the token check and the latency. The state
+and the scenario live in sandbox_state.py, the reads in sandbox_reads.py, the registrations file in
+sandbox_files.py. It imports nothing from the sender or the reads of batcher.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import random
-import re
+import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from aiohttp import web
 
-from batcher.defaults import (  # noqa: F401 - re-exported: the sandbox's names
+from batcher.defaults import (
+    DEFAULT_MAX_PAGE_SIZE,
     DEFAULT_RATE_LIMIT_PER_S,
     DEFAULT_REGISTRATIONS,
     SANDBOX_CLIENT_ID,
@@ -30,124 +31,55 @@ from batcher.defaults import (  # noqa: F401 - re-exported: the sandbox's names
 )
 from batcher.errors import InputError
 from batcher.models import KNOWN_STATUSES
+from batcher.sandbox_files import read_registrations
+from batcher.sandbox_reads import error, get_event, get_registration, list_registrations, missing_group
+from batcher.sandbox_state import (
+    REGISTRATION_FIELDS,
+    RecordedRequest,
+    Registration,
+    SandboxState,
+    Scenario,
+)
+
+__all__ = [
+    "DEFAULT_MAX_PAGE_SIZE",
+    "DEFAULT_RATE_LIMIT_PER_S",
+    "DEFAULT_REGISTRATIONS",
+    "KNOWN_STATUSES",
+    "REGISTRATION_FIELDS",
+    "SANDBOX_CLIENT_ID",
+    "SANDBOX_REFRESH_TOKEN",
+    "SANDBOX_TOKEN",
+    "TOKEN_PATH",
+    "InputError",
+    "RecordedRequest",
+    "Registration",
+    "SandboxState",
+    "Scenario",
+    "make_app",
+    "read_registrations",
+    "running",
+    "serve",
+    "serve_in_thread",
+]
 
 FLAG_NAMES = ("increase_count", "increase_item_count", "return_items_to_inventory")
 MAX_IDS_PER_REQUEST = 500
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-REGISTRATION_COLUMNS = ("event_id", "track_id", "registration_id")
-
-Key = tuple[str, str]
-
-
-@dataclass
-class Scenario:
-    """Scripts the sandbox's behaviour; the defaults behave like the real endpoint."""
-
-    token: str = SANDBOX_TOKEN
-    rate_limit_per_s: int | None = DEFAULT_RATE_LIMIT_PER_S  # None: no limit
-    latency_s: tuple[float, float] = (0.0, 0.0)  # uniform delay before each answer
-    statuses: list[int] = field(default_factory=list)  # answered first, in order, then normal behaviour
-    status: int | None = None  # answer every PUT with this status
-    retry_after: str | None = None  # Retry-After header on scripted and random 429/5xx answers
-    fail_ids: frozenset[str] = frozenset()  # always listed as failed in a 207
-    poison_ids: frozenset[str] = frozenset()  # a batch holding one is rejected whole with 400
-    error_body: str | None = None  # raw body for scripted error answers, e.g. an HTML proxy page
-    # Random faults, each a fraction of PUTs, drawn from one seeded generator; nothing is applied.
-    error_rate: float = 0.0  # 500 or 503
-    html_errors: bool = False  # those 5xx answers carry an HTML page, as a proxy would send
-    reset_rate: float = 0.0  # the connection is dropped without an answer
-    stall_rate: float = 0.0  # the answer comes only after stall_s
-    stall_s: float = 30.0
-    throttle_rate: float = 0.0  # 429 throttled
-    daily_quota: int | None = None  # 429 quota_exceeded once this many PUTs came in
-    token_expires_after: int | None = None  # an access token stops working after this many PUTs
-    refresh_token: str = SANDBOX_REFRESH_TOKEN  # accepted once at the token endpoint
-    client_id: str = SANDBOX_CLIENT_ID
-    rotate_refresh_tokens: bool = True  # each refresh makes the previous refresh token invalid
-    seed: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """One request as the sandbox received it."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    json: object
-    status: int  # 0: the connection was dropped without an answer
-    at: float  # time.monotonic() on arrival
-
-
-@dataclass
-class SandboxState:
-    """What the sandbox knows and has seen."""
-
-    registrations: dict[Key, dict[str, str]] = field(default_factory=dict)
-    events: set[str] = field(default_factory=set)
-    requests: list[RecordedRequest] = field(default_factory=list)
-    arrivals: deque[float] = field(default_factory=deque)
-    random: random.Random = field(default_factory=random.Random)
-    access_token: str = SANDBOX_TOKEN
-    refresh_token: str = SANDBOX_REFRESH_TOKEN
-    token_uses: int = 0  # PUTs authorized with the current access token
-    refreshes: int = 0
-    put_count: int = 0
-
-    def add(self, event_id: str, track_id: str, registration_id: str, status: str = "REGISTERED") -> None:
-        self.events.add(event_id.lower())
-        self.registrations.setdefault((event_id.lower(), track_id), {})[registration_id.lower()] = status
-
-    def status_of(self, event_id: str, track_id: str, registration_id: str) -> str | None:
-        return self.registrations.get((event_id, track_id), {}).get(registration_id)
-
-    @property
-    def puts(self) -> list[RecordedRequest]:
-        return [request for request in self.requests if request.method == "PUT"]
-
+REGISTRATIONS_PATH = "/v3/events/{event_id}/tracks/{track_id}/registrations"
 
 STATE = web.AppKey("state", SandboxState)
 SCENARIO = web.AppKey("scenario", Scenario)
+PAYLOAD = web.RequestKey("payload", object)  # the request's parsed JSON body, kept by the guard for the PUT
+
+Handler = Callable[[web.Request, SandboxState, Scenario], Awaitable[web.Response]]
+Registrations = Iterable[Registration | tuple[str, ...]]
 
 
-def read_registrations(path: Path) -> list[tuple[str, str, str, str]]:
-    """(event_id, track_id, registration_id, status) rows from a CSV with those headers.
-
-    Raises:
-        InputError: the file cannot be read or lacks a column.
-    """
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            missing = [name for name in REGISTRATION_COLUMNS if name not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(
-                    f"{path}: a sandbox registrations file needs the columns {', '.join(REGISTRATION_COLUMNS)} "
-                    f"(missing: {', '.join(missing)})"
-                )
-            return [
-                (
-                    record["event_id"].strip().lower(),
-                    record["track_id"].strip(),
-                    record["registration_id"].strip().lower(),
-                    (record.get("registration_status") or "REGISTERED").strip().upper(),
-                )
-                for record in reader
-            ]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: cannot read the sandbox registrations ({exc})") from exc
-
-
-def make_app(
-    scenario: Scenario | None = None,
-    registrations: Iterable[tuple[str, str, str, str]] = (),
-) -> web.Application:
-    """The emulator, knowing the given (event_id, track_id, registration_id, status) rows."""
-    app = web.Application()
+def make_app(scenario: Scenario | None = None, registrations: Registrations = ()) -> web.Application:
+    """The emulator, knowing the given registrations (Registration values or (event, track, id, status) tuples)."""
+    app = web.Application(middlewares=[_guard])
     state = SandboxState()
-    for event_id, track_id, registration_id, status in registrations:
-        state.add(event_id, track_id, registration_id, status)
+    state.add_all(registrations)
     scenario = scenario or Scenario()
     state.random = random.Random(scenario.seed)
     state.access_token = scenario.token
@@ -155,22 +87,86 @@ def make_app(
     app[STATE] = state
     app[SCENARIO] = scenario
     app.router.add_post(TOKEN_PATH, _refresh_token)
-    app.router.add_put("/v3/events/{event_id}/tracks/{track_id}/registrations", _put_registrations)
-    app.router.add_get("/v3/events/{event_id}/tracks/{track_id}/registrations/{registration_id}", _get_registration)
+    app.router.add_get("/v3/events/{event_id}", _route(get_event))
+    app.router.add_put(REGISTRATIONS_PATH, _route(_put_registrations))
+    app.router.add_get(REGISTRATIONS_PATH, _route(list_registrations))
+    app.router.add_get(REGISTRATIONS_PATH + "/{registration_id}", _route(get_registration))
     return app
 
 
-def _error(status: int, key: str, message: str, headers: Mapping[str, str] | None = None) -> web.Response:
-    body = [{"error_key": key, "error_message": message}]
-    return web.json_response(body, status=status, headers=dict(headers or {}))
+def _route(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def route(request: web.Request) -> web.Response:
+        return await handler(request, request.app[STATE], request.app[SCENARIO])
+
+    return route
+
+
+@web.middleware
+async def _guard(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Limits, faults and the token check for every API route, then the route; every request is recorded."""
+    if request.path == TOKEN_PATH:
+        return await handler(request)
+    state = request.app[STATE]
+    scenario = request.app[SCENARIO]
+    now = time.monotonic()
+    payload = await _payload(request)
+    request[PAYLOAD] = payload
+    try:
+        response = await _stopped(request, state, scenario, now) or await handler(request)
+    except _Reset:
+        state.requests.append(_record(request, payload, 0, now))
+        return web.Response(status=500)  # never reaches the client: the connection is gone
+    state.requests.append(_record(request, payload, response.status, now))
+    low, high = scenario.latency_s
+    if high > 0:
+        await asyncio.sleep(random.uniform(low, high))
+    return response
+
+
+async def _payload(request: web.Request) -> object:
+    if request.method != "PUT":
+        return None
+    raw = await request.read()
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _record(request: web.Request, payload: object, status: int, now: float) -> RecordedRequest:
+    return RecordedRequest(
+        request.method, request.path, dict(request.query), dict(request.headers), payload, status, now
+    )
+
+
+async def _stopped(request: web.Request, state: SandboxState, scenario: Scenario, now: float) -> web.Response | None:
+    """The answer that stops a request before its route (429, a fault, a scripted status, 401); None to go on."""
+    if _over_rate_limit(state, scenario, now):
+        return error(429, "throttled", "Too Many Requests", _retry_after(scenario))
+    state.quota_used += 1
+    if scenario.daily_quota is not None and state.quota_used > scenario.daily_quota:
+        return error(429, "quota_exceeded", "Daily request quota exceeded", _retry_after(scenario))
+    if request.method in scenario.fault_methods:
+        fault = await _random_fault(request, state, scenario)
+        if fault is not None:
+            return fault
+        if scenario.statuses:
+            return _scripted(scenario.statuses.pop(0), scenario)
+        if scenario.status is not None:
+            return _scripted(scenario.status, scenario)
+    if not _authorized(request, state, scenario):
+        return web.json_response({"error_key": "unauthorized", "error_message": "Unauthorized"}, status=401)
+    return None
 
 
 def _scripted(status: int, scenario: Scenario) -> web.Response:
-    headers = {"Retry-After": scenario.retry_after} if scenario.retry_after is not None else {}
+    headers = _retry_after(scenario)
     if scenario.error_body is not None:
         return web.Response(status=status, text=scenario.error_body, content_type="text/html", headers=headers)
     keys = {400: "bad.request", 401: "unauthorized", 403: "forbidden", 404: "not.found", 429: "throttled"}
-    return _error(status, keys.get(status, "server.error"), f"scripted answer {status}", headers)
+    return error(status, keys.get(status, "server.error"), f"scripted answer {status}", headers)
 
 
 def _over_rate_limit(state: SandboxState, scenario: Scenario, now: float) -> bool:
@@ -183,77 +179,39 @@ def _over_rate_limit(state: SandboxState, scenario: Scenario, now: float) -> boo
     return len(state.arrivals) > scenario.rate_limit_per_s
 
 
-async def _put_registrations(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    scenario = request.app[SCENARIO]
-    now = time.monotonic()
-    raw = await request.read()
-    try:
-        payload: object = json.loads(raw) if raw else None
-    except ValueError:
-        payload = None
-    try:
-        response = await _answer_put(request, state, scenario, now, payload)
-    except _Reset:
-        state.requests.append(_record(request, payload, 0, now))
-        return web.Response(status=500)  # never reaches the client: the connection is gone
-    state.requests.append(_record(request, payload, response.status, now))
-    low, high = scenario.latency_s
-    if high > 0:
-        await asyncio.sleep(random.uniform(low, high))
-    return response
-
-
-def _record(request: web.Request, payload: object, status: int, now: float) -> RecordedRequest:
-    return RecordedRequest("PUT", request.path, dict(request.query), dict(request.headers), payload, status, now)
-
-
-async def _answer_put(
-    request: web.Request, state: SandboxState, scenario: Scenario, now: float, payload: object
-) -> web.Response:
-    if _over_rate_limit(state, scenario, now):
-        return _error(429, "throttled", "Too Many Requests", _retry_after(scenario))
-    state.put_count += 1
-    if scenario.daily_quota is not None and state.put_count > scenario.daily_quota:
-        return _error(429, "quota_exceeded", "Daily request quota exceeded", _retry_after(scenario))
-    fault = await _random_fault(request, state, scenario)
-    if fault is not None:
-        return fault
-    if scenario.statuses:
-        return _scripted(scenario.statuses.pop(0), scenario)
-    if scenario.status is not None:
-        return _scripted(scenario.status, scenario)
-    if not _authorized(request, state, scenario):
-        return web.json_response({"error_key": "unauthorized", "error_message": "Unauthorized"}, status=401)
+async def _put_registrations(request: web.Request, state: SandboxState, scenario: Scenario) -> web.Response:
+    payload = request[PAYLOAD]
     event_id = request.match_info["event_id"]
     track_id = request.match_info["track_id"]
     for name, value in request.query.items():
         if name in FLAG_NAMES and value not in ("true", "false"):
-            return _error(400, "query.invalid", f"{name} does not have a valid value")
+            return error(400, "query.invalid", f"{name} does not have a valid value")
     if not isinstance(payload, dict):
-        return _error(400, "json.malformed", "The request body is not a JSON object")
+        return error(400, "json.malformed", "The request body is not a JSON object")
     ids = payload.get("registration_ids")
     target = payload.get("registration_status")
     # set(map(type, ...)) checks 500 IDs in C; JSON strings are exactly str
     if not isinstance(ids, list) or not ids or not set(map(type, ids)) <= {str}:
-        return _error(400, "registration_ids.invalid", "registration_ids must be a non-empty array of strings")
+        return error(400, "registration_ids.invalid", "registration_ids must be a non-empty array of strings")
     if len(ids) > MAX_IDS_PER_REQUEST:
-        return _error(400, "registration_ids.too_many", f"registration_ids may hold at most {MAX_IDS_PER_REQUEST}")
+        return error(400, "registration_ids.too_many", f"registration_ids may hold at most {MAX_IDS_PER_REQUEST}")
     if target not in KNOWN_STATUSES:
-        return _error(400, "registration_status.invalid", "registration_status does not have a valid value")
-    if event_id not in state.events:
-        return _error(404, "event.not_found", f"event {event_id} was not found")
-    track = state.registrations.get((event_id, track_id))
-    if track is None:
-        return _error(404, "track.not_found", f"track {track_id} was not found in event {event_id}")
+        return error(400, "registration_status.invalid", "registration_status does not have a valid value")
+    missing = missing_group(state, event_id, track_id)
+    if missing is not None:
+        return missing
+    track = state.registrations[(event_id, track_id)]
     requested = set(ids)
     if scenario.poison_ids & requested:
-        return _error(400, "registration_id.invalid", "a registration id in the request is not valid")
+        return error(400, "registration_id.invalid", "a registration id in the request is not valid")
     # set operations keep a 500-ID request to a few passes in C: the sandbox must never be what a benchmark measures
     rejected = requested.difference(track)
     if scenario.fail_ids:
         rejected |= requested & scenario.fail_ids
-    track.update(dict.fromkeys(requested - rejected if rejected else requested, str(target)))
+    applied = requested - rejected if rejected else requested
+    if scenario.silent_ids:
+        applied = applied - scenario.silent_ids
+    track.update(dict.fromkeys(applied, str(target)))
     if rejected:
         failed = [item for item in ids if item in rejected]
         return web.json_response({"failed_registration_ids": failed}, status=207)
@@ -267,7 +225,7 @@ def _retry_after(scenario: Scenario) -> dict[str, str]:
 def _authorized(request: web.Request, state: SandboxState, scenario: Scenario) -> bool:
     if request.headers.get("Authorization") != f"Bearer {state.access_token}":
         return False
-    if scenario.token_expires_after is not None and request.method == "PUT":
+    if scenario.token_expires_after is not None:
         if state.token_uses >= scenario.token_expires_after:
             return False
         state.token_uses += 1
@@ -302,14 +260,14 @@ async def _random_fault(request: web.Request, state: SandboxState, scenario: Sce
         raise _Reset
     if kind == "stall":
         await asyncio.sleep(scenario.stall_s)
-        return _error(503, "server.stalled", "answered after a stall")
+        return error(503, "server.stalled", "answered after a stall")
     if kind == "throttle":
-        return _error(429, "throttled", "Too Many Requests", _retry_after(scenario))
+        return error(429, "throttled", "Too Many Requests", _retry_after(scenario))
     status = state.random.choice((500, 503))
     if scenario.html_errors:
         page = f"<html><head><title>{status}</title></head><body><h1>{status} Service Unavailable</h1></body></html>"
         return web.Response(status=status, text=page, content_type="text/html", headers=_retry_after(scenario))
-    return _error(status, "server.error", "There was a problem with our internal service.", _retry_after(scenario))
+    return error(status, "server.error", "There was a problem with our internal service.", _retry_after(scenario))
 
 
 async def _refresh_token(request: web.Request) -> web.Response:
@@ -339,18 +297,6 @@ async def _refresh_token(request: web.Request) -> web.Response:
     )
 
 
-async def _get_registration(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    scenario = request.app[SCENARIO]
-    if not _authorized(request, state, scenario):
-        return web.json_response({"error_key": "unauthorized", "error_message": "Unauthorized"}, status=401)
-    info = request.match_info
-    status = state.status_of(info["event_id"], info["track_id"], info["registration_id"])
-    if status is None:
-        return _error(404, "registration.not_found", "registration not found")
-    return web.json_response({"registration_id": info["registration_id"], "registration_status": status})
-
-
 @asynccontextmanager
 async def running(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve app in the running loop; yields its base URL (ending in /v3)."""
@@ -372,7 +318,49 @@ def _bound_port(runner: web.AppRunner) -> int:
     raise RuntimeError("the sandbox did not bind a TCP port")
 
 
-def serve(host: str, port: int, scenario: Scenario, registrations: Iterable[tuple[str, str, str, str]]) -> None:
+@contextmanager
+def serve_in_thread(
+    scenario: Scenario | None = None, registrations: Registrations = (), *, start_timeout_s: float = 30.0
+) -> Iterator[tuple[str, SandboxState]]:
+    """Serve a sandbox on a free 127.0.0.1 port from a thread of this process; yields (base URL, its state).
+
+    The state may be read and changed from the calling thread (the server's thread only runs between requests'
+    awaits, and the GIL makes each change whole); the scenario is the one given, so a test may change it too.
+    """
+    app = make_app(scenario, registrations)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+    box: dict[str, str] = {}
+    failures: list[BaseException] = []
+    finished: list[asyncio.Event] = []
+
+    async def serve_until_finished() -> None:
+        finished.append(asyncio.Event())
+        try:
+            async with running(app) as url:
+                box["url"] = url
+                ready.set()
+                await finished[0].wait()
+        except Exception as exc:  # reported to the caller's thread below
+            failures.append(exc)
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve_until_finished(),), daemon=True)
+    thread.start()
+    try:
+        if not ready.wait(start_timeout_s) or failures or "url" not in box:
+            raise RuntimeError(f"the sandbox did not start: {failures[0] if failures else 'timed out'}")
+        yield box["url"], app[STATE]
+    finally:
+        if finished:
+            loop.call_soon_threadsafe(finished[0].set)
+        thread.join(start_timeout_s)
+        if not thread.is_alive():
+            loop.close()
+
+
+def serve(host: str, port: int, scenario: Scenario, registrations: Registrations) -> None:
     """Run the sandbox until interrupted (for `batcher sandbox`)."""
     app = make_app(scenario, registrations)
     print(f"sandbox: serving on http://{host}:{port}/v3 (token: {scenario.token}); Ctrl-C stops it", flush=True)

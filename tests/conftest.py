@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import os
-import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from batcher import sandbox
 from batcher.settings import Settings
@@ -73,53 +71,24 @@ class RunningSandbox:
     """A sandbox serving on 127.0.0.1 from its own thread, for in-process CLI tests."""
 
     url: str
-    app: web.Application
-
-    @property
-    def state(self) -> sandbox.SandboxState:
-        return self.app[sandbox.STATE]
-
-    @property
-    def scenario(self) -> sandbox.Scenario:
-        return self.app[sandbox.SCENARIO]
+    state: sandbox.SandboxState
+    scenario: sandbox.Scenario
 
 
 @pytest.fixture
 def start_sandbox() -> Iterator[Callable[..., RunningSandbox]]:
-    """Start sandboxes on free loopback ports in background threads; stopped after the test."""
-    stops: list[Callable[[], None]] = []
+    """Start sandboxes on free loopback ports from threads (sandbox.serve_in_thread); stopped after the test."""
+    with ExitStack() as stack:
 
-    def start(
-        scenario: sandbox.Scenario | None = None,
-        registrations: Sequence[tuple[str, str, str, str]] = (),
-    ) -> RunningSandbox:
-        app = sandbox.make_app(scenario or sandbox.Scenario(rate_limit_per_s=None), registrations)
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        box: dict[str, str] = {}
-        finished = asyncio.Event()
+        def start(
+            scenario: sandbox.Scenario | None = None,
+            registrations: Iterable[sandbox.Registration | tuple[str, ...]] = (),
+        ) -> RunningSandbox:
+            scenario = scenario or sandbox.Scenario(rate_limit_per_s=None)
+            url, state = stack.enter_context(sandbox.serve_in_thread(scenario, registrations))
+            return RunningSandbox(url, state, scenario)
 
-        async def serve() -> None:
-            async with sandbox.running(app) as url:
-                box["url"] = url
-                ready.set()
-                await finished.wait()
-
-        thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-        thread.start()
-        assert ready.wait(10), "sandbox did not start"
-
-        def stop() -> None:
-            loop.call_soon_threadsafe(finished.set)
-            thread.join(10)
-            loop.close()
-
-        stops.append(stop)
-        return RunningSandbox(box["url"], app)
-
-    yield start
-    for stop in stops:
-        stop()
+        yield start
 
 
 def known(rows: Sequence[Sequence[str]]) -> list[tuple[str, str, str, str]]:
