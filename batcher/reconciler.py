@@ -27,6 +27,8 @@ class RowResults:
     error: Strings
     attempts: npt.NDArray[np.int64]
     batch: npt.NDArray[np.int64]  # 0: in no batch
+    previous_status: Strings  # what the API said before the change; "" when nothing was read
+    target_status: Strings  # the status the row was to be set to ("" for an invalid row)
 
     def counts(self) -> dict[Outcome, int]:
         """Rows per outcome, every outcome listed."""
@@ -43,12 +45,17 @@ def reconcile(
     pending_reason: str = "not sent",
     applied_before: npt.NDArray[np.int64] | None = None,
     held_back_reason: str = "not sent",
+    previous_status: Strings | None = None,
+    decided: tuple[Strings, Strings] | None = None,
 ) -> RowResults:
     """One RowResults covering every input row; rows of batches without a result are pending.
 
     applied_before holds, per row, the HTTP status of an earlier run that applied it (0: none);
     such rows were not sent again and count as succeeded. Rows the input carried over from an earlier results
     file keep that file's outcome (succeeded), HTTP status, attempts and batch.
+
+    previous_status is what the reads found before the change (None: nothing was read). decided holds, per row,
+    an outcome and its reason settled before sending (unchanged, skipped, failed); "" where the row was not.
     """
     n = loaded.row_count
     outcome = np.full(n, Outcome.PENDING.value, dtype=object)
@@ -60,13 +67,19 @@ def reconcile(
     invalid = loaded.invalid_reason != ""
     outcome[invalid] = Outcome.INVALID.value
     error[invalid] = loaded.invalid_reason[invalid]
-    merged = RowResults(outcome, http_status, error, attempts, batch_of_row)  # the arrays below fill it in
+    previous = np.full(n, "", dtype=object) if previous_status is None else previous_status.copy()
+    target = np.where(invalid, "", loaded.registration_status).astype(object)
+    merged = RowResults(outcome, http_status, error, attempts, batch_of_row, previous, target)  # filled in below
     _carry_over(loaded, merged)
     if applied_before is not None:
         earlier = applied_before > 0
         outcome[earlier] = Outcome.SUCCEEDED.value
         http_status[earlier] = applied_before[earlier]
         error[earlier] = ""
+    if decided is not None:
+        settled = decided[0] != ""
+        outcome[settled] = decided[0][settled]
+        error[settled] = decided[1][settled]
 
     by_number = {result.batch: result for result in results}
     for batch in batches:
@@ -115,6 +128,8 @@ def _carry_over(loaded: LoadedInput, rows: RowResults) -> None:
     rows.http_status[carried] = _numbers(loaded.earlier.http_status[carried], default=200)
     rows.attempts[carried] = _numbers(loaded.earlier.attempts[carried], default=0)
     rows.batch[carried] = _numbers(loaded.earlier.batch[carried], default=0)
+    rows.previous_status[carried] = loaded.earlier.previous_status[carried]
+    rows.target_status[carried] = loaded.earlier.target_status[carried]
 
 
 def _numbers(cells: Strings, *, default: int) -> npt.NDArray[np.int64]:

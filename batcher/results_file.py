@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from batcher.reconciler import RowResults
 
 # The columns a results file adds after the input's own; a file whose header ends with them is a results file.
-RESULT_COLUMNS = ("outcome", "http_status", "error", "attempts", "batch")
+RESULT_COLUMNS = ("outcome", "previous_status", "target_status", "http_status", "error", "attempts", "batch")
 # --results-format: auto follows the input; csv is comma-separated UTF-8 without a byte-order mark; excel is
 # the input's separator as UTF-8 with a byte-order mark (Excel's own "CSV UTF-8")
 RESULTS_FORMATS = ("auto", "csv", "excel")
@@ -60,6 +60,8 @@ class EarlierResults:
     """An earlier results file's own columns, per row kept, as written (formula escapes undone)."""
 
     outcome: Strings
+    previous_status: Strings  # what the API said before the change; "" when nothing was read
+    target_status: Strings  # the status the row was to be set to
     http_status: Strings
     error: Strings
     attempts: Strings
@@ -202,7 +204,8 @@ def write_results(path: Path, loaded: LoadedInput, rows: RowResults, *, results_
         for start in range(0, loaded.row_count, _SLICE_ROWS):
             stop = start + _SLICE_ROWS
             columns = [_escaped(column.slice(start, _SLICE_ROWS).combine_chunks()) for column in columns_in]
-            columns.append(_text(rows.outcome[start:stop]))
+            columns += [_text(rows.outcome[start:stop]), _text(rows.previous_status[start:stop])]
+            columns.append(_text(rows.target_status[start:stop]))
             status, attempts, batch = (
                 _blank_zero(values[start:stop], None if keep is None else keep[start:stop]) for values, keep in numbers
             )

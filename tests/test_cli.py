@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from batcher import cli, sandbox
+from batcher.results_file import RESULT_COLUMNS
 from tests.conftest import (
     EVENT,
     SAMPLES,
@@ -211,7 +212,7 @@ def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
     )
     assert code == 0
     with second.open(newline="", encoding="utf-8") as handle:
-        assert next(csv.reader(handle)) == [*header, "outcome", "http_status", "error", "attempts", "batch"]
+        assert next(csv.reader(handle)) == [*header, *RESULT_COLUMNS]
     assert [(row["name"], row["outcome"]) for row in read_results(second)] == [
         ("person 1", "succeeded"),
         ("person 3", "succeeded"),
@@ -222,7 +223,7 @@ def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
     third = tmp_path / "third.csv"
     assert run(["plan", str(second)], env={}) == 0
     assert run(["run", str(second), "--base-url", box.url, "--yes", "--results", str(third)]) == 0
-    assert len(next(csv.reader(third.open(newline="", encoding="utf-8")))) == len(header) + 5
+    assert len(next(csv.reader(third.open(newline="", encoding="utf-8")))) == len(header) + len(RESULT_COLUMNS)
 
 
 def test_a_results_file_as_input_carries_its_succeeded_rows_over_unsent(

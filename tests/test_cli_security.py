@@ -156,6 +156,7 @@ def test_no_cell_of_the_results_can_run_as_a_formula(start_sandbox: StartSandbox
         records = list(csv.reader(handle))
     assert records[0][3] == "'=cmd|' /C calc'!A0"
     assert records[1][3] == "'@SUM(1+1)*cmd|' /C calc'!A0"
-    assert records[1][6] == 'HTTP 400: =HYPERLINK("http://evil.example","x")'  # cannot start a formula
+    error = records[0].index("error")
+    assert records[1][error] == 'HTTP 400: =HYPERLINK("http://evil.example","x")'  # cannot start a formula
     assert records[2][1:4] == ["'+evil", reg_id(2), "'-2+3"]
     assert [cell for record in records for cell in record if cell.startswith(FORMULA_PREFIXES)] == []

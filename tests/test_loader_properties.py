@@ -19,7 +19,7 @@ from batcher.errors import InputError
 from batcher.input_table import _read_careful, _read_fast
 from batcher.loader import InputOptions, LoadedInput, load_input
 from batcher.reconciler import reconcile
-from batcher.results_file import write_results
+from batcher.results_file import RESULT_COLUMNS, write_results
 from tests.conftest import EVENT, TRACK, reg_id
 
 QUICK = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -86,7 +86,7 @@ def check_loads_cleanly(path: Path, options: InputOptions | None = None) -> Load
     with results.open(newline="", encoding="utf-8-sig") as handle:
         records = list(csv.reader(handle, delimiter=loaded.source.separator))
     assert len(records) == loaded.row_count + 1
-    assert all(len(record) == len(loaded.header) + 5 for record in records)
+    assert all(len(record) == len(loaded.header) + len(RESULT_COLUMNS) for record in records)
     return loaded
 
 

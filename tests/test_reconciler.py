@@ -93,6 +93,8 @@ def test_results_file_keeps_input_columns_and_order_and_adds_result_columns(
         "Registration Status",
         "Name",
         "outcome",
+        "previous_status",
+        "target_status",
         "http_status",
         "error",
         "attempts",
@@ -131,7 +133,8 @@ def test_formula_cells_from_the_input_and_from_the_server_get_a_leading_quote(tm
         "a=b",
         "",
     ]
-    assert {record[6] for record in records[1:]} == {"'" + server_says}
+    error = records[0].index("error")
+    assert {record[error] for record in records[1:]} == {"'" + server_says}
     assert loaded.values[3][0] == "=1+1"  # the loaded input itself is untouched
 
 
@@ -173,7 +176,15 @@ def test_results_file_is_byte_for_byte_what_csv_writer_writes(
     expected = io.StringIO()
     writer = csv.writer(expected, lineterminator="\r\n")
     writer.writerow([*escape_formulas(np.array(loaded.header, dtype=object)).tolist(), *RESULT_COLUMNS])
-    result_columns = [rows.outcome, rows.http_status, rows.error, rows.attempts, rows.batch]
+    result_columns = [
+        rows.outcome,
+        rows.previous_status,
+        rows.target_status,
+        rows.http_status,
+        rows.error,
+        rows.attempts,
+        rows.batch,
+    ]
     for row in range(loaded.row_count):
         cells = [column[row] for column in loaded.values] + [column[row] for column in result_columns]
         cells[-4] = cells[-4] or ""  # http_status 0: blank

@@ -179,9 +179,21 @@ def test_every_missing_column_is_named_at_once(write_csv: WriteCsv) -> None:
 def _earlier_results(tmp_path: Path) -> Path:
     header = ["Event ID", "Track ID", "Registration ID", "Name", *RESULT_COLUMNS]
     rows = [
-        [EVENT, TRACK, reg_id(1), "Ann", "succeeded", "207", "", "2", "7"],
-        [EVENT, TRACK, reg_id(2), "Bo", "failed", "207", "rejected by the API in a 207 response", "1", "7"],
-        [EVENT, TRACK, reg_id(3), "Cy", "pending", "", "not sent", "", "8"],
+        [EVENT, TRACK, reg_id(1), "Ann", "succeeded", "REGISTERED", "CANCELED", "207", "", "2", "7"],
+        [
+            EVENT,
+            TRACK,
+            reg_id(2),
+            "Bo",
+            "failed",
+            "",
+            "CANCELED",
+            "207",
+            "rejected by the API in a 207 response",
+            "1",
+            "7",
+        ],
+        [EVENT, TRACK, reg_id(3), "Cy", "pending", "", "CANCELED", "", "not sent", "", "8"],
     ]
     path = tmp_path / "earlier.results.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
