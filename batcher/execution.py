@@ -15,13 +15,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from batcher.auth import Credentials
 from batcher.defaults import DEFAULT_RATE_LIMIT_PER_S, SANDBOX_TOKEN
 from batcher.errors import RunStopped
 from batcher.journal import Journal, journal_path, results_lock
 from batcher.loader import LoadedInput
 from batcher.logs import get_logger
-from batcher.models import Batch, BatchResult, Outcome, WireStats
+from batcher.models import KNOWN_STATUSES, Batch, BatchResult, Outcome, WireStats
 from batcher.planning import Plan
 from batcher.reconciler import RowResults, reconcile
 from batcher.report import Report, build_report
@@ -233,13 +235,16 @@ def _sandbox_registrations(
         from batcher.sandbox import read_registrations  # noqa: PLC0415
 
         return read_registrations(options.registrations_file)
+    # each registration has the status the input says it has now (its registration_status column), else REGISTERED
     valid = loaded.invalid_reason == ""
+    stated = loaded.stated_status if loaded.stated_status is not None else np.full(loaded.row_count, "", dtype=object)
     return [
-        (event_id, track_id, registration_id, "REGISTERED")
-        for event_id, track_id, registration_id in zip(
+        (event_id, track_id, registration_id, status if status in KNOWN_STATUSES else "REGISTERED")
+        for event_id, track_id, registration_id, status in zip(
             loaded.event_id[valid].tolist(),
             loaded.track_id[valid].tolist(),
             loaded.registration_id[valid].tolist(),
+            stated[valid].tolist(),
             strict=True,
         )
     ]

@@ -229,7 +229,14 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status",
         metavar="S",
-        help=f"target status for rows with no registration_status value ({', '.join(KNOWN_STATUSES)})",
+        help=f"the target status of every row ({', '.join(KNOWN_STATUSES)}); with --status-column, of the rows "
+        "whose cell there is empty. A registration_status column is read as the current status, never as the target",
+    )
+    parser.add_argument(
+        "--status-column",
+        metavar="HEADER",
+        help="the column holding each row's target status (headers match ignoring case, spaces, dashes and "
+        "underscores); an empty cell there takes --status, or is invalid without it",
     )
     parser.add_argument(
         "--batch-size",
@@ -286,6 +293,18 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=f"send the query flag {flag.replace('-', '_')}=true/false (not sent unless given)",
         )
+    parser.add_argument(
+        "--snapshot",
+        action=SWITCH,
+        help="read the current status of every registration before any PUT: rows already at the target are "
+        "'unchanged' and not sent, and the results say what each row was before (default; --no-snapshot sends "
+        "without reading)",
+    )
+    parser.add_argument(
+        "--if-status",
+        metavar="S[,S...]",
+        help="change only rows whose current status is one of these; every other row is 'skipped', not sent",
+    )
     parser.add_argument("--dry-run", action=SWITCH, help="validate and print the plan; send nothing")
     parser.add_argument("--yes", "-y", action=SWITCH, help="do not ask for confirmation")
     parser.add_argument(

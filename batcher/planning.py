@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from batcher.chunker import plan_batches
+from batcher.errors import UsageError
+from batcher.input_rows import no_target_message
 from batcher.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
 from batcher.models import Batch, RegistrationKey, RowGroup
 from batcher.settings import Settings
@@ -26,6 +28,7 @@ class Plan:
     limit: int | None = None
     carried_over: int = 0  # rows that succeeded in an earlier results file given as input: kept, not sent
     notices: tuple[str, ...] = ()  # about the earlier run, said at the end
+    groups: tuple[RowGroup, ...] = ()  # the rows to send, before batching (after the earlier run and --limit)
 
     @property
     def sendable_rows(self) -> int:
@@ -70,8 +73,10 @@ def prepare(
     notices: list[str] = []
     applied = None
     if resume_from is not None:
-        applied = read_earlier_run(resume_from, default_status=default_status, notices=notices)
+        applied = read_earlier_run(resume_from, notices=notices)
     loaded = load_input(input_path, default_status=default_status, options=options)
+    if options.status_column is None and default_status is None and loaded.earlier is None:
+        raise UsageError(no_target_message(input_path, loaded.header))
     applied_before = np.zeros(loaded.row_count, dtype=np.int64)
     groups = list(loaded.groups)  # rows carried over from a results file given as input are in no group
     if applied:
@@ -80,12 +85,12 @@ def prepare(
     if limit is not None:
         groups, held_back = _first_rows(groups, limit)
     batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
-    return Plan(loaded, batches, applied_before, held_back, limit, loaded.carried_over_rows, tuple(notices))
+    return Plan(
+        loaded, batches, applied_before, held_back, limit, loaded.carried_over_rows, tuple(notices), tuple(groups)
+    )
 
 
-def read_earlier_run(
-    results_path: Path, *, default_status: str | None, notices: list[str]
-) -> dict[RegistrationKey, int]:
+def read_earlier_run(results_path: Path, *, notices: list[str]) -> dict[RegistrationKey, int]:
     """What an earlier run on this results path applied, from its journal and its results file.
 
     With neither (the first night of a cron job that always resumes), a notice says the run starts fresh.
@@ -102,7 +107,7 @@ def read_earlier_run(
         return {}
     applied: dict[RegistrationKey, int] = {}
     if results_path.exists():
-        applied.update(read_succeeded_keys(results_path, default_status=default_status))
+        applied.update(read_succeeded_keys(results_path, default_status=None))  # each row's target_status
     if journal.exists():
         applied.update(read_applied(journal))
     return applied

@@ -81,6 +81,23 @@ def reconcile(
         outcome[settled] = decided[0][settled]
         error[settled] = decided[1][settled]
 
+    _apply_results(loaded, merged, batches, results, pending_reason)
+    _fill_duplicates(loaded, merged)
+    return merged
+
+
+def _apply_results(
+    loaded: LoadedInput, merged: RowResults, batches: Sequence[Batch], results: Iterable[BatchResult], pending: str
+) -> None:
+    """Each batch's answer on its rows; rows of a batch without an answer are pending."""
+    outcome, http_status, error, attempts, batch_of_row = (
+        merged.outcome,
+        merged.http_status,
+        merged.error,
+        merged.attempts,
+        merged.batch,
+    )
+    pending_reason = pending
     by_number = {result.batch: result for result in results}
     for batch in batches:
         rows = np.asarray(batch.rows, dtype=np.int64)
@@ -113,9 +130,6 @@ def reconcile(
                 outcome[row] = Outcome.PENDING.value
                 error[row] = pending_reason
                 http_status[row] = 0
-
-    _fill_duplicates(loaded, merged)
-    return merged
 
 
 def _carry_over(loaded: LoadedInput, rows: RowResults) -> None:

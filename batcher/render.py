@@ -6,6 +6,7 @@ Pure: values in, lines out. The command line prints them (through the redaction)
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,6 +78,7 @@ def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None) -> list[
         more = plural(invalid - len(shown), "more invalid row")
         lines.append(f"  ... and {more} (all listed in the results file)")
     lines.extend(_group_lines(plan, settings))
+    lines.extend(_stated_lines(plan))
     lines.extend(_earlier_lines(plan, ""))
     if plan.held_back:
         left = plural(plan.held_back, "row is", "rows are")
@@ -116,6 +118,22 @@ def _group_lines(plan: Plan, settings: Settings) -> list[str]:
     targets = ", ".join(f"{rows} to {status}" for status, rows in per_status.items())
     lines.append(f"{events} events, {tracks} tracks; registrations: {targets}")
     return lines
+
+
+def _stated_lines(plan: Plan) -> list[str]:
+    """What the input says the registrations are now: read as the current status, never as the target."""
+    loaded = plan.loaded
+    if loaded.stated_status is None or not loaded.stated_column:
+        return []
+    valid = loaded.invalid_reason == ""
+    counts = Counter(str(status) for status in loaded.stated_status[valid].tolist() if status)
+    if not counts:
+        return []
+    said = ", ".join(f"{rows:,} {status}" for status, rows in counts.most_common())
+    return [
+        f'the column "{loaded.stated_column}" is read as the current status, not the target: it says {said} '
+        "(the reads before sending check it against the API)"
+    ]
 
 
 def confirm_question(plan: Plan, settings: Settings) -> str:

@@ -88,7 +88,18 @@ def in_thread(app: web.Application) -> Iterator[str]:
 
 def run_cli(input_path: Path, url: str, results: Path, options: str, environ: dict[str, str] | None = None) -> int:
     """batcher run input --base-url url --yes --results results, plus options (split on spaces)."""
-    argv = ["run", str(input_path), "--base-url", url, "--yes", "--results", str(results), *options.split()]
+    argv = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(input_path),
+        "--base-url",
+        url,
+        "--yes",
+        "--results",
+        str(results),
+        *options.split(),
+    ]
     return cli.main(argv, environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN} if environ is None else environ)
 
 
