@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from batcher.execution import ProgressCallback, RunSummary
     from batcher.planning import Plan
     from batcher.quota import QuotaLedger
+    from batcher.snapshot import Preview
 
 PROG = "batcher"
 
@@ -46,6 +47,7 @@ class RunHooks:
     on_plan: Callable[[Plan], None] = lambda plan: None  # the plan is ready (its notes may be shown now)
     confirm: Callable[[Plan, QuotaView | None], bool] = lambda plan, quota: True  # False: send nothing
     progress: Callable[[int], AbstractContextManager[ProgressCallback | None]] = lambda total: nullcontext()
+    on_preview: Callable[[Preview], None] = lambda preview: None  # the reads are done: the real from -> to table
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,7 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
 def _execute(
     options: RunOptions, plan: Plan, credentials: Credentials | None, ledger: QuotaLedger | None, hooks: RunHooks
 ) -> RunSummary:
-    from batcher.execution import SandboxOptions, execute  # noqa: PLC0415 - aiohttp only to send
+    from batcher.execution import ReadOptions, SandboxOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
     with hooks.progress(plan.sendable_rows) as advance:
         return execute(
@@ -161,6 +163,8 @@ def _execute(
             resume=options.resume,
             quota=ledger,
             results_format=options.results_format,
+            reads=ReadOptions(options.if_status, options.max_changes) if options.snapshot else None,
+            on_preview=hooks.on_preview,
         )
 
 
@@ -215,7 +219,8 @@ def check_guard_rails(plan: Plan, options: RunOptions) -> None:
     """
     if not plan.batches and not plan.rows_applied_before and not plan.carried_over:
         raise UsageError(f"{options.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
-    if options.max_changes is not None and plan.sendable_rows > options.max_changes:
+    # with the reads, --max-changes counts the real changes once they are known (before any PUT)
+    if options.max_changes is not None and not options.snapshot and plan.sendable_rows > options.max_changes:
         raise UsageError(
             f"{options.input}: this run would change {plan.sendable_rows} registrations, more than --max-changes "
             f"{options.max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
@@ -292,6 +297,8 @@ def summary_document(result: RunResult) -> dict[str, object]:
             "stopped": str(summary.stopped) if summary.stopped is not None else None,
             "interrupted": summary.interrupted,
             "resume_command": result.resume_command or None,
+            "reads": summary.preview.reads if summary.preview is not None else None,
+            "transitions": summary.preview.as_dicts() if summary.preview is not None else None,
             **summary.report.as_dict(),
         }
     return document

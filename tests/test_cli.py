@@ -62,7 +62,7 @@ def test_sample_run_gives_every_row_its_outcome_and_matches_sandbox_state(
     assert [row["Registration ID"] for row in rows] == [row["Registration ID"] for row in inputs]
     assert Counter(row["outcome"] for row in rows) == {"succeeded": 305, "failed": 6, "invalid": 4, "duplicate": 1}
     assert [p.status for p in box.state.puts].count(429) == 0
-    assert len(box.state.puts) == 7
+    assert len(box.state.puts) == 6  # the reads find the track gone9 missing: none of its rows is sent
     succeeded = {(r["Event ID"], r["Track ID"], r["Registration ID"]) for r in rows if r["outcome"] == "succeeded"}
     for item in registrations:
         key = (item.event_id, item.track_id, item.registration_id)
@@ -155,10 +155,17 @@ def test_404_fails_every_row_of_the_group(start_sandbox: StartSandbox, write_csv
     path = write_csv(
         good + [[e, t, f"00000000-0000-4000-9000-00000000000{n}", s] for n, (e, t, _, s) in enumerate(lost)]
     )
-    assert run(["run", "--status-column", "registration_status", str(path), "--base-url", box.url, "--yes"]) == 1
+    args = ["run", "--status-column", "registration_status", str(path), "--base-url", box.url, "--yes"]
+    assert run([*args, "--no-snapshot"]) == 1
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in rows] == ["succeeded"] * 2 + ["failed"] * 3
     assert all(row["http_status"] == "404" and "not found" in row["error"] for row in rows[2:])
+    puts = len(box.state.puts)
+    assert run(args) == 1  # the reads are the preflight: the missing track fails without a PUT
+    rows = read_results(path.with_name("input.results.csv"))
+    assert [row["outcome"] for row in rows] == ["unchanged"] * 2 + ["failed"] * 3
+    assert all(row["error"] == "track not found in this event" for row in rows[2:])
+    assert len(box.state.puts) == puts
 
 
 def test_plan_prints_groups_and_request_count_and_sends_nothing(

@@ -180,7 +180,7 @@ def test_no_cell_of_the_results_can_run_as_a_formula(start_sandbox: StartSandbox
         writer.writerow([EVENT, TRACK, reg_id(1), "@SUM(1+1)*cmd|' /C calc'!A0"])
         writer.writerow([EVENT, "+evil", reg_id(2), "-2+3"])
     code = cli.main(
-        ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"],
+        ["run", str(path), "--no-snapshot", "--status", "CANCELED", "--base-url", box.url, "--yes"],
         environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN},
     )
     assert code == 1
