@@ -266,6 +266,13 @@ async def _get_each(
     if failures:
         first = failures[0]
         return TrackRead(event_id, track_id, found, cost.requests, failure=_read_failed(first))
+    if not found and answers:
+        # every id answered 404: the registrations, or their track or event, do not exist; one list page tells
+        probe = await _get(
+            get, cost, records.list_url(base_url, event_id, track_id), records.list_params(NO_FILTERS, "")
+        )
+        if probe.not_found:
+            return await _failed(get, base_url, event_id, track_id, probe, found, cost)
     return TrackRead(event_id, track_id, found, cost.requests)
 
 
