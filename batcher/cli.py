@@ -86,7 +86,8 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
             for line in config.describe(resolved, env, CREDENTIAL_ENV):
                 say(line, sys.stdout)
             return EXIT_OK
-        options = run_options(resolved.values, command=args.command, input_path=args.input, words=tuple(words))
+        values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
+        options = run_options(values, command=args.command, input_path=args.input, words=tuple(words))
         _configure_logs(options, env)
     except BatcherError as exc:
         write_error_summary(Path(str(summary)) if summary else None, exc, args.input)

@@ -21,6 +21,7 @@ import numpy as np
 from batcher.auth import Credentials
 from batcher.chunker import plan_batches
 from batcher.client import ApiClient
+from batcher.columnar import Strings
 from batcher.defaults import DEFAULT_RATE_LIMIT_PER_S, SANDBOX_TOKEN
 from batcher.errors import RunStopped, UsageError
 from batcher.journal import BeforeImage, Journal, journal_path, read_before_image, results_lock
@@ -56,6 +57,7 @@ class ReadOptions:
 
     if_status: frozenset[str] | None = None  # change only rows whose current status is one of these
     max_changes: int | None = None  # refuse, before any PUT, a run that would really change more rows
+    force: bool = False  # undo: change rows back even where someone changed them since the run
 
 
 class TooManyChanges(UsageError):
@@ -146,7 +148,7 @@ def execute(
             previous_status=image(plan.loaded.groups, progress.reads, plan.loaded.row_count).previous_status
             if progress.reads
             else None,
-            decided=(settled.outcome, settled.reason) if settled is not None else None,
+            decided=_decided(plan, settled),
         )
         write_results(results_path, plan.loaded, rows, results_format=results_format)
     return RunSummary(
@@ -159,6 +161,17 @@ def execute(
         interrupted=interrupted,
         preview=progress.preview,
     )
+
+
+def _decided(plan: Plan, settled: Settled | None) -> tuple[Strings, Strings] | None:
+    """The rows settled before sending: by the reads, else (undo) from the results file."""
+    if plan.preset is None:
+        return (settled.outcome, settled.reason) if settled is not None else None
+    outcome, reason = plan.preset[0].copy(), plan.preset[1].copy()
+    if settled is not None:
+        by_reads = settled.outcome != ""
+        outcome[by_reads], reason[by_reads] = settled.outcome[by_reads], settled.reason[by_reads]
+    return outcome, reason
 
 
 def _known(plan: Plan, images: Mapping[TrackKey, BeforeImage]) -> dict[TrackKey, TrackRead]:
@@ -230,7 +243,13 @@ async def _read_and_send(
         )
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
         _stop_on_a_wrong_base_url(made, where.base_url)
-        settled = settle(run.plan.groups, snapshot, if_status=run.reads.if_status)
+        settled = settle(
+            run.plan.groups,
+            snapshot,
+            if_status=run.reads.if_status,
+            expected_status=run.plan.expected_status,
+            force=run.reads.force,
+        )
         found = preview(
             loaded.registration_status, snapshot, settled, stated=loaded.stated_status, row_number=loaded.row_number
         )

@@ -108,14 +108,24 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
 
         given = {**environ, ENV_TOKEN_URL: options.token_url} if options.token_url else environ
         credentials = load_credentials(given, token_file=options.token_file, state_dir=state_dir)
-    plan = prepare(
-        options.input,
-        options.settings,
-        default_status=options.default_status,
-        resume_from=options.results if options.resume else None,
-        limit=options.limit,
-        options=options.input_options,
-    )
+    if options.undo:
+        from batcher.planning import prepare_undo  # noqa: PLC0415
+
+        plan = prepare_undo(
+            options.input,
+            options.settings,
+            resume_from=options.results if options.resume else None,
+            limit=options.limit,
+        )
+    else:
+        plan = prepare(
+            options.input,
+            options.settings,
+            default_status=options.default_status,
+            resume_from=options.results if options.resume else None,
+            limit=options.limit,
+            options=options.input_options,
+        )
     notices = list(plan.notices)
     seen.plan = plan
     hooks.on_plan(plan)
@@ -163,7 +173,9 @@ def _execute(
             resume=options.resume,
             quota=ledger,
             results_format=options.results_format,
-            reads=ReadOptions(options.if_status, options.max_changes) if options.snapshot else None,
+            reads=ReadOptions(options.if_status, options.max_changes, force=options.force)
+            if options.snapshot
+            else None,
             on_preview=hooks.on_preview,
         )
 
@@ -217,7 +229,7 @@ def check_guard_rails(plan: Plan, options: RunOptions) -> None:
     Raises:
         UsageError: the run is refused; nothing was sent.
     """
-    if not plan.batches and not plan.rows_applied_before and not plan.carried_over:
+    if not plan.batches and not plan.rows_applied_before and not plan.carried_over and plan.preset is None:
         raise UsageError(f"{options.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
     # with the reads, --max-changes counts the real changes once they are known (before any PUT)
     if options.max_changes is not None and not options.snapshot and plan.sendable_rows > options.max_changes:

@@ -41,6 +41,7 @@ RUN_DEFAULTS: dict[str, object] = {
     "status_column": None,
     "snapshot": True,
     "if_status": None,
+    "force": False,
     "batch_size": DEFAULT_BATCH_SIZE,
     "rate": DEFAULT_RATE_PER_S,
     "results": None,
@@ -113,6 +114,8 @@ class RunOptions:
     allow_invalid: bool = False
     snapshot: bool = True  # read the current status of every registration before any PUT (--no-snapshot: not)
     if_status: frozenset[str] | None = None  # --if-status: change only rows whose current status is one of these
+    undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
+    force: bool = False  # undo: also rows someone changed since the run
     words: tuple[str, ...] = ()  # the command line as typed, for the resume command
 
     @property
@@ -133,8 +136,15 @@ def run_options(
     sandbox_file = _path(values["sandbox_registrations"])
     if sandbox_file is not None and not sandbox:
         raise UsageError("--sandbox-registrations needs --sandbox")
+    if command == "undo" and not values["snapshot"]:
+        raise UsageError("undo reads the current status first (to leave alone what changed since); drop --no-snapshot")
     given = values["results"]  # '' is kept, and refused as a folder: it names no file
-    results = Path(str(given)) if given is not None else default_results_path(input_path)
+    if given is not None:
+        results = Path(str(given))
+    elif command == "undo":
+        results = input_path.with_name(input_path.stem + ".undo.csv")
+    else:
+        results = default_results_path(input_path)
     status = values["status"]
     snapshot = bool(values["snapshot"])
     if values["if_status"] and not snapshot:
@@ -168,6 +178,8 @@ def run_options(
         allow_invalid=bool(values["allow_invalid"]),
         snapshot=bool(values["snapshot"]),
         if_status=if_status(values["if_status"]),
+        undo=command == "undo",
+        force=bool(values.get("force", False)),
         words=words,
     )
 

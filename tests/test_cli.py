@@ -214,7 +214,7 @@ def test_python_m_batcher_help_runs() -> None:
 # new in this branch; the README, which the coordinator writes, names them on merge (then empty this)
 AWAITING_README = frozenset(
     {"--results-format", "--allow-invalid", "--token-url", "--progress", "--progress-every"}
-    | {"--status-column", "--snapshot", "--if-status"}  # issue 11: the README text is in track E's report
+    | {"--status-column", "--snapshot", "--if-status", "--force"}  # issue 11: the README text is in track E's report
 )
 
 
