@@ -190,3 +190,27 @@ def test_the_sandbox_rehearsal_starts_from_the_status_the_input_states(
     results = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in results] == ["unchanged", "succeeded", "succeeded"]
     assert "REGISTERED → CANCELED 2 · already CANCELED 1 (not sent)" in capsys.readouterr().err
+
+
+def test_reads_are_retried_like_puts(start_sandbox: StartSandbox, write_csv: WriteCsv) -> None:
+    box = start_sandbox(
+        sandbox.Scenario(rate_limit_per_s=None, statuses=[503, 500], fault_methods=frozenset({"GET"})),
+        [(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(3)],
+    )
+    path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(3)], header=["event_id", "track_id", "registration_id"])
+    assert _run(path, box.url) == 0
+    assert [read.status for read in box.state.reads][:3] == [503, 500, 200]
+    assert {row["previous_status"] for row in read_results(path.with_name("input.results.csv"))} == {"REGISTERED"}
+
+
+def test_where_the_input_states_another_status_than_the_api_it_is_said(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(3)])
+    header = ["Event ID", "Track ID", "Registration ID", "Registration Status"]
+    path = write_csv(
+        [[EVENT, TRACK, reg_id(n), "PENDING" if n == 1 else "REGISTERED"] for n in range(3)], header=header
+    )
+    assert _run(path, box.url) == 0
+    err = capsys.readouterr().err
+    assert "disagrees with the API for 1 row (row 3: the file says PENDING, the API says REGISTERED)" in err
