@@ -176,7 +176,8 @@ def _report(args: argparse.Namespace) -> int:
     for line in report_lines(result.report):
         say(line, sys.stdout)
     if result.extracted is not None and args.only is not None:
-        for line in extracted_lines(result.extracted, chosen_words(args.only), args.out, result.needs_status):
+        chosen = chosen_words(args.only)
+        for line in extracted_lines(result.extracted, chosen, args.out, result.needs_status, result.status):
             say(line, sys.stdout)
     return result.exit_code
 

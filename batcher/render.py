@@ -245,14 +245,16 @@ def _summary_lines(result: RunResult) -> list[str]:
     return lines
 
 
-def extracted_lines(count: int, outcomes: str, out: Path, needs_status: bool) -> list[str]:
+def extracted_lines(count: int, outcomes: str, out: Path, needs_status: bool, status: str = "") -> list[str]:
     """What `report --out` wrote, and the command that runs it as printed."""
     command = f"{PROG} run {shlex.quote(str(out))}"
+    if status:
+        return [f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command} --status {status}"]
     if not needs_status:
         return [f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command}"]
     return [
         f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command} --status STATUS "
-        "(the file has no registration_status column: give the status the first run was given)"
+        "(give the status the first run was given, or --status-column HEADER for a column of per-row targets)"
     ]
 
 

@@ -569,8 +569,8 @@ def test_reports_retry_hint_names_status_when_the_file_has_no_status_column(
     results = str(path.with_name("input.results.csv"))
     assert cli.main(["report", results, "--only", "failed", "--out", str(retry)]) == 1
     hint = capsys.readouterr().out.splitlines()[-1]
-    assert f"run them with: batcher run {retry} --status STATUS" in hint
-    command = hint.split("run them with: batcher ")[1].split(" (")[0].replace("STATUS", "CANCELED").split()
+    assert hint.endswith(f"run them with: batcher run {retry} --status CANCELED")  # the target the run recorded
+    command = hint.split("run them with: batcher ")[1].split()
     assert cli.main([*command, "--base-url", box.url, "--yes"], environ=TOKEN_ENV) == 1  # sent: unknown again
     assert "every row is invalid" not in capsys.readouterr().err
 
