@@ -73,6 +73,15 @@ class Verification:
         return counts[NO] == 0 and counts[MISSING] == 0
 
 
+def load_results(path: Path) -> ResultsFile:
+    """A results file, read for verifying (each row's target is its target_status cell).
+
+    Raises:
+        InputError: unreadable, or not a batcher results file.
+    """
+    return read_results_file(path, default_status=_LOADER_STATUS)
+
+
 def rows_to_check(results: ResultsFile) -> dict[tuple[str, str], list[int]]:
     """The rows to read back, by (event, track): outcome succeeded or unchanged, keys and target known."""
     loaded, earlier = results.loaded, results.earlier
@@ -189,7 +198,7 @@ def verify_flow(
     check_out_path(out)
     if out.resolve() == options.results.resolve():
         raise UsageError(f"--out {out} is the results file; give the verification another path")
-    results = read_results_file(options.results, default_status=_LOADER_STATUS)
+    results = load_results(options.results)
 
     async def work(get: Getter, base_url: str) -> Verification:
         return await verify_results(get, base_url, results, on_listing=on_listing)
