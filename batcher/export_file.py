@@ -15,40 +15,16 @@ import numpy as np
 
 from batcher.errors import OutputError, UsageError
 from batcher.files import write_text_atomically
-from batcher.records import Record
+from batcher.records import RECORD_FIELDS, Record
 from batcher.redaction import redact
 from batcher.results_file import LINE_END, UTF8_BOM, escape_formulas
 
-EXPORT_COLUMNS = (
-    "event_id",
-    "track_id",
-    "registration_id",
-    "registration_status",
-    "first_name",
-    "last_name",
-    "email_address",
-    "payment_status",
-    "registration_time",
-    "tickets",
-    "total",
-)
+EXPORT_COLUMNS = ("event_id", "track_id", *RECORD_FIELDS)
 
 
 def export_row(event_id: str, track_id: str, record: Record) -> tuple[str, ...]:
     """One export line's cells, in EXPORT_COLUMNS order."""
-    return (
-        event_id,
-        track_id,
-        record.registration_id,
-        record.registration_status,
-        record.first_name,
-        record.last_name,
-        record.email_address,
-        record.payment_status,
-        record.registration_time,
-        record.tickets,
-        record.total,
-    )
+    return (event_id, track_id, *(getattr(record, name) for name in RECORD_FIELDS))
 
 
 def csv_text(header: Sequence[str], columns: Sequence[Sequence[str]], *, separator: str = ",") -> str:

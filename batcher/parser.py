@@ -462,39 +462,10 @@ def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 
 def add_read_options(parser: argparse.ArgumentParser) -> None:
-    """The API options of verify and export (each also from its environment variable or a --config file)."""
-    parser.add_argument(
-        "--base-url", metavar="URL", help="API base URL (default: env CTCT_BASE_URL, else https://api.cc.email/v3)"
-    )
-    parser.add_argument("--allow-insecure", action=SWITCH, help="allow a plain http:// base URL that is not loopback")
-    parser.add_argument("--rate", type=float, metavar="R", help=f"requests per second (default {_default('rate')})")
-    parser.add_argument(
-        "--concurrency", type=int, metavar="N", help=f"requests in flight at once (default {_default('concurrency')})"
-    )
-    parser.add_argument(
-        "--timeout", type=float, metavar="SEC", help=f"seconds per answer (default {_default('timeout')})"
-    )
-    parser.add_argument(
-        "--max-retries",
-        type=int,
-        metavar="N",
-        help=f"resend a read after a 5xx or timeout up to N times (default {_default('max_retries')})",
-    )
-    parser.add_argument(
-        "--max-throttle-wait",
-        type=float,
-        metavar="SEC",
-        help=f"stop (exit 3) once 429 answers have made it wait this long (default {_default('max_throttle_wait')})",
-    )
-    parser.add_argument("--token-file", type=Path, metavar="PATH", help="JSON file holding the access/refresh token")
-    parser.add_argument("--token-url", metavar="URL", help="the OAuth token endpoint for refreshes")
-    parser.add_argument(
-        "--daily-quota",
-        type=int,
-        metavar="N",
-        help=f"requests the API key may send per UTC day, shared with run (default {_default('daily_quota')})",
-    )
-    parser.add_argument("--state-dir", type=Path, metavar="DIR", help="where the daily request count and tokens live")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML file holding any run option")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--progress", action="store_false", dest="no_progress", help="a progress bar in a terminal")
+    """The API options of verify and export: run's own (same words, same help), plus --config."""
+    scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    add_input_options(scratch)
+    add_send_options(scratch)
+    for action in scratch._actions:  # noqa: SLF001 - argparse offers no public walk of its actions
+        if action.dest in (*READ_OPTIONS, "config"):
+            parser._add_action(action)  # noqa: SLF001 - nor a public way to share one

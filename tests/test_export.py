@@ -207,3 +207,16 @@ def test_the_export_is_a_valid_input_that_runs_and_verifies(start_sandbox: Start
     verify = ["verify", str(results), "--base-url", box.url, *FAST]
     assert cli.main(verify, environ=TOKEN_ENV) == 0
     assert {row["verified"] for row in read_rows(tmp_path / "event.results.verify.csv")} == {"yes"}
+
+
+def test_the_api_options_come_from_the_environment_and_a_run_config_file(
+    start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), people(3))
+    config = tmp_path / "batcher.toml"
+    config.write_text("batch_size = 200\nrate = 500\nmax_changes = 10\n", encoding="utf-8")  # run's options too
+    out = tmp_path / "x.csv"
+    env = {**TOKEN_ENV, "CTCT_BASE_URL": box.url}
+    words = ["export", EVENT, "--config", str(config), "--out", str(out), "--no-progress"]
+    assert cli.main(words, environ=env) == 0
+    assert len(read_rows(out)) == 3
