@@ -317,3 +317,15 @@ def read_options(values: Mapping[str, object]) -> ReadOptions:
         token_url=str(values["token_url"]) if values["token_url"] else None,
         progress=not values["no_progress"],
     )
+
+
+def read_options_of(run: RunOptions) -> ReadOptions:
+    """The API options of a run, for the reads after it (`run --verify` calls verify_flow with these)."""
+    return ReadOptions(
+        settings=run.settings,
+        daily_quota=run.daily_quota,
+        state_dir=run.state_dir,
+        token_file=run.token_file,
+        token_url=run.token_url,
+        progress=run.output.progress,
+    )

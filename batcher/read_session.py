@@ -12,13 +12,15 @@ import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from batcher.models import WireStats
 from batcher.options import ReadOptions
 from batcher.reads import Getter
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from batcher.auth import Credentials
     from batcher.quota import QuotaLedger
 
@@ -74,14 +76,12 @@ async def _session(
 
 
 class PageBar:
-    """A tqdm bar of the records listed (its total grows by each listing's total_records), or nothing."""
+    """A tqdm bar of the records listed, in a terminal: its total grows by each listing's total_records."""
 
     def __init__(self, *, shown: bool, unit: str = "reg") -> None:
-        self.bar = None
-        if shown and sys.stderr.isatty():
-            from tqdm import tqdm  # noqa: PLC0415
-
-            self.bar = tqdm(total=0, unit=unit, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+        self.shown = shown and sys.stderr.isatty()
+        self.unit = unit
+        self.bar: tqdm[NoReturn] | None = None
 
     def __enter__(self) -> PageBar:
         return self
@@ -97,12 +97,18 @@ class PageBar:
         first = [True]
 
         def on_page(records: int, total_records: int | None) -> None:
-            if self.bar is None:
+            if not self.shown:
                 return
-            if first[0]:
-                first[0] = False
-                self.bar.total = (self.bar.total or 0) + max(total_records or 0, records)
-                self.bar.refresh()
-            self.bar.update(records)
+            grow = max(total_records or 0, records) if first[0] else 0
+            first[0] = False
+            bar = self.bar
+            if bar is None:
+                from tqdm import tqdm  # noqa: PLC0415
+
+                bar = self.bar = tqdm(total=grow, unit=self.unit, file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+            elif grow:
+                bar.total = (bar.total or 0) + grow
+                bar.refresh()
+            bar.update(records)
 
         return on_page

@@ -6,6 +6,7 @@ Pure: values in, lines out. The command line prints them (through the redaction)
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -246,8 +247,9 @@ def export_lines(result: ExportResult) -> list[str]:
     lines = [f"{PROG}: note: {notice}" for notice in result.session.notices]
     lines.append(f"  {'event_id':36}  {'track_id':10}  {'rows':>7}")
     for track in result.tracks[:MAX_TRACK_LINES]:
-        default = "  (default track)" if track.default else ""
-        lines.append(f"  {track.event_id:36}  {track.track_id[:10]:10}  {track.rows:>7}{default}")
+        default = " (default track)" if track.default else ""
+        statuses = ", ".join(f"{count} {status}" for status, count in Counter(track.statuses).most_common())
+        lines.append(f"  {track.event_id:36}  {track.track_id[:10]:10}  {track.rows:>7}{default}  {statuses}".rstrip())
     if len(result.tracks) > MAX_TRACK_LINES:
         lines.append(f"  ... and {len(result.tracks) - MAX_TRACK_LINES} more event/track pairs")
     statuses = ", ".join(f"{count} {status}" for status, count in result.statuses.most_common())

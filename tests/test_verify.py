@@ -140,3 +140,46 @@ def test_verify_results_reads_through_any_client_the_way_run_verify_would(
         return [str(value) for value in verification.verified.tolist()]
 
     assert asyncio.run(check()) == ["yes", "yes"]
+
+
+def test_the_verification_follows_the_results_format(
+    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
+    path = tmp_path / "semi.csv"
+    path.write_text("Event ID;Track ID;Registration ID;Note\n" + "".join(f"{r[0]};{r[1]};{r[2]};=1+1\n" for r in rows))
+    results = tmp_path / "semi.results.csv"
+    words = ["--results-format", "excel"]
+    assert (
+        run(
+            [
+                "run",
+                str(path),
+                "--status",
+                "CANCELED",
+                "--base-url",
+                box.url,
+                "--yes",
+                "--results",
+                str(results),
+                *words,
+            ]
+        )
+        == 0
+    )
+    assert run(["verify", str(results), "--base-url", box.url]) == 0
+    written = default_verify_path(results).read_bytes()
+    assert written.startswith(b"\xef\xbb\xbfEvent ID;Track ID;Registration ID;Note;outcome;")
+    assert written.splitlines()[1].decode().split(";")[3:4] == ["'=1+1"]  # escaped again, as in the results
+    assert written.splitlines()[1].decode().endswith(";CANCELED;yes")
+
+
+def test_a_run_gives_its_api_options_to_the_verify_after_it(tmp_path: Path) -> None:
+    from batcher.options import read_options_of, run_options  # noqa: PLC0415
+    from batcher.parser import option_table  # noqa: PLC0415
+
+    _, defaults = option_table()
+    values = {**defaults, "rate": 2.5, "state_dir": str(tmp_path), "no_progress": True}
+    chosen = read_options_of(run_options(values, command="run", input_path=tmp_path / "in.csv"))
+    assert (chosen.settings.rate_per_s, chosen.state_dir, chosen.progress) == (2.5, tmp_path, False)
