@@ -191,7 +191,8 @@ async def _read(
         found = await asyncio.gather(*(read_default_track(get, base_url, event_id) for event_id in options.events))
         for default in found:
             if default.failure:
-                raise _group_error(default.event_id, "", default.failure, group_missing=True)
+                missing = default.failure == EVENT_NOT_FOUND
+                raise _group_error(default.event_id, "", default.failure, group_missing=missing)
         pairs = [(default.event_id, default.track_id, True) for default in found]
     listed = await asyncio.gather(
         *(_track(get, base_url, options, event_id, track_id, on_listing) for event_id, track_id, _ in pairs)

@@ -186,13 +186,18 @@ def test_401_403_and_the_quota_stop_the_export_with_exit_3(
 
 
 def test_export_then_sandbox_then_export_gives_the_same_rows(start_sandbox: StartSandbox, tmp_path: Path) -> None:
-    first = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), people(130) + people(20, event=OTHER_EVENT))
+    odd = [
+        item._replace(first_name="=cmd|' /C calc'!A0", last_name="+1", email_address="-x@example.org")
+        for item in people(2, start=500)
+    ]
+    first = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), people(130) + odd + people(20, event=OTHER_EVENT))
     once, twice = tmp_path / "once.csv", tmp_path / "twice.csv"
     assert export([EVENT, OTHER_EVENT, "--base-url", first.url, "--out", str(once)]) == 0
     again = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), sandbox.read_registrations(once))
     assert export([EVENT, OTHER_EVENT, "--base-url", again.url, "--out", str(twice)]) == 0
     assert twice.read_bytes() == once.read_bytes()
-    assert len(read_rows(once)) == 150
+    assert len(read_rows(once)) == 152
+    assert read_rows(once)[130]["first_name"] == "'=cmd|' /C calc'!A0"  # escaped, and read back unescaped
 
 
 def test_the_export_is_a_valid_input_that_runs_and_verifies(start_sandbox: StartSandbox, tmp_path: Path) -> None:
@@ -220,3 +225,19 @@ def test_the_api_options_come_from_the_environment_and_a_run_config_file(
     words = ["export", EVENT, "--config", str(config), "--out", str(out), "--no-progress"]
     assert cli.main(words, environ=env) == 0
     assert len(read_rows(out)) == 3
+
+
+def test_a_page_answered_503_is_retried_as_a_run_retries(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, statuses=[503, 502]), people(120))
+    out = tmp_path / "x.csv"
+    assert export([EVENT, "--base-url", box.url, "--out", str(out)]) == 0
+    assert len(read_rows(out)) == 120
+    assert [read.status for read in box.state.reads] == [503, 502, 200, 200, 200, 200]  # the event, then 3 pages
+
+
+def test_an_event_answer_batcher_cannot_read_stops_with_exit_3(
+    start_sandbox: StartSandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, statuses=[200]), people(3))  # 200, empty body
+    assert export([EVENT, "--base-url", box.url, "--out", "-"]) == 3
+    assert f"event {EVENT}: the API answered" in capsys.readouterr().err

@@ -183,3 +183,18 @@ def test_a_run_gives_its_api_options_to_the_verify_after_it(tmp_path: Path) -> N
     values = {**defaults, "rate": 2.5, "state_dir": str(tmp_path), "no_progress": True}
     chosen = read_options_of(run_options(values, command="run", input_path=tmp_path / "in.csv"))
     assert (chosen.settings.rate_per_s, chosen.state_dir, chosen.progress) == (2.5, tmp_path, False)
+
+
+def test_a_few_rows_of_a_long_track_are_read_one_by_one_within_the_bound(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    rows = rows_for(1000)
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
+    chosen = [rows[10], rows[500], rows[999]]
+    results = tmp_path / "r.csv"
+    assert cancel(write_csv(chosen), box.url, results) == 0
+    box.state.requests.clear()
+    assert run(["verify", str(results), "--base-url", box.url]) == 0
+    pages = math.ceil(1000 / 50)
+    # the first page holds row 10; the two others are fetched one by one rather than listing 19 more pages
+    assert len(box.state.reads) == 1 + 2 <= 1 + min(pages - 1, len(chosen))
