@@ -241,3 +241,13 @@ def test_an_event_answer_batcher_cannot_read_stops_with_exit_3(
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, statuses=[200]), people(3))  # 200, empty body
     assert export([EVENT, "--base-url", box.url, "--out", "-"]) == 3
     assert f"event {EVENT}: the API answered" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", [".", "missing/x.csv"])
+def test_an_out_that_names_no_writable_file_is_refused_before_any_read(
+    start_sandbox: StartSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), people(3))
+    monkeypatch.chdir(tmp_path)
+    assert export([EVENT, "--base-url", box.url, "--out", where]) == 2
+    assert box.state.requests == []
