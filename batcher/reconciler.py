@@ -81,6 +81,26 @@ def reconcile(
         outcome[settled] = decided[0][settled]
         error[settled] = decided[1][settled]
 
+    _apply_batches(loaded, batches, results, merged, pending_reason)
+    _fill_duplicates(loaded, merged)
+    return merged
+
+
+def _apply_batches(
+    loaded: LoadedInput,
+    batches: Sequence[Batch],
+    results: Iterable[BatchResult],
+    merged: RowResults,
+    pending_reason: str,
+) -> None:
+    """Each batch's answer onto its rows; a batch without a result leaves its rows pending."""
+    outcome, http_status, error, attempts, batch_of_row = (
+        merged.outcome,
+        merged.http_status,
+        merged.error,
+        merged.attempts,
+        merged.batch,
+    )
     by_number = {result.batch: result for result in results}
     for batch in batches:
         rows = np.asarray(batch.rows, dtype=np.int64)
@@ -113,9 +133,6 @@ def reconcile(
                 outcome[row] = Outcome.PENDING.value
                 error[row] = pending_reason
                 http_status[row] = 0
-
-    _fill_duplicates(loaded, merged)
-    return merged
 
 
 def _carry_over(loaded: LoadedInput, rows: RowResults) -> None:
