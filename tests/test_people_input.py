@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from batcher import sandbox
+from batcher import cli, sandbox
 from batcher.auth import Credentials
 from batcher.client import ApiClient
 from batcher.loader import InputOptions, LoadedInput, load_input
@@ -18,7 +18,7 @@ from batcher.resolve import Resolution, email_mismatches, merge, resolution_boun
 from batcher.row_rules import CONFLICT_REASON, NO_KEY_REASON
 from batcher.settings import Settings
 from batcher.snapshot import take_snapshot
-from tests.conftest import EVENT, SAMPLES, TRACK, StartSandbox, WriteCsv, reg_id
+from tests.conftest import EVENT, SAMPLES, TOKEN_ENV, TRACK, StartSandbox, WriteCsv, read_results, reg_id
 
 SPRING = "5f0c8b2e-3d4a-4e7b-9c1d-2a6b8e4f7c90"  # "Spring Workshop 2026": default track spring1, 36 registrations
 RUN = "3cbb7daa-64c1-44fa-88a7-c8252abc5619"  # default track run5k, 54 registrations (two pages of 50)
@@ -254,3 +254,32 @@ def test_a_plain_file_is_not_touched_by_merge(write_csv: WriteCsv, tmp_path: Pat
     n = loaded.row_count
     empty = np.full(n, "", dtype=object)
     assert merge(loaded, Resolution(empty, empty, empty, empty, {}, {}, 0)) is loaded
+
+
+# --- a run end to end
+
+
+def test_a_run_from_emails_cancels_the_right_registrations_with_one_line_per_row(
+    start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
+    registrations = sandbox.read_registrations(SAMPLES / "sandbox_registrations.csv")
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), registrations)
+    people = tmp_path / "people.csv"
+    lines = (SAMPLES / "people.csv").read_text(encoding="utf-8").splitlines()
+    people.write_text("\n".join([*lines, f"{SPRING},nobody@example.org", f"{UNKNOWN_EVENT},x@example.org"]) + "\n")
+    results = tmp_path / "people.results.csv"
+    args = ["run", str(people), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    code = cli.main([*args, "--results", str(results)], environ=TOKEN_ENV)
+    assert code == 1  # two rows failed
+    lines_out = read_results(results)
+    assert len(lines_out) == 12
+    assert [line["outcome"] for line in lines_out] == ["succeeded"] * 10 + ["failed"] * 2
+    assert lines_out[10]["error"] == f"no registration with this email in track spring1 of event {SPRING}"
+    assert lines_out[11]["error"] == "event not found"
+    assert box.state.status_of(SPRING, "spring1", ALAN) == "CANCELED"
+    assert box.state.status_of(SPRING, "spring1", HEDY) == "CANCELED"
+    assert box.state.status_of(SPRING, "spring2", "5738b399-829e-5e7e-abd4-ed1ebcc19123") == "CANCELED"  # was
+    assert box.state.status_of(SPRING, "spring2", "f14b1489-9d53-56a8-8336-64d6ae5a2e9a") == "REGISTERED"  # other Ada
+    cancelled = [put.json for put in box.state.puts]
+    assert sum(len(body["registration_ids"]) for body in cancelled) == 10  # type: ignore[index, arg-type]
+    assert len(box.state.reads) == 2 + 1 + 2 + 1  # two events, spring1, run5k's two pages, the unknown event
