@@ -94,7 +94,7 @@ class LoadedInput:
     earlier: EarlierResults | None = None  # an earlier results file's own result columns, per row kept
     # people-shaped input: rows valid so far but in no group until resolve.py reads them (an email, or no track)
     needs_resolution: Flags | None = None  # None: no row needs resolving
-    email_address: Strings | None = None  # per row, lower case and trimmed ("" none); None: no email column
+    email_address: Strings | None = None  # per row that waits, lower case and trimmed ("" elsewhere); None: none
 
     @property
     def row_count(self) -> int:

@@ -20,6 +20,7 @@ import numpy as np
 
 from batcher import records
 from batcher.columnar import Strings
+from batcher.defaults import EMAIL_COLUMN
 from batcher.models import Batch, Outcome, RowGroup
 from batcher.reads import (
     EVENT_NOT_FOUND,
@@ -371,9 +372,10 @@ def email_mismatches(
     from batcher.input_rows import printable  # noqa: PLC0415
 
     reason = np.full(loaded.row_count, "", dtype=object)
-    emails = loaded.email_address
-    if emails is None:
+    position = loaded.field_columns.get(EMAIL_COLUMN)
+    if position is None:
         return tuple(groups), reason
+    emails = loaded.values[position]
     kept: list[RowGroup] = []
     for group in groups:
         read = reads.get((group.event_id, group.track_id))
@@ -381,8 +383,9 @@ def email_mismatches(
         pairs = []
         for registration_id, row in zip(group.registration_ids, group.rows, strict=True):
             record = found.get(registration_id)
+            email = str(emails[row]).strip().lower()
             held = "" if record is None else record.email_address.strip().lower()
-            if emails[row] and record is not None and held != emails[row]:
+            if email and record is not None and held != email:
                 reason[row] = (
                     f'registration_id and email_address disagree: the registration\'s email is "{printable(held)}"'
                 )

@@ -58,7 +58,7 @@ class CheckedRows:
     aliased: int  # rows whose status was an accepted misspelling ("Cancelled")
     # people-shaped rows (an email, or no track): valid so far, in no group until resolve.py has read them
     needs_resolution: Flags | None = None  # None: no row needs it
-    email_address: Strings | None = None  # per row, lower case and trimmed ("" none); None: no email column
+    email_address: Strings | None = None  # per row that waits, lower case and trimmed ("" elsewhere); None: none
 
 
 def check_rows(
@@ -90,7 +90,6 @@ def check_rows(
         registration_task = pool.submit(
             _check_uuid, registration_column.distinct, "registration_id", codes=False, allow_empty=email is not None
         )
-        email_task = pool.submit(_encode_and_check, email, _check_email) if email is not None else None
         distinct_task = pool.submit(surely_distinct, registration_column.distinct)
         event_task = pool.submit(_encode_and_check, event, partial(_check_uuid, name="event_id"))
         track_task = pool.submit(_encode_and_check, track, _check_track)
@@ -111,9 +110,8 @@ def check_rows(
     status_key = _Key.of(status_column, status_checked)
 
     keys = (event_key, track_key, registration_key, status_key)
-    email_key = None if email_task is None else _Key.of(*email_task.result())
-    reasons, valid = _row_reasons(row_count, keys if email_key is None else (*keys, email_key))
-    needs = people_rows(reasons, valid, track_key, registration_key, email_key)
+    reasons, valid = _row_reasons(row_count, keys)
+    needs, email_ids = people_rows(reasons, valid, track_key, registration_key, email)
     event_track = combine(event_key.codes(), track_key.codes())
     status_code = status_key.codes()
     duplicate_of = np.full(row_count, -1, dtype=np.int64)
@@ -133,7 +131,6 @@ def check_rows(
     aliased = 0
     if status_checked.aliased is not None:
         aliased = int(np.count_nonzero(status_column.per_row(status_checked.aliased)))
-    email_ids = None if email_key is None else email_key.normalized(strings(email_key.column.distinct))
     return CheckedRows(
         event_id=event_ids,
         track_id=track_ids,
@@ -148,26 +145,40 @@ def check_rows(
     )
 
 
-def people_rows(reasons: Strings, valid: Flags, track: _Key, registration: _Key, email: _Key | None) -> Flags | None:
-    """Which valid rows wait for resolve.py (an email, or an empty track); they leave valid (changed in place).
+def people_rows(
+    reasons: Strings, valid: Flags, track: _Key, registration: _Key, email: pa.ChunkedArray | None
+) -> tuple[Flags | None, Strings | None]:
+    """Which valid rows wait for resolve.py (an email, or an empty track), and their emails; they leave valid.
 
-    A row needs a registration_id or an email: one with neither is invalid here. A row with an ID and a track is
-    grouped as usual; its email, if any, is checked against what the reads find (resolve.email_mismatches).
-    None: no row waits.
+    Only rows without a track or an ID have their email checked here (a bad one is invalid before any read); one
+    with neither ID nor email is invalid. A row with an ID and a track is grouped as usual: its email, if any, is
+    checked against the registration the reads find (resolve.email_mismatches). (None, None): no row waits.
     """
-    no_track = _per_row(track, byte_lengths(track.checked.normalized) == 0)
-    needs = no_track & valid
+    open_rows = _per_row(track, byte_lengths(track.checked.normalized) == 0)
     if email is not None:
-        has_email = _per_row(email, byte_lengths(email.checked.normalized) > 0)
-        no_id = _per_row(registration, byte_lengths(registration.checked.normalized) == 0)
-        neither = np.flatnonzero(valid & no_id & ~has_email)
+        open_rows |= _per_row(registration, byte_lengths(registration.checked.normalized) == 0)
+    rows = np.flatnonzero(open_rows & valid)
+    if not len(rows):
+        return None, None
+    emails = np.full(len(valid), "", dtype=object)
+    if email is not None:
+        cells = email.take(pa.array(rows))
+        key = _Key.of(Column(cells, None), _check_email(cells))
+        bad = np.flatnonzero(key.invalid)
+        reasons[rows[bad]] = key.reason[bad]
+        valid[rows[bad]] = False
+        emails[rows] = strings(key.checked.normalized)
+        neither = rows[(emails[rows] == "") & registration.normalized_empty(rows)]
+        neither = neither[valid[neither]]
         reasons[neither] = NO_KEY_REASON
         valid[neither] = False
-        needs = valid & (no_track | (has_email & no_id))  # an ID and a track: sent; its email checked by the reads
+    needs = np.zeros(len(valid), dtype=np.bool_)
+    needs[rows] = valid[rows]
     if not needs.any():
-        return None
+        return None, None
     valid[needs] = False
-    return needs
+    emails[~needs] = ""
+    return needs, emails if email is not None else None
 
 
 def _per_row(key: _Key, per_value: Flags) -> Flags:
@@ -213,6 +224,11 @@ class _Key:
             reason[where] = strings(pc.binary_join_element_wise(message + '"', quoted, '"' + suffix, ""))
         code = checked.code if checked.code is not None else codes_of(checked.normalized)
         return cls(column, checked, code, invalid, reason)
+
+    def normalized_empty(self, rows: npt.NDArray[np.intp]) -> Flags:
+        """Per row of rows, whether the API form is empty."""
+        empty = byte_lengths(self.checked.normalized) == 0
+        return np.asarray(empty[rows if self.column.index is None else self.column.index[rows]], dtype=np.bool_)
 
     def codes(self) -> Codes:
         return np.asarray(self.column.per_row(self.code), dtype=np.int64)
@@ -270,7 +286,7 @@ def _check_email(raw: pa.ChunkedArray) -> _Checked:
         (control, "email_address holds control characters: ", ""),
         (not_email, "email_address is not an email address (no @): ", ""),
     ]
-    return _checked(raw, normalized, checks)
+    return replace(_checked(raw, normalized, checks, codes=False), code=np.zeros(0, dtype=np.int64))  # no codes
 
 
 def _check_status(raw: pa.ChunkedArray, default: str | None) -> _Checked:
