@@ -117,6 +117,8 @@ def execute(
             held_back_reason=_held_back_reason(plan.limit),
             decided=None if resolution is None else resolution.decided,
         )
+        if resolution is not None:
+            resolution.show(rows)  # people-shaped input: which registration and track each row went to
         write_results(results_path, plan.loaded, rows, results_format=results_format)
     return RunSummary(
         rows=rows,

@@ -142,6 +142,8 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     notes: list[str] = []
     if checked.aliased:
         notes.append(f'{checked.aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
+    if checked.needs_resolution is not None:
+        notes.append(_people_note(checked))
     if STATUS_COLUMN not in columns:
         lookalike = next((name for name in header if normalize_header(name) in STATUS_LOOKALIKES), None)
         if lookalike is not None:
@@ -236,6 +238,23 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
             f"{options}." + hint + (EMAIL_HINT if "registration_id" in missing else "")
         )
     return found
+
+
+def _people_note(checked: row_rules.CheckedRows) -> str:
+    """What resolving the people-shaped rows will read, and its most requests (a track's pages are not known yet)."""
+    needs = checked.needs_resolution if checked.needs_resolution is not None else np.zeros(0, dtype=np.bool_)
+    rows = np.flatnonzero(needs)
+    events = {str(checked.event_id[row]) for row in rows if not checked.track_id[row]}
+    emails = checked.email_address
+    per_track: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        if emails is not None and emails[row]:
+            per_track.setdefault((str(checked.event_id[row]), str(checked.track_id[row])), set()).add(str(emails[row]))
+    bound = len(events) + sum(1 + len(found) if len(found) > 1 else 1 for found in per_track.values())
+    return (
+        f"{len(rows)} row(s) name people by email or have no track_id: run first reads the default track of "
+        f"{len(events)} event(s) and looks the emails up in each track once (at most {bound} read requests)"
+    )
 
 
 def _required(found: Mapping[str, int]) -> tuple[str, ...]:

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from batcher.client import ApiClient
     from batcher.input_rows import LoadedInput
     from batcher.planning import Plan
+    from batcher.reconciler import RowResults
 
 TrackKey = tuple[str, str]
 NOT_READ = "could not read the registrations of track {track} ({reason}); re-run with --resume"
@@ -66,12 +67,20 @@ class Resolution:
     default_tracks: Mapping[str, DefaultTrack]  # per event read: the track chosen (for the plan), or the failure
     tracks: Mapping[TrackKey, TrackEmails]
     requests: int
+    note: Strings | None = None  # per row resolved, what it went to, for the results ("" elsewhere)
 
     @property
     def decided(self) -> tuple[Strings, Strings]:
         """The failed rows as reconcile's decided=(outcome, reason) (invalid ones go into invalid_reason)."""
         failed = self.outcome == Outcome.FAILED.value
         return np.where(failed, self.outcome, "").astype(object), np.where(failed, self.reason, "").astype(object)
+
+    def show(self, rows: RowResults) -> None:
+        """Say in the results' error column, of the rows with nothing else to say, what each resolved row went to."""
+        if self.note is None:
+            return
+        quiet = (rows.error == "") & (self.note != "")
+        rows.error[quiet] = self.note[quiet]
 
     def known(self, groups: Sequence[RowGroup]) -> dict[TrackKey, TrackRead]:
         """The reads the snapshot may reuse: tracks read whole, or whose every registration in groups was seen."""
@@ -142,7 +151,13 @@ async def resolve(get: Getter, base_url: str, loaded: LoadedInput) -> Resolution
         else:
             registration[row] = decided
     requests = len(defaults) + sum(track_read.read.requests for track_read in found)
-    return Resolution(track, registration, outcome, reason, default_of, tracks, requests)
+    note = np.full(n, "", dtype=object)
+    for row in rows:
+        if not outcome[row]:
+            chosen = "" if loaded.track_id[row] else ", the event's default"
+            found_by = f"by email: registration {registration[row]} in " if emails[row] else ""
+            note[row] = f"{found_by}track {track[row]}{chosen}"
+    return Resolution(track, registration, outcome, reason, default_of, tracks, requests, note)
 
 
 def _match(track: TrackEmails, email: str, given: str) -> str | tuple[str, str]:

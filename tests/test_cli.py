@@ -98,7 +98,10 @@ def test_without_a_track_id_column_rows_take_the_default_track(
 ) -> None:
     box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(1), "REGISTERED")])
     path = write_csv([[EVENT, reg_id(1)]], header=["Event ID", "Registration ID"])
-    assert run(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]) == 0
+    results = path.with_suffix(".results.csv")
+    args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    assert run([*args, "--results", str(results)]) == 0
+    assert read_results(results)[0]["error"] == f"track {TRACK}, the event's default"
     assert box.state.status_of(EVENT, TRACK, reg_id(1)) == "CANCELED"
     assert [read.path for read in box.state.reads] == [f"/v3/events/{EVENT}"]
 

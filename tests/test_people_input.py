@@ -276,6 +276,8 @@ def test_a_run_from_emails_cancels_the_right_registrations_with_one_line_per_row
     assert [line["outcome"] for line in lines_out] == ["succeeded"] * 10 + ["failed"] * 2
     assert lines_out[10]["error"] == f"no registration with this email in track spring1 of event {SPRING}"
     assert lines_out[11]["error"] == "event not found"
+    assert lines_out[1]["error"] == f"by email: registration {ALAN} in track spring1, the event's default"
+    assert lines_out[1]["Email"] == "ALAN.RITCHIE2@EXAMPLE.ORG"  # the cells as written
     assert box.state.status_of(SPRING, "spring1", ALAN) == "CANCELED"
     assert box.state.status_of(SPRING, "spring1", HEDY) == "CANCELED"
     assert box.state.status_of(SPRING, "spring2", "5738b399-829e-5e7e-abd4-ed1ebcc19123") == "CANCELED"  # was
