@@ -285,3 +285,19 @@ def test_a_run_from_emails_cancels_the_right_registrations_with_one_line_per_row
     cancelled = [put.json for put in box.state.puts]
     assert sum(len(body["registration_ids"]) for body in cancelled) == 10  # type: ignore[index, arg-type]
     assert len(box.state.reads) == 2 + 1 + 2 + 1  # two events, spring1, run5k's two pages, the unknown event
+
+
+def test_limit_counts_resolved_rows_and_max_changes_counts_the_rows_that_wait(
+    start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
+    registrations = sandbox.read_registrations(SAMPLES / "sandbox_registrations.csv")
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), registrations)
+    results = tmp_path / "people.results.csv"
+    args = ["run", str(SAMPLES / "people.csv"), "--status", "CANCELED", "--base-url", box.url, "--yes"]
+    args += ["--no-progress", "--results", str(results)]
+    assert cli.main([*args, "--max-changes", "9"], environ=TOKEN_ENV) == 2
+    assert box.state.requests == []
+    # a canary run: the rest is left for --resume (the flow's exit code still sees the plan before resolving)
+    assert cli.main([*args, "--limit", "3"], environ=TOKEN_ENV) != 0
+    assert [line["outcome"] for line in read_results(results)] == ["succeeded"] * 3 + ["pending"] * 7
+    assert sum(len(put.json["registration_ids"]) for put in box.state.puts) == 3  # type: ignore[index, arg-type]
