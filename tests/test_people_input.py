@@ -18,7 +18,17 @@ from batcher.resolve import Resolution, email_mismatches, merge, resolution_boun
 from batcher.row_rules import CONFLICT_REASON, NO_KEY_REASON
 from batcher.settings import Settings
 from batcher.snapshot import take_snapshot
-from tests.conftest import EVENT, SAMPLES, TOKEN_ENV, TRACK, StartSandbox, WriteCsv, read_results, reg_id
+from tests.conftest import (
+    EVENT,
+    SAMPLES,
+    TOKEN_ENV,
+    TRACK,
+    RunningSandbox,
+    StartSandbox,
+    WriteCsv,
+    read_results,
+    reg_id,
+)
 
 SPRING = "5f0c8b2e-3d4a-4e7b-9c1d-2a6b8e4f7c90"  # "Spring Workshop 2026": default track spring1, 36 registrations
 RUN = "3cbb7daa-64c1-44fa-88a7-c8252abc5619"  # default track run5k, 54 registrations (two pages of 50)
@@ -28,9 +38,10 @@ HEDY = "06228e24-31bb-5e4d-85f3-95998616597b"  # hedy.rossum12@example.org in sp
 UNKNOWN_EVENT = "99999999-9999-4999-8999-999999999999"
 
 
-def _sandbox(start_sandbox: StartSandbox, **scenario: object) -> str:
+def _sandbox(start_sandbox: StartSandbox) -> RunningSandbox:
+    """A sandbox that knows the sample registrations (sample_inputs/sandbox_registrations.csv)."""
     registrations = sandbox.read_registrations(SAMPLES / "sandbox_registrations.csv")
-    return start_sandbox(sandbox.Scenario(rate_limit_per_s=None, **scenario), registrations).url  # type: ignore[arg-type]
+    return start_sandbox(sandbox.Scenario(rate_limit_per_s=None), registrations)
 
 
 async def _resolve(settings: Settings, url: str, loaded: LoadedInput) -> Resolution:
@@ -93,7 +104,7 @@ def test_rows_with_an_id_and_without_a_track_keep_the_others_grouped(write_csv: 
 async def test_the_people_sample_resolves_by_email_and_default_track(
     start_sandbox: StartSandbox, settings: Settings
 ) -> None:
-    url = _sandbox(start_sandbox)
+    url = _sandbox(start_sandbox).url
     loaded = load_input(SAMPLES / "people.csv", default_status="CANCELED")
     resolution = await _resolve(settings, url, loaded)
     assert {event: default.track_id for event, default in resolution.default_tracks.items()} == {
@@ -116,7 +127,7 @@ async def test_the_people_sample_resolves_by_email_and_default_track(
 async def test_a_missing_email_fails_and_a_disagreeing_id_is_invalid(
     start_sandbox: StartSandbox, settings: Settings, write_csv: WriteCsv
 ) -> None:
-    url = _sandbox(start_sandbox)
+    url = _sandbox(start_sandbox).url
     rows = [
         [SPRING, "spring1", "", "nobody@example.org"],
         [SPRING, "", reg_id(5), "alan.ritchie2@example.org"],  # no track: resolved, and the ID checked then
@@ -139,7 +150,7 @@ async def test_a_missing_email_fails_and_a_disagreeing_id_is_invalid(
 async def test_an_id_with_a_track_is_grouped_and_its_email_checked_by_the_snapshot(
     start_sandbox: StartSandbox, settings: Settings, write_csv: WriteCsv
 ) -> None:
-    url = _sandbox(start_sandbox)
+    url = _sandbox(start_sandbox).url
     rows = [[SPRING, "spring1", reg_id(5), "a@example.org"], [SPRING, "spring1", KEN, "alan.ritchie2@example.org"]]
     rows.append([SPRING, "spring1", ALAN, " Alan.Ritchie2@example.org"])
     header = ["event_id", "track_id", "registration_id", "email"]
@@ -175,7 +186,7 @@ async def test_an_email_two_registrations_share_fails_unless_the_id_picks_one(
 async def test_an_unknown_event_fails_its_rows_after_one_read(
     start_sandbox: StartSandbox, settings: Settings, write_csv: WriteCsv
 ) -> None:
-    url = _sandbox(start_sandbox)
+    url = _sandbox(start_sandbox).url
     rows = [[UNKNOWN_EVENT, "a@example.org"], [UNKNOWN_EVENT, "b@example.org"], [UNKNOWN_EVENT, "c@example.org"]]
     loaded = load_input(write_csv(rows, header=["event_id", "email"]), default_status="CANCELED")
     resolution = await _resolve(settings, url, loaded)
@@ -188,7 +199,7 @@ async def test_an_unknown_event_fails_its_rows_after_one_read(
 async def test_an_unknown_track_of_a_known_event_fails_its_rows(
     start_sandbox: StartSandbox, settings: Settings, write_csv: WriteCsv
 ) -> None:
-    url = _sandbox(start_sandbox)
+    url = _sandbox(start_sandbox).url
     loaded = load_input(
         write_csv([[SPRING, "nope", "a@example.org"]], header=["event_id", "track_id", "email"]),
         default_status="CANCELED",
@@ -262,8 +273,7 @@ def test_a_plain_file_is_not_touched_by_merge(write_csv: WriteCsv, tmp_path: Pat
 def test_a_run_from_emails_cancels_the_right_registrations_with_one_line_per_row(
     start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
-    registrations = sandbox.read_registrations(SAMPLES / "sandbox_registrations.csv")
-    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), registrations)
+    box = _sandbox(start_sandbox)
     people = tmp_path / "people.csv"
     lines = (SAMPLES / "people.csv").read_text(encoding="utf-8").splitlines()
     people.write_text("\n".join([*lines, f"{SPRING},nobody@example.org", f"{UNKNOWN_EVENT},x@example.org"]) + "\n")
@@ -290,8 +300,7 @@ def test_a_run_from_emails_cancels_the_right_registrations_with_one_line_per_row
 def test_limit_counts_resolved_rows_and_max_changes_counts_the_rows_that_wait(
     start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
-    registrations = sandbox.read_registrations(SAMPLES / "sandbox_registrations.csv")
-    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), registrations)
+    box = _sandbox(start_sandbox)
     results = tmp_path / "people.results.csv"
     args = ["run", str(SAMPLES / "people.csv"), "--status", "CANCELED", "--base-url", box.url, "--yes"]
     args += ["--no-progress", "--results", str(results)]
