@@ -56,6 +56,7 @@ class RunSummary:
     report: Report
     stopped: RunStopped | None = None
     interrupted: bool = False
+    resolution: Resolution | None = None  # people-shaped input: default track per event, requests, per-row results
 
     @property
     def counts(self) -> dict[Outcome, int]:
@@ -128,6 +129,7 @@ def execute(
         report=build_report(plan.loaded.event_id, plan.loaded.track_id, rows.outcome, rows.error),
         stopped=stopped,
         interrupted=interrupted,
+        resolution=resolution,
     )
 
 

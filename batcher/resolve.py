@@ -98,7 +98,7 @@ async def resolve(get: Getter, base_url: str, loaded: LoadedInput) -> Resolution
     needs = loaded.needs_resolution
     if needs is None or not needs.any():
         return Resolution(track, registration, outcome, reason, {}, {}, 0)
-    rows = np.flatnonzero(needs)
+    rows = np.flatnonzero(needs & ~loaded.carried_over)  # rows an earlier results file says succeeded: kept as is
     emails = loaded.email_address if loaded.email_address is not None else np.full(n, "", dtype=object)
 
     without_track = sorted({str(loaded.event_id[row]) for row in rows if not track[row]})

@@ -295,6 +295,12 @@ def test_a_run_from_emails_cancels_the_right_registrations_with_one_line_per_row
     cancelled = [put.json for put in box.state.puts]
     assert sum(len(body["registration_ids"]) for body in cancelled) == 10  # type: ignore[index, arg-type]
     assert len(box.state.reads) == 2 + 1 + 2 + 1  # two events, spring1, run5k's two pages, the unknown event
+    # its results as the next input: the rows that succeeded are carried over, not resolved or read again
+    again = tmp_path / "again.results.csv"
+    reads_before = len(box.state.reads)
+    assert cli.main(["run", str(results), *args[2:], "--results", str(again)], environ=TOKEN_ENV) == 1
+    assert [line["outcome"] for line in read_results(again)] == ["succeeded"] * 10 + ["failed"] * 2
+    assert len(box.state.reads) - reads_before == 3  # for the two failed rows: two events, one search
 
 
 def test_limit_counts_resolved_rows_and_max_changes_counts_the_rows_that_wait(
