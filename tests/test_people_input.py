@@ -106,6 +106,7 @@ async def test_the_people_sample_resolves_by_email_and_default_track(
 ) -> None:
     url = _sandbox(start_sandbox).url
     loaded = load_input(SAMPLES / "people.csv", default_status="CANCELED")
+    n = loaded.row_count
     resolution = await _resolve(settings, url, loaded)
     assert {event: default.track_id for event, default in resolution.default_tracks.items()} == {
         SPRING: "spring1",
@@ -122,6 +123,11 @@ async def test_the_people_sample_resolves_by_email_and_default_track(
     assert [(group.track_id, len(group.rows)) for group in merged.groups] == [("spring1", 6), ("run5k", 4)]
     assert merged.registration_id[1] == ALAN and loaded.registration_id[1] == ""  # the loaded input is untouched
     assert set(resolution.known(merged.groups)) == {(SPRING, "spring1"), (RUN, "run5k")}
+    async with ApiClient(replace(settings, base_url=url), Credentials(sandbox.SANDBOX_TOKEN)) as client:
+        known = resolution.known(merged.groups)
+        snapshot, made = await take_snapshot(getter(client), url, merged.groups, n, known=known)
+    assert made == [] and snapshot.requests == 0  # the snapshot reuses the listings: no track is read twice
+    assert snapshot.previous_status[1] == "REGISTERED" and snapshot.found.all()
 
 
 async def test_a_missing_email_fails_and_a_disagreeing_id_is_invalid(
