@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batcher.auth import Credentials
+from batcher.client import ApiClient
 from batcher.defaults import DEFAULT_RATE_LIMIT_PER_S, SANDBOX_TOKEN
 from batcher.errors import RunStopped
 from batcher.journal import Journal, journal_path, results_lock
@@ -25,6 +26,7 @@ from batcher.models import Batch, BatchResult, Outcome, WireStats
 from batcher.planning import Plan
 from batcher.reconciler import RowResults, reconcile
 from batcher.report import Report, build_report
+from batcher.resolve import Resolution, resolve_plan
 from batcher.results_file import write_results
 from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
@@ -54,6 +56,7 @@ class RunSummary:
     report: Report
     stopped: RunStopped | None = None
     interrupted: bool = False
+    resolution: Resolution | None = None  # people-shaped input: default track per event, requests, per-row results
 
     @property
     def counts(self) -> dict[Outcome, int]:
@@ -84,8 +87,11 @@ def execute(
     with results_lock(results_path):
         journal = Journal(journal_path(results_path), append=resume)
 
+        # people-shaped input (resolve.py): _send resolves emails and default tracks first, and says the new plan
+        resolved: list[tuple[Plan, Resolution | None]] = [(plan, None)]
+
         def collect(result: BatchResult) -> None:
-            batch = plan.batches[result.batch - 1]
+            batch = resolved[-1][0].batches[result.batch - 1]
             journal.record(batch, result)  # durable before the rows count as done
             results.append(result)
             _log_batch(batch, result)
@@ -95,11 +101,14 @@ def execute(
         stopped: RunStopped | None = None
         interrupted = False
         try:
-            interrupted = asyncio.run(_send(plan, settings, credentials, sandbox_options, collect, quota, stats))
+            interrupted = asyncio.run(
+                _send(plan, settings, credentials, sandbox_options, collect, quota, stats, resolved.append)
+            )
         except RunStopped as exc:
             stopped = exc
         finally:
             journal.close()
+        plan, resolution = resolved[-1]
         rows = reconcile(
             plan.loaded,
             plan.batches,
@@ -107,7 +116,10 @@ def execute(
             pending_reason=_pending_reason(stopped, interrupted),
             applied_before=plan.applied_before,
             held_back_reason=_held_back_reason(plan.limit),
+            decided=None if resolution is None else resolution.decided,
         )
+        if resolution is not None:
+            resolution.show(rows)  # people-shaped input: which registration and track each row went to
         write_results(results_path, plan.loaded, rows, results_format=results_format)
     return RunSummary(
         rows=rows,
@@ -117,6 +129,7 @@ def execute(
         report=build_report(plan.loaded.event_id, plan.loaded.track_id, rows.outcome, rows.error),
         stopped=stopped,
         interrupted=interrupted,
+        resolution=resolution,
     )
 
 
@@ -128,6 +141,7 @@ async def _send(
     on_result: Callable[[BatchResult], None],
     quota: QuotaGate | None,
     stats: WireStats,
+    on_plan: Callable[[tuple[Plan, Resolution]], None],
 ) -> bool:
     """Send in this loop; True when a signal interrupted the run.
 
@@ -136,10 +150,14 @@ async def _send(
     """
     stop = asyncio.Event()
     signals: list[int] = []
-    async with _endpoint(plan.loaded, settings, credentials, sandbox_options) as (where, token):
-        task = asyncio.ensure_future(
-            send_batches(plan.batches, where, token, on_result=on_result, stop=stop, quota=quota, stats=stats)
-        )
+    async with (
+        _endpoint(plan.loaded, settings, credentials, sandbox_options) as (where, token),
+        ApiClient(where, token, stop=stop, quota=quota, stats=stats) as client,
+    ):
+        # people-shaped input: emails and default tracks resolved on the run's one client, before any PUT
+        plan, resolution = await resolve_plan(plan, client, where.base_url, where.batch_size)
+        on_plan((plan, resolution))
+        task = asyncio.ensure_future(send_batches(plan.batches, where, token, on_result=on_result, client=client))
         with _signals_set(lambda: _interrupt(signals, stop, task)):
             await _finish(task)
     return bool(signals)
@@ -234,6 +252,8 @@ def _sandbox_registrations(
 
         return read_registrations(options.registrations_file)
     valid = loaded.invalid_reason == ""
+    if loaded.needs_resolution is not None:
+        valid &= ~loaded.needs_resolution  # their registrations are known only once resolved
     return [
         (event_id, track_id, registration_id, "REGISTERED")
         for event_id, track_id, registration_id in zip(

@@ -19,7 +19,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from batcher import results_file, row_rules
 from batcher.columnar import Columns, Flags, Strings
-from batcher.defaults import FIELDS, REQUIRED_COLUMNS, STATUS_COLUMN
+from batcher.defaults import EMAIL_COLUMN, FIELDS, STATUS_COLUMN
 from batcher.errors import InputError, UsageError
 from batcher.input_table import DELIMITERS, InputFormat, Table, check_encoding, read_table
 from batcher.models import KNOWN_STATUSES, Outcome, RowGroup
@@ -30,6 +30,9 @@ STATUS_LOOKALIKES = frozenset({"status", "newstatus", "targetstatus"})
 # The spreadsheet row of data row i when no row is blank: the header is row 1 (see LoadedInput.row_number).
 FIRST_DATA_ROW = 2
 MAX_COLUMNS_LISTED = 20
+# header keys (see normalize_header) that name a field besides the field's own name
+HEADER_ALIASES = {"email": EMAIL_COLUMN}
+EMAIL_HINT = " Or name people by email: an Email column, or --column email_address=HEADER."
 _CONTROL_RE = re.compile(row_rules.CONTROL_CHARS)
 
 
@@ -89,6 +92,9 @@ class LoadedInput:
     field_columns: Mapping[str, int] = dataclasses.field(default_factory=dict)  # field -> position in header
     skipped_rows: int = 0  # rows of an earlier results file left out by --only
     earlier: EarlierResults | None = None  # an earlier results file's own result columns, per row kept
+    # people-shaped input: rows valid so far but in no group until resolve.py reads them (an email, or no track)
+    needs_resolution: Flags | None = None  # None: no row needs resolving
+    email_address: Strings | None = None  # per row that waits, lower case and trimmed ("" elsewhere); None: none
 
     @property
     def row_count(self) -> int:
@@ -118,13 +124,15 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     held = None
     if earlier is not None and options.only is None:
         held = np.char.lower(np.char.strip(earlier.outcome.astype(str))) == Outcome.SUCCEEDED.value
+    empty = pa.chunked_array([pa.repeat(pa.scalar("", pa.string()), len(row_number))])
     checked = row_rules.check_rows(
         columns_in[columns["event_id"]],
-        columns_in[columns["track_id"]],
-        columns_in[columns["registration_id"]],
+        columns_in[columns["track_id"]] if "track_id" in columns else empty,  # every row: the default track
+        columns_in[columns["registration_id"]] if "registration_id" in columns else empty,
         columns_in[columns[STATUS_COLUMN]] if STATUS_COLUMN in columns else None,
         default=default,
         held=held,
+        email=columns_in[columns[EMAIL_COLUMN]] if EMAIL_COLUMN in columns else None,
     )
     row_count = len(checked.invalid_reason)
     carried = np.zeros(row_count, dtype=np.bool_)
@@ -134,6 +142,8 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     notes: list[str] = []
     if checked.aliased:
         notes.append(f'{checked.aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
+    if checked.needs_resolution is not None:
+        notes.append(_people_note(checked))
     if STATUS_COLUMN not in columns:
         lookalike = next((name for name in header if normalize_header(name) in STATUS_LOOKALIKES), None)
         if lookalike is not None:
@@ -160,6 +170,8 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
         field_columns=columns,
         skipped_rows=skipped_rows,
         earlier=earlier,
+        needs_resolution=checked.needs_resolution,
+        email_address=checked.email_address,
     )
 
 
@@ -199,7 +211,7 @@ def _select_rows(
 def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str], ...]) -> dict[str, int]:
     found = {field: _find_header(path, header, field, wanted) for field, wanted in explicit}
     claimed = set(found.values())
-    keys = {normalize_header(name): name for name in FIELDS}
+    keys = {normalize_header(name): name for name in FIELDS} | HEADER_ALIASES
     for position, name in enumerate(header):
         key = keys.get(normalize_header(name))
         if key is None or position in claimed or any(field == key for field, _ in explicit):
@@ -210,7 +222,7 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
                 f"rename or remove one of them, or choose one with --column {key}=HEADER."
             )
         found[key] = position
-    missing = [name for name in REQUIRED_COLUMNS if name not in found]
+    missing = [name for name in _required(found) if name not in found]
     if missing:
         hint = (
             " Only one column was found: check the separator (--delimiter) or the sheet (--sheet)."
@@ -223,9 +235,31 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
         raise InputError(
             f"{path}: no {names} column{plural} (found: {_listed(header)}). "
             f"Headers match ignoring case, spaces, dashes and underscores; or name the column{plural} with "
-            f"{options}." + hint
+            f"{options}." + hint + (EMAIL_HINT if "registration_id" in missing else "")
         )
     return found
+
+
+def _people_note(checked: row_rules.CheckedRows) -> str:
+    """What resolving the people-shaped rows will read, and its most requests (a track's pages are not known yet)."""
+    needs = checked.needs_resolution if checked.needs_resolution is not None else np.zeros(0, dtype=np.bool_)
+    rows = np.flatnonzero(needs)
+    events = {str(checked.event_id[row]) for row in rows if not checked.track_id[row]}
+    emails = checked.email_address
+    per_track: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        if emails is not None and emails[row]:
+            per_track.setdefault((str(checked.event_id[row]), str(checked.track_id[row])), set()).add(str(emails[row]))
+    bound = len(events) + sum(1 + len(found) if len(found) > 1 else 1 for found in per_track.values())
+    return (
+        f"{len(rows)} row(s) name people by email or have no track_id: run first reads the default track of "
+        f"{len(events)} event(s) and looks the emails up in each track once (at most {bound} read requests)"
+    )
+
+
+def _required(found: Mapping[str, int]) -> tuple[str, ...]:
+    """The columns a file must have: without track_id rows take the default track; an email can stand for the ID."""
+    return ("event_id",) if EMAIL_COLUMN in found else ("event_id", "registration_id")
 
 
 def _find_header(path: Path, header: list[str], field: str, wanted: str) -> int:
