@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _sandbox(args)
         if args.command == "report":
             return _report(args)
+        if args.command in ("verify", "export"):
+            return _read_command(args, env)
         return _run(args, env, words)
     except BatcherError as exc:
         say(f"{PROG}: error: {exc}")
@@ -206,3 +208,45 @@ def _sandbox(args: argparse.Namespace) -> int:
         ServeOptions(args.host, args.port, scenario, args.registrations), on_ready=lambda text: say(f"{PROG}: {text}")
     )
     return EXIT_OK
+
+
+def _read_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """verify or export: the API options resolved as run's are, one flow, its summary on stderr."""
+    from batcher import logs  # noqa: PLC0415
+    from batcher.options import read_options  # noqa: PLC0415
+    from batcher.parser import READ_OPTIONS  # noqa: PLC0415
+    from batcher.read_session import PageBar  # noqa: PLC0415
+
+    specs, defaults = option_table()
+    given = {name: value for name, value in vars(args).items() if name in READ_OPTIONS}
+    config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    read = read_options(config.resolve(given, specs, defaults, env, config_path).values)
+    logs.configure(verbosity=0, log_format="text", log_file=None, secrets=[env.get(name, "") for name in SECRET_ENV])
+    with PageBar(shown=read.progress) as bar:
+        if args.command == "verify":
+            from batcher.flow_verify import VerifyOptions, verify_flow  # noqa: PLC0415
+            from batcher.render import verify_lines  # noqa: PLC0415
+
+            verified = verify_flow(VerifyOptions(args.results, read, args.out), env, on_listing=bar.listing)
+            lines, code = verify_lines(verified), verified.exit_code
+        else:
+            from batcher.flow_export import export_flow, export_options  # noqa: PLC0415
+            from batcher.render import export_lines  # noqa: PLC0415
+
+            chosen = export_options(
+                args.events,
+                read,
+                tracks=args.track,
+                status=args.status,
+                payment_status=args.payment_status,
+                search=args.search,
+                out=args.out,
+            )
+            exported = export_flow(chosen, env, on_listing=bar.listing)
+            if chosen.out is None:
+                sys.stdout.write(redaction.redact(exported.text))
+                sys.stdout.flush()
+            lines, code = export_lines(exported), exported.exit_code
+    for line in lines:
+        say(line)
+    return code

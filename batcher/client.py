@@ -291,8 +291,7 @@ class ApiClient:
 
     async def _call_token_endpoint(self) -> AuthError | str | None:
         """None when the token was refreshed, an AuthError when refused, a text when worth retrying."""
-        call = self.credentials.refresh_request()
-        self.stats.count(asyncio.get_running_loop().time())
+        call = self.credentials.refresh_request()  # not counted: the token endpoint is not the API's rate or quota
         try:
             async with self.session.post(
                 call.url,

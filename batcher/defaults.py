@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 # the input's fields, in the order a results file lists them
-REQUIRED_COLUMNS = ("event_id", "track_id", "registration_id")
+REQUIRED_COLUMNS = ("event_id", "track_id", "registration_id")  # the key of a row; track_id may be left out
 STATUS_COLUMN = "registration_status"
-FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN)
+EMAIL_COLUMN = "email_address"  # people-shaped input: identifies a registration instead of registration_id
+FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN, EMAIL_COLUMN)
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 # the local emulator of the endpoint

@@ -32,6 +32,7 @@ from batcher.planning import Plan
 from batcher.reads import TrackRead, getter
 from batcher.reconciler import RowResults, reconcile
 from batcher.report import Report, build_report
+from batcher.resolve import Resolution, groups_of, resolve_plan
 from batcher.results_file import write_results
 from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
@@ -76,6 +77,7 @@ class RunSummary:
     stopped: RunStopped | None = None
     interrupted: bool = False
     preview: Preview | None = None  # what the reads found (None: nothing was read)
+    resolution: Resolution | None = None  # people-shaped input: default track per event, requests, per-row results
 
     @property
     def counts(self) -> dict[Outcome, int]:
@@ -88,6 +90,8 @@ class _Progress:
 
     batches: tuple[Batch, ...]
     reads: dict[TrackKey, TrackRead] = field(default_factory=dict)
+    plan: Plan | None = None  # the plan once resolved (people-shaped input), None before
+    resolution: Resolution | None = None
     settled: Settled | None = None
     preview: Preview | None = None
 
@@ -137,7 +141,7 @@ def execute(
             interrupted, stopped = asyncio.run(_send(run, credentials, sandbox_options, collect, quota, stats))
         finally:
             journal.close()
-        settled = progress.settled
+        plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled
         rows = reconcile(
             plan.loaded,
             progress.batches,
@@ -148,8 +152,10 @@ def execute(
             previous_status=image(plan.loaded.groups, progress.reads, plan.loaded.row_count).previous_status
             if progress.reads
             else None,
-            decided=_decided(plan, settled),
+            decided=_decided(plan, settled, resolution),
         )
+        if resolution is not None:
+            resolution.show(rows)  # people-shaped input: which registration and track each row went to
         write_results(results_path, plan.loaded, rows, results_format=results_format)
     return RunSummary(
         rows=rows,
@@ -160,17 +166,21 @@ def execute(
         stopped=stopped,
         interrupted=interrupted,
         preview=progress.preview,
+        resolution=resolution,
     )
 
 
-def _decided(plan: Plan, settled: Settled | None) -> tuple[Strings, Strings] | None:
-    """The rows settled before sending: by the reads, else (undo) from the results file."""
-    if plan.preset is None:
-        return (settled.outcome, settled.reason) if settled is not None else None
-    outcome, reason = plan.preset[0].copy(), plan.preset[1].copy()
-    if settled is not None:
-        by_reads = settled.outcome != ""
-        outcome[by_reads], reason[by_reads] = settled.outcome[by_reads], settled.reason[by_reads]
+def _decided(plan: Plan, settled: Settled | None, resolution: Resolution | None) -> tuple[Strings, Strings] | None:
+    """The rows settled before sending: (undo) from the results file, by resolving, then by the reads."""
+    layers = [plan.preset, resolution.decided if resolution is not None else None]
+    layers.append((settled.outcome, settled.reason) if settled is not None else None)
+    present = [layer for layer in layers if layer is not None]
+    if not present:
+        return None
+    outcome, reason = present[0][0].copy(), present[0][1].copy()
+    for more_outcome, more_reason in present[1:]:
+        chosen = more_outcome != ""
+        outcome[chosen], reason[chosen] = more_outcome[chosen], more_reason[chosen]
     return outcome, reason
 
 
@@ -231,23 +241,29 @@ async def _read_and_send(
 ) -> None:
     """The reads (unless turned off) settle what they can; the batches left are sent on the same client."""
     progress = run.progress
+    # people-shaped input: emails and default tracks resolved on the run's one client, before any read or PUT
+    plan, resolution = await resolve_plan(run.plan, client, where.base_url, where.batch_size)
+    if plan is not run.plan:
+        plan = replace(plan, groups=tuple(groups_of(plan.batches)))
+    progress.plan, progress.resolution, progress.batches = plan, resolution, plan.batches
     if run.reads is not None:
-        loaded = run.plan.loaded
+        loaded = plan.loaded
+        known = {**resolution.known(plan.groups), **run.known}  # the listings of the resolve stage are not read again
         snapshot, made = await take_snapshot(
             getter(client),
             where.base_url,
-            run.plan.groups,
+            plan.groups,
             loaded.row_count,
-            known=run.known,
+            known=known,
             on_read=run.journal.record_read,
         )
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
         _stop_on_a_wrong_base_url(made, where.base_url)
         settled = settle(
-            run.plan.groups,
+            plan.groups,
             snapshot,
             if_status=run.reads.if_status,
-            expected_status=run.plan.expected_status,
+            expected_status=plan.expected_status,
             force=run.reads.force,
         )
         found = preview(
@@ -365,6 +381,8 @@ def _sandbox_registrations(
         return read_registrations(options.registrations_file)
     # each registration has the status the input says it has now (its registration_status column), else REGISTERED
     valid = loaded.invalid_reason == ""
+    if loaded.needs_resolution is not None:
+        valid &= ~loaded.needs_resolution  # their registrations are known only once resolved
     stated = loaded.stated_status if loaded.stated_status is not None else np.full(loaded.row_count, "", dtype=object)
     return [
         (event_id, track_id, registration_id, status if status in KNOWN_STATUSES else "REGISTERED")

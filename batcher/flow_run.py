@@ -229,12 +229,16 @@ def check_guard_rails(plan: Plan, options: RunOptions) -> None:
     Raises:
         UsageError: the run is refused; nothing was sent.
     """
-    if not plan.batches and not plan.rows_applied_before and not plan.carried_over and plan.preset is None:
+    waiting = plan.loaded.needs_resolution is not None  # people-shaped rows: batched once resolved (resolve.py)
+    nothing = not plan.batches and not plan.rows_applied_before and not plan.carried_over
+    if nothing and not waiting and plan.preset is None:
         raise UsageError(f"{options.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
+    needs = plan.loaded.needs_resolution  # rows resolved when run may all change too
+    changes = plan.sendable_rows + (0 if needs is None else int(needs.sum()))
     # with the reads, --max-changes counts the real changes once they are known (before any PUT)
-    if options.max_changes is not None and not options.snapshot and plan.sendable_rows > options.max_changes:
+    if options.max_changes is not None and not options.snapshot and changes > options.max_changes:
         raise UsageError(
-            f"{options.input}: this run would change {plan.sendable_rows} registrations, more than --max-changes "
+            f"{options.input}: this run would change {changes} registrations, more than --max-changes "
             f"{options.max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
         )
 

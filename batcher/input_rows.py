@@ -20,7 +20,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from batcher import results_file, row_rules
 from batcher.columnar import Columns, Flags, Strings
-from batcher.defaults import FIELDS, REQUIRED_COLUMNS, STATUS_COLUMN
+from batcher.defaults import EMAIL_COLUMN, FIELDS, STATUS_COLUMN
 from batcher.errors import InputError, UsageError
 from batcher.input_table import DELIMITERS, InputFormat, Table, check_encoding, read_table
 from batcher.models import KNOWN_STATUSES, Outcome, RowGroup
@@ -32,6 +32,9 @@ STATUS_LOOKALIKES = frozenset({"status", "newstatus", "targetstatus"})
 # The spreadsheet row of data row i when no row is blank: the header is row 1 (see LoadedInput.row_number).
 FIRST_DATA_ROW = 2
 MAX_COLUMNS_LISTED = 20
+# header keys (see normalize_header) that name a field besides the field's own name
+HEADER_ALIASES = {"email": EMAIL_COLUMN}
+EMAIL_HINT = " Or name people by email: an Email column, or --column email_address=HEADER."
 _CONTROL_RE = re.compile(row_rules.CONTROL_CHARS)
 
 
@@ -99,6 +102,9 @@ class LoadedInput:
     # column is not the target column), upper-cased, "Cancelled" as CANCELED; "" where it states none
     stated_status: Strings | None = None
     stated_column: str = ""  # the header of that column, "" when there is none
+    # people-shaped input: rows valid so far but in no group until resolve.py reads them (an email, or no track)
+    needs_resolution: Flags | None = None  # None: no row needs resolving
+    email_address: Strings | None = None  # per row that waits, lower case and trimmed ("" elsewhere); None: none
 
     @property
     def row_count(self) -> int:
@@ -139,13 +145,15 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
         targets = pa.chunked_array([pa.array(earlier.target_status.astype(str), pa.string())])
     else:
         targets = None
+    empty = pa.chunked_array([pa.repeat(pa.scalar("", pa.string()), len(row_number))])
     checked = row_rules.check_rows(
         columns_in[columns["event_id"]],
-        columns_in[columns["track_id"]],
-        columns_in[columns["registration_id"]],
+        columns_in[columns["track_id"]] if "track_id" in columns else empty,  # every row: the default track
+        columns_in[columns["registration_id"]] if "registration_id" in columns else empty,
         targets,
         default=default,
         held=held,
+        email=columns_in[columns[EMAIL_COLUMN]] if EMAIL_COLUMN in columns else None,
     )
     row_count = len(checked.invalid_reason)
     carried = np.zeros(row_count, dtype=np.bool_)
@@ -159,6 +167,8 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     notes: list[str] = []
     if checked.aliased:
         notes.append(f'{checked.aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
+    if checked.needs_resolution is not None:
+        notes.append(_people_note(checked))
     if target_position is None and default is not None:
         lookalike = next((name for name in header if normalize_header(name) in STATUS_LOOKALIKES), None)
         if lookalike is not None:
@@ -187,6 +197,8 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
         earlier=earlier,
         stated_status=stated,
         stated_column=header[stated_position] if stated_position is not None else "",
+        needs_resolution=checked.needs_resolution,
+        email_address=checked.email_address,
     )
 
 
@@ -263,7 +275,7 @@ def _select_rows(
 def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str], ...]) -> dict[str, int]:
     found = {field: _find_header(path, header, field, wanted) for field, wanted in explicit}
     claimed = set(found.values())
-    keys = {normalize_header(name): name for name in FIELDS}
+    keys = {normalize_header(name): name for name in FIELDS} | HEADER_ALIASES
     for position, name in enumerate(header):
         key = keys.get(normalize_header(name))
         if key is None or position in claimed or any(field == key for field, _ in explicit):
@@ -274,7 +286,7 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
                 f"rename or remove one of them, or choose one with --column {key}=HEADER."
             )
         found[key] = position
-    missing = [name for name in REQUIRED_COLUMNS if name not in found]
+    missing = [name for name in _required(found) if name not in found]
     if missing:
         hint = (
             " Only one column was found: check the separator (--delimiter) or the sheet (--sheet)."
@@ -287,9 +299,31 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
         raise InputError(
             f"{path}: no {names} column{plural} (found: {_listed(header)}). "
             f"Headers match ignoring case, spaces, dashes and underscores; or name the column{plural} with "
-            f"{options}." + hint
+            f"{options}." + hint + (EMAIL_HINT if "registration_id" in missing else "")
         )
     return found
+
+
+def _people_note(checked: row_rules.CheckedRows) -> str:
+    """What resolving the people-shaped rows will read, and its most requests (a track's pages are not known yet)."""
+    needs = checked.needs_resolution if checked.needs_resolution is not None else np.zeros(0, dtype=np.bool_)
+    rows = np.flatnonzero(needs)
+    events = {str(checked.event_id[row]) for row in rows if not checked.track_id[row]}
+    emails = checked.email_address
+    per_track: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        if emails is not None and emails[row]:
+            per_track.setdefault((str(checked.event_id[row]), str(checked.track_id[row])), set()).add(str(emails[row]))
+    bound = len(events) + sum(1 + len(found) if len(found) > 1 else 1 for found in per_track.values())
+    return (
+        f"{len(rows)} row(s) name people by email or have no track_id: run first reads the default track of "
+        f"{len(events)} event(s) and looks the emails up in each track once (at most {bound} read requests)"
+    )
+
+
+def _required(found: Mapping[str, int]) -> tuple[str, ...]:
+    """The columns a file must have: without track_id rows take the default track; an email can stand for the ID."""
+    return ("event_id",) if EMAIL_COLUMN in found else ("event_id", "registration_id")
 
 
 def _find_header(path: Path, header: list[str], field: str, wanted: str) -> int:

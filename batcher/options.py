@@ -334,3 +334,43 @@ def _count(value: object) -> int:
 
 def _path(value: object) -> Path | None:
     return Path(str(value)) if value not in (None, "") else None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How a command that only reads (`verify`, `export`) reaches the API: settings, token, quota, progress."""
+
+    settings: Settings
+    daily_quota: int | None = DEFAULT_DAILY_QUOTA
+    state_dir: Path | None = None  # None: quota.default_state_dir of the environment
+    token_file: Path | None = None
+    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
+    progress: bool = True
+
+
+def read_options(values: Mapping[str, object]) -> ReadOptions:
+    """The typed API options of verify/export from resolved values (RUN_DEFAULTS for the rest).
+
+    Raises:
+        UsageError: a value does not fit its option.
+    """
+    return ReadOptions(
+        settings=_settings(values),
+        daily_quota=_whole(values, "daily_quota"),
+        state_dir=_path(values["state_dir"]),
+        token_file=_path(values["token_file"]),
+        token_url=str(values["token_url"]) if values["token_url"] else None,
+        progress=not values["no_progress"],
+    )
+
+
+def read_options_of(run: RunOptions) -> ReadOptions:
+    """The API options of a run, for the reads after it (`run --verify` calls verify_flow with these)."""
+    return ReadOptions(
+        settings=run.settings,
+        daily_quota=run.daily_quota,
+        state_dir=run.state_dir,
+        token_file=run.token_file,
+        token_url=run.token_url,
+        progress=run.output.progress,
+    )

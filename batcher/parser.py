@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,plan,undo,report,sandbox}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{run,plan,undo,report,verify,export,sandbox}"
+    )
     run = commands.add_parser(
         "run",
         help="send the updates and write the results CSV",
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=None, metavar="FILE", help="write the chosen rows (input columns only) here"
     )
     report.add_argument("--summary-json", type=Path, default=None, metavar="PATH", help="the summary as JSON")
+    add_read_commands(commands)
     box = commands.add_parser(
         "sandbox",
         help="run the local emulator of the endpoint",
@@ -429,3 +432,88 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
         help="where the daily request count and saved tokens live "
         "(default: $BATCHER_STATE_DIR, else $XDG_STATE_HOME/batcher, else ~/.local/state/batcher)",
     )
+
+
+READ_OPTIONS = (
+    "base_url",
+    "allow_insecure",
+    "rate",
+    "concurrency",
+    "timeout",
+    "max_retries",
+    "max_throttle_wait",
+    "token_file",
+    "token_url",
+    "daily_quota",
+    "state_dir",
+    "no_progress",
+)  # the run options verify and export take too, resolved as run's are (flag, environment, config file)
+
+
+def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The subcommands that only read: verify (a results file against the API) and export (an event's list)."""
+    verify = commands.add_parser(
+        "verify",
+        help="read back every row a run marked succeeded or unchanged and check its status now",
+        epilog="example:\n  batcher verify cancellations.results.csv\n\nExit codes: 0 every row verified, "
+        "1 some row not (verified no or missing), 2 usage or input error, 3 stopped (401/403/quota).\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    verify.add_argument("results", type=Path, default=None, metavar="RESULTS", help="a results CSV of batcher run")
+    verify.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the verification CSV (default: RESULTS with .verify.csv in place of .csv)",
+    )
+    add_read_options(verify)
+    export = commands.add_parser(
+        "export",
+        help="write every registration of one or more events (their default track, or --track) to a CSV",
+        epilog="examples:\n  batcher export 07216444-4e3b-41ea-a3b8-5a418fce41f4\n"
+        "  batcher export EVENT_ID --track gqz1gb --status REGISTERED,PENDING --out - > guests.csv\n\n"
+        "Exit codes: 0 written, 2 usage error or unknown event/track, 3 stopped (401/403/quota).\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    export.add_argument("events", nargs="+", default=None, metavar="EVENT_ID", help="the events to export")
+    export.add_argument(
+        "--track",
+        action="append",
+        default=None,
+        metavar="T",
+        help="the track to read in each event (repeatable; default: each event's default track)",
+    )
+    export.add_argument(
+        "--status",
+        default=None,
+        metavar="S[,S...]",
+        help=f"only registrations with one of these statuses ({', '.join(KNOWN_STATUSES)})",
+    )
+    export.add_argument("--payment-status", default=None, metavar="P", help="only this payment status, e.g. PAID")
+    export.add_argument(
+        "--search",
+        default=None,
+        metavar="TEXT",
+        help="only registrations whose first name, last name or email holds it",
+    )
+    export.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="where to write; - for standard output (default: EVENT_ID.export.csv in the current folder, after the "
+        "first event)",
+    )
+    add_read_options(export)
+
+
+def add_read_options(parser: argparse.ArgumentParser) -> None:
+    """The API options of verify and export: run's own (same words, same help), plus --config."""
+    scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    add_input_options(scratch)
+    add_send_options(scratch)
+    for action in scratch._actions:  # noqa: SLF001 - argparse offers no public walk of its actions
+        if action.dest in (*READ_OPTIONS, "config"):
+            parser._add_action(action)  # noqa: SLF001 - nor a public way to share one

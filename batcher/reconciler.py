@@ -81,15 +81,19 @@ def reconcile(
         outcome[settled] = decided[0][settled]
         error[settled] = decided[1][settled]
 
-    _apply_results(loaded, merged, batches, results, pending_reason)
+    _apply_batches(loaded, batches, results, merged, pending_reason)
     _fill_duplicates(loaded, merged)
     return merged
 
 
-def _apply_results(
-    loaded: LoadedInput, merged: RowResults, batches: Sequence[Batch], results: Iterable[BatchResult], pending: str
+def _apply_batches(
+    loaded: LoadedInput,
+    batches: Sequence[Batch],
+    results: Iterable[BatchResult],
+    merged: RowResults,
+    pending_reason: str,
 ) -> None:
-    """Each batch's answer on its rows; rows of a batch without an answer are pending."""
+    """Each batch's answer onto its rows; a batch without a result leaves its rows pending."""
     outcome, http_status, error, attempts, batch_of_row = (
         merged.outcome,
         merged.http_status,
@@ -97,7 +101,6 @@ def _apply_results(
         merged.attempts,
         merged.batch,
     )
-    pending_reason = pending
     by_number = {result.batch: result for result in results}
     for batch in batches:
         rows = np.asarray(batch.rows, dtype=np.int64)

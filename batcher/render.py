@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING
 from batcher.models import Outcome
 
 if TYPE_CHECKING:
+    from batcher.flow_export import ExportResult
     from batcher.flow_run import QuotaView, RunResult
+    from batcher.flow_verify import VerifyResult
     from batcher.planning import Plan
+    from batcher.read_session import SessionStats
     from batcher.report import Report
     from batcher.settings import Settings
     from batcher.snapshot import Preview
@@ -278,4 +281,60 @@ def report_lines(report: Report) -> list[str]:
     if report.top_reasons:
         lines.append("most common reasons rows did not succeed:")
         lines.extend(f"  {rows:>7}  {reason}" for reason, rows in report.top_reasons)
+    return lines
+
+
+# --- verify and export (the commands that only read)
+
+
+def _session_line(session: SessionStats) -> str:
+    left = (
+        f"; daily quota: {plural(session.quota_left, 'request')} left today (UTC)"
+        if session.quota_left is not None
+        else ""
+    )
+    return f"{PROG}: {plural(session.requests, 'request')}{left}"
+
+
+def verify_lines(result: VerifyResult) -> list[str]:
+    """The summary of `verify` (stderr): the counts, the first rows that did not verify, the file, the cost."""
+    counts = result.counts
+    checked = sum(counts.values())
+    lines = [f"{PROG}: note: {notice}" for notice in result.session.notices]
+    lines.append(
+        f"{PROG}: verified {plural(checked, 'row')} (outcome succeeded or unchanged): {counts['yes']} yes, "
+        f"{counts['no']} no, {counts['missing']} missing"
+        + (f"; {plural(result.not_checked, 'other row')} not checked" if result.not_checked else "")
+    )
+    for item in result.mismatches:
+        now = f"is {item.current_status}" if item.current_status else "was not found"
+        lines.append(f"  row {item.row_number}: registration {item.registration_id} {now}, not {item.target_status}")
+    shown = len(result.mismatches)
+    if counts["no"] + counts["missing"] > shown:
+        lines.append(f"  ... and {counts['no'] + counts['missing'] - shown} more (all in the verification file)")
+    lines.append(f"{PROG}: verification: {result.options.out_path}")
+    lines.append(_session_line(result.session))
+    return lines
+
+
+def export_lines(result: ExportResult) -> list[str]:
+    """The summary of `export` (stderr): rows per event/track and per status, where they went, the cost."""
+    lines = [f"{PROG}: note: {notice}" for notice in result.session.notices]
+    lines.append(f"  {'event_id':36}  {'track_id':10}  {'rows':>7}")
+    for track in result.tracks[:MAX_TRACK_LINES]:
+        default = " (default track)" if track.default else ""
+        statuses = ", ".join(f"{count} {status}" for status, count in Counter(track.statuses).most_common())
+        lines.append(f"  {track.event_id:36}  {track.track_id[:10]:10}  {track.rows:>7}{default}  {statuses}".rstrip())
+    if len(result.tracks) > MAX_TRACK_LINES:
+        lines.append(f"  ... and {len(result.tracks) - MAX_TRACK_LINES} more event/track pairs")
+    statuses = ", ".join(f"{count} {status}" for status, count in result.statuses.most_common())
+    out = result.options.out
+    where = str(out) if out is not None else "standard output"
+    lines.append(
+        f"{PROG}: exported {plural(result.rows, 'registration')} to {where}" + (f": {statuses}" if statuses else "")
+    )
+    events = result.options.events
+    if out is not None and len(events) > 1 and out.name == f"{events[0]}.export.csv":
+        lines.append(f"{PROG}: note: the file is named after the first of the {len(events)} events")
+    lines.append(_session_line(result.session))
     return lines

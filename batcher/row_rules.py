@@ -39,6 +39,7 @@ TRACK_PATTERN = r"[A-Za-z0-9]{1,64}"
 # control characters, and the bidirectional controls that can make a message read backwards
 CONTROL_CHARS = "[\\x00-\\x1f\\x7f-\\x9f\u202a-\u202e\u2066-\u2069]"  # bidi ones as characters: RE2 too
 CONFLICT_REASON = "this registration is asked to take more than one status in this file; keep only the one you mean"
+NO_KEY_REASON = "registration_id and email_address are both empty; give one of them"
 QUOTED_CHARS = 80  # a reason quotes at most this much of the cell
 _WORKERS = 2
 
@@ -55,6 +56,9 @@ class CheckedRows:
     duplicate_of: Codes  # input row index of the first copy, -1 if none
     groups: tuple[RowGroup, ...]
     aliased: int  # rows whose status was an accepted misspelling ("Cancelled")
+    # people-shaped rows (an email, or no track): valid so far, in no group until resolve.py has read them
+    needs_resolution: Flags | None = None  # None: no row needs it
+    email_address: Strings | None = None  # per row that waits, lower case and trimmed ("" elsewhere); None: none
 
 
 def check_rows(
@@ -65,6 +69,7 @@ def check_rows(
     *,
     default: str | None,
     held: Flags | None = None,
+    email: pa.ChunkedArray | None = None,
 ) -> CheckedRows:
     """Check the key columns (status None: no status column), mark conflicts and repeats, group the rest.
 
@@ -72,6 +77,9 @@ def check_rows(
     take two statuses is a conflict; an exact repeat of a valid row is a duplicate of its first copy; the other
     valid rows are grouped by (event, track, status), groups in order of first appearance. Rows marked in held
     (carried over from an earlier run) are checked like the others but put in no group.
+
+    People-shaped rows (see people_rows): an empty track, or an email (column email, None: none), keeps a valid
+    row out of the groups, duplicates and conflicts until its registration is resolved.
     """
     row_count = len(event)
     if status is None:
@@ -79,7 +87,9 @@ def check_rows(
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         registration_column = encode(registration)
         # the longest checks first: registration IDs are distinct as a rule, and proving it beats coding them
-        registration_task = pool.submit(_check_uuid, registration_column.distinct, "registration_id", codes=False)
+        registration_task = pool.submit(
+            _check_uuid, registration_column.distinct, "registration_id", codes=False, allow_empty=email is not None
+        )
         distinct_task = pool.submit(surely_distinct, registration_column.distinct)
         event_task = pool.submit(_encode_and_check, event, partial(_check_uuid, name="event_id"))
         track_task = pool.submit(_encode_and_check, track, _check_track)
@@ -99,7 +109,9 @@ def check_rows(
     registration_key = _Key.of(registration_column, registration_checked)
     status_key = _Key.of(status_column, status_checked)
 
-    reasons, valid = _row_reasons(row_count, (event_key, track_key, registration_key, status_key))
+    keys = (event_key, track_key, registration_key, status_key)
+    reasons, valid = _row_reasons(row_count, keys)
+    needs, email_ids = people_rows(reasons, valid, track_key, registration_key, email)
     event_track = combine(event_key.codes(), track_key.codes())
     status_code = status_key.codes()
     duplicate_of = np.full(row_count, -1, dtype=np.int64)
@@ -128,7 +140,49 @@ def check_rows(
         duplicate_of=duplicate_of,
         groups=_build_groups(order, group_ends, event_ids, track_ids, statuses, registration_ids),
         aliased=aliased,
+        needs_resolution=needs,
+        email_address=email_ids,
     )
+
+
+def people_rows(
+    reasons: Strings, valid: Flags, track: _Key, registration: _Key, email: pa.ChunkedArray | None
+) -> tuple[Flags | None, Strings | None]:
+    """Which valid rows wait for resolve.py (an email, or an empty track), and their emails; they leave valid.
+
+    Only rows without a track or an ID have their email checked here (a bad one is invalid before any read); one
+    with neither ID nor email is invalid. A row with an ID and a track is grouped as usual: its email, if any, is
+    checked against the registration the reads find (resolve.email_mismatches). (None, None): no row waits.
+    """
+    open_rows = _per_row(track, byte_lengths(track.checked.normalized) == 0)
+    if email is not None:
+        open_rows |= _per_row(registration, byte_lengths(registration.checked.normalized) == 0)
+    rows = np.flatnonzero(open_rows & valid)
+    if not len(rows):
+        return None, None
+    emails = np.full(len(valid), "", dtype=object)
+    if email is not None:
+        cells = email.take(pa.array(rows))
+        key = _Key.of(Column(cells, None), _check_email(cells))
+        bad = np.flatnonzero(key.invalid)
+        reasons[rows[bad]] = key.reason[bad]
+        valid[rows[bad]] = False
+        emails[rows] = strings(key.checked.normalized)
+        neither = rows[(emails[rows] == "") & registration.normalized_empty(rows)]
+        neither = neither[valid[neither]]
+        reasons[neither] = NO_KEY_REASON
+        valid[neither] = False
+    needs = np.zeros(len(valid), dtype=np.bool_)
+    needs[rows] = valid[rows]
+    if not needs.any():
+        return None, None
+    valid[needs] = False
+    emails[~needs] = ""
+    return needs, emails if email is not None else None
+
+
+def _per_row(key: _Key, per_value: Flags) -> Flags:
+    return np.asarray(key.column.per_row(per_value), dtype=np.bool_)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +225,11 @@ class _Key:
         code = checked.code if checked.code is not None else codes_of(checked.normalized)
         return cls(column, checked, code, invalid, reason)
 
+    def normalized_empty(self, rows: npt.NDArray[np.intp]) -> Flags:
+        """Per row of rows, whether the API form is empty."""
+        empty = byte_lengths(self.checked.normalized) == 0
+        return np.asarray(empty[rows if self.column.index is None else self.column.index[rows]], dtype=np.bool_)
+
     def codes(self) -> Codes:
         return np.asarray(self.column.per_row(self.code), dtype=np.int64)
 
@@ -200,20 +259,34 @@ def _checked(
     return _Checked(normalized, unchanged, codes_of(normalized) if codes else None, checks, aliased)
 
 
-def _check_uuid(raw: pa.ChunkedArray, name: str, *, codes: bool = True) -> _Checked:
+def _check_uuid(raw: pa.ChunkedArray, name: str, *, codes: bool = True, allow_empty: bool = False) -> _Checked:
     normalized = pc.utf8_lower(pc.utf8_trim_whitespace(raw))
     empty = byte_lengths(normalized) == 0
     not_uuid = ~fullmatch(normalized, UUID_PATTERN)
+    if allow_empty:
+        not_uuid &= ~empty
+        empty[:] = False
     checks = [(empty, f"{name} is empty", None), (not_uuid, f"{name} is not a UUID: ", "")]
     return _checked(raw, normalized, checks, codes=codes)
 
 
 def _check_track(raw: pa.ChunkedArray) -> _Checked:
+    """An empty track is no error: the row takes its event's default track (people_rows)."""
     normalized = pc.utf8_trim_whitespace(raw)
-    empty = byte_lengths(normalized) == 0
-    unsafe = ~fullmatch(normalized, TRACK_PATTERN)
-    checks = [(empty, "track_id is empty", None), (unsafe, "track_id may hold only letters and digits: ", "")]
-    return _checked(raw, normalized, checks)
+    unsafe = ~fullmatch(normalized, TRACK_PATTERN) & (byte_lengths(normalized) > 0)
+    return _checked(raw, normalized, [(unsafe, "track_id may hold only letters and digits: ", "")])
+
+
+def _check_email(raw: pa.ChunkedArray) -> _Checked:
+    """An email is matched ignoring case and surrounding spaces; empty is no error (the row has an ID)."""
+    normalized = pc.utf8_lower(pc.utf8_trim_whitespace(raw))
+    control = flags(pc.match_substring_regex(normalized, CONTROL_CHARS))
+    not_email = ~flags(pc.match_substring(normalized, "@")) & (byte_lengths(normalized) > 0)
+    checks: list[tuple[Flags, str, str | None]] = [
+        (control, "email_address holds control characters: ", ""),
+        (not_email, "email_address is not an email address (no @): ", ""),
+    ]
+    return replace(_checked(raw, normalized, checks, codes=False), code=np.zeros(0, dtype=np.int64))  # no codes
 
 
 def _check_status(raw: pa.ChunkedArray, default: str | None) -> _Checked:

@@ -26,6 +26,7 @@ def read_registrations(path: Path) -> list[Registration]:
             is not one.
     """
     from batcher.loader import normalize_header, sniff_delimiter  # noqa: PLC0415
+    from batcher.results_file import FORMULA_PREFIXES  # noqa: PLC0415
     from batcher.row_rules import STATUS_ALIASES  # noqa: PLC0415 - row rules and loader load pyarrow: only a file pays
 
     try:
@@ -49,7 +50,7 @@ def read_registrations(path: Path) -> list[Registration]:
                 )
             found: list[Registration] = []
             for number, cells in enumerate(reader, start=2):
-                item = _registration(path, number, cells, positions, STATUS_ALIASES)
+                item = _registration(path, number, cells, positions, STATUS_ALIASES, FORMULA_PREFIXES)
                 if item is not None:
                     found.append(item)
             return found
@@ -58,11 +59,18 @@ def read_registrations(path: Path) -> list[Registration]:
 
 
 def _registration(
-    path: Path, number: int, cells: list[str], positions: dict[str, int], aliases: dict[str, str]
+    path: Path,
+    number: int,
+    cells: list[str],
+    positions: dict[str, int],
+    aliases: dict[str, str],
+    formula_prefixes: tuple[str, ...],
 ) -> Registration | None:
     def cell(name: str) -> str:
         position = positions.get(name)
-        return cells[position].strip() if position is not None and position < len(cells) else ""
+        text = cells[position].strip() if position is not None and position < len(cells) else ""
+        # a `batcher export` cell escaped as a formula ('=...) reads back as it was before the escape
+        return text[1:] if text[:1] == "'" and text.lstrip("'")[:1] in formula_prefixes else text
 
     event_id, track_id, registration_id = (cell(name) for name in REQUIRED_FIELDS)
     if not (event_id and track_id and registration_id):

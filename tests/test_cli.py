@@ -80,18 +80,36 @@ def test_sandbox_flag_runs_without_a_token(write_csv: WriteCsv, capsys: pytest.C
     assert "5 succeeded" in capsys.readouterr().err
 
 
-def test_missing_track_id_column_exits_2_and_sends_nothing(
+def test_missing_registration_id_column_exits_2_and_sends_nothing(
     start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box = start_sandbox()
-    path = write_csv([[EVENT, reg_id(1)]], header=["Event ID", "Registration ID"])
+    path = write_csv([[EVENT, TRACK]], header=["Event ID", "Track ID"])
     assert run(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
     assert capsys.readouterr().err == (
-        f'batcher: error: {path}: no "track_id" column (found: Event ID, Registration ID). '
+        f'batcher: error: {path}: no "registration_id" column (found: Event ID, Track ID). '
         "Headers match ignoring case, spaces, dashes and underscores; "
-        "or name the column with --column track_id=HEADER.\n"
+        "or name the column with --column registration_id=HEADER. "
+        "Or name people by email: an Email column, or --column email_address=HEADER.\n"
     )
     assert box.state.requests == []
+
+
+def test_without_a_track_id_column_rows_take_the_default_track(
+    start_sandbox: StartSandbox, write_csv: WriteCsv
+) -> None:
+    box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(1), "REGISTERED")])
+    path = write_csv([[EVENT, reg_id(1)]], header=["Event ID", "Registration ID"])
+    results = path.with_suffix(".results.csv")
+    args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    assert run([*args, "--results", str(results)]) == 0
+    assert read_results(results)[0]["error"] == f"track {TRACK}, the event's default"
+    assert box.state.status_of(EVENT, TRACK, reg_id(1)) == "CANCELED"
+    # the event's default track, then the snapshot's read of the registration (resolving reads no list here)
+    assert [read.path for read in box.state.reads] == [
+        f"/v3/events/{EVENT}",
+        f"/v3/events/{EVENT}/tracks/{TRACK}/registrations/{reg_id(1)}",
+    ]
 
 
 def test_no_token_exits_2_and_says_how_to_set_one(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,10 +230,7 @@ def test_python_m_batcher_help_runs() -> None:
 
 
 # new in this branch; the README, which the coordinator writes, names them on merge (then empty this)
-AWAITING_README = frozenset(
-    {"--results-format", "--allow-invalid", "--token-url", "--progress", "--progress-every"}
-    | {"--status-column", "--snapshot", "--if-status", "--force"}  # issue 11: the README text is in track E's report
-)
+AWAITING_README = frozenset({"--force"})  # `batcher undo --force`: the README text is in track E's report
 
 
 def test_readme_documents_every_option() -> None:

@@ -29,7 +29,7 @@ EXPECTED = {
     "high_bytes.csv": "line 1 is not valid UTF-8 (byte 0x80)",
     "latin1.csv": "line 3 is not valid UTF-8 (byte 0xe9). If it comes from Excel on Windows, run again with "
     "--encoding cp1252",
-    "missing_column.csv": 'no "track_id" column (found: Event ID, Registration ID, Status)',
+    "missing_column.csv": 'no "registration_id" column (found: Event ID, Track ID, Status)',
     "not_a_workbook.xlsx": "not a readable .xlsx workbook",
     "nul_bytes.csv": "does not look like a CSV/text file: it holds NUL bytes (first on line 3)",
     "ragged.csv": "line 3 has 5 fields but the header has 4",

@@ -167,9 +167,10 @@ def test_every_missing_column_is_named_at_once(write_csv: WriteCsv) -> None:
     with pytest.raises(InputError) as caught:
         load_input(path, default_status="CANCELED")
     assert str(caught.value) == (
-        f'{path}: no "event_id", "track_id" and "registration_id" columns (found: Name, Seats). '
+        f'{path}: no "event_id" and "registration_id" columns (found: Name, Seats). '
         "Headers match ignoring case, spaces, dashes and underscores; or name the columns with "
-        "--column event_id=HEADER --column track_id=HEADER --column registration_id=HEADER."
+        "--column event_id=HEADER --column registration_id=HEADER. "
+        "Or name people by email: an Email column, or --column email_address=HEADER."
     )
 
 
