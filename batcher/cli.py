@@ -19,11 +19,12 @@ from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, 
 from batcher.flow_run import QuotaView, RunHooks, run_flow, write_error_summary
 from batcher.options import RunOptions, run_options
 from batcher.parser import PROG, build_parser, documented_options, option_table
-from batcher.render import confirm_question, extracted_lines, note_lines, plan_lines, run_lines
+from batcher.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
 
 if TYPE_CHECKING:
     from batcher.execution import ProgressCallback
     from batcher.planning import Plan
+    from batcher.snapshot import Preview
 
 __all__ = ["build_parser", "documented_options", "main"]
 
@@ -87,12 +88,15 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
             for line in config.describe(resolved, env, CREDENTIAL_ENV):
                 say(line, sys.stdout)
             return EXIT_OK
-        options = run_options(resolved.values, command=args.command, input_path=args.input, words=tuple(words))
+        values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
+        options = run_options(values, command=args.command, input_path=args.input, words=tuple(words))
         _configure_logs(options, env)
     except BatcherError as exc:
         write_error_summary(Path(str(summary)) if summary else None, exc, args.input)
         raise
-    hooks = RunHooks(on_plan=_show_notes, confirm=_confirmer(options), progress=_progress(options))
+    hooks = RunHooks(
+        on_plan=_show_notes, confirm=_confirmer(options), progress=_progress(options), on_preview=_show_preview
+    )
     result = run_flow(options, env, hooks)
     out, err = run_lines(result)
     for line in out:
@@ -133,13 +137,18 @@ def _show_notes(plan: Plan) -> None:
         say(line)
 
 
+def _show_preview(preview: Preview) -> None:
+    for line in preview_lines(preview):
+        say(line)
+
+
 def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
     def confirm(plan: Plan, quota: QuotaView | None) -> bool:
         if options.yes or options.sandbox or not plan.batches or not (sys.stdin.isatty() and sys.stderr.isatty()):
             return True
-        for line in plan_lines(plan, options.settings, quota):
+        for line in plan_lines(plan, options.settings, quota, reads=options.snapshot):
             say(line)
-        print(confirm_question(plan, options.settings), end="", file=sys.stderr, flush=True)
+        print(confirm_question(plan, options.settings, reads=options.snapshot), end="", file=sys.stderr, flush=True)
         try:
             answer = sys.stdin.readline()
         except (EOFError, KeyboardInterrupt):
@@ -169,7 +178,8 @@ def _report(args: argparse.Namespace) -> int:
     for line in report_lines(result.report):
         say(line, sys.stdout)
     if result.extracted is not None and args.only is not None:
-        for line in extracted_lines(result.extracted, chosen_words(args.only), args.out, result.needs_status):
+        chosen = chosen_words(args.only)
+        for line in extracted_lines(result.extracted, chosen, args.out, result.needs_status, result.status):
             say(line, sys.stdout)
     return result.exit_code
 

@@ -1,4 +1,5 @@
-"""Sends a plan: the endpoint (real or an in-process sandbox), the journal, signals, then the results file.
+"""Sends a plan: the endpoint (real or an in-process sandbox), one client for the reads and the PUTs, the journal,
+signals, then the results file.
 
 No argument parsing, no printing, no exit codes: the flow decides what a summary means.
 """
@@ -9,27 +10,33 @@ import asyncio
 import math
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from batcher.auth import Credentials
+from batcher.chunker import plan_batches
 from batcher.client import ApiClient
+from batcher.columnar import Strings
 from batcher.defaults import DEFAULT_RATE_LIMIT_PER_S, SANDBOX_TOKEN
-from batcher.errors import RunStopped
-from batcher.journal import Journal, journal_path, results_lock
+from batcher.errors import RunStopped, UsageError
+from batcher.journal import BeforeImage, Journal, journal_path, read_before_image, results_lock
 from batcher.loader import LoadedInput
 from batcher.logs import get_logger
-from batcher.models import Batch, BatchResult, Outcome, WireStats
+from batcher.models import KNOWN_STATUSES, Batch, BatchResult, Outcome, WireStats
 from batcher.planning import Plan
+from batcher.reads import TrackRead, getter
 from batcher.reconciler import RowResults, reconcile
 from batcher.report import Report, build_report
-from batcher.resolve import Resolution, resolve_plan
+from batcher.resolve import Resolution, groups_of, resolve_plan
 from batcher.results_file import write_results
 from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
+from batcher.snapshot import Preview, Settled, TrackKey, image, preview, settle, take_snapshot, tracks_of
 
 if TYPE_CHECKING:
     from batcher.sandbox import Registration, Scenario
@@ -46,6 +53,19 @@ class SandboxOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """The reads before the PUTs (the snapshot); a run without them (--no-snapshot) passes None."""
+
+    if_status: frozenset[str] | None = None  # change only rows whose current status is one of these
+    max_changes: int | None = None  # refuse, before any PUT, a run that would really change more rows
+    force: bool = False  # undo: change rows back even where someone changed them since the run
+
+
+class TooManyChanges(UsageError):
+    """The reads show more real changes than --max-changes allows: nothing was sent."""
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """What a finished (or stopped) run did."""
 
@@ -56,11 +76,24 @@ class RunSummary:
     report: Report
     stopped: RunStopped | None = None
     interrupted: bool = False
+    preview: Preview | None = None  # what the reads found (None: nothing was read)
     resolution: Resolution | None = None  # people-shaped input: default track per event, requests, per-row results
 
     @property
     def counts(self) -> dict[Outcome, int]:
         return self.report.counts
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What the send got to: the batches really sent (re-cut after the reads), and what the reads found."""
+
+    batches: tuple[Batch, ...]
+    reads: dict[TrackKey, TrackRead] = field(default_factory=dict)
+    plan: Plan | None = None  # the plan once resolved (people-shaped input), None before
+    resolution: Resolution | None = None
+    settled: Settled | None = None
+    preview: Preview | None = None
 
 
 def execute(
@@ -74,24 +107,27 @@ def execute(
     resume: bool = False,
     quota: QuotaGate | None = None,
     results_format: str = "auto",
+    reads: ReadOptions | None = None,
+    on_preview: Callable[[Preview], None] | None = None,
 ) -> RunSummary:
-    """Send the plan's batches, journalling each, then write one results line per input row.
+    """Read the current statuses (unless reads is None), send the batches left, journalling each, then write
+    one results line per input row.
 
     Raises:
-        UsageError: another run holds the results path.
+        UsageError: another run holds the results path; TooManyChanges: more real changes than --max-changes.
         OutputError: the journal or the results file cannot be written.
     """
     started = time.monotonic()
     results: list[BatchResult] = []
     stats = WireStats()
     with results_lock(results_path):
-        journal = Journal(journal_path(results_path), append=resume)
-
-        # people-shaped input (resolve.py): _send resolves emails and default tracks first, and says the new plan
-        resolved: list[tuple[Plan, Resolution | None]] = [(plan, None)]
+        journal_file = journal_path(results_path)
+        images = read_before_image(journal_file) if resume and journal_file.exists() else {}
+        journal = Journal(journal_file, append=resume)
+        progress = _Progress(plan.batches, {key: image.read for key, image in images.items()})
 
         def collect(result: BatchResult) -> None:
-            batch = resolved[-1][0].batches[result.batch - 1]
+            batch = progress.batches[result.batch - 1]
             journal.record(batch, result)  # durable before the rows count as done
             results.append(result)
             _log_batch(batch, result)
@@ -101,22 +137,22 @@ def execute(
         stopped: RunStopped | None = None
         interrupted = False
         try:
-            interrupted = asyncio.run(
-                _send(plan, settings, credentials, sandbox_options, collect, quota, stats, resolved.append)
-            )
-        except RunStopped as exc:
-            stopped = exc
+            run = _Run(plan, settings, journal, progress, reads, on_preview, _known(plan, images))
+            interrupted, stopped = asyncio.run(_send(run, credentials, sandbox_options, collect, quota, stats))
         finally:
             journal.close()
-        plan, resolution = resolved[-1]
+        plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled
         rows = reconcile(
             plan.loaded,
-            plan.batches,
+            progress.batches,
             results,
             pending_reason=_pending_reason(stopped, interrupted),
             applied_before=plan.applied_before,
             held_back_reason=_held_back_reason(plan.limit),
-            decided=None if resolution is None else resolution.decided,
+            previous_status=image(plan.loaded.groups, progress.reads, plan.loaded.row_count).previous_status
+            if progress.reads
+            else None,
+            decided=_decided(plan, settled, resolution),
         )
         if resolution is not None:
             resolution.show(rows)  # people-shaped input: which registration and track each row went to
@@ -129,38 +165,130 @@ def execute(
         report=build_report(plan.loaded.event_id, plan.loaded.track_id, rows.outcome, rows.error),
         stopped=stopped,
         interrupted=interrupted,
+        preview=progress.preview,
         resolution=resolution,
     )
 
 
+def _decided(plan: Plan, settled: Settled | None, resolution: Resolution | None) -> tuple[Strings, Strings] | None:
+    """The rows settled before sending: (undo) from the results file, by resolving, then by the reads."""
+    layers = [plan.preset, resolution.decided if resolution is not None else None]
+    layers.append((settled.outcome, settled.reason) if settled is not None else None)
+    present = [layer for layer in layers if layer is not None]
+    if not present:
+        return None
+    outcome, reason = present[0][0].copy(), present[0][1].copy()
+    for more_outcome, more_reason in present[1:]:
+        chosen = more_outcome != ""
+        outcome[chosen], reason[chosen] = more_outcome[chosen], more_reason[chosen]
+    return outcome, reason
+
+
+def _known(plan: Plan, images: Mapping[TrackKey, BeforeImage]) -> dict[TrackKey, TrackRead]:
+    """The journal's reads that answer for every id this run asks about in their track (the others: read again)."""
+    known: dict[TrackKey, TrackRead] = {}
+    for key, groups in tracks_of(plan.groups).items():
+        recorded = images.get(key)
+        if recorded is not None and all(rid in recorded.covered for group in groups for rid in group.registration_ids):
+            known[key] = recorded.read
+    return known
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """What the send of one run needs, besides its endpoint."""
+
+    plan: Plan
+    settings: Settings
+    journal: Journal
+    progress: _Progress
+    reads: ReadOptions | None
+    on_preview: Callable[[Preview], None] | None
+    known: dict[TrackKey, TrackRead]
+
+
 async def _send(
-    plan: Plan,
-    settings: Settings,
+    run: _Run,
     credentials: Credentials | None,
     sandbox_options: SandboxOptions | None,
     on_result: Callable[[BatchResult], None],
     quota: QuotaGate | None,
     stats: WireStats,
-    on_plan: Callable[[tuple[Plan, Resolution]], None],
-) -> bool:
-    """Send in this loop; True when a signal interrupted the run.
+) -> tuple[bool, RunStopped | None]:
+    """Read, then send, in this loop on one client; (interrupted by a signal, the error that stopped the run).
 
-    The first SIGINT/SIGTERM stops new batches and lets those in flight finish; a second one
+    The first SIGINT/SIGTERM stops new requests and lets those in flight finish; a second one
     abandons them too (their rows stay pending: a PUT is idempotent, so --resume may resend them).
     """
     stop = asyncio.Event()
     signals: list[int] = []
     async with (
-        _endpoint(plan.loaded, settings, credentials, sandbox_options) as (where, token),
+        _endpoint(run.plan.loaded, run.settings, credentials, sandbox_options) as (where, token),
         ApiClient(where, token, stop=stop, quota=quota, stats=stats) as client,
     ):
-        # people-shaped input: emails and default tracks resolved on the run's one client, before any PUT
-        plan, resolution = await resolve_plan(plan, client, where.base_url, where.batch_size)
-        on_plan((plan, resolution))
-        task = asyncio.ensure_future(send_batches(plan.batches, where, token, on_result=on_result, client=client))
+        task = asyncio.ensure_future(_read_and_send(run, where, token, client, on_result))
         with _signals_set(lambda: _interrupt(signals, stop, task)):
-            await _finish(task)
-    return bool(signals)
+            try:
+                await _finish(task)
+            except RunStopped as exc:
+                if not signals or client.stopped is not None:
+                    return bool(signals), client.stopped or exc
+    return bool(signals), None
+
+
+async def _read_and_send(
+    run: _Run, where: Settings, token: Credentials, client: ApiClient, on_result: Callable[[BatchResult], None]
+) -> None:
+    """The reads (unless turned off) settle what they can; the batches left are sent on the same client."""
+    progress = run.progress
+    # people-shaped input: emails and default tracks resolved on the run's one client, before any read or PUT
+    plan, resolution = await resolve_plan(run.plan, client, where.base_url, where.batch_size)
+    if plan is not run.plan:
+        plan = replace(plan, groups=tuple(groups_of(plan.batches)))
+    progress.plan, progress.resolution, progress.batches = plan, resolution, plan.batches
+    if run.reads is not None:
+        loaded = plan.loaded
+        known = {**resolution.known(plan.groups), **run.known}  # the listings of the resolve stage are not read again
+        snapshot, made = await take_snapshot(
+            getter(client),
+            where.base_url,
+            plan.groups,
+            loaded.row_count,
+            known=known,
+            on_read=run.journal.record_read,
+        )
+        progress.reads.update({(read.event_id, read.track_id): read for read in made})
+        _stop_on_a_wrong_base_url(made, where.base_url)
+        settled = settle(
+            plan.groups,
+            snapshot,
+            if_status=run.reads.if_status,
+            expected_status=plan.expected_status,
+            force=run.reads.force,
+        )
+        found = preview(
+            loaded.registration_status, snapshot, settled, stated=loaded.stated_status, row_number=loaded.row_number
+        )
+        limit = run.reads.max_changes
+        if limit is not None and found.changes > limit:
+            raise TooManyChanges(
+                f"{loaded.path}: the reads show this run would change {found.changes} registrations, more than "
+                f"--max-changes {limit}; nothing was sent. Check the input; if it is right, raise --max-changes."
+            )
+        progress.batches = tuple(plan_batches(settled.groups, batch_size=run.settings.batch_size))
+        progress.settled, progress.preview = settled, found
+        if run.on_preview is not None:
+            run.on_preview(found)
+    await send_batches(progress.batches, where, token, on_result=on_result, client=client)
+
+
+def _stop_on_a_wrong_base_url(made: Sequence[TrackRead], base_url: str) -> None:
+    """A base URL whose every read answer is unreadable is not the API: stop before any PUT."""
+    if made and all(read.unreadable for read in made):
+        raise RunStopped(
+            f"{base_url} does not answer like the Constant Contact API (its answers to the reads are not the "
+            "API's); check --base-url. Nothing was sent."
+        )
 
 
 @asynccontextmanager
@@ -205,14 +333,14 @@ def _log_batch(batch: Batch, result: BatchResult) -> None:
     )
 
 
-def _interrupt(signals: list[int], stop: asyncio.Event, task: asyncio.Future[list[BatchResult]]) -> None:
+def _interrupt(signals: list[int], stop: asyncio.Event, task: asyncio.Future[None]) -> None:
     signals.append(1)
     stop.set()
     if len(signals) > 1:
         task.cancel()
 
 
-async def _finish(task: asyncio.Future[list[BatchResult]]) -> None:
+async def _finish(task: asyncio.Future[None]) -> None:
     try:
         await task
     except asyncio.CancelledError:
@@ -251,15 +379,18 @@ def _sandbox_registrations(
         from batcher.sandbox import read_registrations  # noqa: PLC0415
 
         return read_registrations(options.registrations_file)
+    # each registration has the status the input says it has now (its registration_status column), else REGISTERED
     valid = loaded.invalid_reason == ""
     if loaded.needs_resolution is not None:
         valid &= ~loaded.needs_resolution  # their registrations are known only once resolved
+    stated = loaded.stated_status if loaded.stated_status is not None else np.full(loaded.row_count, "", dtype=object)
     return [
-        (event_id, track_id, registration_id, "REGISTERED")
-        for event_id, track_id, registration_id in zip(
+        (event_id, track_id, registration_id, status if status in KNOWN_STATUSES else "REGISTERED")
+        for event_id, track_id, registration_id, status in zip(
             loaded.event_id[valid].tolist(),
             loaded.track_id[valid].tolist(),
             loaded.registration_id[valid].tolist(),
+            stated[valid].tolist(),
             strict=True,
         )
     ]

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from batcher.defaults import STATUS_COLUMN
+import numpy as np
+
 from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, UsageError
 from batcher.files import write_text_atomically
-from batcher.loader import normalize_header
 from batcher.models import Outcome
 from batcher.redaction import redact
 from batcher.report import Report, extract_rows, read_results_file, report_results_file
@@ -38,7 +38,8 @@ class ReportResult:
     report: Report
     extracted: int | None
     exit_code: int
-    needs_status: bool = False  # the extracted rows have no registration_status column: run them with --status
+    needs_status: bool = False  # the extracted rows hold no target: run them with --status (or --status-column)
+    status: str = ""  # the one target status the extracted rows share ("" when they do not share one)
 
 
 def report_flow(options: ReportOptions) -> ReportResult:
@@ -56,10 +57,15 @@ def report_flow(options: ReportOptions) -> ReportResult:
     extracted = None
     if options.out is not None and options.only is not None:
         extracted = extract_rows(results, options.only, options.out)
-    needs_status = STATUS_COLUMN not in {normalize_header(name) for name in results.loaded.header}
+    # the target is never read from a registration_status column (issue 11): the command must name it
+    status = ""
+    if options.only is not None:
+        chosen = np.isin(np.char.lower(results.outcome.astype(str)), [item.value for item in options.only])
+        targets = {str(target) for target in results.earlier.target_status[chosen].tolist() if target}
+        status = targets.pop() if len(targets) == 1 else ""
     unfinished = sum(report.counts[item] for item in (Outcome.PENDING, Outcome.FAILED, Outcome.INVALID))
     code = EXIT_OK if not unfinished else EXIT_SOME_FAILED
-    return ReportResult(options, report, extracted, code, needs_status=needs_status)
+    return ReportResult(options, report, extracted, code, needs_status=True, status=status)
 
 
 def chosen_words(outcomes: Sequence[Outcome]) -> str:

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from batcher.execution import ProgressCallback, RunSummary
     from batcher.planning import Plan
     from batcher.quota import QuotaLedger
+    from batcher.snapshot import Preview
 
 PROG = "batcher"
 
@@ -46,6 +47,7 @@ class RunHooks:
     on_plan: Callable[[Plan], None] = lambda plan: None  # the plan is ready (its notes may be shown now)
     confirm: Callable[[Plan, QuotaView | None], bool] = lambda plan, quota: True  # False: send nothing
     progress: Callable[[int], AbstractContextManager[ProgressCallback | None]] = lambda total: nullcontext()
+    on_preview: Callable[[Preview], None] = lambda preview: None  # the reads are done: the real from -> to table
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +108,24 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
 
         given = {**environ, ENV_TOKEN_URL: options.token_url} if options.token_url else environ
         credentials = load_credentials(given, token_file=options.token_file, state_dir=state_dir)
-    plan = prepare(
-        options.input,
-        options.settings,
-        default_status=options.default_status,
-        resume_from=options.results if options.resume else None,
-        limit=options.limit,
-        options=options.input_options,
-    )
+    if options.undo:
+        from batcher.planning import prepare_undo  # noqa: PLC0415
+
+        plan = prepare_undo(
+            options.input,
+            options.settings,
+            resume_from=options.results if options.resume else None,
+            limit=options.limit,
+        )
+    else:
+        plan = prepare(
+            options.input,
+            options.settings,
+            default_status=options.default_status,
+            resume_from=options.results if options.resume else None,
+            limit=options.limit,
+            options=options.input_options,
+        )
     notices = list(plan.notices)
     seen.plan = plan
     hooks.on_plan(plan)
@@ -148,7 +160,7 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
 def _execute(
     options: RunOptions, plan: Plan, credentials: Credentials | None, ledger: QuotaLedger | None, hooks: RunHooks
 ) -> RunSummary:
-    from batcher.execution import SandboxOptions, execute  # noqa: PLC0415 - aiohttp only to send
+    from batcher.execution import ReadOptions, SandboxOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
     with hooks.progress(plan.sendable_rows) as advance:
         return execute(
@@ -161,6 +173,10 @@ def _execute(
             resume=options.resume,
             quota=ledger,
             results_format=options.results_format,
+            reads=ReadOptions(options.if_status, options.max_changes, force=options.force)
+            if options.snapshot
+            else None,
+            on_preview=hooks.on_preview,
         )
 
 
@@ -214,11 +230,13 @@ def check_guard_rails(plan: Plan, options: RunOptions) -> None:
         UsageError: the run is refused; nothing was sent.
     """
     waiting = plan.loaded.needs_resolution is not None  # people-shaped rows: batched once resolved (resolve.py)
-    if not plan.batches and not plan.rows_applied_before and not plan.carried_over and not waiting:
+    nothing = not plan.batches and not plan.rows_applied_before and not plan.carried_over
+    if nothing and not waiting and plan.preset is None:
         raise UsageError(f"{options.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
     needs = plan.loaded.needs_resolution  # rows resolved when run may all change too
     changes = plan.sendable_rows + (0 if needs is None else int(needs.sum()))
-    if options.max_changes is not None and changes > options.max_changes:
+    # with the reads, --max-changes counts the real changes once they are known (before any PUT)
+    if options.max_changes is not None and not options.snapshot and changes > options.max_changes:
         raise UsageError(
             f"{options.input}: this run would change {changes} registrations, more than --max-changes "
             f"{options.max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
@@ -295,6 +313,8 @@ def summary_document(result: RunResult) -> dict[str, object]:
             "stopped": str(summary.stopped) if summary.stopped is not None else None,
             "interrupted": summary.interrupted,
             "resume_command": result.resume_command or None,
+            "reads": summary.preview.reads if summary.preview is not None else None,
+            "transitions": summary.preview.as_dicts() if summary.preview is not None else None,
             **summary.report.as_dict(),
         }
     return document

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from batcher.models import KNOWN_STATUSES, Outcome, RowGroup
 from batcher.results_file import RESULT_COLUMNS, EarlierResults
 from batcher.row_rules import STATUS_ALIASES
 
+STATUS_COLUMN_IF_PRESENT = ""
 STATUS_LOOKALIKES = frozenset({"status", "newstatus", "targetstatus"})
 # The spreadsheet row of data row i when no row is blank: the header is row 1 (see LoadedInput.row_number).
 FIRST_DATA_ROW = 2
@@ -45,6 +47,10 @@ class InputOptions:
     sheet: str | None = None  # .xlsx only; None: the first sheet
     columns: tuple[tuple[str, str], ...] = ()  # (field, header) pairs, from --column
     only: frozenset[str] | None = None  # an earlier results file: keep only rows with these outcomes
+    # the column holding each row's target status (--status-column), matched like the headers; None: no such
+    # column (every row takes --status; an earlier results file's target_status when --status is not given);
+    # STATUS_COLUMN_IF_PRESENT (the library's default, not the command line's): the registration_status column
+    status_column: str | None = ""
 
     def __post_init__(self) -> None:
         if self.delimiter is not None and self.delimiter not in DELIMITERS:
@@ -92,6 +98,10 @@ class LoadedInput:
     field_columns: Mapping[str, int] = dataclasses.field(default_factory=dict)  # field -> position in header
     skipped_rows: int = 0  # rows of an earlier results file left out by --only
     earlier: EarlierResults | None = None  # an earlier results file's own result columns, per row kept
+    # per row, the status the file says the registration has now (its registration_status column, when that
+    # column is not the target column), upper-cased, "Cancelled" as CANCELED; "" where it states none
+    stated_status: Strings | None = None
+    stated_column: str = ""  # the header of that column, "" when there is none
     # people-shaped input: rows valid so far but in no group until resolve.py reads them (an email, or no track)
     needs_resolution: Flags | None = None  # None: no row needs resolving
     email_address: Strings | None = None  # per row that waits, lower case and trimmed ("" elsewhere); None: none
@@ -124,12 +134,23 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     held = None
     if earlier is not None and options.only is None:
         held = np.char.lower(np.char.strip(earlier.outcome.astype(str))) == Outcome.SUCCEEDED.value
+    target_position = None
+    if options.status_column == STATUS_COLUMN_IF_PRESENT:
+        target_position = columns.get(STATUS_COLUMN)
+    elif options.status_column is not None:
+        target_position = find_status_column(path, header, options.status_column)
+    if target_position is not None:
+        targets = columns_in[target_position]
+    elif default is None and earlier is not None:  # an earlier results file: the status its run was to set
+        targets = pa.chunked_array([pa.array(earlier.target_status.astype(str), pa.string())])
+    else:
+        targets = None
     empty = pa.chunked_array([pa.repeat(pa.scalar("", pa.string()), len(row_number))])
     checked = row_rules.check_rows(
         columns_in[columns["event_id"]],
         columns_in[columns["track_id"]] if "track_id" in columns else empty,  # every row: the default track
         columns_in[columns["registration_id"]] if "registration_id" in columns else empty,
-        columns_in[columns[STATUS_COLUMN]] if STATUS_COLUMN in columns else None,
+        targets,
         default=default,
         held=held,
         email=columns_in[columns[EMAIL_COLUMN]] if EMAIL_COLUMN in columns else None,
@@ -138,18 +159,22 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     carried = np.zeros(row_count, dtype=np.bool_)
     if held is not None:
         carried = held & (checked.invalid_reason == "") & (checked.duplicate_of < 0)
+    stated_position = columns.get(STATUS_COLUMN)
+    if stated_position == target_position:
+        stated_position = None  # the column the user named as the target is not a current status
+    stated = None if stated_position is None else row_rules.stated_statuses(columns_in[stated_position])
 
     notes: list[str] = []
     if checked.aliased:
         notes.append(f'{checked.aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
     if checked.needs_resolution is not None:
         notes.append(_people_note(checked))
-    if STATUS_COLUMN not in columns:
+    if target_position is None and default is not None:
         lookalike = next((name for name in header if normalize_header(name) in STATUS_LOOKALIKES), None)
         if lookalike is not None:
             notes.append(
-                f'the column "{printable(lookalike)}" is not read as registration_status (every row takes '
-                f"--status); if it holds the status to set, add --column registration_status={lookalike}"
+                f'the column "{printable(lookalike)}" is not read (every row takes --status {default}); if it holds '
+                f"the status to set, use --status-column {shlex.quote(lookalike)} instead"
             )
 
     return LoadedInput(
@@ -170,9 +195,48 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
         field_columns=columns,
         skipped_rows=skipped_rows,
         earlier=earlier,
+        stated_status=stated,
+        stated_column=header[stated_position] if stated_position is not None else "",
         needs_resolution=checked.needs_resolution,
         email_address=checked.email_address,
     )
+
+
+def status_like_column(header: Sequence[str]) -> str | None:
+    """The first header that looks like a status column (registration_status, Status, New Status...)."""
+    keys = {STATUS_COLUMN.replace("_", ""), *STATUS_LOOKALIKES}
+    return next((name for name in header if normalize_header(name) in keys), None)
+
+
+def no_target_message(path: Path, header: Sequence[str]) -> str:
+    """The refusal of a run given neither --status nor --status-column."""
+    column = status_like_column(header)
+    if column is None:
+        return (
+            f"{path}: no target status: give --status S to set one status for every row ({', '.join(KNOWN_STATUSES)})"
+        )
+    return (
+        f'{path}: no target status given, and the column "{printable(column)}" is not taken as one (an export\'s '
+        f"status column says what each registration is now): give --status S to set one status for every row, or "
+        f"--status-column {shlex.quote(column)} if that column holds the status to set; nothing was sent"
+    )
+
+
+def find_status_column(path: Path, header: Sequence[str], wanted: str) -> int:
+    """The position of the column --status-column names, matched like the input's headers.
+
+    Raises:
+        InputError: no column, or more than one, matches.
+    """
+    key = normalize_header(wanted)
+    positions = [position for position, name in enumerate(header) if normalize_header(name) == key]
+    if not positions:
+        raise InputError(
+            f'{path}: --status-column {wanted}: no column "{printable(wanted)}" (found: {_listed(list(header))}).'
+        )
+    if len(positions) > 1:
+        raise InputError(f'{path}: --status-column {wanted}: {len(positions)} columns match "{printable(wanted)}".')
+    return positions[0]
 
 
 def _select_rows(

@@ -1,7 +1,8 @@
 """The append-only record of finished batches beside the results file, and the lock on that file.
 
 Each finished batch is written and fsynced before its rows count as done, so a crash, a kill or a
-full disk leaves a record that `--resume` reads to skip every registration already applied.
+full disk leaves a record that `--resume` reads to skip every registration already applied. Each track's
+read (the before-image) is written as it ends, so `--resume` does not read it again.
 """
 
 from __future__ import annotations
@@ -9,15 +10,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 from batcher import redaction
 from batcher.errors import JournalError, UsageError
 from batcher.files import PRIVATE_MODE, exclusive_lock
 from batcher.models import Batch, BatchResult, RegistrationKey
+
+if TYPE_CHECKING:
+    from batcher.reads import TrackRead
 
 JOURNAL_VERSION = 1
 
@@ -100,6 +105,20 @@ class Journal:
             }
         )
 
+    def record_read(self, read: TrackRead, wanted: Sequence[str]) -> None:
+        """Write the before-image of one track: the status read of each id asked about, and those not found.
+
+        A read that failed is not written: --resume reads that track again.
+
+        Raises:
+            JournalError: the journal cannot be written; the run must stop.
+        """
+        if read.failure:
+            return
+        statuses = {rid: read.found[rid].registration_status for rid in wanted if rid in read.found}
+        missing = [rid for rid in wanted if rid not in read.found]
+        self._write({"read": read.event_id, "track_id": read.track_id, "statuses": statuses, "missing": missing})
+
     def _write(self, record: dict[str, object]) -> None:
         try:
             self._handle.write(redaction.redact(json.dumps(record, separators=(",", ":"))) + "\n")
@@ -115,6 +134,55 @@ class Journal:
             self._handle.close()
 
 
+@dataclass(frozen=True, slots=True)
+class BeforeImage:
+    """One track's read as a journal recorded it: the reads' result, and every id it answered for."""
+
+    read: TrackRead
+    covered: frozenset[str]  # ids asked about: found (in read.found) or known not to exist
+
+
+def read_before_image(path: Path) -> dict[tuple[str, str], BeforeImage]:
+    """Every track read a journal records, the latest per (event, track); a torn last line is ignored.
+
+    Raises:
+        UsageError: the file is not a batcher journal.
+    """
+    from batcher.reads import TrackRead  # noqa: PLC0415 - reads pulls in no sockets, but only resume needs it
+    from batcher.records import Record  # noqa: PLC0415
+
+    images: dict[tuple[str, str], BeforeImage] = {}
+    for record in _records(path):
+        if "read" not in record:
+            continue
+        statuses = record.get("statuses") or {}
+        missing = record.get("missing") or []
+        event_id, track_id = str(record["read"]), str(record["track_id"])
+        found = {str(rid): Record(str(rid), str(status)) for rid, status in statuses.items()}
+        read = TrackRead(event_id, track_id, found, requests=0)
+        images[(event_id, track_id)] = BeforeImage(read, frozenset(found) | frozenset(map(str, missing)))
+    return images
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    """The journal's records; a torn last line is left out."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the journal ({exc})") from exc
+    found: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            if number == len(lines):
+                break
+            raise UsageError(f"{path}: line {number} is not a journal record; is this a batcher journal?") from None
+        if isinstance(record, dict):
+            found.append(record)
+    return found
+
+
 def read_applied(path: Path) -> dict[RegistrationKey, int]:
     """Every (event, track, registration, status) a journal says was applied, with the HTTP status.
 
@@ -124,18 +192,8 @@ def read_applied(path: Path) -> dict[RegistrationKey, int]:
         UsageError: the file is not a batcher journal.
     """
     applied: dict[RegistrationKey, int] = {}
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the journal ({exc})") from exc
-    for number, line in enumerate(lines, start=1):
-        try:
-            record = json.loads(line)
-        except ValueError:
-            if number == len(lines):
-                break
-            raise UsageError(f"{path}: line {number} is not a journal record; is this a batcher journal?") from None
-        if not isinstance(record, dict) or "applied" not in record:
+    for record in _records(path):
+        if "applied" not in record:
             continue
         status = int(record.get("http_status") or 0)
         for registration_id in record["applied"]:

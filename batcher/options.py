@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from batcher.defaults import DELIMITER_NAMES, FIELDS
 from batcher.errors import UsageError
-from batcher.models import Outcome, QueryFlags
+from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
 from batcher.quota import DEFAULT_DAILY_QUOTA
 from batcher.settings import (
     DEFAULT_BASE_URL,
@@ -38,6 +38,10 @@ RUN_DEFAULTS: dict[str, object] = {
     "column": [],
     "only": None,
     "status": None,
+    "status_column": None,
+    "snapshot": True,
+    "if_status": None,
+    "force": False,
     "batch_size": DEFAULT_BATCH_SIZE,
     "rate": DEFAULT_RATE_PER_S,
     "results": None,
@@ -108,6 +112,10 @@ class RunOptions:
     token_file: Path | None = None
     token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
     allow_invalid: bool = False
+    snapshot: bool = True  # read the current status of every registration before any PUT (--no-snapshot: not)
+    if_status: frozenset[str] | None = None  # --if-status: change only rows whose current status is one of these
+    undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
+    force: bool = False  # undo: also rows someone changed since the run
     words: tuple[str, ...] = ()  # the command line as typed, for the resume command
 
     @property
@@ -128,9 +136,19 @@ def run_options(
     sandbox_file = _path(values["sandbox_registrations"])
     if sandbox_file is not None and not sandbox:
         raise UsageError("--sandbox-registrations needs --sandbox")
+    if command == "undo" and not values["snapshot"]:
+        raise UsageError("undo reads the current status first (to leave alone what changed since); drop --no-snapshot")
     given = values["results"]  # '' is kept, and refused as a folder: it names no file
-    results = Path(str(given)) if given is not None else default_results_path(input_path)
+    if given is not None:
+        results = Path(str(given))
+    elif command == "undo":
+        results = input_path.with_name(input_path.stem + ".undo.csv")
+    else:
+        results = default_results_path(input_path)
     status = values["status"]
+    snapshot = bool(values["snapshot"])
+    if values["if_status"] and not snapshot:
+        raise UsageError("--if-status needs the reads that --no-snapshot turns off; drop one of them")
     return RunOptions(
         input=input_path,
         settings=_settings(values),
@@ -158,6 +176,10 @@ def run_options(
         token_file=_path(values["token_file"]),
         token_url=str(values["token_url"]) if values["token_url"] else None,
         allow_invalid=bool(values["allow_invalid"]),
+        snapshot=bool(values["snapshot"]),
+        if_status=if_status(values["if_status"]),
+        undo=command == "undo",
+        force=bool(values.get("force", False)),
         words=words,
     )
 
@@ -189,13 +211,16 @@ def _input_options(values: Mapping[str, object]) -> InputOptions:
     from batcher.loader import InputOptions  # noqa: PLC0415 - see the typing import above
 
     columns = values["column"]
-    encoding, sheet = values["encoding"], values["sheet"]
+    encoding, sheet, status_column = values["encoding"], values["sheet"], values["status_column"]
+    if status_column is not None and not str(status_column).strip():
+        raise UsageError("--status-column needs the header of the column holding each row's target status")
     return InputOptions(
         delimiter=delimiter(values["delimiter"]),
         encoding=str(encoding) if encoding else None,
         sheet=str(sheet) if sheet else None,
         columns=tuple(column(str(text)) for text in columns) if isinstance(columns, list) else (),
         only=only(values["only"]),
+        status_column=str(status_column) if status_column is not None else None,
     )
 
 
@@ -247,6 +272,26 @@ def only(value: object) -> frozenset[str] | None:
         unknown = ", ".join(sorted(words - set(outcomes))) or "nothing"
         raise UsageError(f"--only takes outcomes separated by commas, from {', '.join(outcomes)} (got {unknown})")
     return words
+
+
+def if_status(value: object) -> frozenset[str] | None:
+    """--if-status: the current statuses a row may have to be changed; None when not given.
+
+    Raises:
+        UsageError: a word is not a known status.
+    """
+    if not value:
+        return None
+    aliases = {"CANCELLED": "CANCELED"}
+    words = [word.strip().upper() for word in str(value).split(",") if word.strip()]
+    statuses = frozenset(aliases.get(word, word) for word in words)
+    unknown = sorted(statuses - set(KNOWN_STATUSES))
+    if not statuses or unknown:
+        raise UsageError(
+            f"--if-status takes statuses separated by commas, from {', '.join(KNOWN_STATUSES)} "
+            f"(got {', '.join(unknown) or 'nothing'})"
+        )
+    return statuses
 
 
 def _number(values: Mapping[str, object], name: str) -> float:

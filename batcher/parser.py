@@ -22,6 +22,7 @@ examples:
   batcher run cancellations.csv --status CANCELED --sandbox        # rehearse on the local sandbox
   batcher run cancellations.csv --status CANCELED --limit 20       # canary: the first 20 rows only
   batcher run cancellations.csv --status CANCELED --resume         # the rest, and retry failures
+  batcher undo cancellations.results.csv                          # put back what the run changed
   batcher report cancellations.results.csv --only failed,pending --out retry.csv
 
 The access token comes from CTCT_ACCESS_TOKEN (or --token-file). Exit codes: 0 all succeeded,
@@ -38,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,plan,report,verify,export,sandbox}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{run,plan,undo,report,verify,export,sandbox}"
+    )
     run = commands.add_parser(
         "run",
         help="send the updates and write the results CSV",
@@ -57,6 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_input_options(plan)
     add_send_options(plan)
+    undo = commands.add_parser(
+        "undo",
+        help="put every registration a run changed back to its previous status, from the run's results file",
+        epilog="examples:\n  batcher undo cancellations.results.csv --dry-run\n"
+        "  batcher undo cancellations.results.csv --yes\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    undo.add_argument(
+        "input",
+        type=Path,
+        metavar="RESULTS",
+        help="the results file of the run to undo (its own results: "
+        "RESULTS with .undo.csv in place of .csv, unless --results)",
+    )
+    add_pace_options(undo)
+    add_send_options(undo)
+    undo.add_argument(
+        "--force",
+        action="store_true",
+        help="also put back registrations whose status changed since the run (default: they fail, not undone)",
+    )
     report = commands.add_parser(
         "report",
         help="summarize an existing results file, or extract rows to run again",
@@ -230,8 +255,19 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--status",
         metavar="S",
-        help=f"target status for rows with no registration_status value ({', '.join(KNOWN_STATUSES)})",
+        help=f"the target status of every row ({', '.join(KNOWN_STATUSES)}); with --status-column, of the rows "
+        "whose cell there is empty. A registration_status column is read as the current status, never as the target",
     )
+    parser.add_argument(
+        "--status-column",
+        metavar="HEADER",
+        help="the column holding each row's target status (headers match ignoring case, spaces, dashes and "
+        "underscores); an empty cell there takes --status, or is invalid without it",
+    )
+    add_pace_options(parser)
+
+
+def add_pace_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -287,6 +323,18 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
             default=None,
             help=f"send the query flag {flag.replace('-', '_')}=true/false (not sent unless given)",
         )
+    parser.add_argument(
+        "--snapshot",
+        action=SWITCH,
+        help="read the current status of every registration before any PUT: rows already at the target are "
+        "'unchanged' and not sent, and the results say what each row was before (default; --no-snapshot sends "
+        "without reading)",
+    )
+    parser.add_argument(
+        "--if-status",
+        metavar="S[,S...]",
+        help="change only rows whose current status is one of these; every other row is 'skipped', not sent",
+    )
     parser.add_argument("--dry-run", action=SWITCH, help="validate and print the plan; send nothing")
     parser.add_argument("--yes", "-y", action=SWITCH, help="do not ask for confirmation")
     parser.add_argument(

@@ -10,8 +10,11 @@ import numpy as np
 import numpy.typing as npt
 
 from batcher.chunker import plan_batches
+from batcher.columnar import Strings
+from batcher.errors import UsageError
+from batcher.input_rows import no_target_message
 from batcher.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
-from batcher.models import Batch, RegistrationKey, RowGroup
+from batcher.models import Batch, Outcome, RegistrationKey, RowGroup
 from batcher.settings import Settings
 
 
@@ -26,6 +29,9 @@ class Plan:
     limit: int | None = None
     carried_over: int = 0  # rows that succeeded in an earlier results file given as input: kept, not sent
     notices: tuple[str, ...] = ()  # about the earlier run, said at the end
+    groups: tuple[RowGroup, ...] = ()  # the rows to send, before batching (after the earlier run and --limit)
+    expected_status: Strings | None = None  # undo: per row, the status the run gave it (it must still have it)
+    preset: tuple[Strings, Strings] | None = None  # undo: per row, an outcome and reason decided from the file
 
     @property
     def sendable_rows(self) -> int:
@@ -70,8 +76,94 @@ def prepare(
     notices: list[str] = []
     applied = None
     if resume_from is not None:
-        applied = read_earlier_run(resume_from, default_status=default_status, notices=notices)
+        applied = read_earlier_run(resume_from, notices=notices)
     loaded = load_input(input_path, default_status=default_status, options=options)
+    if options.status_column is None and default_status is None and loaded.earlier is None:
+        raise UsageError(no_target_message(input_path, loaded.header))
+    return _batched(loaded, settings, applied, limit, notices)
+
+
+def prepare_undo(
+    results_path: Path, settings: Settings, *, resume_from: Path | None = None, limit: int | None = None
+) -> Plan:
+    """The plan of `batcher undo`: every row the run changed goes back to its previous_status.
+
+    A row changed (succeeded, with a previous_status known and other than its target_status) is to be set to
+    previous_status, and must still have target_status (expected_status); every other row is settled from the
+    file: unchanged (nothing to undo, with the reason) or invalid (changed, but no previous status was recorded).
+
+    Raises:
+        InputError: the file is not a results file.
+    """
+    from batcher.results_file import read_results_file  # noqa: PLC0415
+
+    notices: list[str] = []
+    applied = read_earlier_run(resume_from, notices=notices) if resume_from is not None else None
+    results = read_results_file(results_path)
+    earlier, loaded = results.earlier, results.loaded
+    outcome = np.char.lower(np.char.strip(earlier.outcome.astype(str)))
+    before = np.char.upper(np.char.strip(earlier.previous_status.astype(str)))
+    after = np.char.upper(np.char.strip(earlier.target_status.astype(str)))
+    succeeded = (outcome == Outcome.SUCCEEDED.value) & (loaded.invalid_reason == "")
+    changed = succeeded & (before != after)
+    undo = changed & (before != "")
+    n = loaded.row_count
+    invalid = np.where(changed & (before == ""), NO_PREVIOUS_STATUS, "").astype(object)
+    reason = np.full(n, "", dtype=object)
+    reason[~changed] = [
+        _nothing_to_undo(word, was, now)
+        for word, was, now in zip(
+            outcome[~changed].tolist(), before[~changed].tolist(), after[~changed].tolist(), strict=True
+        )
+    ]
+    preset = np.where(changed, "", Outcome.UNCHANGED.value).astype(object)
+    target = np.where(undo, before, "").astype(object)
+    undo_loaded = replace(
+        loaded,
+        registration_status=target,
+        invalid_reason=invalid,
+        duplicate_of=np.full(n, -1, dtype=np.int64),
+        groups=_groups_of(loaded, np.flatnonzero(undo), target),
+        carried_over=np.zeros(n, dtype=np.bool_),
+        earlier=None,
+        notes=(),
+        stated_status=after.astype(object),  # what the run set: the --sandbox rehearsal starts from it
+        stated_column="target_status",
+    )
+    plan = _batched(undo_loaded, settings, applied, limit, notices)
+    return replace(plan, expected_status=after.astype(object), preset=(preset, reason))
+
+
+NO_PREVIOUS_STATUS = "no previous status was recorded; cannot undo"
+
+
+def _nothing_to_undo(outcome: str, before: str, after: str) -> str:
+    if outcome == Outcome.SUCCEEDED.value and before == after:
+        return f"nothing to undo: it was {after} before the run already"
+    if outcome in (Outcome.UNCHANGED.value, Outcome.SKIPPED.value):
+        return f"nothing to undo: the run left it {outcome}"
+    return f"nothing to undo: its outcome in the run was {outcome or 'not given'}"
+
+
+def _groups_of(loaded: LoadedInput, rows: npt.NDArray[np.intp], target: Strings) -> tuple[RowGroup, ...]:
+    """The rows by (event, track, target status), groups in order of first appearance."""
+    found: dict[tuple[str, str, str], tuple[list[str], list[int]]] = {}
+    for row in rows.tolist():
+        key = (str(loaded.event_id[row]), str(loaded.track_id[row]), str(target[row]))
+        ids, numbers = found.setdefault(key, ([], []))
+        ids.append(str(loaded.registration_id[row]))
+        numbers.append(row)
+    return tuple(RowGroup(e, t, s, tuple(ids), tuple(numbers)) for (e, t, s), (ids, numbers) in found.items())
+
+
+def _batched(
+    loaded: LoadedInput,
+    settings: Settings,
+    applied: Mapping[RegistrationKey, int] | None,
+    limit: int | None,
+    notices: list[str],
+) -> Plan:
+    """The plan of loaded rows: leave out what an earlier run applied, cut to --limit, batch."""
     applied_before = np.zeros(loaded.row_count, dtype=np.int64)
     groups = list(loaded.groups)  # rows carried over from a results file given as input are in no group
     if applied:
@@ -80,12 +172,12 @@ def prepare(
     if limit is not None:
         groups, held_back = _first_rows(groups, limit)
     batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
-    return Plan(loaded, batches, applied_before, held_back, limit, loaded.carried_over_rows, tuple(notices))
+    return Plan(
+        loaded, batches, applied_before, held_back, limit, loaded.carried_over_rows, tuple(notices), tuple(groups)
+    )
 
 
-def read_earlier_run(
-    results_path: Path, *, default_status: str | None, notices: list[str]
-) -> dict[RegistrationKey, int]:
+def read_earlier_run(results_path: Path, *, notices: list[str]) -> dict[RegistrationKey, int]:
     """What an earlier run on this results path applied, from its journal and its results file.
 
     With neither (the first night of a cron job that always resumes), a notice says the run starts fresh.
@@ -102,7 +194,7 @@ def read_earlier_run(
         return {}
     applied: dict[RegistrationKey, int] = {}
     if results_path.exists():
-        applied.update(read_succeeded_keys(results_path, default_status=default_status))
+        applied.update(read_succeeded_keys(results_path, default_status=None))  # each row's target_status
     if journal.exists():
         applied.update(read_applied(journal))
     return applied

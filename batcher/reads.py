@@ -79,6 +79,7 @@ class TrackRead:
     requests: int
     failure: str = ""  # the track's rows cannot be read: event or track not found, or the reads failed
     group_missing: bool = False  # the event or the track does not exist (a 404)
+    unreadable: bool = False  # the answers were not the API's (a wrong base URL, a proxy page)
 
 
 @dataclass
@@ -135,7 +136,8 @@ async def read_track(
             return await _failed(get, base_url, event_id, track_id, answer, found, cost)
         page = _page(answer)
         if page is None:
-            return TrackRead(event_id, track_id, found, cost.requests, failure=_unreadable("a page of registrations"))
+            failure = _unreadable("a page of registrations")
+            return TrackRead(event_id, track_id, found, cost.requests, failure=failure, unreadable=True)
         for record in page.records:
             if record.registration_id in wanted_ids:
                 found[record.registration_id] = record
@@ -264,6 +266,13 @@ async def _get_each(
     if failures:
         first = failures[0]
         return TrackRead(event_id, track_id, found, cost.requests, failure=_read_failed(first))
+    if not found and answers:
+        # every id answered 404: the registrations, or their track or event, do not exist; one list page tells
+        probe = await _get(
+            get, cost, records.list_url(base_url, event_id, track_id), records.list_params(NO_FILTERS, "")
+        )
+        if probe.not_found:
+            return await _failed(get, base_url, event_id, track_id, probe, found, cost)
     return TrackRead(event_id, track_id, found, cost.requests)
 
 

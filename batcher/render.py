@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from batcher.read_session import SessionStats
     from batcher.report import Report
     from batcher.settings import Settings
+    from batcher.snapshot import Preview
 
 PROG = "batcher"
 MAX_INVALID_SHOWN = 10
@@ -66,7 +67,14 @@ def skipped(rows: int) -> str:
     return f"{plural(rows, 'row')} skipped by --only"
 
 
-def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None) -> list[str]:
+def read_bound(plan: Plan) -> int:
+    """The most read requests the snapshot of this plan can take."""
+    from batcher.snapshot import snapshot_bound  # noqa: PLC0415 - light; kept beside its uses
+
+    return snapshot_bound(plan.groups)
+
+
+def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None, *, reads: bool = True) -> list[str]:
     """The plan: row counts, invalid rows, the per-group table, the request count, time and quota."""
 
     loaded = plan.loaded
@@ -81,17 +89,30 @@ def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None) -> list[
         more = plural(invalid - len(shown), "more invalid row")
         lines.append(f"  ... and {more} (all listed in the results file)")
     lines.extend(_group_lines(plan, settings))
+    lines.extend(_stated_lines(plan))
     lines.extend(_earlier_lines(plan, ""))
     if plan.held_back:
         left = plural(plan.held_back, "row is", "rows are")
         lines.append(f"--limit {plan.limit}: {left} left for a later run with --resume")
+    bound = read_bound(plan) if reads else 0
+    puts = len(plan.batches)
     lines.append(
-        f"this run: {plural(plan.sendable_rows, 'registration')} in {plural(len(plan.batches), 'request')} of up to "
-        f"{settings.batch_size} IDs; estimated time at {settings.rate_per_s:g} requests/s: "
-        f"{duration(plan.estimated_seconds(settings))}"
+        f"this run: {plural(plan.sendable_rows, 'registration')} in {plural(puts, 'request')} of up to "
+        f"{settings.batch_size} IDs"
+        + (" at most (rows the reads find already at their target are not sent)" if reads and puts else "")
+    )
+    if reads:
+        lines.append(
+            f"reads first: up to {plural(bound, 'read request')} for the current statuses (per track at most "
+            "1 + min(list pages - 1, rows)); --no-snapshot sends without reading"
+        )
+    seconds = max(0, bound + puts - 1) * settings.pacing_interval_s
+    lines.append(
+        f"estimated time at {settings.rate_per_s:g} requests/s: {duration(seconds)}"
+        + (f" for {bound} reads and {puts} PUTs at most" if reads else "")
     )
     if quota is not None:
-        needed = len(plan.batches)
+        needed = bound + puts
         verdict = "covers it" if quota.left_today >= needed else "does NOT cover it: the run would stop part-way"
         lines.append(
             f"daily quota: {plural(needed, 'request')} needed, {quota.left_today} of {quota.daily_quota} left today "
@@ -122,8 +143,58 @@ def _group_lines(plan: Plan, settings: Settings) -> list[str]:
     return lines
 
 
-def confirm_question(plan: Plan, settings: Settings) -> str:
-    return f"Send {plural(len(plan.batches), 'request')} to {settings.base_url}? [y/N] "
+def _stated_lines(plan: Plan) -> list[str]:
+    """What the input says the registrations are now: read as the current status, never as the target."""
+    loaded = plan.loaded
+    if loaded.stated_status is None or not loaded.stated_column:
+        return []
+    valid = loaded.invalid_reason == ""
+    counts = Counter(str(status) for status in loaded.stated_status[valid].tolist() if status)
+    if not counts:
+        return []
+    said = ", ".join(f"{rows:,} {status}" for status, rows in counts.most_common())
+    return [
+        f'the column "{loaded.stated_column}" is read as the current status, not the target: it says {said} '
+        "(the reads before sending check it against the API)"
+    ]
+
+
+def confirm_question(plan: Plan, settings: Settings, *, reads: bool = True) -> str:
+    sends = f"{plural(len(plan.batches), 'request')} to {settings.base_url}? [y/N] "
+    return f"Read up to {read_bound(plan)} and send {sends}" if reads else f"Send {sends}"
+
+
+def transition_text(preview: Preview) -> str:
+    """The from -> to table on one line, e.g. 'REGISTERED → CANCELED 2,643 · already CANCELED 357 (not sent)'."""
+    parts = []
+    for line in preview.transitions:
+        if not line.sent:
+            parts.append(f"already {line.target_status} {line.rows:,} (not sent)")
+        else:
+            before = line.previous_status or "not found by the read"
+            parts.append(f"{before} → {line.target_status} {line.rows:,}")
+    if preview.skipped:
+        parts.append(f"skipped {preview.skipped:,} (--if-status; not sent)")
+    if preview.read_failed:
+        parts.append(f"failed {preview.read_failed:,} (see the results; not sent)")
+    return " · ".join(parts) or "nothing to change"
+
+
+def preview_lines(preview: Preview) -> list[str]:
+    """What the reads found, said before the PUTs: the table, the rows not found, where the input disagrees."""
+    lines = [f"{PROG}: read {plural(preview.reads, 'request')}; before sending: {transition_text(preview)}"]
+    if preview.not_found:
+        lines.append(
+            f"{PROG}: {_were(preview.not_found)} not found by the read; they are sent anyway (the API has the "
+            "last word: a 207 then marks them failed)"
+        )
+    if preview.disagree and preview.disagree_example is not None:
+        row, said, now = preview.disagree_example
+        lines.append(
+            f"{PROG}: note: the input's status column disagrees with the API for {plural(preview.disagree, 'row')} "
+            f"(row {row}: the file says {said}, the API says {now}); the API's status is the one used"
+        )
+    return lines
 
 
 def run_lines(result: RunResult) -> tuple[list[str], list[str]]:
@@ -132,7 +203,7 @@ def run_lines(result: RunResult) -> tuple[list[str], list[str]]:
     err: list[str] = [f"{PROG}: note: {notice}" for notice in result.notices]
     plan, summary = result.plan, result.summary
     if result.options.dry_run and plan is not None and result.error is None:
-        out = plan_lines(plan, result.options.settings, result.quota)
+        out = plan_lines(plan, result.options.settings, result.quota, reads=result.options.snapshot)
     if result.declined:
         err.append(f"{PROG}: nothing sent")
     if summary is not None and plan is not None:
@@ -152,6 +223,8 @@ def _summary_lines(result: RunResult) -> list[str]:
     lines: list[str] = []
     lines.extend(_earlier_lines(plan, f"{PROG}: "))
     lines.extend(f"{PROG}: {line}" if not line.startswith(" ") else line for line in report_lines(summary.report))
+    if summary.preview is not None:
+        lines.append(f"{PROG}: from → to: {transition_text(summary.preview)}")
     quota = result.quota
     left = plural(quota.left_today, "request") if quota is not None else ""
     quota_text = f"; daily quota: {left} left today (UTC)" if quota is not None else ""
@@ -175,14 +248,16 @@ def _summary_lines(result: RunResult) -> list[str]:
     return lines
 
 
-def extracted_lines(count: int, outcomes: str, out: Path, needs_status: bool) -> list[str]:
+def extracted_lines(count: int, outcomes: str, out: Path, needs_status: bool, status: str = "") -> list[str]:
     """What `report --out` wrote, and the command that runs it as printed."""
     command = f"{PROG} run {shlex.quote(str(out))}"
+    if status:
+        return [f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command} --status {status}"]
     if not needs_status:
         return [f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command}"]
     return [
         f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command} --status STATUS "
-        "(the file has no registration_status column: give the status the first run was given)"
+        "(give the status the first run was given, or --status-column HEADER for a column of per-row targets)"
     ]
 
 

@@ -124,9 +124,10 @@ def read_results_file(path: Path, *, default_status: str | None = None) -> Resul
     Raises:
         InputError: unreadable, or not a batcher results file.
     """
-    from batcher.input_rows import load_input  # noqa: PLC0415 - the loader splits results files with this module
+    from batcher.input_rows import InputOptions, load_input  # noqa: PLC0415 - the loader splits results files
 
-    loaded = load_input(path, default_status=default_status)
+    # the target of each row is the target_status its run recorded (or default_status, when given)
+    loaded = load_input(path, default_status=default_status, options=InputOptions(status_column=None))
     if loaded.earlier is None:
         raise InputError(not_a_results_file(path))
     return ResultsFile(loaded, loaded.earlier)

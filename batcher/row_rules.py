@@ -300,10 +300,18 @@ def _check_status(raw: pa.ChunkedArray, default: str | None) -> _Checked:
     missing = flags(pc.equal(status, ""))
     unknown = ~flags(pc.is_in(status, value_set=pa.array(KNOWN_STATUSES)))
     checks = [
-        (missing, "no registration_status in this row and no --status given", None),
+        (missing, "no target status in this row's status column, and no --status given", None),
         (unknown, "unknown registration_status ", "; use one of " + ", ".join(KNOWN_STATUSES)),
     ]
     return _checked(raw, status, checks, aliased=aliased)
+
+
+def stated_statuses(column: pa.ChunkedArray) -> Strings:
+    """Per row, a current-status column's value upper-cased, "Cancelled" as CANCELED ("" where empty)."""
+    status = pc.utf8_upper(pc.utf8_trim_whitespace(column))
+    for alias, status_name in STATUS_ALIASES.items():
+        status = pc.if_else(pc.equal(status, alias), status_name, status)
+    return strings(status)
 
 
 def _row_reasons(row_count: int, keys: tuple[_Key, ...]) -> tuple[Strings, Flags]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -63,6 +63,9 @@ def snapshot_bound(groups: Sequence[RowGroup]) -> int:
     return sum(read_bound(len(_ids(track))) for track in tracks_of(groups).values())
 
 
+ReadCallback = Callable[[TrackRead, Sequence[str]], None]  # a track's read, and the ids it was asked about
+
+
 async def take_snapshot(
     get: Getter,
     base_url: str,
@@ -71,29 +74,43 @@ async def take_snapshot(
     *,
     known: Mapping[TrackKey, TrackRead] | None = None,
     on_track: PageCallback | None = None,
+    on_read: ReadCallback | None = None,
 ) -> tuple[Snapshot, list[TrackRead]]:
     """Read the current status of every registration in groups; tracks in known are not read again.
 
-    Returns the snapshot and the reads made now (for the journal).
+    on_read is called as each track's read ends (the journal records it: a kill then loses no finished read).
+    Returns the snapshot and the reads made now.
 
     Raises:
         RunStopped: from the client: no further request can succeed.
     """
     tracks = tracks_of(groups)
     earlier = dict(known or {})
-    todo = [key for key in tracks if key not in earlier]
+
+    async def one(event_id: str, track_id: str) -> TrackRead:
+        wanted = _ids(tracks[(event_id, track_id)])
+        read = await read_track(get, base_url, event_id, track_id, wanted, on_page=on_track)
+        if on_read is not None:
+            on_read(read, wanted)
+        return read
+
     made = await asyncio.gather(
-        *(
-            read_track(get, base_url, event_id, track_id, _ids(tracks[(event_id, track_id)]), on_page=on_track)
-            for event_id, track_id in todo
-        )
+        *(one(event_id, track_id) for event_id, track_id in tracks if (event_id, track_id) not in earlier)
     )
     reads = {**earlier, **{(read.event_id, read.track_id): read for read in made}}
+    snapshot = image(groups, reads, row_count)
+    return replace(snapshot, requests=sum(read.requests for read in made)), list(made)
+
+
+def image(groups: Sequence[RowGroup], reads: Mapping[TrackKey, TrackRead], row_count: int) -> Snapshot:
+    """The per-row before-image of groups from the reads of their tracks (a track not in reads: nothing known)."""
     previous = np.full(row_count, "", dtype=object)
     failure = np.full(row_count, "", dtype=object)
     found = np.zeros(row_count, dtype=np.bool_)
-    for key, track_groups in tracks.items():
-        read = reads[key]
+    for key, track_groups in tracks_of(groups).items():
+        read = reads.get(key)
+        if read is None:
+            continue
         for group in track_groups:
             rows = np.asarray(group.rows, dtype=np.int64)
             if read.failure:
@@ -102,8 +119,7 @@ async def take_snapshot(
             records = [read.found.get(registration_id) for registration_id in group.registration_ids]
             previous[rows] = [record.registration_status if record else "" for record in records]
             found[rows] = [record is not None for record in records]
-    requests = sum(read.requests for read in made)
-    return Snapshot(previous, failure, found, requests), list(made)
+    return Snapshot(previous, failure, found, 0)
 
 
 def settle(
@@ -183,3 +199,59 @@ def transitions(target: Strings, previous: Strings, outcome: Strings, sent: npt.
 
 def _ids(groups: Sequence[RowGroup]) -> list[str]:
     return [registration_id for group in groups for registration_id in group.registration_ids]
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What the reads found, as the person at the terminal sees it before the PUTs: the from -> to table and more."""
+
+    transitions: tuple[Transition, ...]
+    skipped: int  # rows whose current status --if-status does not name
+    read_failed: int  # rows failed by the reads (event or track not found, or unreadable)
+    not_found: int  # rows the read did not find: sent anyway (the API has the last word)
+    reads: int  # read requests made by this run
+    disagree: int = 0  # rows whose input states a current status the API contradicts
+    disagree_example: tuple[int, str, str] | None = None  # (row number, the input says, the API says)
+
+    @property
+    def changes(self) -> int:
+        return sum(line.rows for line in self.transitions if line.sent)
+
+    def as_dicts(self) -> list[dict[str, object]]:
+        return [
+            {"from": line.previous_status or None, "to": line.target_status, "rows": line.rows, "sent": line.sent}
+            for line in self.transitions
+        ]
+
+
+def preview(
+    target: Strings,
+    snapshot: Snapshot,
+    settled: Settled,
+    *,
+    stated: Strings | None = None,
+    row_number: npt.NDArray[np.int64] | None = None,
+) -> Preview:
+    """The from -> to table of the rows settled, and the counts the table leaves out."""
+    sent = np.zeros(len(target), dtype=np.bool_)
+    for group in settled.groups:
+        sent[np.asarray(group.rows, dtype=np.int64)] = True
+    table = transitions(target, snapshot.previous_status, settled.outcome, sent)
+    disagree, example = 0, None
+    if stated is not None:
+        known = snapshot.found & (stated != "")
+        differs = np.flatnonzero(known & (stated != snapshot.previous_status))
+        disagree = len(differs)
+        if disagree:
+            row = int(differs[0])
+            number = int(row_number[row]) if row_number is not None else row + 1
+            example = (number, str(stated[row]), str(snapshot.previous_status[row]))
+    return Preview(
+        transitions=tuple(table),
+        skipped=int(np.count_nonzero(settled.outcome == Outcome.SKIPPED.value)),
+        read_failed=int(np.count_nonzero(settled.outcome == Outcome.FAILED.value)),
+        not_found=int(np.count_nonzero(sent & ~snapshot.found)),
+        reads=snapshot.requests,
+        disagree=disagree,
+        disagree_example=example,
+    )

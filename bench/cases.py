@@ -14,6 +14,7 @@ import numpy as np
 from datasets import EVENTS, TRACKS, Dataset, sandbox_rows, track_keys, write_dataset
 from harness import (
     API_RATE_PER_S,
+    PUT_PATH,
     Report,
     arrival_rate,
     batcher_command,
@@ -32,7 +33,7 @@ def pacing(report: Report, work: Path) -> None:
     """Default options against a sandbox that allows 4 requests in any one second and answers in 50-400 ms."""
     dataset = write_dataset(work, "pacing", [2000] * 10, seed=1, extra_columns=False)  # 200 requests of 100
     scenario = sandbox.Scenario(rate_limit_per_s=4, latency_s=(0.05, 0.4), seed=1)
-    seen = run_against_sandbox(dataset, scenario, work / "pacing.results.csv")
+    seen = run_against_sandbox(dataset, scenario, work / "pacing.results.csv", *PUT_PATH)
     run, requests, rate = seen.run, seen.run.requests, seen.run.requests_per_s
     throttled, arrivals = seen.throttled, arrival_rate(seen.puts)
     report.figures["pacing"] = {
@@ -59,7 +60,7 @@ def latency_hiding(report: Report, work: Path) -> None:
     """As pacing, with answers taking 800-1200 ms; against a sender that waits for each answer."""
     dataset = write_dataset(work, "latency", [2000] * 10, seed=2, extra_columns=False)
     scenario = sandbox.Scenario(rate_limit_per_s=4, latency_s=(0.8, 1.2), seed=2)
-    seen = run_against_sandbox(dataset, scenario, work / "latency.results.csv")
+    seen = run_against_sandbox(dataset, scenario, work / "latency.results.csv", *PUT_PATH)
     run, requests, rate = seen.run, seen.run.requests, seen.run.requests_per_s
     throttled, arrivals = seen.throttled, arrival_rate(seen.puts)
     sample = 30  # the sequential sender's rate is steady; 30 requests measure it well
@@ -103,7 +104,7 @@ def request_economy(report: Report, work: Path) -> None:
     sizes = [1, 99, 100, 101, 199, 200, 201, 1000, *rng.integers(1, 700, size=EVENTS * TRACKS - 8).tolist()]
     dataset = write_dataset(work, "economy", sizes, seed=4, duplicates=500)
     optimal = sum(-(-size // 100) for size in sizes)
-    options = ("--rate", "1000", "--concurrency", "8")
+    options = ("--rate", "1000", "--concurrency", "8", *PUT_PATH)
     seen = run_against_sandbox(dataset, sandbox.Scenario(rate_limit_per_s=None), work / "economy.results.csv", *options)
     run, puts, unchanged = seen.run, len(seen.puts), seen.not_canceled
     counts = outcomes(work / "economy.results.csv")
@@ -131,7 +132,9 @@ def faults(report: Report, work: Path) -> None:
     """20,000 rows in batches of 20 against a sandbox allowing 100/s that fails 10% of PUTs with a 5xx."""
     dataset = write_dataset(work, "faults", [100] * (EVENTS * TRACKS), seed=6, extra_columns=False)
     scenario = sandbox.Scenario(rate_limit_per_s=100, error_rate=0.1, seed=6)
-    seen = run_against_sandbox(dataset, scenario, work / "faults.results.csv", "--rate", "90", "--batch-size", "20")
+    seen = run_against_sandbox(
+        dataset, scenario, work / "faults.results.csv", "--rate", "90", "--batch-size", "20", *PUT_PATH
+    )
     run, requests, rate = seen.run, seen.run.requests, seen.run.requests_per_s
     statuses = Counter(request.status for request in seen.puts)
     unchanged, arrivals = seen.not_canceled, arrival_rate(seen.puts)

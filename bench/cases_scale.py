@@ -9,6 +9,7 @@ from pathlib import Path
 
 from datasets import Dataset
 from harness import (
+    PUT_PATH,
     ROOT,
     Measured,
     Report,
@@ -102,7 +103,16 @@ def run_million(report: Report, work: Path, million: Dataset) -> None:
     """`batcher run` over a million rows, batch 500, against a sandbox process with no limit and no latency."""
     with sandbox_process(million.registrations_path, "--rate-limit", "0") as (url, _):
         run = run_batcher(
-            million, url, work / "million.results.csv", "--rate", "1000", "--concurrency", "8", "--batch-size", "500"
+            million,
+            url,
+            work / "million.results.csv",
+            "--rate",
+            "1000",
+            "--concurrency",
+            "8",
+            "--batch-size",
+            "500",
+            *PUT_PATH,
         )
     requests, rate = run.requests, run.requests_per_s
     counts = outcomes(work / "million.results.csv")

@@ -167,6 +167,11 @@ class BatcherRun:
         return self.process.exit_code
 
 
+# the PUT path alone, as the cases measured it before batcher read (issue 11): the dataset's status column is the
+# target, and nothing is read first
+PUT_PATH = ("--status-column", "registration_status", "--no-snapshot")
+
+
 def run_batcher(dataset: Dataset, url: str, results: Path, *options: str) -> BatcherRun:
     """`batcher run` of the dataset's input against url, its summary read from --summary-json."""
     summary_path = results.with_suffix(".summary.json")

@@ -43,6 +43,8 @@ def test_sample_run_gives_every_row_its_outcome_and_matches_sandbox_state(
         [
             "run",
             str(SAMPLES / "cancellations.csv"),
+            "--status-column",
+            "Registration Status",
             "--status",
             "CANCELED",
             "--base-url",
@@ -60,7 +62,7 @@ def test_sample_run_gives_every_row_its_outcome_and_matches_sandbox_state(
     assert [row["Registration ID"] for row in rows] == [row["Registration ID"] for row in inputs]
     assert Counter(row["outcome"] for row in rows) == {"succeeded": 305, "failed": 6, "invalid": 4, "duplicate": 1}
     assert [p.status for p in box.state.puts].count(429) == 0
-    assert len(box.state.puts) == 7
+    assert len(box.state.puts) == 6  # the reads find the track gone9 missing: none of its rows is sent
     succeeded = {(r["Event ID"], r["Track ID"], r["Registration ID"]) for r in rows if r["outcome"] == "succeeded"}
     for item in registrations:
         key = (item.event_id, item.track_id, item.registration_id)
@@ -72,7 +74,7 @@ def test_sample_run_gives_every_row_its_outcome_and_matches_sandbox_state(
 
 def test_sandbox_flag_runs_without_a_token(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_csv(rows_for(5))
-    assert run(["run", str(path), "--sandbox", "--no-progress"], env={}) == 0
+    assert run(["run", "--status-column", "registration_status", str(path), "--sandbox", "--no-progress"], env={}) == 0
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in rows] == ["succeeded"] * 5
     assert "5 succeeded" in capsys.readouterr().err
@@ -103,11 +105,15 @@ def test_without_a_track_id_column_rows_take_the_default_track(
     assert run([*args, "--results", str(results)]) == 0
     assert read_results(results)[0]["error"] == f"track {TRACK}, the event's default"
     assert box.state.status_of(EVENT, TRACK, reg_id(1)) == "CANCELED"
-    assert [read.path for read in box.state.reads] == [f"/v3/events/{EVENT}"]
+    # the event's default track, then the snapshot's read of the registration (resolving reads no list here)
+    assert [read.path for read in box.state.reads] == [
+        f"/v3/events/{EVENT}",
+        f"/v3/events/{EVENT}/tracks/{TRACK}/registrations/{reg_id(1)}",
+    ]
 
 
 def test_no_token_exits_2_and_says_how_to_set_one(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["run", str(write_csv(rows_for(1)))], env={}) == 2
+    assert run(["run", "--status-column", "registration_status", str(write_csv(rows_for(1)))], env={}) == 2
     err = capsys.readouterr().err
     assert err.startswith("batcher: error: no access token: set CTCT_ACCESS_TOKEN")
     assert "Traceback" not in err
@@ -125,7 +131,7 @@ def test_no_token_exits_2_and_says_how_to_set_one(write_csv: WriteCsv, capsys: p
 def test_bad_options_exit_2_with_one_line(
     write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], option: list[str], message: str
 ) -> None:
-    assert run(["run", str(write_csv(rows_for(1))), *option]) == 2
+    assert run(["run", "--status-column", "registration_status", str(write_csv(rows_for(1))), *option]) == 2
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
@@ -137,7 +143,21 @@ def test_401_stops_with_exit_3_and_unsent_rows_pending(
     rows = rows_for(4)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token="other"), known(rows))
     path = write_csv(rows)
-    code = run(["run", str(path), "--base-url", box.url, "--batch-size", "1", "--concurrency", "1", "--yes"])
+    code = run(
+        [
+            "run",
+            "--status-column",
+            "registration_status",
+            str(path),
+            "--base-url",
+            box.url,
+            "--batch-size",
+            "1",
+            "--concurrency",
+            "1",
+            "--yes",
+        ]
+    )
     assert code == 3
     outcomes = [row["outcome"] for row in read_results(path.with_name("input.results.csv"))]
     assert outcomes == ["pending"] * 4
@@ -153,17 +173,27 @@ def test_404_fails_every_row_of_the_group(start_sandbox: StartSandbox, write_csv
     path = write_csv(
         good + [[e, t, f"00000000-0000-4000-9000-00000000000{n}", s] for n, (e, t, _, s) in enumerate(lost)]
     )
-    assert run(["run", str(path), "--base-url", box.url, "--yes"]) == 1
+    args = ["run", "--status-column", "registration_status", str(path), "--base-url", box.url, "--yes"]
+    assert run([*args, "--no-snapshot"]) == 1
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in rows] == ["succeeded"] * 2 + ["failed"] * 3
     assert all(row["http_status"] == "404" and "not found" in row["error"] for row in rows[2:])
+    puts = len(box.state.puts)
+    assert run(args) == 1  # the reads are the preflight: the missing track fails without a PUT
+    rows = read_results(path.with_name("input.results.csv"))
+    assert [row["outcome"] for row in rows] == ["unchanged"] * 2 + ["failed"] * 3
+    assert all(row["error"] == "track not found in this event" for row in rows[2:])
+    assert len(box.state.puts) == puts
 
 
 def test_plan_prints_groups_and_request_count_and_sends_nothing(
     write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(250) + rows_for(10, track="other") + [[EVENT, TRACK, "bad", "CANCELED"]]
-    assert run(["plan", str(write_csv(rows)), "--batch-size", "100"], env={}) == 1
+    assert (
+        run(["plan", "--status-column", "registration_status", str(write_csv(rows)), "--batch-size", "100"], env={})
+        == 1
+    )
     out = capsys.readouterr().out
     assert "261 rows: 260 valid, 1 invalid, 0 duplicate" in out
     assert 'row 262: registration_id is not a UUID: "bad"' in out
@@ -173,12 +203,23 @@ def test_plan_prints_groups_and_request_count_and_sends_nothing(
 
 
 def test_plan_exits_0_when_every_row_is_valid(write_csv: WriteCsv) -> None:
-    assert run(["plan", str(write_csv(rows_for(3)))], env={}) == 0
-    assert run(["run", "--dry-run", str(write_csv(rows_for(3)))], env={}) == 0
+    assert run(["plan", "--status-column", "registration_status", str(write_csv(rows_for(3)))], env={}) == 0
+    assert run(["run", "--status-column", "registration_status", "--dry-run", str(write_csv(rows_for(3)))], env={}) == 0
 
 
 def test_every_row_invalid_exits_2_before_sending(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["run", str(write_csv([[EVENT, TRACK, "x", "CANCELED"]])), "--sandbox"]) == 2
+    assert (
+        run(
+            [
+                "run",
+                "--status-column",
+                "registration_status",
+                str(write_csv([[EVENT, TRACK, "x", "CANCELED"]])),
+                "--sandbox",
+            ]
+        )
+        == 2
+    )
     assert "every row is invalid" in capsys.readouterr().err
 
 
@@ -189,6 +230,7 @@ def test_python_m_batcher_help_runs() -> None:
 
 
 # new in this branch; the README, which the coordinator writes, names them on merge (then empty this)
+AWAITING_README = frozenset({"--force"})  # `batcher undo --force`: the README text is in track E's report
 
 
 def test_readme_documents_every_option() -> None:
@@ -196,7 +238,7 @@ def test_readme_documents_every_option() -> None:
     parser = cli.build_parser()
     options = cli.documented_options(parser)
     missing = [f"{name} {option}" for name, option in options if f"`{option}" not in readme]
-    assert missing == []
+    assert [item for item in missing if item.split()[1] not in AWAITING_README] == []
     assert len(cli.documented_options(parser)) > 20
 
 
@@ -213,7 +255,20 @@ def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
     )
     first = tmp_path / "first.csv"
     assert (
-        run(["run", str(write_csv(rows, header=header)), "--base-url", box.url, "--yes", "--results", str(first)]) == 1
+        run(
+            [
+                "run",
+                "--status-column",
+                "registration_status",
+                str(write_csv(rows, header=header)),
+                "--base-url",
+                box.url,
+                "--yes",
+                "--results",
+                str(first),
+            ]
+        )
+        == 1
     )
     assert [row["outcome"] for row in read_results(first)] == ["succeeded", "failed"] * 2 + ["succeeded"]
     box.scenario.fail_ids = frozenset()
@@ -221,7 +276,19 @@ def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
 
     second = tmp_path / "second.csv"
     code = run(
-        ["run", str(first), "--only", "failed,pending", "--base-url", box.url, "--yes", "--results", str(second)]
+        [
+            "run",
+            "--status-column",
+            "registration_status",
+            str(first),
+            "--only",
+            "failed,pending",
+            "--base-url",
+            box.url,
+            "--yes",
+            "--results",
+            str(second),
+        ]
     )
     assert code == 0
     with second.open(newline="", encoding="utf-8") as handle:
@@ -234,8 +301,23 @@ def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
     assert "batcher: 3 rows skipped by --only; they are not in the results" in capsys.readouterr().err
 
     third = tmp_path / "third.csv"
-    assert run(["plan", str(second)], env={}) == 0
-    assert run(["run", str(second), "--base-url", box.url, "--yes", "--results", str(third)]) == 0
+    assert run(["plan", "--status-column", "registration_status", str(second)], env={}) == 0
+    assert (
+        run(
+            [
+                "run",
+                "--status-column",
+                "registration_status",
+                str(second),
+                "--base-url",
+                box.url,
+                "--yes",
+                "--results",
+                str(third),
+            ]
+        )
+        == 0
+    )
     assert len(next(csv.reader(third.open(newline="", encoding="utf-8")))) == len(header) + len(RESULT_COLUMNS)
 
 
@@ -245,13 +327,43 @@ def test_a_results_file_as_input_carries_its_succeeded_rows_over_unsent(
     rows = rows_for(4)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, fail_ids=frozenset({reg_id(2)})), known(rows))
     first = tmp_path / "first.csv"
-    assert run(["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--results", str(first)]) == 1
+    assert (
+        run(
+            [
+                "run",
+                "--status-column",
+                "registration_status",
+                str(write_csv(rows)),
+                "--base-url",
+                box.url,
+                "--yes",
+                "--results",
+                str(first),
+            ]
+        )
+        == 1
+    )
     box.scenario.fail_ids = frozenset()
     sent = len(box.state.puts)
-    assert run(["plan", str(first)], env={}) == 0
+    assert run(["plan", "--status-column", "registration_status", str(first)], env={}) == 0
     assert "3 rows succeeded in the results file given as input: carried over" in capsys.readouterr().out
     second = tmp_path / "second.csv"
-    assert run(["run", str(first), "--base-url", box.url, "--yes", "--results", str(second)]) == 0
+    assert (
+        run(
+            [
+                "run",
+                "--status-column",
+                "registration_status",
+                str(first),
+                "--base-url",
+                box.url,
+                "--yes",
+                "--results",
+                str(second),
+            ]
+        )
+        == 0
+    )
     assert [put.json["registration_ids"] for put in box.state.puts[sent:]] == [[reg_id(2)]]
     assert outcomes(second) == ["succeeded"] * 4
 
@@ -264,7 +376,7 @@ def test_upper_case_ids_with_spaces_are_sent_in_canonical_form_and_kept_as_writt
     path.write_text(
         f"Event ID,Track ID,Registration ID,Status\n {EVENT.upper()} ,{TRACK} ,{reg_id(1).upper()},Cancelled\n"
     )
-    code = run(["run", str(path), "--column", "registration_status=Status", "--base-url", box.url, "--yes"])
+    code = run(["run", "--status-column", "Status", str(path), "--base-url", box.url, "--yes"])
     assert code == 0
     put = box.state.puts[0]
     assert put.path == f"/v3/events/{EVENT}/tracks/{TRACK}/registrations"

@@ -59,7 +59,19 @@ def assert_refused(
 
 
 def run_refused(box: RunningSandbox, path: Path, results: Path, *extra: str) -> int:
-    args = ["run", str(path), "--base-url", box.url, "--yes", "--no-progress", "--results", str(results), *extra]
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(path),
+        "--base-url",
+        box.url,
+        "--yes",
+        "--no-progress",
+        "--results",
+        str(results),
+        *extra,
+    ]
     return cli.main(args, environ={"CTCT_ACCESS_TOKEN": TOKEN})
 
 

@@ -51,7 +51,17 @@ def test_token_stays_out_of_output_results_and_logs_on_a_401(
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token="another-token"), known(rows))
     results = tmp_path / "results.csv"
     code = cli.main(
-        ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--results", str(results)],
+        [
+            "run",
+            "--status-column",
+            "registration_status",
+            str(write_csv(rows)),
+            "--base-url",
+            box.url,
+            "--yes",
+            "--results",
+            str(results),
+        ],
         environ={"CTCT_ACCESS_TOKEN": TOKEN},
     )
     assert code == 3
@@ -72,7 +82,19 @@ def test_token_stays_out_of_output_results_and_logs_on_connection_errors(
     results = tmp_path / "results.csv"
     url = f"http://127.0.0.1:{closed_port()}/v3"
     code = cli.main(
-        ["run", str(write_csv(rows_for(2))), "--base-url", url, "--yes", "--rate", "1000", "--results", str(results)],
+        [
+            "run",
+            "--status-column",
+            "registration_status",
+            str(write_csv(rows_for(2))),
+            "--base-url",
+            url,
+            "--yes",
+            "--rate",
+            "1000",
+            "--results",
+            str(results),
+        ],
         environ={"CTCT_ACCESS_TOKEN": TOKEN},
     )
     assert code == 1
@@ -106,7 +128,8 @@ def test_plain_http_to_another_host_is_refused(
     write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
     code = cli.main(
-        ["run", str(write_csv(rows_for(1))), "--base-url", url, "--yes"], environ={"CTCT_ACCESS_TOKEN": TOKEN}
+        ["run", "--status-column", "registration_status", str(write_csv(rows_for(1))), "--base-url", url, "--yes"],
+        environ={"CTCT_ACCESS_TOKEN": TOKEN},
     )
     assert code == 2
     err = capsys.readouterr().err
@@ -118,7 +141,10 @@ def test_plain_http_from_the_environment_is_refused_too(
     write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env = {"CTCT_ACCESS_TOKEN": TOKEN, "CTCT_BASE_URL": "http://api.cc.email/v3"}
-    assert cli.main(["run", str(write_csv(rows_for(1))), "--yes"], environ=env) == 2
+    assert (
+        cli.main(["run", "--status-column", "registration_status", str(write_csv(rows_for(1))), "--yes"], environ=env)
+        == 2
+    )
     assert "plain http" in capsys.readouterr().err
 
 
@@ -134,7 +160,13 @@ def test_plain_http_from_the_environment_is_refused_too(
     ],
 )
 def test_loopback_https_or_allow_insecure_are_accepted(write_csv: WriteCsv, url: str, extra: list[str]) -> None:
-    assert cli.main(["plan", str(write_csv(rows_for(1))), "--base-url", url, *extra], environ={}) == 0
+    assert (
+        cli.main(
+            ["plan", "--status-column", "registration_status", str(write_csv(rows_for(1))), "--base-url", url, *extra],
+            environ={},
+        )
+        == 0
+    )
 
 
 def test_no_cell_of_the_results_can_run_as_a_formula(start_sandbox: StartSandbox, tmp_path: Path) -> None:
@@ -148,7 +180,7 @@ def test_no_cell_of_the_results_can_run_as_a_formula(start_sandbox: StartSandbox
         writer.writerow([EVENT, TRACK, reg_id(1), "@SUM(1+1)*cmd|' /C calc'!A0"])
         writer.writerow([EVENT, "+evil", reg_id(2), "-2+3"])
     code = cli.main(
-        ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"],
+        ["run", str(path), "--no-snapshot", "--status", "CANCELED", "--base-url", box.url, "--yes"],
         environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN},
     )
     assert code == 1

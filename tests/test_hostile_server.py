@@ -88,7 +88,18 @@ def in_thread(app: web.Application) -> Iterator[str]:
 
 def run_cli(input_path: Path, url: str, results: Path, options: str, environ: dict[str, str] | None = None) -> int:
     """batcher run input --base-url url --yes --results results, plus options (split on spaces)."""
-    argv = ["run", str(input_path), "--base-url", url, "--yes", "--results", str(results), *options.split()]
+    argv = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(input_path),
+        "--base-url",
+        url,
+        "--yes",
+        "--results",
+        str(results),
+        *options.split(),
+    ]
     return cli.main(argv, environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN} if environ is None else environ)
 
 
@@ -321,6 +332,7 @@ def hostile_run(root: str, folder: Path, rows: list[list[str]], token_file: dict
         "event_id,track_id,registration_id,registration_status\n" + "".join(",".join(row) + "\n" for row in rows)
     )
     options = f"--rate 100 --batch-size 1 --token-file {folder / 'tokens.json'} -vv --log-file {folder / 'run.log'}"
+    options += " --no-snapshot"  # the scripted answers are for the PUTs
     environ = {"CTCT_TOKEN_URL": root + TOKEN_PATH, "CTCT_CLIENT_SECRET": CLIENT_SECRET, "CTCT_CLIENT_ID": CLIENT_ID}
     summary = f" --summary-json {folder / 'summary.json'}"
     return run_cli(folder / "input.csv", root + "/v3", folder / "results.csv", options + summary, environ)

@@ -99,7 +99,7 @@ def test_unknown_default_status_is_a_usage_error(write_csv: WriteCsv) -> None:
         ([EVENT, "a?b", reg_id(1), "CANCELED"], 'track_id may hold only letters and digits: "a?b"'),
         ([EVENT, TRACK, "", "CANCELED"], "registration_id is empty"),
         ([EVENT, TRACK, "r-7", "CANCELED"], 'registration_id is not a UUID: "r-7"'),
-        ([EVENT, TRACK, reg_id(1), ""], "no registration_status in this row and no --status given"),
+        ([EVENT, TRACK, reg_id(1), ""], "no target status in this row's status column, and no --status given"),
         ([EVENT, TRACK, reg_id(1), "Refunded"], 'unknown registration_status "Refunded"'),
     ],
 )

@@ -90,14 +90,36 @@ def test_max_changes_refuses_a_larger_run_and_sends_nothing(
     rows = rows_for(10)
     box = start_sandbox(registrations=known(rows))
     code = cli.main(
-        ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--max-changes", "9"], environ=TOKEN_ENV
+        [
+            "run",
+            "--status-column",
+            "registration_status",
+            str(write_csv(rows)),
+            "--base-url",
+            box.url,
+            "--yes",
+            "--max-changes",
+            "9",
+        ],
+        environ=TOKEN_ENV,
     )
     assert code == 2
     assert "would change 10 registrations, more than --max-changes 9" in capsys.readouterr().err
-    assert box.state.requests == []
+    assert box.state.puts == []  # the reads counted the real changes first
     assert (
         cli.main(
-            ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--max-changes", "10"], environ=TOKEN_ENV
+            [
+                "run",
+                "--status-column",
+                "registration_status",
+                str(write_csv(rows)),
+                "--base-url",
+                box.url,
+                "--yes",
+                "--max-changes",
+                "10",
+            ],
+            environ=TOKEN_ENV,
         )
         == 0
     )
@@ -110,12 +132,23 @@ def test_limit_runs_a_canary_and_resume_sends_the_rest(
     box = start_sandbox(registrations=known(rows))
     path = write_csv(rows)
     results = path.with_name("input.results.csv")
-    args = ["run", str(path), "--base-url", box.url, "--yes", "--batch-size", "2"]
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(path),
+        "--base-url",
+        box.url,
+        "--yes",
+        "--batch-size",
+        "2",
+    ]
     assert cli.main([*args, "--limit", "3"], environ=TOKEN_ENV) == 3
     assert outcomes(results) == ["succeeded"] * 3 + ["pending"] * 7
     err = capsys.readouterr().err
     assert (
-        f"to send the rows not yet sent: batcher run {path} --base-url {box.url} --yes --batch-size 2 --resume" in err
+        "to send the rows not yet sent: batcher run --status-column registration_status "
+        f"{path} --base-url {box.url} --yes --batch-size 2 --resume" in err
     )
     with results.open(newline="") as handle:
         assert "beyond --limit 3" in list(csv.DictReader(handle))[5]["error"]
@@ -161,7 +194,11 @@ def test_prompt_in_a_terminal_defaults_to_no(
     rows = rows_for(3)
     box = start_sandbox(registrations=known(rows))
     env = {**os.environ, **TOKEN_ENV, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(tmp_path / "s")}
-    got, screen = run_in_terminal(["run", str(write_csv(rows)), "--base-url", box.url], answer, env)
+    got, screen = run_in_terminal(
+        ["run", "--status-column", "registration_status", "--no-snapshot", str(write_csv(rows)), "--base-url", box.url],
+        answer,
+        env,
+    )
     assert got == code, screen
     assert "this run: 3 registrations in 1 request of" in screen
     assert "daily quota: 1 request needed" in screen
@@ -172,7 +209,17 @@ def test_prompt_in_a_terminal_defaults_to_no(
 def test_without_a_terminal_progress_is_logged_as_lines(
     write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["run", str(write_csv(rows_for(4))), "--sandbox", "--batch-size", "1", "--rate", "100"]
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(write_csv(rows_for(4))),
+        "--sandbox",
+        "--batch-size",
+        "1",
+        "--rate",
+        "100",
+    ]
     assert cli.main([*args, "--progress-every", "0"], environ={}) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
     assert len(lines) == 4
@@ -183,7 +230,17 @@ def test_json_logs_are_json_lines_with_batch_fields(
     write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log_file = tmp_path / "run.log"
-    args = ["run", str(write_csv(rows_for(3))), "--sandbox", "--batch-size", "2", "--rate", "100"]
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(write_csv(rows_for(3))),
+        "--sandbox",
+        "--batch-size",
+        "2",
+        "--rate",
+        "100",
+    ]
     assert cli.main([*args, "--log-format", "json", "--log-file", str(log_file), "-q"], environ={}) == 0
     records = [json.loads(line) for line in log_file.read_text().splitlines()]
     batches = [record for record in records if "batch" in record]
@@ -201,7 +258,18 @@ def test_tokens_never_reach_logs_results_or_summaries(
     path = write_csv(rows)
     files = {"log": tmp_path / "log.txt", "summary": tmp_path / "s.json"}
     env = {"CTCT_ACCESS_TOKEN": "wrong-secret-token"}
-    args = ["run", str(path), "--base-url", box.url, "--yes", "-vv", "--log-file", str(files["log"])]
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(path),
+        "--base-url",
+        box.url,
+        "--yes",
+        "-vv",
+        "--log-file",
+        str(files["log"]),
+    ]
     assert cli.main([*args, "--summary-json", str(files["summary"])], environ=env) == 3
     captured = capsys.readouterr()
     texts = [captured.out, captured.err, *(f.read_text() for f in files.values())]
@@ -213,7 +281,22 @@ def test_tokens_never_reach_logs_results_or_summaries(
 def test_summary_json_has_counts_requests_exit_code_and_paths(write_csv: WriteCsv, tmp_path: Path) -> None:
     rows = [*rows_for(3), [EVENT, TRACK, "bad", "CANCELED"]]
     summary = tmp_path / "summary.json"
-    assert cli.main(["run", str(write_csv(rows)), "--sandbox", "--summary-json", str(summary)], environ={}) == 1
+    assert (
+        cli.main(
+            [
+                "run",
+                "--no-snapshot",
+                "--status-column",
+                "registration_status",
+                str(write_csv(rows)),
+                "--sandbox",
+                "--summary-json",
+                str(summary),
+            ],
+            environ={},
+        )
+        == 1
+    )
     document = json.loads(summary.read_text())
     assert document["exit_code"] == 1
     assert document["counts"] == {
@@ -235,7 +318,13 @@ def test_run_end_summary_names_tracks_reasons_and_the_retry_command(
 ) -> None:
     rows = rows_for(4)
     box = start_sandbox(registrations=known(rows[:2]))
-    assert cli.main(["run", str(write_csv(rows)), "--base-url", box.url, "--yes"], environ=TOKEN_ENV) == 1
+    assert (
+        cli.main(
+            ["run", "--status-column", "registration_status", str(write_csv(rows)), "--base-url", box.url, "--yes"],
+            environ=TOKEN_ENV,
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "batcher: 4 rows: 2 succeeded, 2 failed, 0 invalid, 0 duplicate, 0 pending" in err
     assert f"  {EVENT}  {TRACK:10}          2       2        0        0" in err
@@ -248,7 +337,7 @@ def test_report_summarizes_a_results_file_and_extracts_rows_to_rerun(
 ) -> None:
     rows = [*rows_for(3), [EVENT, TRACK, "bad", "CANCELED"]]
     path = write_csv(rows, header=["Event ID", "Track ID", "Registration ID", "Registration Status"])
-    assert cli.main(["run", str(path), "--sandbox"], environ={}) == 1
+    assert cli.main(["run", "--status-column", "registration_status", str(path), "--sandbox"], environ={}) == 1
     capsys.readouterr()
     results = path.with_name("input.results.csv")
     retry = tmp_path / "retry.csv"
@@ -274,12 +363,18 @@ def test_report_refuses_a_file_that_is_not_a_results_file(
 def test_a_status_lookalike_column_is_named_in_a_note(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_csv(rows_for(1), header=["event_id", "track_id", "registration_id", "Status"])
     assert cli.main(["plan", str(path), "--status", "CANCELED"], environ={}) == 0
-    assert 'the column "Status" is not read as registration_status' in capsys.readouterr().err
+    assert 'the column "Status" is not read (every row takes --status CANCELED)' in capsys.readouterr().err
 
 
 def test_results_may_not_overwrite_the_input(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
     path = write_csv(rows_for(1))
-    assert cli.main(["run", str(path), "--sandbox", "--results", str(path)], environ={}) == 2
+    assert (
+        cli.main(
+            ["run", "--status-column", "registration_status", str(path), "--sandbox", "--results", str(path)],
+            environ={},
+        )
+        == 2
+    )
     assert "is the input file" in capsys.readouterr().err
 
 
@@ -302,7 +397,17 @@ def test_a_results_path_that_is_not_a_writable_file_is_refused_before_sending(
     box = start_sandbox(registrations=known(rows))
     (tmp_path / "folder").mkdir()
     results = where if where in (".", "", "/") else str(tmp_path / where)
-    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--results", results]
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(write_csv(rows)),
+        "--base-url",
+        box.url,
+        "--yes",
+        "--results",
+        results,
+    ]
     assert cli.main(args, environ=TOKEN_ENV) == 2
     err = capsys.readouterr().err
     assert err.startswith("batcher: error: --results ") and err.count("\n") == 1
@@ -313,7 +418,21 @@ def test_a_results_path_that_is_not_a_writable_file_is_refused_before_sending(
 def test_plan_resume_with_a_folder_as_results_is_one_line(
     write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["plan", str(write_csv(rows_for(1))), "--resume", "--results", "."], environ={}) == 2
+    assert (
+        cli.main(
+            [
+                "plan",
+                "--status-column",
+                "registration_status",
+                str(write_csv(rows_for(1))),
+                "--resume",
+                "--results",
+                ".",
+            ],
+            environ={},
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.startswith("batcher: error: --results '.' is a folder") and err.count("\n") == 1
 
@@ -324,7 +443,17 @@ def test_an_unwritable_summary_json_is_refused_before_sending(
     rows = rows_for(2)
     box = start_sandbox(registrations=known(rows))
     summary = tmp_path / "no-such-folder" / "summary.json"
-    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--summary-json", str(summary)]
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(write_csv(rows)),
+        "--base-url",
+        box.url,
+        "--yes",
+        "--summary-json",
+        str(summary),
+    ]
     assert cli.main(args, environ=TOKEN_ENV) == 2
     err = capsys.readouterr().err
     assert "--summary-json" in err and "does not exist" in err and err.count("\n") == 1
@@ -345,7 +474,13 @@ def test_summary_json_is_written_when_the_options_are_refused(
     summary = tmp_path / "summary.json"
     summary.write_text('{"exit_code": 0}\n')
     path = str(write_csv(rows_for(1)))
-    assert cli.main(["run", path, "--sandbox", "--summary-json", str(summary), *args], environ=env) == 2
+    assert (
+        cli.main(
+            ["run", "--status-column", "registration_status", path, "--sandbox", "--summary-json", str(summary), *args],
+            environ=env,
+        )
+        == 2
+    )
     document = json.loads(summary.read_text())
     assert document["exit_code"] == 2 and error in document["error"]
 
@@ -364,7 +499,16 @@ def test_summary_json_is_written_on_every_exit_with_the_code_and_the_error(
 ) -> None:
     summary = tmp_path / "summary.json"
     summary.write_text('{"exit_code": 0, "stale": true}\n')  # last night's
-    args = ["run", str(write_csv(rows_for(2))), "--sandbox", "--summary-json", str(summary), *extra]
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(write_csv(rows_for(2))),
+        "--sandbox",
+        "--summary-json",
+        str(summary),
+        *extra,
+    ]
     assert cli.main(args, environ={}) == code
     document = json.loads(summary.read_text())
     assert document["exit_code"] == code and "stale" not in document
@@ -375,12 +519,30 @@ def test_summary_json_is_written_on_every_exit_with_the_code_and_the_error(
 
 
 def test_one_of_a_thing_is_said_in_the_singular(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["plan", str(write_csv(rows_for(1)))], environ={}) == 0
+    assert (
+        cli.main(
+            ["plan", "--status-column", "registration_status", "--no-snapshot", str(write_csv(rows_for(1)))], environ={}
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert ": 1 row: 1 valid" in out
     assert "this run: 1 registration in 1 request of" in out
     assert "daily quota: 1 request needed" in out
-    assert cli.main(["run", str(write_csv(rows_for(1))), "--sandbox"], environ={}) == 0
+    assert (
+        cli.main(
+            [
+                "run",
+                "--status-column",
+                "registration_status",
+                "--no-snapshot",
+                str(write_csv(rows_for(1))),
+                "--sandbox",
+            ],
+            environ={},
+        )
+        == 0
+    )
     assert "batcher: 1 request in " in capsys.readouterr().err
 
 
@@ -388,7 +550,9 @@ def test_duplicates_of_succeeded_rows_are_not_reasons_rows_did_not_succeed(
     write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = [*rows_for(2), rows_for(1)[0], [EVENT, TRACK, "bad", "CANCELED"]]
-    assert cli.main(["run", str(write_csv(rows)), "--sandbox"], environ={}) == 1
+    assert (
+        cli.main(["run", "--status-column", "registration_status", str(write_csv(rows)), "--sandbox"], environ={}) == 1
+    )
     err = capsys.readouterr().err
     reasons = err[err.index("most common reasons") :]
     assert "not a UUID" in reasons and "repeats row" not in reasons
@@ -405,8 +569,8 @@ def test_reports_retry_hint_names_status_when_the_file_has_no_status_column(
     results = str(path.with_name("input.results.csv"))
     assert cli.main(["report", results, "--only", "failed", "--out", str(retry)]) == 1
     hint = capsys.readouterr().out.splitlines()[-1]
-    assert f"run them with: batcher run {retry} --status STATUS" in hint
-    command = hint.split("run them with: batcher ")[1].split(" (")[0].replace("STATUS", "CANCELED").split()
+    assert hint.endswith(f"run them with: batcher run {retry} --status CANCELED")  # the target the run recorded
+    command = hint.split("run them with: batcher ")[1].split()
     assert cli.main([*command, "--base-url", box.url, "--yes"], environ=TOKEN_ENV) == 1  # sent: unknown again
     assert "every row is invalid" not in capsys.readouterr().err
 
@@ -416,13 +580,22 @@ def test_allow_invalid_keeps_invalid_rows_in_the_results_but_exits_0(
 ) -> None:
     path = write_csv([*rows_for(2), [EVENT, TRACK, "bad", "CANCELED"]])
     summary = tmp_path / "summary.json"
-    assert cli.main(["plan", str(path), "--allow-invalid"], environ={}) == 0
-    assert cli.main(["plan", str(path)], environ={}) == 1
-    args = ["run", str(path), "--sandbox", "--allow-invalid", "--summary-json", str(summary)]
+    assert cli.main(["plan", "--status-column", "registration_status", str(path), "--allow-invalid"], environ={}) == 0
+    assert cli.main(["plan", "--status-column", "registration_status", str(path)], environ={}) == 1
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(path),
+        "--sandbox",
+        "--allow-invalid",
+        "--summary-json",
+        str(summary),
+    ]
     assert cli.main(args, environ={}) == 0
     assert outcomes(path.with_name("input.results.csv")) == ["succeeded", "succeeded", "invalid"]
     assert json.loads(summary.read_text())["counts"]["invalid"] == 1
-    assert cli.main(["run", str(path), "--sandbox"], environ={}) == 1
+    assert cli.main(["run", "--status-column", "registration_status", str(path), "--sandbox"], environ={}) == 1
 
 
 def test_print_config_names_the_client_id_and_the_token_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -451,14 +624,37 @@ def test_the_token_url_may_come_from_the_config_file(
         "CTCT_REFRESH_TOKEN": sandbox.SANDBOX_REFRESH_TOKEN,
         "CTCT_CLIENT_ID": sandbox.SANDBOX_CLIENT_ID,
     }
-    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--batch-size", "1", "--config", str(config)]
+    args = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(write_csv(rows)),
+        "--base-url",
+        box.url,
+        "--yes",
+        "--batch-size",
+        "1",
+        "--config",
+        str(config),
+    ]
     assert cli.main([*args, "--state-dir", str(tmp_path / "state")], environ=env) == 0
     assert outcomes(tmp_path / "input.results.csv") == ["succeeded"] * 4
 
 
 def test_the_rate_shown_never_exceeds_the_limit(write_csv: WriteCsv, tmp_path: Path) -> None:
     summary = tmp_path / "summary.json"
-    args = ["run", str(write_csv(rows_for(21))), "--sandbox", "--batch-size", "1", "--rate", "20"]
+    args = [
+        "run",
+        "--no-snapshot",
+        "--status-column",
+        "registration_status",
+        str(write_csv(rows_for(21))),
+        "--sandbox",
+        "--batch-size",
+        "1",
+        "--rate",
+        "20",
+    ]
     assert cli.main([*args, "--summary-json", str(summary)], environ={}) == 0
     document = json.loads(summary.read_text())
     assert document["requests_sent"] == 21
@@ -475,7 +671,13 @@ def test_what_the_command_line_prints_masks_the_environments_secrets(
         registrations=known(rows),
     )
     env = {**TOKEN_ENV, "CTCT_REFRESH_TOKEN": secret}
-    assert cli.main(["run", str(write_csv(rows)), "--base-url", box.url, "--yes"], environ=env) == 1
+    assert (
+        cli.main(
+            ["run", "--status-column", "registration_status", str(write_csv(rows)), "--base-url", box.url, "--yes"],
+            environ=env,
+        )
+        == 1
+    )
     captured = capsys.readouterr()
     assert secret not in captured.err + captured.out
     assert "***" in captured.err
@@ -487,7 +689,7 @@ def test_a_summary_that_fails_only_at_the_end_is_said_and_the_run_keeps_its_exit
     folder = tmp_path / "reports"
     folder.mkdir()
     _, defaults = option_table()
-    values = {**defaults, "sandbox": True, "summary_json": str(folder / "summary.json")}
+    values = {**defaults, "sandbox": True, "summary_json": str(folder / "summary.json"), "status": "CANCELED"}
     path = write_csv(rows_for(2))
     options = run_options(values, command="run", input_path=path)
 

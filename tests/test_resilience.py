@@ -175,8 +175,19 @@ def cli_run(box: RunningSandbox, folder: Path, rows: int, name: str, *extra: str
     """A CLI run with --token-file against box, at -vv with a log file and a summary."""
     path = folder / f"{name}.csv"
     path.write_text(HEADER_LINE + "".join(f"{EVENT},{TRACK},{reg_id(n)},CANCELED\n" for n in range(rows)))
+    # the token expiries count requests: PUTs only here (--no-snapshot)
     options = f"--rate 1000 --batch-size 1 --token-file {folder / 'tokens.json'} -vv --log-file {folder / name}.log"
-    argv = ["run", str(path), "--base-url", box.url, "--yes", *options.split()]
+    options += " --no-snapshot"
+    argv = [
+        "run",
+        "--status-column",
+        "registration_status",
+        str(path),
+        "--base-url",
+        box.url,
+        "--yes",
+        *options.split(),
+    ]
     argv += ["--summary-json", str(folder / f"{name}.summary.json"), *extra]
     return cli.main(argv, environ={"CTCT_TOKEN_URL": box.url.removesuffix("/v3") + sandbox.TOKEN_PATH})
 
