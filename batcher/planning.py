@@ -128,7 +128,7 @@ def prepare_undo(
         earlier=None,
         notes=(),
         stated_status=after.astype(object),  # what the run set: the --sandbox rehearsal starts from it
-        stated_column="target_status",
+        stated_column="",  # not an export's column: the plan need not explain it
     )
     plan = _batched(undo_loaded, settings, applied, limit, notices)
     return replace(plan, expected_status=after.astype(object), preset=(preset, reason))

@@ -139,7 +139,7 @@ def _group_lines(plan: Plan, settings: Settings) -> list[str]:
     events = len({group.event_id for group in groups})
     tracks = len({(group.event_id, group.track_id) for group in groups})
     targets = ", ".join(f"{rows} to {status}" for status, rows in per_status.items())
-    lines.append(f"{events} events, {tracks} tracks; registrations: {targets}")
+    lines.append(f"{plural(events, 'event')}, {plural(tracks, 'track')}; registrations: {targets}")
     return lines
 
 

@@ -67,8 +67,9 @@ def build_report(event_id: Strings, track_id: Strings, outcome: Strings, error: 
         TrackLine(str(event), str(track), {item: int(row.get(item.value, 0)) for item in Outcome})
         for (event, track), row in cast(Iterable[tuple[tuple[str, str], pd.Series]], table.iterrows())
     )
-    # a duplicate's reason is its first copy's, already counted there (and none at all when that one succeeded)
-    done = frame["o"].isin([Outcome.SUCCEEDED.value, Outcome.DUPLICATE.value])
+    # a duplicate's reason is its first copy's, already counted there (and none at all when that one succeeded);
+    # an unchanged row needed no change, and its reason ("already CANCELED") is no failure
+    done = frame["o"].isin([Outcome.SUCCEEDED.value, Outcome.DUPLICATE.value, Outcome.UNCHANGED.value])
     unsuccessful = frame[~done & (frame["r"] != "")]
     reasons = unsuccessful["r"].value_counts().head(TOP_REASONS)
     return Report(counts, tracks, tuple((str(reason), int(rows)) for reason, rows in reasons.items()))

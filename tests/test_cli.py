@@ -199,7 +199,7 @@ def test_plan_prints_groups_and_request_count_and_sends_nothing(
     assert 'row 262: registration_id is not a UUID: "bad"' in out
     assert f"{EVENT}  {TRACK:10}  CANCELED         250         3" in out
     assert "this run: 260 registrations in 4 requests of up to 100 IDs" in out
-    assert "1 events, 2 tracks; registrations: 260 to CANCELED" in out
+    assert "1 event, 2 tracks; registrations: 260 to CANCELED" in out
 
 
 def test_plan_exits_0_when_every_row_is_valid(write_csv: WriteCsv) -> None:
