@@ -99,6 +99,10 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     )
     result = run_flow(options, env, hooks)
     out, err = run_lines(result)
+    if result.verification is not None:
+        from batcher.render import verify_lines  # noqa: PLC0415
+
+        err += verify_lines(result.verification)
     for line in out:
         say(line, sys.stdout)
     for line in err:

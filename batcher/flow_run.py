@@ -33,6 +33,7 @@ from batcher.redaction import redact
 if TYPE_CHECKING:
     from batcher.auth import Credentials
     from batcher.execution import ProgressCallback, RunSummary
+    from batcher.flow_verify import VerifyResult
     from batcher.planning import Plan
     from batcher.quota import QuotaLedger
     from batcher.snapshot import Preview
@@ -74,6 +75,7 @@ class RunResult:
     interrupted: bool = False  # Ctrl-C outside the send
     resume_command: str = ""
     summary_error: str = ""  # the summary JSON could not be written at the end
+    verification: VerifyResult | None = None  # run --verify: what reading back found
 
 
 def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = RunHooks()) -> RunResult:
@@ -146,6 +148,11 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
         notices.append(credentials.saved_notice)
     code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
     retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
+    verification = None
+    if options.verify and summary.stopped is None and not summary.interrupted:
+        verification, verify_code = _verify(options, environ, notices)
+        if code == EXIT_OK:
+            code = verify_code
     return RunResult(
         options,
         code,
@@ -154,7 +161,27 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
         quota=_quota_view(ledger),
         notices=tuple(notices),
         resume_command=retry,
+        verification=verification,
     )
+
+
+def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str]) -> tuple[VerifyResult | None, int]:
+    """`run --verify`: the verify command's flow on the results just written (its own client, after the run's).
+
+    Returns what it found (None if it could not verify) and the exit code it asks for.
+    """
+    from batcher.flow_verify import VerifyOptions, verify_flow  # noqa: PLC0415 - only when asked
+    from batcher.options import read_options_of  # noqa: PLC0415
+
+    if options.sandbox:
+        notices.append("--verify reads the real API; the in-process sandbox of --sandbox is gone after the run")
+        return None, EXIT_OK
+    try:
+        verification = verify_flow(VerifyOptions(options.results, read_options_of(options)), environ)
+    except BatcherError as exc:
+        notices.append(f"--verify could not finish: {exc}; run 'batcher verify {options.results}' later")
+        return None, exc.exit_code
+    return verification, verification.exit_code
 
 
 def _execute(

@@ -61,6 +61,7 @@ RUN_DEFAULTS: dict[str, object] = {
     "progress_every": PROGRESS_EVERY_S,
     "resume": False,
     "allow_invalid": False,
+    "verify": False,
     "max_retries": DEFAULT_MAX_RETRIES,
     "max_throttle_wait": DEFAULT_MAX_THROTTLE_WAIT_S,
     "token_file": None,
@@ -112,6 +113,7 @@ class RunOptions:
     token_file: Path | None = None
     token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
     allow_invalid: bool = False
+    verify: bool = False  # read back, after the run, what it changed (as `batcher verify` does)
     snapshot: bool = True  # read the current status of every registration before any PUT (--no-snapshot: not)
     if_status: frozenset[str] | None = None  # --if-status: change only rows whose current status is one of these
     undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
@@ -176,6 +178,7 @@ def run_options(
         token_file=_path(values["token_file"]),
         token_url=str(values["token_url"]) if values["token_url"] else None,
         allow_invalid=bool(values["allow_invalid"]),
+        verify=bool(values.get("verify", False)),
         snapshot=bool(values["snapshot"]),
         if_status=if_status(values["if_status"]),
         undo=command == "undo",

@@ -368,6 +368,12 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
         help="invalid rows stay in the results and the summary but alone do not make the exit code 1",
     )
     parser.add_argument(
+        "--verify",
+        action=SWITCH,
+        help="after the run, read back every row it changed or left unchanged and check its status "
+        "(as batcher verify does; exit 1 if any row does not verify)",
+    )
+    parser.add_argument(
         "--max-retries",
         type=int,
         metavar="N",

@@ -198,3 +198,31 @@ def test_a_few_rows_of_a_long_track_are_read_one_by_one_within_the_bound(
     pages = math.ceil(1000 / 50)
     # the first page holds row 10; the two others are fetched one by one rather than listing 19 more pages
     assert len(box.state.reads) == 1 + 2 <= 1 + min(pages - 1, len(chosen))
+
+
+def test_run_verify_reads_back_at_the_end_and_a_silent_200_makes_the_run_exit_1(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row[:3] for row in rows_for(4)]
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, silent_ids=frozenset({reg_id(2)})), known(rows))
+    path = write_csv(rows, header=("event_id", "track_id", "registration_id"))
+    results = tmp_path / "input.results.csv"
+    args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--results", str(results)]
+    assert run([*args, "--verify"]) == 1  # the run itself succeeded; the read back caught the registration untouched
+    assert {row["outcome"] for row in read_results(results)} == {"succeeded"}
+    verified = {row["registration_id"]: row["verified"] for row in read_results(default_verify_path(results))}
+    assert verified == {reg_id(0): "yes", reg_id(1): "yes", reg_id(2): "no", reg_id(3): "yes"}
+    err = capsys.readouterr().err
+    assert "verified 4 rows (outcome succeeded or unchanged): 3 yes, 1 no, 0 missing" in err
+
+
+def test_run_without_verify_reads_nothing_after_the_puts(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    rows = [row[:3] for row in rows_for(4)]
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
+    path = write_csv(rows, header=("event_id", "track_id", "registration_id"))
+    assert cancel(path, box.url, tmp_path / "input.results.csv") == 0
+    last_put = max(index for index, request in enumerate(box.state.requests) if request.method == "PUT")
+    assert all(request.method == "PUT" for request in box.state.requests[last_put:])
+    assert not default_verify_path(tmp_path / "input.results.csv").exists()
