@@ -149,9 +149,7 @@ def execute(
             pending_reason=_pending_reason(stopped, interrupted),
             applied_before=plan.applied_before,
             held_back_reason=_held_back_reason(plan.limit),
-            previous_status=image(plan.loaded.groups, progress.reads, plan.loaded.row_count).previous_status
-            if progress.reads
-            else None,
+            previous_status=_previous_status(plan, progress.reads, images),
             decided=_decided(plan, settled, resolution),
         )
         if resolution is not None:
@@ -168,6 +166,23 @@ def execute(
         preview=progress.preview,
         resolution=resolution,
     )
+
+
+def _previous_status(
+    plan: Plan, reads: Mapping[TrackKey, TrackRead], images: Mapping[TrackKey, BeforeImage]
+) -> Strings | None:
+    """Per row, the status before the change: from this run's reads, except for the rows an earlier run on this
+    results path applied (--resume), which keep what its journal read before them, never what is read now (their
+    own change)."""
+    count = plan.loaded.row_count
+    previous = image(plan.loaded.groups, reads, count).previous_status if reads else None
+    applied = plan.applied_before > 0
+    if not images or not applied.any():
+        return previous
+    before = image(plan.loaded.groups, {key: recorded.read for key, recorded in images.items()}, count)
+    previous = previous.copy() if previous is not None else np.full(count, "", dtype=object)
+    previous[applied] = before.previous_status[applied]
+    return previous
 
 
 def _decided(plan: Plan, settled: Settled | None, resolution: Resolution | None) -> tuple[Strings, Strings] | None:
