@@ -12,7 +12,7 @@ from enum import Enum
 from urllib.parse import quote
 
 from batcher import redaction
-from batcher.errors import AuthError, QuotaError, RunStopped
+from batcher.errors import AuthError, QuotaError, RunStopped, WrongBaseUrl
 from batcher.models import Batch, QueryFlags
 
 MAX_ERROR_BODY_CHARS = 200
@@ -159,7 +159,7 @@ def stop_error(answer: Answer, *, reading: bool = False) -> RunStopped:
             "user needs the privilege campaign:write; fix that, then re-run with --resume."
         )
     if answer.stop is Stop.BASE_URL:
-        return RunStopped(f"{answer.error}; the rows not sent stay pending, re-run with --resume once it is fixed")
+        return WrongBaseUrl(f"{answer.error}; the rows not sent stay pending, re-run with --resume once it is fixed")
     return RunStopped(answer.error)
 
 

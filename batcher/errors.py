@@ -41,6 +41,10 @@ class QuotaError(RunStopped):
     """The daily request quota is used up."""
 
 
+class WrongBaseUrl(RunStopped):
+    """The base URL does not answer like the API (a web server's 404 page, unreadable answers)."""
+
+
 class OutputError(RunStopped):
     """The results file could not be written (full disk, no permission)."""
 

@@ -23,7 +23,7 @@ from batcher.chunker import plan_batches
 from batcher.client import ApiClient
 from batcher.columnar import Strings
 from batcher.defaults import DEFAULT_RATE_LIMIT_PER_S, SANDBOX_TOKEN
-from batcher.errors import RunStopped, UsageError
+from batcher.errors import RunStopped, UsageError, WrongBaseUrl
 from batcher.journal import BeforeImage, Journal, journal_path, read_before_image, results_lock
 from batcher.loader import LoadedInput
 from batcher.logs import get_logger
@@ -300,7 +300,7 @@ async def _read_and_send(
 def _stop_on_a_wrong_base_url(made: Sequence[TrackRead], base_url: str) -> None:
     """A base URL whose every read answer is unreadable is not the API: stop before any PUT."""
     if made and all(read.unreadable for read in made):
-        raise RunStopped(
+        raise WrongBaseUrl(
             f"{base_url} does not answer like the Constant Contact API (its answers to the reads are not the "
             "API's); check --base-url. Nothing was sent."
         )

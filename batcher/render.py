@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batcher.errors import WrongBaseUrl
 from batcher.models import Outcome
 
 if TYPE_CHECKING:
@@ -244,7 +245,8 @@ def _summary_lines(result: RunResult) -> list[str]:
             for count, text in ((pending, "send the rows not yet sent"), (failed, "retry the failed rows"))
             if count
         ]
-        lines.append(f"{PROG}: to {' and '.join(what)}: {result.resume_command}")
+        fix_first = "fix --base-url (it is not the API's), then " if isinstance(summary.stopped, WrongBaseUrl) else ""
+        lines.append(f"{PROG}: {fix_first}to {' and '.join(what)}: {result.resume_command}")
     return lines
 
 

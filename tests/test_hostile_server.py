@@ -377,6 +377,7 @@ def test_a_wrong_base_url_stops_the_run_and_leaves_rows_pending(
     err = capsys.readouterr().err
     assert code == 3
     assert f"{wrong}/events/{EVENT}" in err and "the base URL looks wrong" in err
+    assert "fix --base-url (it is not the API's), then to send the rows not yet sent: " in err
     assert set(outcomes(results)) == {"pending"}
 
 
