@@ -5,8 +5,10 @@ Pure array work for the row rules and the results file; no rule about what a val
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.machinery import ModuleSpec
 from typing import overload
 
 import numpy as np
@@ -24,6 +26,36 @@ _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 Strings = npt.NDArray[np.object_]
 Codes = npt.NDArray[np.int64]
 Flags = npt.NDArray[np.bool_]
+
+
+class _NoPandasYet:
+    """A finder that refuses pandas: pyarrow's first conversion looks it up only to recognise pandas objects."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        if name == "pandas":
+            raise ImportError("pyarrow's look-up of pandas, spared")
+        return None
+
+
+def _spare_pandas_import() -> None:
+    """Let pyarrow's one look-up of pandas find none, unless pandas is loaded already.
+
+    pyarrow imports pandas (about 0.3 s, half of a small `batcher plan`) on its first conversion of Python or
+    numpy values, only to tell pandas objects apart; batcher never hands it one. The look-up is made once and
+    remembered, so it is made here with pandas out of reach. `import pandas` works as usual afterwards (the
+    careful CSV reader and the reports use it directly).
+    """
+    if "pandas" in sys.modules:
+        return
+    finder = _NoPandasYet()
+    sys.meta_path.insert(0, finder)
+    try:
+        pa.array([], type=pa.string()).to_numpy(zero_copy_only=False)
+    finally:
+        sys.meta_path.remove(finder)
+
+
+_spare_pandas_import()
 
 
 class Columns(Sequence[Strings]):
