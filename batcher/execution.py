@@ -32,7 +32,7 @@ from batcher.planning import Plan
 from batcher.reads import TrackRead, getter
 from batcher.reconciler import RowResults, reconcile
 from batcher.report import Report, build_report
-from batcher.resolve import Resolution, groups_of, resolve_plan
+from batcher.resolve import Resolution, email_mismatches, groups_of, resolve_plan
 from batcher.results_file import write_results
 from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
@@ -274,13 +274,17 @@ async def _read_and_send(
         )
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
         _stop_on_a_wrong_base_url(made, where.base_url)
+        # a row with an ID and an email: the registration as read must hold that email
+        groups, mismatch = email_mismatches(loaded, plan.groups, {**known, **progress.reads})
         settled = settle(
-            plan.groups,
+            groups,
             snapshot,
             if_status=run.reads.if_status,
             expected_status=plan.expected_status,
             force=run.reads.force,
         )
+        wrong = mismatch != ""
+        settled.outcome[wrong], settled.reason[wrong] = Outcome.INVALID.value, mismatch[wrong]
         found = preview(
             loaded.registration_status, snapshot, settled, stated=loaded.stated_status, row_number=loaded.row_number
         )

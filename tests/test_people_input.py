@@ -322,3 +322,25 @@ def test_limit_counts_resolved_rows_and_max_changes_counts_the_rows_that_wait(
     assert cli.main([*args, "--limit", "3"], environ=TOKEN_ENV) != 0
     assert [line["outcome"] for line in read_results(results)] == ["succeeded"] * 3 + ["pending"] * 7
     assert sum(len(put.json["registration_ids"]) for put in box.state.puts) == 3  # type: ignore[index, arg-type]
+
+
+def test_a_row_whose_registration_id_and_email_disagree_is_invalid_and_not_sent(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    box = _sandbox(start_sandbox)
+    rows = [
+        [SPRING, "spring1", ALAN, "alan.ritchie2@example.org"],  # agrees (case aside)
+        [SPRING, "spring1", KEN, "hedy.rossum12@example.org"],  # Ken's registration, Hedy's email
+    ]
+    path = write_csv(rows, header=["Event ID", "Track ID", "Registration ID", "Email"])
+    results = tmp_path / "r.csv"
+    args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    assert cli.main([*args, "--results", str(results)], environ=TOKEN_ENV) == 1
+    lines = read_results(results)
+    assert [line["outcome"] for line in lines] == ["succeeded", "invalid"]
+    assert (
+        lines[1]["error"]
+        == 'registration_id and email_address disagree: the registration\'s email is "ken.allen7@example.org"'
+    )
+    assert box.state.status_of(SPRING, "spring1", KEN) != "CANCELED"
+    assert [put.json["registration_ids"] for put in box.state.puts] == [[ALAN]]  # type: ignore[index]
