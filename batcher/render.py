@@ -226,6 +226,9 @@ def _summary_lines(result: RunResult) -> list[str]:
     lines.extend(f"{PROG}: {line}" if not line.startswith(" ") else line for line in report_lines(summary.report))
     if summary.preview is not None:
         lines.append(f"{PROG}: from → to: {transition_text(summary.preview)}")
+    if summary.resolution is not None:
+        chosen = [track for track in summary.resolution.default_tracks.values() if track.track_id]
+        lines.extend(f"{PROG}: event {track.event_id}: its default track {track.track_id} was used" for track in chosen)
     quota = result.quota
     left = plural(quota.left_today, "request") if quota is not None else ""
     quota_text = f"; daily quota: {left} left today (UTC)" if quota is not None else ""

@@ -344,3 +344,14 @@ def test_a_row_whose_registration_id_and_email_disagree_is_invalid_and_not_sent(
     )
     assert box.state.status_of(SPRING, "spring1", KEN) != "CANCELED"
     assert [put.json["registration_ids"] for put in box.state.puts] == [[ALAN]]  # type: ignore[index]
+
+
+def test_the_summary_names_the_default_track_chosen_for_each_event(
+    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    box = _sandbox(start_sandbox)
+    args = ["run", str(SAMPLES / "people.csv"), "--status", "CANCELED", "--base-url", box.url, "--yes"]
+    assert cli.main([*args, "--no-progress", "--results", str(tmp_path / "r.csv")], environ=TOKEN_ENV) == 0
+    err = capsys.readouterr().err
+    assert f"batcher: event {SPRING}: its default track spring1 was used" in err
+    assert f"batcher: event {RUN}: its default track run5k was used" in err
