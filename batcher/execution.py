@@ -7,14 +7,12 @@ No argument parsing, no printing, no exit codes: the flow decides what a summary
 from __future__ import annotations
 
 import asyncio
-import math
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,12 +20,11 @@ from batcher.auth import Credentials
 from batcher.chunker import plan_batches
 from batcher.client import ApiClient
 from batcher.columnar import Strings
-from batcher.defaults import DEFAULT_RATE_LIMIT_PER_S, SANDBOX_TOKEN
+from batcher.endpoint import SandboxOptions, open_endpoint
 from batcher.errors import RunStopped, UsageError, WrongBaseUrl
 from batcher.journal import BeforeImage, Journal, journal_path, read_before_image, results_lock
-from batcher.loader import LoadedInput
 from batcher.logs import get_logger
-from batcher.models import KNOWN_STATUSES, Batch, BatchResult, Outcome, WireStats
+from batcher.models import Batch, BatchResult, Outcome, WireStats
 from batcher.planning import Plan
 from batcher.reads import TrackRead, getter
 from batcher.reconciler import RowResults, reconcile
@@ -38,18 +35,8 @@ from batcher.sender import QuotaGate, send_batches
 from batcher.settings import Settings
 from batcher.snapshot import Preview, Settled, TrackKey, image, preview, settle, take_snapshot, tracks_of
 
-if TYPE_CHECKING:
-    from batcher.sandbox import Registration, Scenario
-
 ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
 log = get_logger()
-
-
-@dataclass(frozen=True, slots=True)
-class SandboxOptions:
-    """Run against an in-process sandbox instead of the real API."""
-
-    registrations_file: Path | None = None  # None: the sandbox knows every row of the input
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +225,7 @@ async def _send(
     stop = asyncio.Event()
     signals: list[int] = []
     async with (
-        _endpoint(run.plan.loaded, run.settings, credentials, sandbox_options) as (where, token),
+        open_endpoint(run.plan.loaded, run.settings, credentials, sandbox_options) as (where, token),
         ApiClient(where, token, stop=stop, quota=quota, stats=stats) as client,
     ):
         task = asyncio.ensure_future(_read_and_send(run, where, token, client, on_result))
@@ -310,26 +297,6 @@ def _stop_on_a_wrong_base_url(made: Sequence[TrackRead], base_url: str) -> None:
         )
 
 
-@asynccontextmanager
-async def _endpoint(
-    loaded: LoadedInput,
-    settings: Settings,
-    credentials: Credentials | None,
-    sandbox_options: SandboxOptions | None,
-) -> AsyncIterator[tuple[Settings, Credentials]]:
-    """The settings and credentials to send with: the real API's, or an in-process sandbox's."""
-    if sandbox_options is None:
-        if credentials is None:
-            raise ValueError("credentials are needed to talk to the real API")
-        yield settings, credentials
-        return
-    from batcher import sandbox  # noqa: PLC0415 - only a sandbox run serves
-
-    app = sandbox.make_app(_sandbox_scenario(settings), _sandbox_registrations(loaded, sandbox_options))
-    async with sandbox.running(app) as url:
-        yield replace(settings, base_url=url), Credentials(SANDBOX_TOKEN)
-
-
 def _log_batch(batch: Batch, result: BatchResult) -> None:
     failed = len(result.failed_ids) + len(result.id_errors) + (len(batch.rows) if result.error else 0)
     log.info(
@@ -382,37 +349,6 @@ def _signals_set(handler: Callable[[], None]) -> Iterator[None]:
     finally:
         for number in installed:
             loop.remove_signal_handler(number)
-
-
-def _sandbox_scenario(settings: Settings) -> Scenario:
-    # the sandbox enforces the pace the user says their key has, as the real API would
-    from batcher.sandbox import Scenario  # noqa: PLC0415
-
-    return Scenario(rate_limit_per_s=max(DEFAULT_RATE_LIMIT_PER_S, math.ceil(settings.rate_per_s)))
-
-
-def _sandbox_registrations(
-    loaded: LoadedInput, options: SandboxOptions
-) -> Sequence[Registration | tuple[str, str, str, str]]:
-    if options.registrations_file is not None:
-        from batcher.sandbox import read_registrations  # noqa: PLC0415
-
-        return read_registrations(options.registrations_file)
-    # each registration has the status the input says it has now (its registration_status column), else REGISTERED
-    valid = loaded.invalid_reason == ""
-    if loaded.needs_resolution is not None:
-        valid &= ~loaded.needs_resolution  # their registrations are known only once resolved
-    stated = loaded.stated_status if loaded.stated_status is not None else np.full(loaded.row_count, "", dtype=object)
-    return [
-        (event_id, track_id, registration_id, status if status in KNOWN_STATUSES else "REGISTERED")
-        for event_id, track_id, registration_id, status in zip(
-            loaded.event_id[valid].tolist(),
-            loaded.track_id[valid].tolist(),
-            loaded.registration_id[valid].tolist(),
-            stated[valid].tolist(),
-            strict=True,
-        )
-    ]
 
 
 def _held_back_reason(limit: int | None) -> str:

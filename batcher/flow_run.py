@@ -187,7 +187,8 @@ def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str])
 def _execute(
     options: RunOptions, plan: Plan, credentials: Credentials | None, ledger: QuotaLedger | None, hooks: RunHooks
 ) -> RunSummary:
-    from batcher.execution import ReadOptions, SandboxOptions, execute  # noqa: PLC0415 - aiohttp only to send
+    from batcher.endpoint import SandboxOptions  # noqa: PLC0415
+    from batcher.execution import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
     with hooks.progress(plan.sendable_rows) as advance:
         return execute(

@@ -5,13 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from batcher import defaults as sandbox
 from batcher.config import OptionSpec, option_specs
 from batcher.defaults import FIELDS
 from batcher.logs import LOG_FORMATS
 from batcher.models import KNOWN_STATUSES, Outcome
 from batcher.options import RESULTS_FORMATS, RUN_DEFAULTS
+from batcher.parser_reads import READ_OPTIONS, add_read_commands
+from batcher.parser_sandbox import add_sandbox_command
 from batcher.settings import MAX_BATCH_SIZE
+
+__all__ = ["PROG", "READ_OPTIONS", "SWITCH", "build_parser", "documented_options", "option_table"]
 
 PROG = "batcher"
 SWITCH = argparse.BooleanOptionalAction  # every switch has its --no- form, so a config's true can be undone
@@ -102,65 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--summary-json", type=Path, default=None, metavar="PATH", help="the summary as JSON")
     add_read_commands(commands)
-    box = commands.add_parser(
-        "sandbox",
-        help="run the local emulator of the endpoint",
-        epilog="example:\n  batcher sandbox --port 8080 --registrations sample_inputs/sandbox_registrations.csv\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    box.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    box.add_argument("--port", type=int, default=8080, help="port to listen on (default 8080)")
-    box.add_argument(
-        "--registrations",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="CSV of known registrations: event_id, track_id, registration_id and optionally registration_status, "
-        "first_name, last_name, email_address, payment_status, registration_time, tickets, total, headers matched "
-        "as the input's (a `batcher export` file works); default: sample_inputs/sandbox_registrations.csv",
-    )
-    box.add_argument("--token", default=sandbox.SANDBOX_TOKEN, help="bearer token the sandbox accepts")
-    box.add_argument(
-        "--rate-limit",
-        type=int,
-        default=sandbox.DEFAULT_RATE_LIMIT_PER_S,
-        metavar="N",
-        help="answer 429 past N requests in any one second, 0 for no limit (default 4)",
-    )
-    box.add_argument(
-        "--latency-ms",
-        default="0",
-        metavar="MIN[,MAX]",
-        help="delay each answer by a uniform MIN..MAX milliseconds (default 0)",
-    )
-    box.add_argument(
-        "--max-page-size",
-        type=_at_least_one,
-        default=sandbox.DEFAULT_MAX_PAGE_SIZE,
-        metavar="N",
-        help="a registrations list page holds at most N records whatever limit asks (default 50)",
-    )
-    faults = box.add_argument_group("fault injection (fractions of requests, 0..1; nothing is applied)")
-    faults.add_argument("--error-rate", type=_fraction, default=0.0, metavar="F", help="answer 500 or 503")
-    faults.add_argument("--html-errors", action="store_true", help="5xx answers carry an HTML page, as proxies send")
-    faults.add_argument("--reset-rate", type=_fraction, default=0.0, metavar="F", help="drop the connection unanswered")
-    faults.add_argument("--stall-rate", type=_fraction, default=0.0, metavar="F", help="answer only after --stall-s")
-    faults.add_argument("--stall-s", type=float, default=30.0, metavar="SEC", help="length of a stall (default 30)")
-    faults.add_argument("--throttle-rate", type=_fraction, default=0.0, metavar="F", help="answer 429 throttled")
-    faults.add_argument("--retry-after", default=None, metavar="VALUE", help="Retry-After header on 429 and 5xx")
-    faults.add_argument(
-        "--daily-quota", type=int, default=None, metavar="N", help="answer 429 quota_exceeded after N requests"
-    )
-    faults.add_argument(
-        "--token-expires-after",
-        type=int,
-        default=None,
-        metavar="N",
-        help=f"the access token stops working after N requests; refresh at {sandbox.TOKEN_PATH} "
-        f"with client_id {sandbox.SANDBOX_CLIENT_ID} "
-        f"and refresh_token {sandbox.SANDBOX_REFRESH_TOKEN} (rotating)",
-    )
-    faults.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the fault generator")
+    add_sandbox_command(commands)
     return parser
 
 
@@ -177,26 +122,6 @@ def outcome_list(text: str) -> tuple[Outcome, ...]:
     if unknown or not words:
         raise argparse.ArgumentTypeError(f"expected outcomes from {', '.join(known)}, comma-separated (got {text!r})")
     return tuple(known[word] for word in words)
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
-    return value
-
-
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
-    return value
 
 
 def option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:
@@ -438,88 +363,3 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
         help="where the daily request count and saved tokens live "
         "(default: $BATCHER_STATE_DIR, else $XDG_STATE_HOME/batcher, else ~/.local/state/batcher)",
     )
-
-
-READ_OPTIONS = (
-    "base_url",
-    "allow_insecure",
-    "rate",
-    "concurrency",
-    "timeout",
-    "max_retries",
-    "max_throttle_wait",
-    "token_file",
-    "token_url",
-    "daily_quota",
-    "state_dir",
-    "no_progress",
-)  # the run options verify and export take too, resolved as run's are (flag, environment, config file)
-
-
-def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The subcommands that only read: verify (a results file against the API) and export (an event's list)."""
-    verify = commands.add_parser(
-        "verify",
-        help="read back every row a run marked succeeded or unchanged and check its status now",
-        epilog="example:\n  batcher verify cancellations.results.csv\n\nExit codes: 0 every row verified, "
-        "1 some row not (verified no or missing), 2 usage or input error, 3 stopped (401/403/quota).\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        argument_default=argparse.SUPPRESS,
-    )
-    verify.add_argument("results", type=Path, default=None, metavar="RESULTS", help="a results CSV of batcher run")
-    verify.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="the verification CSV (default: RESULTS with .verify.csv in place of .csv)",
-    )
-    add_read_options(verify)
-    export = commands.add_parser(
-        "export",
-        help="write every registration of one or more events (their default track, or --track) to a CSV",
-        epilog="examples:\n  batcher export 07216444-4e3b-41ea-a3b8-5a418fce41f4\n"
-        "  batcher export EVENT_ID --track gqz1gb --status REGISTERED,PENDING --out - > guests.csv\n\n"
-        "Exit codes: 0 written, 2 usage error or unknown event/track, 3 stopped (401/403/quota).\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        argument_default=argparse.SUPPRESS,
-    )
-    export.add_argument("events", nargs="+", default=None, metavar="EVENT_ID", help="the events to export")
-    export.add_argument(
-        "--track",
-        action="append",
-        default=None,
-        metavar="T",
-        help="the track to read in each event (repeatable; default: each event's default track)",
-    )
-    export.add_argument(
-        "--status",
-        default=None,
-        metavar="S[,S...]",
-        help=f"only registrations with one of these statuses ({', '.join(KNOWN_STATUSES)})",
-    )
-    export.add_argument("--payment-status", default=None, metavar="P", help="only this payment status, e.g. PAID")
-    export.add_argument(
-        "--search",
-        default=None,
-        metavar="TEXT",
-        help="only registrations whose first name, last name or email holds it",
-    )
-    export.add_argument(
-        "--out",
-        default=None,
-        metavar="FILE",
-        help="where to write; - for standard output (default: EVENT_ID.export.csv in the current folder, after the "
-        "first event)",
-    )
-    add_read_options(export)
-
-
-def add_read_options(parser: argparse.ArgumentParser) -> None:
-    """The API options of verify and export: run's own (same words, same help), plus --config."""
-    scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    add_input_options(scratch)
-    add_send_options(scratch)
-    for action in scratch._actions:  # noqa: SLF001 - argparse offers no public walk of its actions
-        if action.dest in (*READ_OPTIONS, "config"):
-            parser._add_action(action)  # noqa: SLF001 - nor a public way to share one

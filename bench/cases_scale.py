@@ -61,7 +61,12 @@ def plan_million(report: Report, work: Path, million: Dataset) -> dict[str, floa
         plan_runs.append(
             measure(
                 batcher_command(
-                    "plan", str(million.input_path), "--state-dir", str(million.input_path.parent / "state")
+                    "plan",
+                    str(million.input_path),
+                    "--status-column",
+                    "registration_status",
+                    "--state-dir",
+                    str(million.input_path.parent / "state"),
                 )
             )
         )
