@@ -25,11 +25,13 @@ examples:
   batcher run cancellations.csv --status CANCELED --sandbox        # rehearse on the local sandbox
   batcher run cancellations.csv --status CANCELED --limit 20       # canary: the first 20 rows only
   batcher run cancellations.csv --status CANCELED --resume         # the rest, and retry failures
+  batcher verify cancellations.results.csv                        # check that the API applied it
   batcher undo cancellations.results.csv                          # put back what the run changed
+  batcher export EVENT_ID --out event.csv                         # every registration of an event
   batcher report cancellations.results.csv --only failed,pending --out retry.csv
 
-The access token comes from CTCT_ACCESS_TOKEN (or --token-file). Exit codes: 0 all succeeded,
-1 some rows failed or were invalid, 2 usage or input error (nothing sent), 3 stopped early
+The access token comes from CTCT_ACCESS_TOKEN (or --token-file). Exit codes: 0 all done (succeeded, unchanged
+or skipped), 1 some rows failed or were invalid, 2 usage or input error (nothing sent), 3 stopped early
 (rows left pending: re-run with --resume), 130 interrupted.
 """
 

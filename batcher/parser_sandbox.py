@@ -12,7 +12,7 @@ def add_sandbox_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     """The `sandbox` subcommand and its options."""
     box = commands.add_parser(
         "sandbox",
-        help="run the local emulator of the endpoint",
+        help="run the local emulator of the API (writes and reads)",
         epilog="example:\n  batcher sandbox --port 8080 --registrations sample_inputs/sandbox_registrations.csv\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
