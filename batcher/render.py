@@ -273,12 +273,14 @@ def report_lines(report: Report) -> list[str]:
     ]
     if report.tracks:
         lines.append(
-            f"  {'event_id':36}  {'track_id':10}  {'succeeded':>9}  {'failed':>6}  {'invalid':>7}  {'pending':>7}"
+            f"  {'event_id':36}  {'track_id':10}  {'succeeded':>9}  {'unchanged':>9}  {'skipped':>7}  {'failed':>6}  "
+            f"{'invalid':>7}  {'pending':>7}"
         )
         for line in report.tracks[:MAX_TRACK_LINES]:
             c = line.counts
             lines.append(
                 f"  {line.event_id[:36]:36}  {line.track_id[:10]:10}  {c[Outcome.SUCCEEDED]:>9}  "
+                f"{c[Outcome.UNCHANGED]:>9}  {c[Outcome.SKIPPED]:>7}  "
                 f"{c[Outcome.FAILED]:>6}  {c[Outcome.INVALID]:>7}  {c[Outcome.PENDING]:>7}"
             )
         if len(report.tracks) > MAX_TRACK_LINES:

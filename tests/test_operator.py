@@ -327,7 +327,7 @@ def test_run_end_summary_names_tracks_reasons_and_the_retry_command(
     )
     err = capsys.readouterr().err
     assert "batcher: 4 rows: 2 succeeded, 2 failed, 0 invalid, 0 duplicate, 0 pending" in err
-    assert f"  {EVENT}  {TRACK:10}          2       2        0        0" in err
+    assert f"  {EVENT}  {TRACK:10}          2          0        0       2        0        0" in err
     assert "        2  rejected by the API in a 207 response" in err
     assert "to retry the failed rows: batcher run" in err
 
