@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from batcher.errors import OutputError, UsageError
-from batcher.files import write_text_atomically
+from batcher.files import why_unwritable, write_text_atomically
 from batcher.records import RECORD_FIELDS, Record
 from batcher.redaction import redact
 from batcher.results_file import LINE_END, UTF8_BOM, escape_formulas
@@ -65,8 +65,5 @@ def check_out_path(path: Path) -> None:
     Raises:
         UsageError: a folder, a missing folder, or a file this user cannot replace.
     """
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.name in ("", ".", "..") or path.is_dir():
-        raise UsageError(f"--out {str(path)!r} is a folder; name a file, e.g. guests.csv")
-    if not folder.is_dir():
-        raise UsageError(f"--out {str(path)!r} is in the folder {str(folder)!r}, which does not exist")
+    if problem := why_unwritable(path, example="guests.csv"):
+        raise UsageError(f"--out {str(path)!r} {problem}")

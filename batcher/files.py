@@ -16,6 +16,20 @@ from batcher.errors import OutputError, UsageError
 PRIVATE_MODE = 0o600
 
 
+def why_unwritable(path: Path, *, example: str = "run.results.csv") -> str:
+    """Why path is not a file path in a folder that can be written; "" when it is (checked before any work)."""
+    if path.name in ("", ".", "..") or path.is_dir():
+        return f"is a folder, not a file path; name a file, e.g. {example}"
+    folder = path.parent
+    if not folder.is_dir():
+        return f"is in the folder {str(folder)!r}, which does not exist"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"is in the folder {str(folder)!r}, which this user cannot write to"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "exists and this user cannot write to it"
+    return ""
+
+
 def write_atomically(
     path: Path,
     write: Callable[[IO[bytes]], object],

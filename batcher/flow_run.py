@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -25,7 +24,7 @@ from batcher.errors import (
     BatcherError,
     UsageError,
 )
-from batcher.files import write_text_atomically
+from batcher.files import why_unwritable, write_text_atomically
 from batcher.models import Outcome
 from batcher.options import RunOptions
 from batcher.redaction import redact
@@ -226,29 +225,15 @@ def check_output_paths(options: RunOptions) -> None:
         UnwritableSummary: the same for --summary-json.
     """
     summary = options.output.summary_json
-    if summary is not None and (problem := _unwritable(summary)):
+    if summary is not None and (problem := why_unwritable(summary, example="summary.json")):
         raise UnwritableSummary(f"--summary-json {str(summary)!r} {problem}; nothing was sent")
     if options.dry_run and not options.resume:
         return  # a plan writes no results, and reads none unless it resumes
     results = options.results
-    if problem := _unwritable(results):
+    if problem := why_unwritable(results):
         raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")
     if results.resolve() == options.input.resolve():
         raise UsageError(f"--results {results} is the input file; give the results another path")
-
-
-def _unwritable(path: Path) -> str:
-    """Why path is not a file path in a folder that can be written; '' when it is."""
-    if path.name in ("", ".", "..") or path.is_dir():
-        return "is a folder, not a file path; name a file, e.g. run.results.csv"
-    folder = path.parent
-    if not folder.is_dir():
-        return f"is in the folder {str(folder)!r}, which does not exist"
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"is in the folder {str(folder)!r}, which this user cannot write to"
-    if path.exists() and not os.access(path, os.W_OK):
-        return "exists and this user cannot write to it"
-    return ""
 
 
 def check_guard_rails(plan: Plan, options: RunOptions) -> None:
@@ -314,7 +299,7 @@ def resume_command(words: Sequence[str], results_path: Path) -> str:
 
 def write_error_summary(path: Path | None, error: BatcherError, input_path: Path | None) -> None:
     """The --summary-json of a run refused before its options were all read (best effort: it may be unwritable)."""
-    if path is None or _unwritable(path):
+    if path is None or why_unwritable(path):
         return
     where = str(input_path) if input_path is not None else None
     document = {"exit_code": error.exit_code, "error": str(error), "input": where, "results": None}
