@@ -17,12 +17,12 @@ from pathlib import Path
 from batcher import redaction
 from batcher.errors import AuthError, OutputError, UsageError
 from batcher.files import write_text_atomically
+from batcher.settings import ENV_TOKEN_URL
 
 ENV_ACCESS_TOKEN = "CTCT_ACCESS_TOKEN"
 ENV_REFRESH_TOKEN = "CTCT_REFRESH_TOKEN"
 ENV_CLIENT_ID = "CTCT_CLIENT_ID"
 ENV_CLIENT_SECRET = "CTCT_CLIENT_SECRET"
-ENV_TOKEN_URL = "CTCT_TOKEN_URL"
 DEFAULT_TOKEN_URL = "https://authz.constantcontact.com/oauth2/default/v1/token"
 SAVED_TOKENS_NAME = "tokens.json"
 REDACTED = redaction.REDACTED
@@ -191,15 +191,19 @@ def _read_token_file(path: Path) -> dict[str, str]:
     return {key: value for key, value in data.items() if isinstance(key, str) and isinstance(value, str)}
 
 
-def load_credentials(environ: Mapping[str, str], *, token_file: Path | None, state_dir: Path) -> Credentials:
+def load_credentials(
+    environ: Mapping[str, str], *, token_file: Path | None, state_dir: Path, token_url: str | None = None
+) -> Credentials:
     """Credentials from --token-file or the environment, preferring a saved rotated pair.
+
+    token_url (--token-url or the config's token-url) wins over CTCT_TOKEN_URL, which wins over the default.
 
     Raises:
         UsageError: no usable token is configured.
     """
     client_id = environ.get(ENV_CLIENT_ID, "")
     client_secret = environ.get(ENV_CLIENT_SECRET, "")
-    token_url = environ.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
+    token_url = token_url or environ.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
     if token_file is not None:
         stored = _read_token_file(token_file)
         if not stored.get("access_token") and not stored.get("refresh_token"):

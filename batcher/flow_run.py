@@ -105,10 +105,10 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
     credentials = None
     if options.sends:
         from batcher.auth import load_credentials  # noqa: PLC0415
-        from batcher.settings import ENV_TOKEN_URL  # noqa: PLC0415
 
-        given = {**environ, ENV_TOKEN_URL: options.token_url} if options.token_url else environ
-        credentials = load_credentials(given, token_file=options.token_file, state_dir=state_dir)
+        credentials = load_credentials(
+            environ, token_file=options.token_file, state_dir=state_dir, token_url=options.token_url
+        )
     if options.undo:
         from batcher.planning import prepare_undo  # noqa: PLC0415
 

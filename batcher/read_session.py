@@ -47,11 +47,11 @@ def run_reads(options: ReadOptions, environ: Mapping[str, str], work: Work[T]) -
     """
     from batcher.auth import load_credentials  # noqa: PLC0415 - as the run flow loads them
     from batcher.quota import QuotaLedger, default_state_dir  # noqa: PLC0415
-    from batcher.settings import ENV_TOKEN_URL  # noqa: PLC0415
 
     state_dir = options.state_dir or default_state_dir(environ)
-    given = {**environ, ENV_TOKEN_URL: options.token_url} if options.token_url else environ
-    credentials = load_credentials(given, token_file=options.token_file, state_dir=state_dir)
+    credentials = load_credentials(
+        environ, token_file=options.token_file, state_dir=state_dir, token_url=options.token_url
+    )
     ledger = QuotaLedger(state_dir, options.daily_quota or 0)
     stats = WireStats()
     try:
