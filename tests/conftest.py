@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from batcher import sandbox
+from batcher import redaction, sandbox
 from batcher.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +28,13 @@ def reg_id(n: int) -> str:
 
 def rows_for(count: int, *, event: str = EVENT, track: str = TRACK, status: str = "CANCELED") -> list[list[str]]:
     return [[event, track, reg_id(n), status] for n in range(count)]
+
+
+@pytest.fixture(autouse=True)
+def _no_secrets_of_earlier_tests() -> Iterator[None]:
+    """The secret registry is process-wide: a token one test registered must not mask words in the next."""
+    yield
+    redaction.forget_all()
 
 
 @pytest.fixture(autouse=True)
