@@ -355,3 +355,18 @@ def test_the_summary_names_the_default_track_chosen_for_each_event(
     err = capsys.readouterr().err
     assert f"batcher: event {SPRING}: its default track spring1 was used" in err
     assert f"batcher: event {RUN}: its default track run5k was used" in err
+
+
+def test_a_resumed_export_with_emails_is_not_held_against_the_journal_before_image(
+    start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
+    """The second night resumes from the journal, whose before-image keeps statuses, not emails."""
+    box = _sandbox(start_sandbox)
+    results = tmp_path / "r.csv"
+    args = ["run", str(SAMPLES / "event_export.csv"), "--status", "CANCELED", "--base-url", box.url, "--yes"]
+    args += ["--no-progress", "--resume", "--results", str(results)]
+    assert cli.main(args, environ=TOKEN_ENV) == 0
+    first = [line["outcome"] for line in read_results(results)]
+    assert set(first) == {"succeeded", "unchanged"}
+    assert cli.main(args, environ=TOKEN_ENV) == 0
+    assert {line["outcome"] for line in read_results(results)} <= {"succeeded", "unchanged"}
