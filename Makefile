@@ -18,10 +18,10 @@ lint: $(STAMP)
 	$(PY) -m ruff check batcher tests bench && $(PY) -m ruff format --check batcher tests bench && $(PY) -m mypy && $(PY) -m mypy bench/*.py
 
 demo: $(STAMP)
-	$(VENV)/bin/batcher run sample_inputs/cancellations.csv --status-column "Registration Status" --status CANCELED --sandbox --sandbox-registrations sample_inputs/sandbox_registrations.csv --yes --results demo.results.csv; test $$? -le 1 && echo "demo: done; open demo.results.csv (exit 1 above means some sample rows are meant to fail)"
+	$(VENV)/bin/batcher run sample_inputs/cancellations.csv --status-column "Registration Status" --status CANCELED --sandbox --sandbox-registrations batcher/sandbox/data/registrations.csv --yes --results demo.results.csv; test $$? -le 1 && echo "demo: done; open demo.results.csv (exit 1 above means some sample rows are meant to fail)"
 
 sandbox: $(STAMP)
-	$(VENV)/bin/batcher sandbox --registrations sample_inputs/sandbox_registrations.csv
+	$(VENV)/bin/batcher sandbox
 
 bench: $(STAMP)
 	$(PY) bench/run.py

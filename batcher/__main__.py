@@ -1,5 +1,5 @@
 """python -m batcher."""
 
-from batcher.cli import entry
+from batcher.cli.main import entry
 
 entry()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 # the input's fields, in the order a results file lists them
@@ -18,4 +19,5 @@ SANDBOX_CLIENT_ID = "sandbox-client"
 TOKEN_PATH = "/oauth2/default/v1/token"
 DEFAULT_RATE_LIMIT_PER_S = 4
 DEFAULT_MAX_PAGE_SIZE = 50  # records per page of a registrations list, whatever limit asks
-DEFAULT_REGISTRATIONS = Path(__file__).resolve().parent.parent / "sample_inputs" / "sandbox_registrations.csv"
+# shipped inside the package (batcher/sandbox/data), so an installed wheel has it too
+DEFAULT_REGISTRATIONS = Path(str(files("batcher.sandbox") / "data" / "registrations.csv"))

@@ -26,7 +26,7 @@ from harness import (
     timed_naive,
 )
 
-from batcher import sandbox
+from batcher.sandbox import app as sandbox
 
 
 def pacing(report: Report, work: Path) -> None:

@@ -38,11 +38,11 @@ print(time.perf_counter() - started)
 WRITE_RESULTS = """
 import sys, time
 from pathlib import Path
-from batcher.chunker import plan_batches
-from batcher.loader import load_input
+from batcher.plan.chunker import plan_batches
+from batcher.input.loader import load_input
 from batcher.models import BatchResult
-from batcher.reconciler import reconcile
-from batcher.results_file import write_results
+from batcher.plan.reconciler import reconcile
+from batcher.results.file import write_results
 loaded = load_input(Path(sys.argv[1]), default_status=None)
 batches = plan_batches(loaded.groups, batch_size=500)
 rows = reconcile(loaded, batches, [BatchResult(batch.number, 200) for batch in batches])

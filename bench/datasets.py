@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
-from batcher import sandbox
+from batcher.sandbox import app as sandbox
 
 MILLION = 1_000_000
 EVENTS, TRACKS = 50, 4  # 200 (event, track) groups

@@ -25,9 +25,9 @@ import aiohttp
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 from datasets import Dataset, sandbox_rows
 
-from batcher import sandbox
-from batcher.chunker import plan_batches
-from batcher.loader import load_input
+from batcher.input.loader import load_input
+from batcher.plan.chunker import plan_batches
+from batcher.sandbox import app as sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = sandbox.SANDBOX_TOKEN

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from batcher import redaction, sandbox
+from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
+from batcher.support import redaction
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_inputs"

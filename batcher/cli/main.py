@@ -1,0 +1,257 @@
+"""The command line: argv to typed options, one flow per command, its result rendered, errors to exit codes.
+
+Every text it prints, on stdout and stderr, passes through the redaction of the run's secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from batcher.cli import config
+from batcher.cli.parser import PROG, build_parser, documented_options, option_table
+from batcher.cli.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
+from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
+from batcher.flows.options import RunOptions, run_options
+from batcher.flows.run import QuotaView, RunHooks, run_flow, write_error_summary
+from batcher.support import redaction
+
+if TYPE_CHECKING:
+    from batcher.plan.planning import Plan
+    from batcher.remote.execute import ProgressCallback
+    from batcher.remote.snapshot import Preview
+
+__all__ = ["build_parser", "documented_options", "main"]
+
+# the names are auth's; kept here so that `--help` and `--print-config` need not import auth
+ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN = "CTCT_ACCESS_TOKEN", "CTCT_REFRESH_TOKEN"
+ENV_CLIENT_ID, ENV_CLIENT_SECRET = "CTCT_CLIENT_ID", "CTCT_CLIENT_SECRET"
+SECRET_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_SECRET)
+CREDENTIAL_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_ID, ENV_CLIENT_SECRET)  # --print-config: set or not
+ENV_CONFIG = "BATCHER_CONFIG"
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    env = os.environ if environ is None else environ
+    words = list(sys.argv[1:] if argv is None else argv)
+    redaction.add(*(env.get(name, "") for name in SECRET_ENV))
+    redaction.add_client(env.get(ENV_CLIENT_ID, ""), env.get(ENV_CLIENT_SECRET, ""))
+    try:
+        args = build_parser().parse_args(words)
+    except SystemExit as exc:  # argparse has printed its message (or the help)
+        code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        if code:
+            refused = UsageError("the command line was refused; see the usage message above")
+            write_error_summary(_summary_word(words), refused, None)
+        return code
+    try:
+        if args.command == "sandbox":
+            return _sandbox(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command in ("verify", "export"):
+            return _read_command(args, env)
+        return _run(args, env, words)
+    except BatcherError as exc:
+        say(f"{PROG}: error: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        say(f"{PROG}: interrupted")
+        return EXIT_INTERRUPTED
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+def say(line: str, out: TextIO | None = None) -> None:
+    """Print one line (to stderr unless told), with every known secret masked."""
+    print(redaction.redact(line), file=out or sys.stderr)
+
+
+def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str]) -> int:
+    specs, defaults = option_table()
+    given = {name: value for name, value in vars(args).items() if name in specs}
+    config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    summary: object = given.get("summary_json")
+    try:  # --summary-json is written on every exit, a refusal of the options too
+        resolved = config.resolve(given, specs, defaults, env, config_path)
+        summary = resolved.values["summary_json"]
+        if getattr(args, "print_config", False):
+            for line in config.describe(resolved, env, CREDENTIAL_ENV):
+                say(line, sys.stdout)
+            return EXIT_OK
+        values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
+        options = run_options(values, command=args.command, input_path=args.input, words=tuple(words))
+        _configure_logs(options, env)
+    except BatcherError as exc:
+        write_error_summary(Path(str(summary)) if summary else None, exc, args.input)
+        raise
+    hooks = RunHooks(
+        on_plan=_show_notes, confirm=_confirmer(options), progress=_progress(options), on_preview=_show_preview
+    )
+    result = run_flow(options, env, hooks)
+    out, err = run_lines(result)
+    if result.verification is not None:
+        from batcher.cli.render import verify_lines  # noqa: PLC0415
+
+        err += verify_lines(result.verification)
+    for line in out:
+        say(line, sys.stdout)
+    for line in err:
+        say(line)
+    return result.exit_code
+
+
+def _summary_word(words: Sequence[str]) -> Path | None:
+    """The --summary-json of a command line argparse refused, read as well as it can be."""
+    for index, word in enumerate(words):
+        if word.startswith("--summary-json="):
+            return Path(word.partition("=")[2])
+        if word == "--summary-json" and index + 1 < len(words):
+            return Path(words[index + 1])
+    return None
+
+
+def _configure_logs(options: RunOptions, env: Mapping[str, str]) -> None:
+    from batcher.support import logs  # noqa: PLC0415
+
+    output = options.output
+    logs.configure(
+        verbosity=output.verbosity,
+        log_format=output.log_format,
+        log_file=output.log_file,
+        secrets=[env.get(name, "") for name in SECRET_ENV],
+    )
+
+
+def _show_notes(plan: Plan) -> None:
+    # the loaded rows (millions of strings in arrays and tuples) live until this process ends with the run:
+    # the cycle collector walking them at every full collection cost a tenth of a second per million rows.
+    # Only the command line knows the process ends with the run, so the freeze is here, not in the library.
+    gc.freeze()
+    for line in note_lines(plan):
+        say(line)
+
+
+def _show_preview(preview: Preview) -> None:
+    for line in preview_lines(preview):
+        say(line)
+
+
+def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
+    def confirm(plan: Plan, quota: QuotaView | None) -> bool:
+        if options.yes or options.sandbox or not plan.batches or not (sys.stdin.isatty() and sys.stderr.isatty()):
+            return True
+        for line in plan_lines(plan, options.settings, quota, reads=options.snapshot):
+            say(line)
+        print(confirm_question(plan, options.settings, reads=options.snapshot), end="", file=sys.stderr, flush=True)
+        try:
+            answer = sys.stdin.readline()
+        except (EOFError, KeyboardInterrupt):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+    return confirm
+
+
+def _progress(options: RunOptions) -> Callable[[int], AbstractContextManager[ProgressCallback | None]]:
+    @contextmanager
+    def show(total: int) -> Iterator[ProgressCallback | None]:
+        from batcher.cli.progress import Progress  # noqa: PLC0415
+
+        bar = options.output.progress and sys.stderr.isatty()
+        with Progress(total, bar=bar, line_every_s=options.output.progress_every_s) as progress:
+            yield progress.advance
+
+    return show
+
+
+def _report(args: argparse.Namespace) -> int:
+    from batcher.cli.render import report_lines  # noqa: PLC0415
+    from batcher.flows.report import ReportOptions, chosen_words, report_flow  # noqa: PLC0415
+
+    result = report_flow(ReportOptions(args.results, args.only, args.out, args.summary_json))
+    for line in report_lines(result.report):
+        say(line, sys.stdout)
+    if result.extracted is not None and args.only is not None:
+        chosen = chosen_words(args.only)
+        for line in extracted_lines(result.extracted, chosen, args.out, result.needs_status, result.status):
+            say(line, sys.stdout)
+    return result.exit_code
+
+
+def _sandbox(args: argparse.Namespace) -> int:
+    from batcher.flows.sandbox import ServeOptions, latency, serve_flow  # noqa: PLC0415
+    from batcher.sandbox.app import Scenario  # noqa: PLC0415
+
+    scenario = Scenario(
+        token=args.token,
+        rate_limit_per_s=args.rate_limit or None,
+        latency_s=latency(args.latency_ms),
+        error_rate=args.error_rate,
+        html_errors=args.html_errors,
+        reset_rate=args.reset_rate,
+        stall_rate=args.stall_rate,
+        stall_s=args.stall_s,
+        throttle_rate=args.throttle_rate,
+        retry_after=args.retry_after,
+        daily_quota=args.daily_quota,
+        token_expires_after=args.token_expires_after,
+        seed=args.seed,
+        max_page_size=args.max_page_size,
+    )
+    serve_flow(
+        ServeOptions(args.host, args.port, scenario, args.registrations), on_ready=lambda text: say(f"{PROG}: {text}")
+    )
+    return EXIT_OK
+
+
+def _read_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """verify or export: the API options resolved as run's are, one flow, its summary on stderr."""
+    from batcher.cli.parser import READ_OPTIONS  # noqa: PLC0415
+    from batcher.flows.options import read_options  # noqa: PLC0415
+    from batcher.flows.session import PageBar  # noqa: PLC0415
+    from batcher.support import logs  # noqa: PLC0415
+
+    specs, defaults = option_table()
+    given = {name: value for name, value in vars(args).items() if name in READ_OPTIONS}
+    config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    read = read_options(config.resolve(given, specs, defaults, env, config_path).values)
+    logs.configure(verbosity=0, log_format="text", log_file=None, secrets=[env.get(name, "") for name in SECRET_ENV])
+    with PageBar(shown=read.progress) as bar:
+        if args.command == "verify":
+            from batcher.cli.render import verify_lines  # noqa: PLC0415
+            from batcher.flows.verify import VerifyOptions, verify_flow  # noqa: PLC0415
+
+            verified = verify_flow(VerifyOptions(args.results, read, args.out), env, on_listing=bar.listing)
+            lines, code = verify_lines(verified), verified.exit_code
+        else:
+            from batcher.cli.render import export_lines  # noqa: PLC0415
+            from batcher.flows.export import export_flow, export_options  # noqa: PLC0415
+
+            chosen = export_options(
+                args.events,
+                read,
+                tracks=args.track,
+                status=args.status,
+                payment_status=args.payment_status,
+                search=args.search,
+                out=args.out,
+            )
+            exported = export_flow(chosen, env, on_listing=bar.listing)
+            if chosen.out is None:
+                sys.stdout.write(redaction.redact(exported.text))
+                sys.stdout.flush()
+            lines, code = export_lines(exported), exported.exit_code
+    for line in lines:
+        say(line)
+    return code

@@ -1,0 +1,94 @@
+"""The words of the commands that only read: `verify` and `export`, which take run's own API options."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from batcher.models import KNOWN_STATUSES
+
+READ_OPTIONS = (
+    "base_url",
+    "allow_insecure",
+    "rate",
+    "concurrency",
+    "timeout",
+    "max_retries",
+    "max_throttle_wait",
+    "token_file",
+    "token_url",
+    "daily_quota",
+    "state_dir",
+    "no_progress",
+)  # the run options verify and export take too, resolved as run's are (flag, environment, config file)
+
+
+def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The subcommands that only read: verify (a results file against the API) and export (an event's list)."""
+    verify = commands.add_parser(
+        "verify",
+        help="read back every row a run marked succeeded or unchanged and check its status now",
+        epilog="example:\n  batcher verify cancellations.results.csv\n\nExit codes: 0 every row verified, "
+        "1 some row not (verified no or missing), 2 usage or input error, 3 stopped (401/403/quota).\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    verify.add_argument("results", type=Path, default=None, metavar="RESULTS", help="a results CSV of batcher run")
+    verify.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the verification CSV (default: RESULTS with .verify.csv in place of .csv)",
+    )
+    add_read_options(verify)
+    export = commands.add_parser(
+        "export",
+        help="write every registration of one or more events (their default track, or --track) to a CSV",
+        epilog="examples:\n  batcher export 07216444-4e3b-41ea-a3b8-5a418fce41f4\n"
+        "  batcher export EVENT_ID --track gqz1gb --status REGISTERED,PENDING --out - > guests.csv\n\n"
+        "Exit codes: 0 written, 2 usage error or unknown event/track, 3 stopped (401/403/quota).\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
+    )
+    export.add_argument("events", nargs="+", default=None, metavar="EVENT_ID", help="the events to export")
+    export.add_argument(
+        "--track",
+        action="append",
+        default=None,
+        metavar="T",
+        help="the track to read in each event (repeatable; default: each event's default track)",
+    )
+    export.add_argument(
+        "--status",
+        default=None,
+        metavar="S[,S...]",
+        help=f"only registrations with one of these statuses ({', '.join(KNOWN_STATUSES)})",
+    )
+    export.add_argument("--payment-status", default=None, metavar="P", help="only this payment status, e.g. PAID")
+    export.add_argument(
+        "--search",
+        default=None,
+        metavar="TEXT",
+        help="only registrations whose first name, last name or email holds it",
+    )
+    export.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="where to write; - for standard output (default: EVENT_ID.export.csv in the current folder, after the "
+        "first event)",
+    )
+    add_read_options(export)
+
+
+def add_read_options(parser: argparse.ArgumentParser) -> None:
+    """The API options of verify and export: run's own (same words, same help), plus --config."""
+    from batcher.cli.parser import add_input_options, add_send_options  # noqa: PLC0415 - parser imports this module
+
+    scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    add_input_options(scratch)
+    add_send_options(scratch)
+    for action in scratch._actions:  # noqa: SLF001 - argparse offers no public walk of its actions
+        if action.dest in (*READ_OPTIONS, "config"):
+            parser._add_action(action)  # noqa: SLF001 - nor a public way to share one

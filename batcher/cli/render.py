@@ -1,0 +1,347 @@
+"""Every text a person reads about a run: the plan, the end-of-run summary, the report, durations, plurals.
+
+Pure: values in, lines out. The command line prints them (through the redaction).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from batcher.errors import WrongBaseUrl
+from batcher.models import Outcome
+
+if TYPE_CHECKING:
+    from batcher.flows.export import ExportResult
+    from batcher.flows.run import QuotaView, RunResult
+    from batcher.flows.session import SessionStats
+    from batcher.flows.verify import VerifyResult
+    from batcher.plan.planning import Plan
+    from batcher.remote.snapshot import Preview
+    from batcher.results.report import Report
+    from batcher.settings import Settings
+
+PROG = "batcher"
+MAX_INVALID_SHOWN = 10
+MIN_REQUESTS_FOR_RATE = 20
+MAX_TRACK_LINES = 20
+
+
+def plural(count: int, word: str, many: str = "") -> str:
+    """'1 request', '2 requests'."""
+    return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def _earlier_lines(plan: Plan, prefix: str) -> list[str]:
+    lines = []
+    if plan.carried_over:
+        lines.append(
+            f"{prefix}{plural(plan.carried_over, 'row')} succeeded in the results file given as input: "
+            "carried over as they are, not sent again (--only chooses the rows to send)"
+        )
+    resumed = plan.rows_applied_before
+    if resumed:
+        lines.append(f"{prefix}{_were(resumed)} applied by the earlier run and are not sent again")
+    return lines
+
+
+def _were(rows: int) -> str:
+    return plural(rows, "row was", "rows were")
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {rest:02d} s"
+
+
+def note_lines(plan: Plan) -> list[str]:
+    """The loader's notes about the input, one line each."""
+    return [f"{PROG}: note: {note}" for note in plan.loaded.notes]
+
+
+def skipped(rows: int) -> str:
+    return f"{plural(rows, 'row')} skipped by --only"
+
+
+def read_bound(plan: Plan) -> int:
+    """The most read requests the snapshot of this plan can take."""
+    from batcher.remote.snapshot import snapshot_bound  # noqa: PLC0415 - light; kept beside its uses
+
+    return snapshot_bound(plan.groups)
+
+
+def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None, *, reads: bool = True) -> list[str]:
+    """The plan: row counts, invalid rows, the per-group table, the request count, time and quota."""
+
+    loaded = plan.loaded
+    invalid, duplicate = plan.invalid_rows, plan.duplicate_rows
+    valid = loaded.row_count - invalid - duplicate
+    skip = f", {skipped(loaded.skipped_rows)}" if loaded.skipped_rows else ""
+    counts = f"{valid} valid, {invalid} invalid, {duplicate} duplicate{skip}"
+    lines = [f"{loaded.path}: {plural(loaded.row_count, 'row')}: {counts}"]
+    shown = (loaded.invalid_reason != "").nonzero()[0][:MAX_INVALID_SHOWN].tolist()
+    lines.extend(f"  row {loaded.row_number[index]}: {loaded.invalid_reason[index]}" for index in shown)
+    if invalid > len(shown):
+        more = plural(invalid - len(shown), "more invalid row")
+        lines.append(f"  ... and {more} (all listed in the results file)")
+    lines.extend(_group_lines(plan, settings))
+    lines.extend(_stated_lines(plan))
+    lines.extend(_earlier_lines(plan, ""))
+    if plan.held_back:
+        left = plural(plan.held_back, "row is", "rows are")
+        lines.append(f"--limit {plan.limit}: {left} left for a later run with --resume")
+    bound = read_bound(plan) if reads else 0
+    puts = len(plan.batches)
+    lines.append(
+        f"this run: {plural(plan.sendable_rows, 'registration')} in {plural(puts, 'request')} of up to "
+        f"{settings.batch_size} IDs"
+        + (" at most (rows the reads find already at their target are not sent)" if reads and puts else "")
+    )
+    if reads:
+        lines.append(
+            f"reads first: up to {plural(bound, 'read request')} for the current statuses (per track at most "
+            "1 + min(list pages - 1, rows)); --no-snapshot sends without reading"
+        )
+    seconds = max(0, bound + puts - 1) * settings.pacing_interval_s
+    lines.append(
+        f"estimated time at {settings.rate_per_s:g} requests/s: {duration(seconds)}"
+        + (f" for {bound} reads and {puts} PUTs at most" if reads else "")
+    )
+    if quota is not None:
+        needed = bound + puts
+        verdict = "covers it" if quota.left_today >= needed else "does NOT cover it: the run would stop part-way"
+        lines.append(
+            f"daily quota: {plural(needed, 'request')} needed, {quota.left_today} of {quota.daily_quota} left today "
+            f"(UTC, counted by batcher in {quota.folder}); {verdict}"
+        )
+    return lines
+
+
+def _group_lines(plan: Plan, settings: Settings) -> list[str]:
+    from batcher.plan.chunker import count_requests  # noqa: PLC0415 - light; kept beside its one use
+
+    groups = plan.loaded.groups
+    if not groups:
+        return []
+    lines = [f"{'event_id':36}  {'track_id':10}  {'status':11}  {'rows':>7}  {'requests':>8}"]
+    per_status: dict[str, int] = {}
+    for group in groups:
+        requests = count_requests([group], batch_size=settings.batch_size)
+        per_status[group.registration_status] = per_status.get(group.registration_status, 0) + len(group.rows)
+        lines.append(
+            f"{group.event_id:36}  {group.track_id:10}  {group.registration_status:11}  "
+            f"{len(group.rows):>7}  {requests:>8}"
+        )
+    events = len({group.event_id for group in groups})
+    tracks = len({(group.event_id, group.track_id) for group in groups})
+    targets = ", ".join(f"{rows} to {status}" for status, rows in per_status.items())
+    lines.append(f"{plural(events, 'event')}, {plural(tracks, 'track')}; registrations: {targets}")
+    return lines
+
+
+def _stated_lines(plan: Plan) -> list[str]:
+    """What the input says the registrations are now: read as the current status, never as the target."""
+    loaded = plan.loaded
+    if loaded.stated_status is None or not loaded.stated_column:
+        return []
+    valid = loaded.invalid_reason == ""
+    counts = Counter(str(status) for status in loaded.stated_status[valid].tolist() if status)
+    if not counts:
+        return []
+    said = ", ".join(f"{rows:,} {status}" for status, rows in counts.most_common())
+    return [
+        f'the column "{loaded.stated_column}" is read as the current status, not the target: it says {said} '
+        "(the reads before sending check it against the API)"
+    ]
+
+
+def confirm_question(plan: Plan, settings: Settings, *, reads: bool = True) -> str:
+    sends = f"{plural(len(plan.batches), 'request')} to {settings.base_url}? [y/N] "
+    return f"Read up to {read_bound(plan)} and send {sends}" if reads else f"Send {sends}"
+
+
+def transition_text(preview: Preview) -> str:
+    """The from -> to table on one line, e.g. 'REGISTERED → CANCELED 2,643 · already CANCELED 357 (not sent)'."""
+    parts = []
+    for line in preview.transitions:
+        if not line.sent:
+            parts.append(f"already {line.target_status} {line.rows:,} (not sent)")
+        else:
+            before = line.previous_status or "not found by the read"
+            parts.append(f"{before} → {line.target_status} {line.rows:,}")
+    if preview.skipped:
+        parts.append(f"skipped {preview.skipped:,} (--if-status; not sent)")
+    if preview.read_failed:
+        parts.append(f"failed {preview.read_failed:,} (see the results; not sent)")
+    return " · ".join(parts) or "nothing to change"
+
+
+def preview_lines(preview: Preview) -> list[str]:
+    """What the reads found, said before the PUTs: the table, the rows not found, where the input disagrees."""
+    lines = [f"{PROG}: read {plural(preview.reads, 'request')}; before sending: {transition_text(preview)}"]
+    if preview.not_found:
+        lines.append(
+            f"{PROG}: {_were(preview.not_found)} not found by the read; they are sent anyway (the API has the "
+            "last word: a 207 then marks them failed)"
+        )
+    if preview.disagree and preview.disagree_example is not None:
+        row, said, now = preview.disagree_example
+        lines.append(
+            f"{PROG}: note: the input's status column disagrees with the API for {plural(preview.disagree, 'row')} "
+            f"(row {row}: the file says {said}, the API says {now}); the API's status is the one used"
+        )
+    return lines
+
+
+def run_lines(result: RunResult) -> tuple[list[str], list[str]]:
+    """(stdout lines, stderr lines) for a finished run or plan."""
+    out: list[str] = []
+    err: list[str] = [f"{PROG}: note: {notice}" for notice in result.notices]
+    plan, summary = result.plan, result.summary
+    if result.options.dry_run and plan is not None and result.error is None:
+        out = plan_lines(plan, result.options.settings, result.quota, reads=result.options.snapshot)
+    if result.declined:
+        err.append(f"{PROG}: nothing sent")
+    if summary is not None and plan is not None:
+        err.extend(_summary_lines(result))
+    if result.error is not None:
+        err.append(f"{PROG}: error: {result.error}")
+    if result.interrupted:
+        err.append(f"{PROG}: interrupted")
+    if result.summary_error:
+        err.append(f"{PROG}: error: {result.summary_error}; the run's own exit code stands")
+    return out, err
+
+
+def _summary_lines(result: RunResult) -> list[str]:
+    plan, summary = result.plan, result.summary
+    assert plan is not None and summary is not None
+    lines: list[str] = []
+    lines.extend(_earlier_lines(plan, f"{PROG}: "))
+    lines.extend(f"{PROG}: {line}" if not line.startswith(" ") else line for line in report_lines(summary.report))
+    if summary.preview is not None:
+        lines.append(f"{PROG}: from → to: {transition_text(summary.preview)}")
+    if summary.resolution is not None:
+        chosen = [track for track in summary.resolution.default_tracks.values() if track.track_id]
+        lines.extend(f"{PROG}: event {track.event_id}: its default track {track.track_id} was used" for track in chosen)
+    quota = result.quota
+    left = plural(quota.left_today, "request") if quota is not None else ""
+    quota_text = f"; daily quota: {left} left today (UTC)" if quota is not None else ""
+    stats = summary.stats
+    # over a handful of requests the rate says little (n requests span n-1 intervals)
+    rate_text = f" ({stats.requests_per_s:.2f} requests/s)" if stats.requests >= MIN_REQUESTS_FOR_RATE else ""
+    lines.append(f"{PROG}: {plural(stats.requests, 'request')} in {duration(summary.elapsed_s)}{rate_text}{quota_text}")
+    lines.append(f"{PROG}: results: {summary.results_path}")
+    if plan.loaded.skipped_rows:
+        lines.append(f"{PROG}: {skipped(plan.loaded.skipped_rows)}; they are not in the results")
+    if summary.stopped is not None:
+        lines.append(f"{PROG}: error: {summary.stopped}")
+    if result.resume_command:
+        pending, failed = summary.counts[Outcome.PENDING], summary.counts[Outcome.FAILED]
+        what = [
+            text
+            for count, text in ((pending, "send the rows not yet sent"), (failed, "retry the failed rows"))
+            if count
+        ]
+        fix_first = "fix --base-url (it is not the API's), then " if isinstance(summary.stopped, WrongBaseUrl) else ""
+        lines.append(f"{PROG}: {fix_first}to {' and '.join(what)}: {result.resume_command}")
+    return lines
+
+
+def extracted_lines(count: int, outcomes: str, out: Path, needs_status: bool, status: str = "") -> list[str]:
+    """What `report --out` wrote, and the command that runs it as printed."""
+    command = f"{PROG} run {shlex.quote(str(out))}"
+    if status:
+        return [f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command} --status {status}"]
+    if not needs_status:
+        return [f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command}"]
+    return [
+        f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command} --status STATUS "
+        "(give the status the first run was given, or --status-column HEADER for a column of per-row targets)"
+    ]
+
+
+def report_lines(report: Report) -> list[str]:
+    """Human lines: counts, the per-event/track table, the commonest reasons."""
+    lines = [
+        f"{plural(report.rows, 'row')}: " + ", ".join(f"{count} {item.value}" for item, count in report.counts.items())
+    ]
+    if report.tracks:
+        lines.append(
+            f"  {'event_id':36}  {'track_id':10}  {'succeeded':>9}  {'unchanged':>9}  {'skipped':>7}  {'failed':>6}  "
+            f"{'invalid':>7}  {'pending':>7}"
+        )
+        for line in report.tracks[:MAX_TRACK_LINES]:
+            c = line.counts
+            lines.append(
+                f"  {line.event_id[:36]:36}  {line.track_id[:10]:10}  {c[Outcome.SUCCEEDED]:>9}  "
+                f"{c[Outcome.UNCHANGED]:>9}  {c[Outcome.SKIPPED]:>7}  "
+                f"{c[Outcome.FAILED]:>6}  {c[Outcome.INVALID]:>7}  {c[Outcome.PENDING]:>7}"
+            )
+        if len(report.tracks) > MAX_TRACK_LINES:
+            lines.append(f"  ... and {len(report.tracks) - MAX_TRACK_LINES} more event/track pairs")
+    if report.top_reasons:
+        lines.append("most common reasons rows did not succeed:")
+        lines.extend(f"  {rows:>7}  {reason}" for reason, rows in report.top_reasons)
+    return lines
+
+
+# --- verify and export (the commands that only read)
+
+
+def _session_line(session: SessionStats) -> str:
+    left = (
+        f"; daily quota: {plural(session.quota_left, 'request')} left today (UTC)"
+        if session.quota_left is not None
+        else ""
+    )
+    return f"{PROG}: {plural(session.requests, 'request')}{left}"
+
+
+def verify_lines(result: VerifyResult) -> list[str]:
+    """The summary of `verify` (stderr): the counts, the first rows that did not verify, the file, the cost."""
+    counts = result.counts
+    checked = sum(counts.values())
+    lines = [f"{PROG}: note: {notice}" for notice in result.session.notices]
+    lines.append(
+        f"{PROG}: verified {plural(checked, 'row')} (outcome succeeded or unchanged): {counts['yes']} yes, "
+        f"{counts['no']} no, {counts['missing']} missing"
+        + (f"; {plural(result.not_checked, 'other row')} not checked" if result.not_checked else "")
+    )
+    for item in result.mismatches:
+        now = f"is {item.current_status}" if item.current_status else "was not found"
+        lines.append(f"  row {item.row_number}: registration {item.registration_id} {now}, not {item.target_status}")
+    shown = len(result.mismatches)
+    if counts["no"] + counts["missing"] > shown:
+        lines.append(f"  ... and {counts['no'] + counts['missing'] - shown} more (all in the verification file)")
+    lines.append(f"{PROG}: verification: {result.options.out_path}")
+    lines.append(_session_line(result.session))
+    return lines
+
+
+def export_lines(result: ExportResult) -> list[str]:
+    """The summary of `export` (stderr): rows per event/track and per status, where they went, the cost."""
+    lines = [f"{PROG}: note: {notice}" for notice in result.session.notices]
+    lines.append(f"  {'event_id':36}  {'track_id':10}  {'rows':>7}")
+    for track in result.tracks[:MAX_TRACK_LINES]:
+        default = " (default track)" if track.default else ""
+        statuses = ", ".join(f"{count} {status}" for status, count in Counter(track.statuses).most_common())
+        lines.append(f"  {track.event_id:36}  {track.track_id[:10]:10}  {track.rows:>7}{default}  {statuses}".rstrip())
+    if len(result.tracks) > MAX_TRACK_LINES:
+        lines.append(f"  ... and {len(result.tracks) - MAX_TRACK_LINES} more event/track pairs")
+    statuses = ", ".join(f"{count} {status}" for status, count in result.statuses.most_common())
+    out = result.options.out
+    where = str(out) if out is not None else "standard output"
+    lines.append(
+        f"{PROG}: exported {plural(result.rows, 'registration')} to {where}" + (f": {statuses}" if statuses else "")
+    )
+    events = result.options.events
+    if out is not None and len(events) > 1 and out.name == f"{events[0]}.export.csv":
+        lines.append(f"{PROG}: note: the file is named after the first of the {len(events)} events")
+    lines.append(_session_line(result.session))
+    return lines

@@ -1,0 +1,252 @@
+"""The update-registration-status endpoint in pure code: request shape and response verdicts."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from enum import Enum
+from urllib.parse import quote
+
+from batcher.errors import AuthError, QuotaError, RunStopped, WrongBaseUrl
+from batcher.models import Batch, QueryFlags
+from batcher.support import redaction
+
+MAX_ERROR_BODY_CHARS = 200
+HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title")
+
+
+class Verdict(Enum):
+    """What the sender should do with an answer."""
+
+    OK = "ok"  # 200: every id applied
+    PARTIAL = "partial"  # 207: the listed ids failed, the rest applied
+    RETRY = "retry"  # transient: send the same batch again
+    THROTTLED = "throttled"  # 429 per-second limit: wait, then send again
+    FAIL_BATCH = "fail_batch"  # this batch failed; the run goes on
+    FAIL_GROUP = "fail_group"  # the event or track is unknown: no batch of this group can succeed
+    REFRESH = "refresh"  # 401: the token may be refreshed and the batch resent
+    STOP_RUN = "stop_run"  # nothing more can succeed: 403, quota used up, a base URL that is not the API
+
+
+class Stop(Enum):
+    """Why an answer stops the run; stop_error words each one."""
+
+    QUOTA = "quota"
+    PERMISSION = "permission"
+    BASE_URL = "base_url"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The verdict on one HTTP answer; error is already redacted and cut."""
+
+    verdict: Verdict
+    http_status: int | None
+    error: str = ""
+    failed_ids: frozenset[str] = field(default_factory=frozenset)
+    wait_s: float | None = None  # from a usable Retry-After
+    error_key: str = ""
+    stop: Stop | None = None  # set with Verdict.STOP_RUN
+    body: bytes = b""  # the body of a 2xx answer, for reads
+
+    @property
+    def group_failed(self) -> bool:
+        """No batch of this event and track can succeed."""
+        return self.verdict is Verdict.FAIL_GROUP
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """Everything needed to send one batch, without the token."""
+
+    url: str
+    params: dict[str, str]
+    body: bytes
+
+
+def registrations_url(base_url: str, event_id: str, track_id: str) -> str:
+    """The PUT URL; path parameters are percent-encoded so no value can change the path."""
+    return f"{base_url.rstrip('/')}/events/{quote(event_id, safe='')}/tracks/{quote(track_id, safe='')}/registrations"
+
+
+def query_params(flags: QueryFlags) -> dict[str, str]:
+    """Only the flags the user gave; the server's defaults apply to the rest."""
+    given = {
+        "increase_count": flags.increase_count,
+        "increase_item_count": flags.increase_item_count,
+        "return_items_to_inventory": flags.return_items_to_inventory,
+    }
+    return {name: "true" if value else "false" for name, value in given.items() if value is not None}
+
+
+def build_request(base_url: str, batch: Batch, flags: QueryFlags, *, ids: tuple[str, ...] | None = None) -> Request:
+    """The URL, query and JSON body for a batch, or for some of its ids."""
+    chosen = batch.registration_ids if ids is None else ids
+    body = {"registration_ids": list(chosen), "registration_status": batch.registration_status}
+    return Request(
+        url=registrations_url(base_url, batch.event_id, batch.track_id),
+        params=query_params(flags),
+        body=json.dumps(body, separators=(",", ":")).encode(),
+    )
+
+
+def is_retryable(status: int) -> bool:
+    """Statuses worth sending the same idempotent request again for."""
+    return status >= 500 or status in (408, 425)
+
+
+def interpret(status: int, headers: Mapping[str, str], body: bytes, *, url: str = "") -> Answer:
+    """Turn one (status, headers, body) answer to a request for url into a verdict."""
+    if status == 207:
+        return _interpret_207(body)
+    if 200 <= status < 300:
+        return Answer(Verdict.OK, status, body=body)
+    if 300 <= status < 400:
+        location = _cut(headers.get("Location", "").encode()) or "nowhere (no Location header)"
+        return Answer(
+            Verdict.FAIL_BATCH,
+            status,
+            f"the API answered with a redirect to {location}; batcher does not follow redirects (check --base-url)",
+        )
+    errors, key = describe_error_body(body)
+    if is_html(headers, body):
+        text = f"HTTP {status} from a proxy (an HTML page, not the API)"
+    else:
+        text = f"HTTP {status}" + (f": {errors}" if errors else "")
+    if status == 429:
+        wait_s = parse_retry_after(headers.get("Retry-After"))
+        if key == "quota_exceeded":
+            return Answer(Verdict.STOP_RUN, status, text, wait_s=wait_s, error_key=key, stop=Stop.QUOTA)
+        return Answer(Verdict.THROTTLED, status, text, wait_s=wait_s, error_key=key or "throttled")
+    if status == 401:
+        return Answer(Verdict.REFRESH, status, text, error_key=key)
+    if status == 403:
+        return Answer(Verdict.STOP_RUN, status, text, error_key=key, stop=Stop.PERMISSION)
+    if status == 404:
+        if not is_api_error_body(body):
+            where = _cut(url.encode()) or "the request's URL"
+            return Answer(
+                Verdict.STOP_RUN,
+                status,
+                f"{text} from {where}, and not the API's own error list: the base URL looks wrong (check --base-url)",
+                stop=Stop.BASE_URL,
+            )
+        return Answer(Verdict.FAIL_GROUP, status, text, error_key=key)
+    if is_retryable(status):
+        return Answer(Verdict.RETRY, status, text, wait_s=parse_retry_after(headers.get("Retry-After")))
+    return Answer(Verdict.FAIL_BATCH, status, text, error_key=key)
+
+
+def stop_error(answer: Answer, *, reading: bool = False) -> RunStopped:
+    """The error that stops the run for a STOP_RUN answer (to a read when reading), in the words the user reads."""
+    if answer.stop is Stop.QUOTA:
+        return QuotaError(
+            f"the API key's daily request quota is used up ({answer.error}). It resets at 00:00 UTC; "
+            "re-run with --resume after that."
+        )
+    if answer.stop is Stop.PERMISSION and reading:
+        return AuthError(
+            f"the API refused to read ({answer.error}). Reads need the privilege campaign:read; fix that, or "
+            "re-run with --no-snapshot to send without reading."
+        )
+    if answer.stop is Stop.PERMISSION:
+        return AuthError(
+            f"the API refused the request ({answer.error}). The token needs the scope campaign_data and the "
+            "user needs the privilege campaign:write; fix that, then re-run with --resume."
+        )
+    if answer.stop is Stop.BASE_URL:
+        return WrongBaseUrl(f"{answer.error}; the rows not sent stay pending, re-run with --resume once it is fixed")
+    return RunStopped(answer.error)
+
+
+def is_html(headers: Mapping[str, str], body: bytes) -> bool:
+    """An HTML page (a proxy's or a web server's), not the API's JSON."""
+    head = body.lstrip()[:64].lower()
+    if not head.startswith(b"<"):
+        return False
+    return "html" in headers.get("Content-Type", "").lower() or head.startswith(HTML_STARTS)
+
+
+def is_api_error_body(body: bytes) -> bool:
+    """The API's error answer: a JSON list (or object) of {error_key, error_message}."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return False
+    items = data if isinstance(data, list) else [data]
+    return bool(items) and all(
+        isinstance(item, dict) and ("error_key" in item or "error_message" in item) for item in items
+    )
+
+
+def _interpret_207(body: bytes) -> Answer:
+    # a 207 lists only the failures; every other id in the batch succeeded
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        return Answer(Verdict.RETRY, 207, "HTTP 207 with a body that is not JSON: " + _cut(body))
+    failed = data.get("failed_registration_ids") if isinstance(data, dict) else None
+    if failed is None:
+        return Answer(Verdict.PARTIAL, 207)
+    if not isinstance(failed, list) or not all(isinstance(item, str) for item in failed):
+        return Answer(Verdict.RETRY, 207, "HTTP 207 whose failed_registration_ids is not a list of strings")
+    return Answer(Verdict.PARTIAL, 207, failed_ids=frozenset(item.lower() for item in failed))
+
+
+def describe_error_body(body: bytes) -> tuple[str, str]:
+    """The API's error messages joined for a person, and the first error_key; never raises."""
+    if not body.strip():
+        return "", ""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return _cut(body), ""
+    items = data if isinstance(data, list) else [data]
+    messages: list[str] = []
+    keys: list[str] = []
+    for item in items:
+        if isinstance(item, dict):
+            message = item.get("error_message")
+            key = item.get("error_key")
+            if isinstance(message, str) and message:
+                messages.append(message)
+            if isinstance(key, str) and key:
+                keys.append(key)
+    text = "; ".join(messages) if messages else _cut(body)
+    return _cut(text.encode()), keys[0] if keys else ""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date), or None when unusable.
+
+    0, negative, nan, inf and past dates are unusable: the caller waits its own backoff instead.
+    """
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds) or seconds <= 0:
+        return None
+    return seconds
+
+
+def _cut(body: bytes) -> str:
+    # redact before cutting, so a cut can never leave part of a secret behind
+    text = redaction.redact(body.decode("utf-8", errors="replace"))
+    text = " ".join(text.split())
+    if len(text) > MAX_ERROR_BODY_CHARS:
+        return text[: MAX_ERROR_BODY_CHARS - 1] + "…"
+    return text

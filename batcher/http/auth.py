@@ -1,0 +1,241 @@
+"""The access token, its refresh, and where a rotated refresh token is kept.
+
+Nothing here logs, formats or repeats a token; every token it ever holds is added to the redaction
+registry. The HTTP exchange itself happens in client.py; this module builds the refresh request, reads
+its answer and saves the new pair durably before use.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from batcher.errors import AuthError, OutputError, UsageError
+from batcher.settings import ENV_TOKEN_URL
+from batcher.support import redaction
+from batcher.support.files import write_text_atomically
+
+ENV_ACCESS_TOKEN = "CTCT_ACCESS_TOKEN"
+ENV_REFRESH_TOKEN = "CTCT_REFRESH_TOKEN"
+ENV_CLIENT_ID = "CTCT_CLIENT_ID"
+ENV_CLIENT_SECRET = "CTCT_CLIENT_SECRET"
+DEFAULT_TOKEN_URL = "https://authz.constantcontact.com/oauth2/default/v1/token"
+SAVED_TOKENS_NAME = "tokens.json"
+REDACTED = redaction.REDACTED
+TOKEN_KEYS = ("access_token", "refresh_token")
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshRequest:
+    """The form POST that trades a refresh token for a new access token."""
+
+    url: str
+    form: dict[str, str]
+    headers: dict[str, str]
+
+
+class Credentials:
+    """Holds the tokens; its repr never shows them.
+
+    generation counts refreshes, so that concurrent 401s cause one refresh, not one each.
+    """
+
+    __slots__ = (
+        "_access_token",
+        "_client_id",
+        "_client_secret",
+        "_refresh_token",
+        "_replaces",
+        "generation",
+        "save_to",
+        "saved_notice",
+        "token_url",
+    )
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        refresh_token: str = "",
+        client_id: str = "",
+        client_secret: str = "",
+        token_url: str = DEFAULT_TOKEN_URL,
+        save_to: Path | None = None,
+        replaces: str = "",
+    ) -> None:
+        if not access_token.strip() and not (refresh_token and client_id):
+            raise UsageError(f"the access token is empty; set {ENV_ACCESS_TOKEN} to a valid token")
+        self._access_token = access_token.strip()
+        self._refresh_token = refresh_token.strip()
+        self._client_id = client_id.strip()
+        self._client_secret = client_secret.strip()
+        self._replaces = replaces
+        redaction.add(self._access_token, self._refresh_token)
+        redaction.add_client(self._client_id, self._client_secret)
+        self.token_url = token_url
+        self.save_to = save_to  # where a refreshed pair is written before it is used
+        self.generation = 0
+        self.saved_notice = ""  # said once to the user when a rotated token was saved
+
+    def __repr__(self) -> str:
+        return f"Credentials(access_token={REDACTED}, refresh={'yes' if self.can_refresh else 'no'})"
+
+    @property
+    def can_refresh(self) -> bool:
+        return bool(self._refresh_token and self._client_id)
+
+    @property
+    def has_access_token(self) -> bool:
+        return bool(self._access_token)
+
+    def authorization(self) -> dict[str, str]:
+        """The Authorization header to send."""
+        return {"Authorization": f"Bearer {self._access_token}"}
+
+    def redact(self, text: str) -> str:
+        """Text with every secret the process has held masked (the one registry: redaction)."""
+        return redaction.redact(text)
+
+    def refresh_request(self) -> RefreshRequest:
+        """The token endpoint call, as API.md describes it."""
+        form = {"grant_type": "refresh_token", "refresh_token": self._refresh_token, "client_id": self._client_id}
+        headers = {"Accept": "application/json"}
+        if self._client_secret:
+            pair = f"{self._client_id}:{self._client_secret}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        return RefreshRequest(self.token_url, form, headers)
+
+    def accept_refresh(self, status: int, body: bytes) -> None:
+        """Take the token endpoint's answer: save the new pair durably, then use it.
+
+        Raises:
+            AuthError: the endpoint refused (invalid_grant and the like) or answered nonsense.
+        """
+        try:
+            data = json.loads(body) if body.strip() else {}
+        except (ValueError, UnicodeDecodeError):
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
+        access = data.get("access_token")
+        if status != 200 or not isinstance(access, str) or not access:
+            error = data.get("error") if isinstance(data.get("error"), str) else f"HTTP {status}"
+            raise AuthError(
+                f"the token endpoint refused to refresh the access token ({self.redact(str(error))}). "
+                f"Set a new {ENV_REFRESH_TOKEN} (or a new token file), then re-run with --resume."
+            )
+        refresh = data.get("refresh_token")
+        # known as secrets before anything can echo them, even if saving fails below
+        redaction.add(access, refresh if isinstance(refresh, str) else "")
+        new_refresh = refresh if isinstance(refresh, str) and refresh else self._refresh_token
+        rotated = new_refresh != self._refresh_token
+        if self.save_to is not None and (rotated or self.save_to.exists()):
+            # a rotated refresh token is the only valid one: it must be on disk before anything relies on it
+            save_tokens(self.save_to, access, new_refresh, replaces=self._replaces)
+            if rotated and self._replaces:
+                self.saved_notice = (
+                    f"the refresh token rotated; the new pair is saved in {self.save_to} (mode 0600) and later "
+                    f"runs use it while {ENV_REFRESH_TOKEN} still holds the old value"
+                )
+        self._access_token = access
+        self._refresh_token = new_refresh
+        self.generation += 1
+
+
+def fingerprint(secret: str) -> str:
+    """A one-way tag for a token, safe to store beside it."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def save_tokens(path: Path, access_token: str, refresh_token: str, *, replaces: str = "") -> None:
+    """Write a token pair atomically with mode 0600, keeping every other key the file already had.
+
+    Raises:
+        AuthError: the file cannot be written; the new refresh token would be lost, so the run stops.
+    """
+    record: dict[str, object] = {}
+    try:
+        existing = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(existing, dict):
+            record.update(existing)  # client_id and the like stay; only the tokens change
+    except (OSError, ValueError, UnicodeDecodeError):
+        pass
+    record.update(dict(zip(TOKEN_KEYS, (access_token, refresh_token), strict=True)))
+    if replaces:
+        record["replaces"] = replaces
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_text_atomically(path, json.dumps(record), what="the refreshed tokens")
+    except (OSError, OutputError) as exc:
+        cause = exc.__cause__ if isinstance(exc, OutputError) else exc
+        reason = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause)
+        raise AuthError(f"{path}: cannot save the refreshed tokens ({reason}); the run stops") from exc
+
+
+def _read_token_file(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such token file") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f'{path}: not a readable token file; it must be JSON like {{"access_token": "...", '
+            f'"refresh_token": "..."}} ({type(exc).__name__})'
+        ) from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a token file holds a JSON object with access_token and refresh_token")
+    return {key: value for key, value in data.items() if isinstance(key, str) and isinstance(value, str)}
+
+
+def load_credentials(
+    environ: Mapping[str, str], *, token_file: Path | None, state_dir: Path, token_url: str | None = None
+) -> Credentials:
+    """Credentials from --token-file or the environment, preferring a saved rotated pair.
+
+    token_url (--token-url or the config's token-url) wins over CTCT_TOKEN_URL, which wins over the default.
+
+    Raises:
+        UsageError: no usable token is configured.
+    """
+    client_id = environ.get(ENV_CLIENT_ID, "")
+    client_secret = environ.get(ENV_CLIENT_SECRET, "")
+    token_url = token_url or environ.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
+    if token_file is not None:
+        stored = _read_token_file(token_file)
+        if not stored.get("access_token") and not stored.get("refresh_token"):
+            raise UsageError(f"{token_file}: holds neither access_token nor refresh_token")
+        return Credentials(
+            stored.get("access_token", ""),
+            refresh_token=stored.get("refresh_token", ""),
+            client_id=stored.get("client_id", client_id),
+            client_secret=client_secret,
+            token_url=token_url,
+            save_to=token_file,
+        )
+    access = environ.get(ENV_ACCESS_TOKEN, "")
+    refresh = environ.get(ENV_REFRESH_TOKEN, "")
+    if not access.strip() and not (refresh.strip() and client_id.strip()):
+        raise UsageError(
+            f"no access token: set {ENV_ACCESS_TOKEN} to your Constant Contact access token "
+            f"(export {ENV_ACCESS_TOKEN}=...), or give --token-file, or rehearse with --sandbox"
+        )
+    saved_path = state_dir / SAVED_TOKENS_NAME
+    replaces = fingerprint(refresh) if refresh else ""
+    if refresh and saved_path.exists():
+        saved = _read_token_file(saved_path)
+        if saved.get("replaces") == replaces and saved.get("refresh_token"):
+            # the environment still holds a refresh token that rotated away: use its saved successor
+            access, refresh = saved.get("access_token", ""), saved["refresh_token"]
+    return Credentials(
+        access,
+        refresh_token=refresh,
+        client_id=client_id,
+        client_secret=client_secret,
+        token_url=token_url,
+        save_to=saved_path if refresh else None,
+        replaces=replaces,
+    )

@@ -1,0 +1,69 @@
+"""The CSV files that `export` and `verify` write: cells formula-escaped as the results', one atomic write.
+
+Small files (a list of registrations, a results file plus two columns), so plain csv.writer rows; the results
+file's column-wise writer stays the one for the run's millions.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from batcher.errors import OutputError, UsageError
+from batcher.remote.records import RECORD_FIELDS, Record
+from batcher.results.file import LINE_END, UTF8_BOM, escape_formulas
+from batcher.support.files import why_unwritable, write_text_atomically
+from batcher.support.redaction import redact
+
+EXPORT_COLUMNS = ("event_id", "track_id", *RECORD_FIELDS)
+
+
+def export_row(event_id: str, track_id: str, record: Record) -> tuple[str, ...]:
+    """One export line's cells, in EXPORT_COLUMNS order."""
+    return (event_id, track_id, *(getattr(record, name) for name in RECORD_FIELDS))
+
+
+def csv_text(header: Sequence[str], columns: Sequence[Sequence[str]], *, separator: str = ",") -> str:
+    """The CSV of header and columns (one sequence of cells per column): every cell formula-escaped, secrets masked.
+
+    Minimal quoting and CRLF line ends, as the results file.
+    """
+    escaped = [escape_formulas(np.array(column, dtype=object)).tolist() for column in columns]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=separator, lineterminator=LINE_END)
+    writer.writerow(escape_formulas(np.array(header, dtype=object)).tolist())
+    writer.writerows(zip(*escaped, strict=True))
+    return redact(out.getvalue())
+
+
+def write_csv_text(path: Path, text: str, *, bom: bool = False, what: str) -> None:
+    """Write text to path atomically (mode 0600: the rows hold people's names and emails).
+
+    Raises:
+        OutputError: path cannot be written.
+    """
+    try:
+        write_text_atomically(path, (UTF8_BOM.decode("utf-8") if bom else "") + text, what=what)
+    except OutputError as exc:
+        raise OutputError(f"{exc}; free space or fix permissions, or choose another --out") from exc
+
+
+def rows_as_columns(rows: Sequence[Sequence[str]], width: int) -> list[list[str]]:
+    """Rows of cells as columns of cells (width columns when there are no rows)."""
+    if not rows:
+        return [[] for _ in range(width)]
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+def check_out_path(path: Path) -> None:
+    """Refuse, before any read, an --out that names no writable file.
+
+    Raises:
+        UsageError: a folder, a missing folder, or a file this user cannot replace.
+    """
+    if problem := why_unwritable(path, example="guests.csv"):
+        raise UsageError(f"--out {str(path)!r} {problem}")
