@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
+    from batcher.support.signals import StopButton
 
 PROG = "batcher"
 
@@ -48,6 +49,10 @@ class RunHooks:
     confirm: Callable[[Plan, QuotaView | None], bool] = lambda plan, quota: True  # False: send nothing
     progress: Callable[[int], AbstractContextManager[ProgressCallback | None]] = lambda total: nullcontext()
     on_preview: Callable[[Preview], None] = lambda preview: None  # the reads are done: the real from -> to table
+    # after on_preview: send the PUTs or not (None: send; the terminal's yes came before the reads). The page asks
+    # here, in a thread of its own, while the run waits; a stop button stands for Ctrl-C where there is no terminal
+    confirm_changes: Callable[[Preview], bool] | None = None
+    stop: StopButton | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +148,8 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
     finally:
         if ledger is not None:
             ledger.close()
+    if summary.declined:
+        return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(ledger), declined=True)
     if credentials is not None and credentials.saved_notice:
         notices.append(credentials.saved_notice)
     code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
@@ -187,7 +194,7 @@ def _execute(
     options: RunOptions, plan: Plan, credentials: Credentials | None, ledger: QuotaLedger | None, hooks: RunHooks
 ) -> RunSummary:
     from batcher.flows.endpoint import SandboxOptions  # noqa: PLC0415
-    from batcher.remote.execute import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
+    from batcher.remote.execute import Controls, ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
     with hooks.progress(plan.sendable_rows) as advance:
         return execute(
@@ -204,6 +211,7 @@ def _execute(
             if options.snapshot
             else None,
             on_preview=hooks.on_preview,
+            controls=Controls(hooks.confirm_changes, hooks.stop),
         )
 
 

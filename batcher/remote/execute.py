@@ -10,7 +10,7 @@ import asyncio
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -34,8 +34,10 @@ from batcher.results.journal import BeforeImage, Journal, journal_path, read_bef
 from batcher.results.report import Report, build_report
 from batcher.settings import Settings
 from batcher.support.logs import get_logger
+from batcher.support.signals import StopButton
 
 ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
+ConfirmChanges = Callable[[Preview], bool]  # the reads are done: send the PUTs (True) or nothing (False)
 log = get_logger()
 
 
@@ -64,6 +66,7 @@ class RunSummary:
     stopped: RunStopped | None = None
     interrupted: bool = False
     preview: Preview | None = None  # what the reads found (None: nothing was read)
+    declined: bool = False  # confirm_changes said no after the reads: no PUT was sent
     resolution: Resolution | None = None  # people-shaped input: default track per event, requests, per-row results
 
     @property
@@ -81,6 +84,15 @@ class _Progress:
     resolution: Resolution | None = None
     settled: Settled | None = None
     preview: Preview | None = None
+    declined: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """What a front-end without a terminal needs: a say after the reads, and a stop that is not a signal."""
+
+    confirm_changes: ConfirmChanges | None = None  # None: send once the reads are done (the command line)
+    stop: StopButton | None = None
 
 
 def execute(
@@ -96,9 +108,11 @@ def execute(
     results_format: str = "auto",
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
+    controls: Controls = Controls(),
 ) -> RunSummary:
     """Read the current statuses (unless reads is None), send the batches left, journalling each, then write
-    one results line per input row.
+    one results line per input row. controls.confirm_changes, given the reads' from -> to table, may still
+    send nothing (the page asks its user there); it waits in a thread, so the loop's connections stay served.
 
     Raises:
         UsageError: another run holds the results path; TooManyChanges: more real changes than --max-changes.
@@ -124,7 +138,7 @@ def execute(
         stopped: RunStopped | None = None
         interrupted = False
         try:
-            run = _Run(plan, settings, journal, progress, reads, on_preview, _known(plan, images))
+            run = _Run(plan, settings, journal, progress, reads, on_preview, _known(plan, images), controls)
             interrupted, stopped = asyncio.run(_send(run, credentials, sandbox_options, collect, quota, stats))
         finally:
             journal.close()
@@ -133,7 +147,7 @@ def execute(
             plan.loaded,
             progress.batches,
             results,
-            pending_reason=_pending_reason(stopped, interrupted),
+            pending_reason=_pending_reason(stopped, interrupted, declined=progress.declined),
             applied_before=plan.applied_before,
             held_back_reason=_held_back_reason(plan.limit),
             previous_status=_previous_status(plan, progress.reads, images),
@@ -151,6 +165,7 @@ def execute(
         stopped=stopped,
         interrupted=interrupted,
         preview=progress.preview,
+        declined=progress.declined,
         resolution=resolution,
     )
 
@@ -207,6 +222,7 @@ class _Run:
     reads: ReadOptions | None
     on_preview: Callable[[Preview], None] | None
     known: dict[TrackKey, TrackRead]
+    controls: Controls
 
 
 async def _send(
@@ -229,7 +245,11 @@ async def _send(
         ApiClient(where, token, stop=stop, quota=quota, stats=stats) as client,
     ):
         task = asyncio.ensure_future(_read_and_send(run, where, token, client, on_result))
-        with _signals_set(lambda: _interrupt(signals, stop, task)):
+        button = run.controls.stop
+        with (
+            _signals_set(lambda: _interrupt(signals, stop, task)),
+            button.listening(lambda: _interrupt(signals, stop, task)) if button is not None else nullcontext(),
+        ):
             try:
                 await _finish(task)
             except RunStopped as exc:
@@ -282,9 +302,14 @@ async def _read_and_send(
                 f"--max-changes {limit}; nothing was sent. Check the input; if it is right, raise --max-changes."
             )
         progress.batches = tuple(plan_batches(settled.groups, batch_size=run.settings.batch_size))
+        found = replace(found, puts=len(progress.batches))
         progress.settled, progress.preview = settled, found
         if run.on_preview is not None:
             run.on_preview(found)
+        confirm = run.controls.confirm_changes
+        if confirm is not None and progress.batches and not await asyncio.to_thread(confirm, found):
+            progress.declined = True
+            return
     await send_batches(progress.batches, where, token, on_result=on_result, client=client)
 
 
@@ -357,7 +382,9 @@ def _held_back_reason(limit: int | None) -> str:
     return f"not sent: beyond --limit {limit}; run the same command with --resume and without --limit to send it"
 
 
-def _pending_reason(stopped: RunStopped | None, interrupted: bool) -> str:
+def _pending_reason(stopped: RunStopped | None, interrupted: bool, *, declined: bool) -> str:
+    if declined:
+        return "not sent: the changes were not confirmed after the preview"
     if interrupted:
         return "not sent: the run was interrupted; re-run with --resume"
     if stopped is not None:
