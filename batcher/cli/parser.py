@@ -8,6 +8,7 @@ from pathlib import Path
 from batcher.cli.config import OptionSpec, option_specs
 from batcher.cli.parser_reads import READ_OPTIONS, add_read_commands
 from batcher.cli.parser_sandbox import add_sandbox_command
+from batcher.cli.parser_ui import add_ui_command
 from batcher.defaults import FIELDS
 from batcher.flows.options import RESULTS_FORMATS, RUN_DEFAULTS
 from batcher.models import KNOWN_STATUSES, Outcome
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,plan,undo,report,verify,export,sandbox}"
+        dest="command", required=True, metavar="{run,plan,undo,report,verify,export,sandbox,ui}"
     )
     run = commands.add_parser(
         "run",
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--summary-json", type=Path, default=None, metavar="PATH", help="the summary as JSON")
     add_read_commands(commands)
     add_sandbox_command(commands)
+    add_ui_command(commands)
     return parser
 
 
