@@ -7,6 +7,7 @@ import contextlib
 
 from aiolimiter import AsyncLimiter
 
+_testing = False  # see set_testing
 MAX_SLOWDOWN = 8.0  # after 429s the pace drops to at most 1/8 of --rate
 RECOVER_AFTER_ANSWERS = 20  # answers without a 429 before the pace doubles back
 
@@ -74,3 +75,13 @@ async def sleep_unless_stopped(delay_s: float, stop: asyncio.Event) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=delay_s)
+
+
+def set_testing(testing: bool) -> None:
+    """Turn every backoff, throttle and token-endpoint wait off (tests), or back on; as stamina's set_testing."""
+    global _testing  # noqa: PLW0603 (one process-wide switch, like stamina's)
+    _testing = testing
+
+
+def is_testing() -> bool:
+    return _testing
