@@ -15,8 +15,8 @@ import pytest
 
 from batcher.cli import main as cli
 from batcher.cli.parser import option_table
-from batcher.cli.render import run_lines
 from batcher.flows.options import run_options
+from batcher.flows.render import run_lines
 from batcher.flows.run import RunHooks, run_flow
 from batcher.sandbox import app as sandbox
 from tests.conftest import (
