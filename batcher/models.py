@@ -141,4 +141,3 @@ class TrackRead:
     requests: int
     failure: str = ""  # the track's rows cannot be read: event or track not found, or the reads failed
     group_missing: bool = False  # the event or the track does not exist (a 404)
-    unreadable: bool = False  # the answers were not the API's (a wrong base URL, a proxy page)

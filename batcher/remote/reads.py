@@ -125,7 +125,7 @@ async def read_track(
         page = _page(answer)
         if page is None:
             failure = _unreadable("a page of registrations")
-            return TrackRead(event_id, track_id, found, cost.requests, failure=failure, unreadable=True)
+            return TrackRead(event_id, track_id, found, cost.requests, failure=failure)
         for record in page.records:
             if record.registration_id in wanted_ids:
                 found[record.registration_id] = record
