@@ -20,7 +20,9 @@ from batcher.errors import AuthError, BatcherError, QuotaError, RunStopped
 from batcher.http import api
 from batcher.http.api import Answer, Verdict
 from batcher.http.auth import Credentials
-from batcher.http.pacing import Pace, is_testing, sleep_unless_stopped
+from batcher.http.pace_record import PaceRecord
+from batcher.http.pacing import RECOVERY_S, Pace, is_testing, sleep_unless_stopped
+from batcher.http.quota import QuotaLedger
 from batcher.http.token import TokenEndpoint
 from batcher.http.transport import MAX_RESPONSE_BYTES, USER_AGENT, BodyTooLarge, read_body
 from batcher.models import WireStats
@@ -73,7 +75,9 @@ class ApiClient:
         self.quota = quota
         self.stats = stats if stats is not None else WireStats()
         self.stopped: RunStopped | None = None
-        self.pace = Pace(settings.pacing_interval_s, self.stop)
+        # a client counting in a state folder's ledger shares that folder's pace with every process on the key
+        self.shared_pace = PaceRecord(quota.path.parent) if isinstance(quota, QuotaLedger) else None
+        self.pace = Pace(settings.pacing_interval_s, self.stop, shared=self.shared_pace)
         self.in_flight = asyncio.Semaphore(settings.concurrency)
         self.tokens = TokenEndpoint(credentials, settings.timeout_s, self.stop)
         self.accepted_generations: set[int] = set()
@@ -93,6 +97,8 @@ class ApiClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.shared_pace is not None:
+            self.shared_pace.close()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -133,7 +139,8 @@ class ApiClient:
         while True:
             # only a request on the wire holds a place: a call waiting out its backoff lets others go
             async with self.in_flight:
-                if not await self.pace.slot() or not self._take_quota():
+                sent_at = await self.pace.slot()
+                if sent_at is None or self.stop.is_set() or not self._take_quota():
                     return Reply(None, attempts)
                 generation = self.credentials.generation
                 attempts += 1
@@ -141,10 +148,9 @@ class ApiClient:
                 answer = await self._request_once(method, url, params or {}, body)
             verdict = answer.verdict
             if verdict is Verdict.THROTTLED:
-                self._throttled(answer)
+                self._throttled(answer, sent_at)
                 continue
             self.throttles_in_a_row = 0
-            self.pace.answered()
             if verdict is Verdict.REFRESH:
                 refreshes += 1
                 if self._is_hopeless(generation, refreshes):
@@ -185,8 +191,9 @@ class ApiClient:
         # a refreshed token rejected before any request got through with it is not a token that expired
         return (generation > 0 and generation not in self.accepted_generations) or refreshes > MAX_REFRESHES_PER_CALL
 
-    def _throttled(self, answer: Answer) -> None:
-        """Push every caller back and slow the pace; stop once 429s cost more than the allowed wait."""
+    def _throttled(self, answer: Answer, sent_at: float) -> None:
+        """Push every caller back, and slow the pace once per congestion event; stop once 429s cost more than the
+        allowed wait."""
         self.throttles_in_a_row += 1
         if is_testing():
             wait_s = 0.0
@@ -195,12 +202,16 @@ class ApiClient:
         else:
             ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2**self.throttles_in_a_row)
             wait_s = random.uniform(ceiling / 2, ceiling)
-        self.pace.throttled(wait_s)
-        log.warning(
-            "429 too many requests: pausing %.1f s and slowing to %.2f requests/s",
-            wait_s,
-            self.settings.rate_per_s * PACING_MARGIN / self.pace.factor,
-        )
+        if self.pace.throttled(sent_at, wait_s):
+            log.warning(
+                "429 too many requests: pausing %.1f s, then %.2f requests/s, back to %.2f within %.0f s",
+                wait_s,
+                self.settings.rate_per_s * PACING_MARGIN / self.pace.schedule.slowdown,
+                self.settings.rate_per_s * PACING_MARGIN,
+                RECOVERY_S,
+            )
+        else:
+            log.info("429 too many requests from the same burst: pausing %.1f s, no further slowdown", wait_s)
         # a wait of nothing must still bring the stop: 429s in a row count at least THROTTLE_FLOOR_S each
         allowed = max(MIN_THROTTLES_IN_A_ROW, math.ceil(self.settings.max_throttle_wait_s / THROTTLE_FLOOR_S))
         if self.pace.waited_s > self.settings.max_throttle_wait_s or self.throttles_in_a_row > allowed:

@@ -145,7 +145,8 @@ def _record(request: web.Request, payload: object, status: int, now: float) -> R
 
 async def _stopped(request: web.Request, state: SandboxState, scenario: Scenario, now: float) -> web.Response | None:
     """The answer that stops a request before its route (429, a fault, a scripted status, 401); None to go on."""
-    if _over_rate_limit(state, scenario, now):
+    state.arrived += 1
+    if _over_rate_limit(state, scenario, now) or state.arrived in scenario.throttled_arrivals:
         return error(429, "throttled", "Too Many Requests", _retry_after(scenario))
     state.quota_used += 1
     if scenario.daily_quota is not None and state.quota_used > scenario.daily_quota:
