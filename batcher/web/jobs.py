@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 from batcher.errors import BatcherError, UnclearColumns, UsageError
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import plan_lines
-from batcher.flows.run import QuotaView, RunHooks, RunResult, run_flow
+from batcher.flows.run import RunHooks, run_flow
+from batcher.flows.summary import QuotaView, RunResult
 from batcher.support.signals import StopButton
 
 if TYPE_CHECKING:

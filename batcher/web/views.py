@@ -11,7 +11,7 @@ from batcher.flows.render import duration, preview_lines, run_lines, transition_
 from batcher.models import Outcome
 
 if TYPE_CHECKING:
-    from batcher.flows.run import RunResult
+    from batcher.flows.summary import RunResult
     from batcher.remote.snapshot import Preview
     from batcher.results.report import Report
     from batcher.web.jobs import Job
