@@ -7,9 +7,11 @@ the token and its single-flight refresh. Knows nothing of batches, CSV files or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
@@ -21,9 +23,11 @@ from batcher.http import api
 from batcher.http.api import Answer, Verdict
 from batcher.http.auth import Credentials
 from batcher.http.pacing import Pace, sleep_unless_stopped
+from batcher.http.profiles import TOKENS_LOCK_NAME
 from batcher.models import WireStats
 from batcher.settings import PACING_MARGIN, Settings
 from batcher.support import redaction
+from batcher.support.files import release_lock, try_lock
 from batcher.support.logs import get_logger
 
 MAX_RESPONSE_BYTES = 1 << 20
@@ -34,6 +38,7 @@ MAX_REFRESHES_PER_CALL = 3
 TOKEN_ENDPOINT_SPACING_S = 1.0  # the token endpoint allows about one call per second
 THROTTLE_FLOOR_S = 1.0  # each 429 in a row counts at least this much against --max-throttle-wait
 MIN_THROTTLES_IN_A_ROW = 3
+TOKENS_LOCK_POLL_S = 0.05  # while another process refreshes the same tokens
 
 log = get_logger()
 _testing = False
@@ -113,6 +118,7 @@ class ApiClient:
         self.in_flight = asyncio.Semaphore(settings.concurrency)
         self.refresh_lock = asyncio.Lock()
         self.accepted_generations: set[int] = set()
+        self.early_refreshed: set[int] = set()  # generations refreshed because their expiry was near
         self.throttles_in_a_row = 0
         self._session: aiohttp.ClientSession | None = None
 
@@ -164,6 +170,10 @@ class ApiClient:
         """
         if not self.credentials.has_access_token and not await self.refresh(self.credentials.generation):
             return Reply(None, 0)
+        if self.credentials.expires_soon() and self.credentials.generation not in self.early_refreshed:
+            self.early_refreshed.add(self.credentials.generation)  # once per token, whatever lifetime it came with
+            if not await self.refresh(self.credentials.generation):
+                return Reply(None, 0)
         attempts = 0
         refreshes = 0
         while True:
@@ -268,9 +278,14 @@ class ApiClient:
 
     async def refresh(self, generation: int) -> bool:
         """Refresh the access token once for all callers that saw it rejected; False if the run stops."""
-        async with self.refresh_lock:
+        async with self.refresh_lock, self._tokens_lock() as held:
             if self.credentials.generation != generation:
                 return True  # another caller refreshed it meanwhile
+            if not held:
+                return False  # the run stopped while another process held the lock
+            if self.credentials.adopt_saved():
+                log.info("the access token was refreshed by another process; using the tokens it saved")
+                return True
             last = ""
             for attempt in range(TOKEN_ENDPOINT_ATTEMPTS):
                 if attempt and not _testing:
@@ -289,6 +304,26 @@ class ApiClient:
                 )
             )
             return False
+
+    @asynccontextmanager
+    async def _tokens_lock(self) -> AsyncIterator[bool]:
+        """The token lock of the credentials' folder, shared with other processes, waited for without blocking
+        the loop; yields False if the run stopped first."""
+        folder = self.credentials.lock_folder
+        if folder is None:
+            yield True
+            return
+        with contextlib.suppress(OSError):  # else try_lock says why, in one line
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        while (descriptor := try_lock(folder / TOKENS_LOCK_NAME)) is None:
+            if self.stop.is_set():
+                yield False
+                return
+            await sleep_unless_stopped(TOKENS_LOCK_POLL_S, self.stop)
+        try:
+            yield True
+        finally:
+            release_lock(descriptor)
 
     async def _call_token_endpoint(self) -> AuthError | str | None:
         """None when the token was refreshed, an AuthError when refused, a text when worth retrying."""
