@@ -315,7 +315,11 @@ class ApiClient:
             return
         with contextlib.suppress(OSError):  # else try_lock says why, in one line
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        waiting = False
         while (descriptor := try_lock(folder / TOKENS_LOCK_NAME)) is None:
+            if not waiting:
+                log.info("another process is refreshing the tokens of this profile; waiting for it")
+                waiting = True
             if self.stop.is_set():
                 yield False
                 return

@@ -26,7 +26,7 @@ def token_url(box: RunningSandbox) -> str:
 def decide_at_page(prompt: LoginPrompt, decision: str = "approve") -> str:
     """What a person does in the browser: type the code on the verification page and press a button."""
     form = urllib.parse.urlencode({"user_code": prompt.user_code.lower(), "decision": decision}).encode()
-    with urllib.request.urlopen(urllib.request.Request(prompt.verification_uri, data=form)) as page:  # noqa: S310
+    with urllib.request.urlopen(urllib.request.Request(prompt.verification_uri, data=form)) as page:
         return str(page.read().decode())
 
 
