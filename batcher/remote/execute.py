@@ -9,14 +9,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from batcher.errors import RunStopped, UsageError, WrongBaseUrl
+from batcher.errors import RunStopped, UsageError
 from batcher.flows.endpoint import SandboxOptions, open_endpoint
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
@@ -260,7 +260,6 @@ async def _read_and_send(
             on_read=run.journal.record_read,
         )
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
-        _stop_on_a_wrong_base_url(made, where.base_url)
         # a row with an ID and an email: the registration as read must hold that email
         groups, mismatch = email_mismatches(loaded, plan.groups, {**known, **progress.reads})
         settled = settle(
@@ -286,15 +285,6 @@ async def _read_and_send(
         if run.on_preview is not None:
             run.on_preview(found)
     await send_batches(progress.batches, where, token, on_result=on_result, client=client)
-
-
-def _stop_on_a_wrong_base_url(made: Sequence[TrackRead], base_url: str) -> None:
-    """A base URL whose every read answer is unreadable is not the API: stop before any PUT."""
-    if made and all(read.unreadable for read in made):
-        raise WrongBaseUrl(
-            f"{base_url} does not answer like the Constant Contact API (its answers to the reads are not the "
-            "API's); check --base-url. Nothing was sent."
-        )
 
 
 def _log_batch(batch: Batch, result: BatchResult) -> None:

@@ -79,7 +79,6 @@ class TrackRead:
     requests: int
     failure: str = ""  # the track's rows cannot be read: event or track not found, or the reads failed
     group_missing: bool = False  # the event or the track does not exist (a 404)
-    unreadable: bool = False  # the answers were not the API's (a wrong base URL, a proxy page)
 
 
 @dataclass
@@ -137,7 +136,7 @@ async def read_track(
         page = _page(answer)
         if page is None:
             failure = _unreadable("a page of registrations")
-            return TrackRead(event_id, track_id, found, cost.requests, failure=failure, unreadable=True)
+            return TrackRead(event_id, track_id, found, cost.requests, failure=failure)
         for record in page.records:
             if record.registration_id in wanted_ids:
                 found[record.registration_id] = record

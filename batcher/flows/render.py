@@ -1,6 +1,7 @@
 """Every text a person reads about a run: the plan, the end-of-run summary, the report, durations, plurals.
 
-Pure: values in, lines out. The command line prints them (through the redaction).
+Pure: values in, lines out. The command line prints them and the page (web/) shows them, both through the
+redaction: one text for both front-ends.
 """
 
 from __future__ import annotations
