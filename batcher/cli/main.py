@@ -20,7 +20,8 @@ from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
-from batcher.flows.run import QuotaView, RunHooks, run_flow, write_error_summary
+from batcher.flows.run import RunHooks, run_flow
+from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
 
 if TYPE_CHECKING:
@@ -218,8 +219,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from batcher.flows.sandbox import ServeOptions, latency, serve_flow  # noqa: PLC0415
-    from batcher.sandbox.app import Scenario  # noqa: PLC0415
+    from batcher.flows.sandbox import Scenario, ServeOptions, latency, serve_flow  # noqa: PLC0415 - aiohttp
 
     scenario = Scenario(
         token=args.token,

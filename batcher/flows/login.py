@@ -66,7 +66,7 @@ class LoginPrompt:
 
 
 async def _pause(seconds: float) -> None:
-    from batcher.http.client import is_testing  # noqa: PLC0415 - the project's one testing switch
+    from batcher.http.pacing import is_testing  # noqa: PLC0415 - the project's one testing switch
 
     await asyncio.sleep(0 if is_testing() else seconds)
 

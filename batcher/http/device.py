@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from batcher.errors import LoginError
-from batcher.http.client import USER_AGENT, BodyTooLarge, read_body
+from batcher.http.transport import USER_AGENT, BodyTooLarge, read_body
 from batcher.support import redaction
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"

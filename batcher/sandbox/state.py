@@ -50,6 +50,7 @@ class Scenario:
     stall_rate: float = 0.0  # the answer comes only after stall_s
     stall_s: float = 30.0
     throttle_rate: float = 0.0  # 429 throttled
+    throttled_arrivals: frozenset[int] = frozenset()  # these API requests (1-based, as they arrive) answer 429
     fault_methods: frozenset[str] = frozenset({"GET", "PUT"})  # which requests the scripted and random faults hit
     daily_quota: int | None = None  # 429 quota_exceeded once this many requests came in
     token_expires_after: int | None = None  # an access token stops working after this many requests
@@ -182,6 +183,7 @@ class SandboxState:
     devices: dict[str, DeviceLogin] = field(default_factory=dict)  # by device_code
     logins: int = 0  # device grants that issued tokens
     revoked: list[str] = field(default_factory=list)  # tokens revoked at {auth}/revoke
+    arrived: int = 0  # API requests that arrived, answered or not
 
     def add(self, event_id: str, track_id: str, registration_id: str, status: str = "REGISTERED") -> None:
         """Know a registration (IDs are kept lower-case, track keys as given)."""

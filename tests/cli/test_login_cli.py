@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from batcher.cli import main as cli
-from batcher.http import client
+from batcher.http import pacing
 from batcher.http.profiles import LOGIN_NAME, login_lock, read_login
 from batcher.sandbox import app as sandbox
 from tests.conftest import RunningSandbox, StartSandbox, WriteCsv, known, read_results, rows_for
@@ -22,9 +22,9 @@ Capsys = pytest.CaptureFixture[str]
 @pytest.fixture(autouse=True)
 def no_waits() -> Iterator[None]:
     """The login's polling waits (and every backoff) off, through the project's testing switch."""
-    client.set_testing(True)
+    pacing.set_testing(True)
     yield
-    client.set_testing(False)
+    pacing.set_testing(False)
 
 
 def token_url(box: RunningSandbox) -> str:
