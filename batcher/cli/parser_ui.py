@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-UI_OPTIONS = ("base_url", "allow_insecure", "state_dir", "token_file", "token_url", "daily_quota", "rate")
+from batcher.cli.parser_login import add_profile_option
+
+UI_OPTIONS = ("base_url", "state_dir", "token_file", "profile")  # resolved as run's (flag, environment, config file)
 
 
 def add_ui_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,7 +28,7 @@ def add_ui_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         default=False,
         help="send to a local sandbox (the sample event) that lives as long as the page, not to the API",
     )
-    ui.add_argument("--profile", metavar="NAME", default=None, help="the login profile to use (see batcher login)")
+    add_profile_option(ui)
     ui.add_argument("--base-url", metavar="URL", help="API base URL (as run's --base-url)")
     ui.add_argument("--token-file", type=Path, metavar="PATH", help="as run's --token-file")
     ui.add_argument("--state-dir", type=Path, metavar="DIR", help="as run's --state-dir; the page's files go in DIR/ui")

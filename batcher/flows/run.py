@@ -74,17 +74,22 @@ class _Seen:
 
 
 def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen: _Seen) -> RunResult:
+    from batcher.http.profiles import profile_folder  # noqa: PLC0415
     from batcher.http.quota import QuotaLedger, default_state_dir  # noqa: PLC0415
     from batcher.plan.planning import prepare  # noqa: PLC0415 - pyarrow only to read input
 
     check_output_paths(options)
-    state_dir = options.state_dir or default_state_dir(environ)
+    state_dir = profile_folder(options.state_dir or default_state_dir(environ), options.profile)
     credentials = None
     if options.sends:
         from batcher.http.auth import load_credentials  # noqa: PLC0415
 
         credentials = load_credentials(
-            environ, token_file=options.token_file, state_dir=state_dir, token_url=options.token_url
+            environ,
+            token_file=options.token_file,
+            state_dir=state_dir,
+            token_url=options.token_url,
+            profile=options.profile,
         )
     if options.undo:
         from batcher.plan.undo import prepare_undo  # noqa: PLC0415

@@ -80,6 +80,7 @@ class ApiClient:
         self.pace = Pace(settings.pacing_interval_s, self.stop, shared=self.shared_pace)
         self.in_flight = asyncio.Semaphore(settings.concurrency)
         self.tokens = TokenEndpoint(credentials, settings.timeout_s, self.stop)
+        self.early_refreshed: set[int] = set()  # generations refreshed because their expiry was near
         self.accepted_generations: set[int] = set()
         self.throttles_in_a_row = 0
         self._session: aiohttp.ClientSession | None = None
@@ -134,6 +135,10 @@ class ApiClient:
         """
         if not self.credentials.has_access_token and not await self.refresh(self.credentials.generation):
             return Reply(None, 0)
+        if self.credentials.expires_soon() and self.credentials.generation not in self.early_refreshed:
+            self.early_refreshed.add(self.credentials.generation)  # once per token, whatever lifetime it came with
+            if not await self.refresh(self.credentials.generation):
+                return Reply(None, 0)
         attempts = 0
         refreshes = 0
         while True:
@@ -154,7 +159,7 @@ class ApiClient:
             if verdict is Verdict.REFRESH:
                 refreshes += 1
                 if self._is_hopeless(generation, refreshes):
-                    self.halt(_rejected_token(answer, refreshed=generation > 0))
+                    self.halt(_rejected_token(answer, refreshed=generation > 0, relogin=self.credentials.relogin))
                     return Reply(None, attempts)
                 if not await self.refresh(generation):
                     return Reply(None, attempts)
@@ -279,7 +284,12 @@ class ApiClient:
             return Answer(Verdict.RETRY, None, f"connection failed: {text}")
 
 
-def _rejected_token(answer: Answer, *, refreshed: bool) -> AuthError:
+def _rejected_token(answer: Answer, *, refreshed: bool, relogin: str) -> AuthError:
+    if relogin:
+        return AuthError(
+            f"the API rejected the access token of the login ({answer.error}). Log in again ({relogin}), "
+            "then re-run with --resume."
+        )
     if refreshed:
         return AuthError(
             f"the API rejected the access token even after a refresh ({answer.error}). Check that the token "

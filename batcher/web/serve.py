@@ -42,7 +42,9 @@ async def _serve(options: PageOptions, environ: Mapping[str, str], on_ready: Cal
     folder = options.state_dir / "ui"
     folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
-        values, env, api = dict(options.values), dict(environ), str(options.values["base_url"] or "the API")
+        values, env = dict(options.values), dict(environ)
+        profile = f" (profile {values['profile']})" if values.get("profile") else ""
+        api = f"{values['base_url'] or 'the Constant Contact API'}{profile}"
         if options.sandbox:
             from batcher.flows.sandbox import sandbox_endpoint  # noqa: PLC0415
 
