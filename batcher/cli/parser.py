@@ -44,13 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(
-<<<<<<< HEAD
-        dest="command", required=True, metavar="{run,plan,undo,report,verify,export,sandbox,ui}"
-=======
         dest="command",
         required=True,
-        metavar="{run,plan,undo,report,verify,export,sandbox,login,logout,whoami,profiles}",
->>>>>>> main
+        metavar="{run,plan,undo,report,verify,export,sandbox,ui,login,logout,whoami,profiles}",
     )
     run = commands.add_parser(
         "run",
@@ -113,11 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--summary-json", type=Path, default=None, metavar="PATH", help="the summary as JSON")
     add_read_commands(commands)
     add_sandbox_command(commands)
-<<<<<<< HEAD
     add_ui_command(commands)
-=======
     add_login_commands(commands)
->>>>>>> main
     return parser
 
 
