@@ -108,3 +108,13 @@ def exclusive_lock(
     finally:
         with contextlib.suppress(OSError):
             os.close(descriptor)
+
+
+@contextmanager
+def locked(descriptor: int, *, shared: bool = False) -> Iterator[None]:
+    """Hold a flock on a descriptor kept open by its owner (the pace record), waiting for it; released after."""
+    fcntl.flock(descriptor, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
