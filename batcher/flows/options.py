@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from batcher.defaults import DELIMITER_NAMES, FIELDS, RESULTS_FORMATS
 from batcher.errors import UsageError
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
+from batcher.http.session import SessionOptions
 from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
 from batcher.settings import (
     DEFAULT_BASE_URL,
@@ -119,6 +120,11 @@ class RunOptions:
     undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
     force: bool = False  # undo: also rows someone changed since the run
     words: tuple[str, ...] = ()  # the command line as typed, for the resume command
+
+    @property
+    def session(self) -> SessionOptions:
+        """How this run reaches the API (http/session.py builds its token, ledger and client from it)."""
+        return SessionOptions(self.settings, self.daily_quota, self.state_dir, self.token_file, self.token_url)
 
     @property
     def sends(self) -> bool:
@@ -347,6 +353,11 @@ class ReadOptions:
     token_file: Path | None = None
     token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
     progress: bool = True
+
+    @property
+    def session(self) -> SessionOptions:
+        """How this command reaches the API (http/session.py builds its token, ledger and client from it)."""
+        return SessionOptions(self.settings, self.daily_quota, self.state_dir, self.token_file, self.token_url)
 
 
 def read_options(values: Mapping[str, object]) -> ReadOptions:
