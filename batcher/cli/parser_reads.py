@@ -18,6 +18,7 @@ READ_OPTIONS = (
     "max_throttle_wait",
     "token_file",
     "token_url",
+    "profile",
     "daily_quota",
     "state_dir",
     "no_progress",

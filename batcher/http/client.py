@@ -84,6 +84,7 @@ class ApiClient:
         self.pace = Pace(settings.pacing_interval_s, self.stop, shared=self.shared_pace)
         self.in_flight = asyncio.Semaphore(settings.concurrency)
         self.tokens = TokenEndpoint(credentials, settings.timeout_s, self.stop)
+        self.early_refreshed: set[int] = set()  # generations refreshed because their expiry was near
         self.accepted_generations: set[int] = set()
         self.throttles_in_a_row = 0
         self._session: aiohttp.ClientSession | None = None
@@ -138,6 +139,10 @@ class ApiClient:
         """
         if not self.credentials.has_access_token and not await self.refresh(self.credentials.generation):
             return Reply(None, 0)
+        if self.credentials.expires_soon() and self.credentials.generation not in self.early_refreshed:
+            self.early_refreshed.add(self.credentials.generation)  # once per token, whatever lifetime it came with
+            if not await self.refresh(self.credentials.generation):
+                return Reply(None, 0)
         attempts = 0
         refreshes = 0
         while True:

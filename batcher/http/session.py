@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from batcher.http.auth import Credentials, load_credentials
+from batcher.http.profiles import DEFAULT_PROFILE, profile_folder
 from batcher.http.quota import DEFAULT_DAILY_QUOTA, QuotaLedger, default_state_dir
 from batcher.models import WireStats
 from batcher.settings import Settings
@@ -29,6 +30,7 @@ class SessionOptions:
     state_dir: Path | None = None  # None: quota.default_state_dir of the environment
     token_file: Path | None = None
     token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
+    profile: str = DEFAULT_PROFILE  # --profile: its own folder under the state folder (a saved login, its own ledger)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +55,15 @@ class Session:
         self, options: SessionOptions, environ: Mapping[str, str], *, credentials: bool = True, ledger: bool = True
     ) -> None:
         self.options = options
-        self.state_dir = options.state_dir or default_state_dir(environ)
+        self.state_dir = profile_folder(options.state_dir or default_state_dir(environ), options.profile)
         self.credentials: Credentials | None = None
         if credentials:
             self.credentials = load_credentials(
-                environ, token_file=options.token_file, state_dir=self.state_dir, token_url=options.token_url
+                environ,
+                token_file=options.token_file,
+                state_dir=self.state_dir,
+                token_url=options.token_url,
+                profile=options.profile,
             )
         self.ledger = QuotaLedger(self.state_dir, options.daily_quota or 0) if ledger else None
         self._said: set[str] = set()
