@@ -163,7 +163,7 @@ class ApiClient:
             if verdict is Verdict.REFRESH:
                 refreshes += 1
                 if self._is_hopeless(generation, refreshes):
-                    self.halt(_rejected_token(answer, refreshed=generation > 0))
+                    self.halt(_rejected_token(answer, refreshed=generation > 0, relogin=self.credentials.relogin))
                     return Reply(None, attempts)
                 if not await self.refresh(generation):
                     return Reply(None, attempts)
@@ -288,7 +288,12 @@ class ApiClient:
             return Answer(Verdict.RETRY, None, f"connection failed: {text}")
 
 
-def _rejected_token(answer: Answer, *, refreshed: bool) -> AuthError:
+def _rejected_token(answer: Answer, *, refreshed: bool, relogin: str) -> AuthError:
+    if relogin:
+        return AuthError(
+            f"the API rejected the access token of the login ({answer.error}). Log in again ({relogin}), "
+            "then re-run with --resume."
+        )
     if refreshed:
         return AuthError(
             f"the API rejected the access token even after a refresh ({answer.error}). Check that the token "
