@@ -31,6 +31,10 @@ from batcher.support import redaction
 from batcher.support.logs import get_logger
 
 MAX_REFRESHES_PER_CALL = 3
+# the waits before a resend (full jitter), and after a 429 without a usable Retry-After; pacing.set_testing turns
+# every wait off (the one testing switch)
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 60.0
 THROTTLE_FLOOR_S = 1.0  # each 429 in a row counts at least this much against --max-throttle-wait
 MIN_THROTTLES_IN_A_ROW = 3
 
@@ -126,7 +130,7 @@ class ApiClient:
         """Send one request until it has a final answer (any verdict but RETRY, THROTTLED, REFRESH).
 
         Retries 5xx, timeouts, dropped connections and unreadable answers up to settings.max_retries
-        times after the first attempt, waiting uniform(0, min(backoff_max_s, backoff_initial_s * 2**n))
+        times after the first attempt, waiting uniform(0, min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2**n))
         seconds before retry n+1 (exponential backoff with full jitter), or a usable Retry-After.
         429 throttled waits (Retry-After, else backoff) without using up retries, until --max-throttle-wait
         is spent; 401 refreshes the token (once for all callers) and resends, unless the token was already a
@@ -135,10 +139,8 @@ class ApiClient:
         """
         if not self.credentials.has_access_token and not await self.refresh(self.credentials.generation):
             return Reply(None, 0)
-        if self.credentials.expires_soon() and self.credentials.generation not in self.early_refreshed:
-            self.early_refreshed.add(self.credentials.generation)  # once per token, whatever lifetime it came with
-            if not await self.refresh(self.credentials.generation):
-                return Reply(None, 0)
+        if self.credentials.expires_soon() and not await self._renew_early():
+            return Reply(None, 0)
         attempts = 0
         refreshes = 0
         while True:
@@ -179,12 +181,12 @@ class ApiClient:
             await sleep_unless_stopped(delay_s, self.stop)
 
     def backoff_s(self, attempts: int, retry_after_s: float | None) -> float:
-        """Retry-After when usable (capped at backoff_max_s), else full-jitter exponential backoff."""
+        """Retry-After when usable (capped at BACKOFF_MAX_S), else full-jitter exponential backoff."""
         if is_testing():
             return 0.0
         if retry_after_s is not None:
-            return min(retry_after_s, self.settings.backoff_max_s)
-        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** (attempts - 1))
+            return min(retry_after_s, BACKOFF_MAX_S)
+        ceiling = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (attempts - 1))
         return random.uniform(0, ceiling)
 
     def _is_hopeless(self, generation: int, refreshes: int) -> bool:
@@ -205,7 +207,7 @@ class ApiClient:
         elif answer.wait_s is not None:
             wait_s = answer.wait_s
         else:
-            ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2**self.throttles_in_a_row)
+            ceiling = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2**self.throttles_in_a_row)
             wait_s = random.uniform(ceiling / 2, ceiling)
         if self.pace.throttled(sent_at, wait_s):
             log.warning(
@@ -245,6 +247,25 @@ class ApiClient:
                 )
             )
         return allowed
+
+    async def _renew_early(self) -> bool:
+        """Refresh a token near its known expiry, once per token; False if the run stops.
+
+        A refresh that fails while the token still works is said and the run goes on with it: the 401 at its
+        expiry tries once more, and only that failure stops the run.
+        """
+        generation = self.credentials.generation
+        if generation in self.early_refreshed:
+            return True
+        self.early_refreshed.add(generation)
+        error = await self.tokens.refresh(self.session, generation)
+        if error is None:
+            return True
+        if self.credentials.expires_soon(margin_s=0):
+            self.halt(error)
+            return False
+        log.warning("could not renew the access token before it expires (%s); going on with it", error)
+        return True
 
     async def refresh(self, generation: int) -> bool:
         """Refresh the access token once for all callers that saw it rejected; False if the run stops."""
