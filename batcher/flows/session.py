@@ -46,11 +46,16 @@ def run_reads(options: ReadOptions, environ: Mapping[str, str], work: Work[T]) -
         RunStopped: the client stopped (401 that a refresh cannot mend, 403, quota, a base URL not the API's).
     """
     from batcher.http.auth import load_credentials  # noqa: PLC0415 - as the run flow loads them
+    from batcher.http.profiles import profile_folder  # noqa: PLC0415
     from batcher.http.quota import QuotaLedger, default_state_dir  # noqa: PLC0415
 
-    state_dir = options.state_dir or default_state_dir(environ)
+    state_dir = profile_folder(options.state_dir or default_state_dir(environ), options.profile)
     credentials = load_credentials(
-        environ, token_file=options.token_file, state_dir=state_dir, token_url=options.token_url
+        environ,
+        token_file=options.token_file,
+        state_dir=state_dir,
+        token_url=options.token_url,
+        profile=options.profile,
     )
     ledger = QuotaLedger(state_dir, options.daily_quota or 0)
     stats = WireStats()

@@ -19,10 +19,12 @@ from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped, UsageError
 from batcher.flows.options import ReadOptions
 from batcher.flows.session import SessionStats, run_reads
 from batcher.input.columnar import Strings
-from batcher.models import Outcome
-from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, TrackRead, read_track
+from batcher.input.earlier import RESULT_COLUMNS
+from batcher.models import Outcome, TrackRead
+from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, read_track
 from batcher.results.export_file import check_out_path, csv_text, write_csv_text
-from batcher.results.file import RESULT_COLUMNS, ResultsFile, output_format, read_results_file
+from batcher.results.format import output_format
+from batcher.results.reader import ResultsFile, read_results_file
 
 VERIFY_COLUMNS = ("current_status", "verified")
 YES, NO, MISSING = "yes", "no", "missing"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from batcher.cli import main as cli
-from batcher.http import client
+from batcher.http import pacing
 from batcher.http.quota import QuotaLedger
 from batcher.sandbox import app as sandbox
 from tests.conftest import RunningSandbox, known, outcomes, rows_for
@@ -22,9 +22,9 @@ StartSandbox = Callable[..., RunningSandbox]
 
 @pytest.fixture
 def no_waits() -> Iterator[None]:
-    client.set_testing(True)
+    pacing.set_testing(True)
     yield
-    client.set_testing(False)
+    pacing.set_testing(False)
 
 
 def closed_port() -> int:
