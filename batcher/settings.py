@@ -18,8 +18,6 @@ DEFAULT_TIMEOUT_S = 30.0
 # Pace a hair under the configured rate: N requests then span N/(rate*margin) > 1 s,
 # so event-loop jitter cannot squeeze an extra request into any one-second window.
 PACING_MARGIN = 0.98
-DEFAULT_BACKOFF_INITIAL_S = 1.0
-DEFAULT_BACKOFF_MAX_S = 60.0
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_MAX_THROTTLE_WAIT_S = 300.0
 
@@ -40,8 +38,6 @@ class Settings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     flags: QueryFlags = field(default_factory=QueryFlags)
     max_retries: int = DEFAULT_MAX_RETRIES
-    backoff_initial_s: float = DEFAULT_BACKOFF_INITIAL_S
-    backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
     allow_insecure: bool = False
     max_throttle_wait_s: float = DEFAULT_MAX_THROTTLE_WAIT_S
 

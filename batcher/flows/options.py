@@ -12,6 +12,7 @@ from batcher.defaults import DELIMITER_NAMES, FIELDS, RESULTS_FORMATS
 from batcher.errors import UsageError
 from batcher.http.profiles import DEFAULT_PROFILE, check_profile_name
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
+from batcher.http.session import SessionOptions
 from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
 from batcher.settings import (
     DEFAULT_BASE_URL,
@@ -122,6 +123,13 @@ class RunOptions:
     undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
     force: bool = False  # undo: also rows someone changed since the run
     words: tuple[str, ...] = ()  # the command line as typed, for the resume command
+
+    @property
+    def session(self) -> SessionOptions:
+        """How this run reaches the API (http/session.py builds its token, ledger and client from it)."""
+        return SessionOptions(
+            self.settings, self.daily_quota, self.state_dir, self.token_file, self.token_url, self.profile
+        )
 
     @property
     def sends(self) -> bool:
@@ -357,6 +365,13 @@ class ReadOptions:
     token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else the login's, else auth's default
     profile: str = DEFAULT_PROFILE
     progress: bool = True
+
+    @property
+    def session(self) -> SessionOptions:
+        """How this command reaches the API (http/session.py builds its token, ledger and client from it)."""
+        return SessionOptions(
+            self.settings, self.daily_quota, self.state_dir, self.token_file, self.token_url, self.profile
+        )
 
 
 def read_options(values: Mapping[str, object]) -> ReadOptions:

@@ -30,8 +30,7 @@ from batcher.support.files import why_unwritable
 
 if TYPE_CHECKING:
     from batcher.flows.verify import VerifyResult
-    from batcher.http.auth import Credentials
-    from batcher.http.quota import QuotaLedger
+    from batcher.http.session import Session
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
@@ -69,80 +68,70 @@ class _Seen:
 
 
 def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen: _Seen) -> RunResult:
-    from batcher.http.profiles import profile_folder  # noqa: PLC0415
-    from batcher.http.quota import QuotaLedger, default_state_dir  # noqa: PLC0415
+    from batcher.http.session import Session  # noqa: PLC0415 - the flows stay light for `batcher --help`
     from batcher.plan.planning import prepare  # noqa: PLC0415 - pyarrow only to read input
 
     check_output_paths(options)
-    state_dir = profile_folder(options.state_dir or default_state_dir(environ), options.profile)
-    credentials = None
-    if options.sends:
-        from batcher.http.auth import load_credentials  # noqa: PLC0415
+    # the one owner of the token, the state folder and the quota ledger; a sandbox run counts no quota
+    with Session(options.session, environ, credentials=options.sends, ledger=not options.sandbox) as session:
+        if options.undo:
+            from batcher.plan.undo import prepare_undo  # noqa: PLC0415
 
-        credentials = load_credentials(
-            environ,
-            token_file=options.token_file,
-            state_dir=state_dir,
-            token_url=options.token_url,
-            profile=options.profile,
+            plan = prepare_undo(
+                options.input,
+                options.settings,
+                resume_from=options.results if options.resume else None,
+                limit=options.limit,
+            )
+        else:
+            plan = prepare(
+                options.input,
+                options.settings,
+                default_status=options.default_status,
+                resume_from=options.results if options.resume else None,
+                limit=options.limit,
+                options=options.input_options,
+            )
+        notices = list(plan.notices)
+        seen.plan = plan
+        hooks.on_plan(plan)
+        try:
+            view = _quota_view(session)
+            if options.dry_run:
+                code = exit_code(plan, None, allow_invalid=options.allow_invalid)
+                return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
+            check_guard_rails(plan, options)
+            if not hooks.confirm(plan, view):
+                return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
+            summary = _execute(options, plan, session, hooks)
+        finally:
+            session.close()
+        notices += session.notices()
+        code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
+        retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
+        verification = None
+        if options.verify and summary.stopped is None and not summary.interrupted:
+            verification, verify_code = _verify(options, environ, session, notices)
+            if code == EXIT_OK:
+                code = verify_code
+        return RunResult(
+            options,
+            code,
+            plan=plan,
+            summary=summary,
+            quota=_quota_view(session),
+            notices=tuple(notices),
+            resume_command=retry,
+            verification=verification,
         )
-    if options.undo:
-        from batcher.plan.undo import prepare_undo  # noqa: PLC0415
-
-        plan = prepare_undo(
-            options.input,
-            options.settings,
-            resume_from=options.results if options.resume else None,
-            limit=options.limit,
-        )
-    else:
-        plan = prepare(
-            options.input,
-            options.settings,
-            default_status=options.default_status,
-            resume_from=options.results if options.resume else None,
-            limit=options.limit,
-            options=options.input_options,
-        )
-    notices = list(plan.notices)
-    seen.plan = plan
-    hooks.on_plan(plan)
-    ledger = None if options.sandbox else QuotaLedger(state_dir, options.daily_quota or 0)
-    try:
-        view = _quota_view(ledger)
-        if options.dry_run:
-            code = exit_code(plan, None, allow_invalid=options.allow_invalid)
-            return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
-        check_guard_rails(plan, options)
-        if not hooks.confirm(plan, view):
-            return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
-        summary = _execute(options, plan, credentials, ledger, hooks)
-    finally:
-        if ledger is not None:
-            ledger.close()
-    if credentials is not None and credentials.saved_notice:
-        notices.append(credentials.saved_notice)
-    code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
-    retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
-    verification = None
-    if options.verify and summary.stopped is None and not summary.interrupted:
-        verification, verify_code = _verify(options, environ, notices)
-        if code == EXIT_OK:
-            code = verify_code
-    return RunResult(
-        options,
-        code,
-        plan=plan,
-        summary=summary,
-        quota=_quota_view(ledger),
-        notices=tuple(notices),
-        resume_command=retry,
-        verification=verification,
-    )
 
 
-def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str]) -> tuple[VerifyResult | None, int]:
-    """`run --verify`: the verify command's flow on the results just written (its own client, after the run's).
+def _verify(
+    options: RunOptions, environ: Mapping[str, str], session: Session, notices: list[str]
+) -> tuple[VerifyResult | None, int]:
+    """`run --verify`: the verify command's flow on the results just written, on the run's session (its token, as
+    refreshed by the run, its ledger and state folder). Its client is a second ApiClient of that session: the run's
+    lived in the event loop of the send, which ended before the results file was written.
 
     Returns what it found (None if it could not verify) and the exit code it asks for.
     """
@@ -153,16 +142,14 @@ def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str])
         notices.append("--verify reads the real API; the in-process sandbox of --sandbox is gone after the run")
         return None, EXIT_OK
     try:
-        verification = verify_flow(VerifyOptions(options.results, read_options_of(options)), environ)
+        verification = verify_flow(VerifyOptions(options.results, read_options_of(options)), environ, session=session)
     except BatcherError as exc:
         notices.append(f"--verify could not finish: {exc}; run 'batcher verify {options.results}' later")
         return None, exc.exit_code
     return verification, verification.exit_code
 
 
-def _execute(
-    options: RunOptions, plan: Plan, credentials: Credentials | None, ledger: QuotaLedger | None, hooks: RunHooks
-) -> RunSummary:
+def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks) -> RunSummary:
     from batcher.flows.endpoint import SandboxOptions, open_endpoint  # noqa: PLC0415
     from batcher.remote.execute import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
@@ -171,11 +158,11 @@ def _execute(
         return execute(
             plan,
             options.settings,
-            functools.partial(open_endpoint, plan.loaded, options.settings, credentials, sandbox),
+            session,
+            functools.partial(open_endpoint, plan.loaded, options.settings, session.credentials, sandbox),
             options.results,
             on_progress=advance,
             resume=options.resume,
-            quota=ledger,
             results_format=options.results_format,
             reads=ReadOptions(options.if_status, options.max_changes, force=options.force)
             if options.snapshot
@@ -184,7 +171,8 @@ def _execute(
         )
 
 
-def _quota_view(ledger: QuotaLedger | None) -> QuotaView | None:
+def _quota_view(session: Session) -> QuotaView | None:
+    ledger = session.ledger
     if ledger is None:
         return None
     return QuotaView(ledger.daily_quota, ledger.remaining_today(), ledger.path.parent)

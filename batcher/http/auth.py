@@ -53,9 +53,11 @@ class Credentials:
         "_client_secret",
         "_refresh_token",
         "_replaces",
+        "early_margin_s",
         "expires_at",
         "generation",
         "login_folder",
+        "relogin",
         "save_to",
         "saved_notice",
         "token_url",
@@ -73,6 +75,7 @@ class Credentials:
         replaces: str = "",
         expires_at: datetime | None = None,
         login_folder: Path | None = None,
+        relogin: str = "",
     ) -> None:
         if not access_token.strip() and not (refresh_token and client_id):
             raise UsageError(f"the access token is empty; set {ENV_ACCESS_TOKEN} to a valid token")
@@ -88,7 +91,9 @@ class Credentials:
         self.generation = 0
         self.saved_notice = ""  # said once to the user when a rotated token was saved
         self.expires_at = expires_at  # when the access token stops working, if known (a profile's login)
+        self.early_margin_s = EARLY_REFRESH_S  # refresh this long before expires_at
         self.login_folder = login_folder  # a profile's folder: refreshes save the login there, under its lock
+        self.relogin = relogin  # the command that logs the profile in again, for a login's tokens
 
     def __repr__(self) -> str:
         return f"Credentials(access_token={REDACTED}, refresh={'yes' if self.can_refresh else 'no'})"
@@ -111,10 +116,10 @@ class Credentials:
         return None
 
     def expires_soon(self, now: datetime | None = None) -> bool:
-        """True when the access token is known to expire within EARLY_REFRESH_S (refresh it before use)."""
+        """True when the access token is known to expire within early_margin_s (refresh it before use)."""
         if self.expires_at is None or not self.can_refresh:
             return False
-        return (self.expires_at - (now or datetime.now(UTC))).total_seconds() < EARLY_REFRESH_S
+        return (self.expires_at - (now or datetime.now(UTC))).total_seconds() < self.early_margin_s
 
     def adopt_saved(self) -> bool:
         """Take the tokens another process saved since these were read (it refreshed them); True if taken.
@@ -180,9 +185,14 @@ class Credentials:
         access = data.get("access_token")
         if status != 200 or not isinstance(access, str) or not access:
             error = data.get("error") if isinstance(data.get("error"), str) else f"HTTP {status}"
+            renew = (
+                f"Log in again ({self.relogin})"
+                if self.relogin
+                else f"Set a new {ENV_REFRESH_TOKEN} (or a new token file)"
+            )
             raise AuthError(
                 f"the token endpoint refused to refresh the access token ({self.redact(str(error))}). "
-                f"Set a new {ENV_REFRESH_TOKEN} (or a new token file), then re-run with --resume."
+                f"{renew}, then re-run with --resume."
             )
         refresh = data.get("refresh_token")
         # known as secrets before anything can echo them, even if saving fails below
@@ -193,6 +203,8 @@ class Credentials:
         expires_at = None
         if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0:
             expires_at = datetime.now(UTC) + timedelta(seconds=float(lifetime))
+            # a server that hands out short-lived tokens gets a margin to match, not a refresh before every request
+            self.early_margin_s = min(EARLY_REFRESH_S, float(lifetime) / 4)
         if self.login_folder is not None:
             self._save_login(access, new_refresh, expires_at)
         elif self.save_to is not None and (rotated or self.save_to.exists()):
@@ -307,6 +319,7 @@ def load_credentials(
     access = environ.get(ENV_ACCESS_TOKEN, "")
     refresh = environ.get(ENV_REFRESH_TOKEN, "")
     if not access.strip() and not (refresh.strip() and client_id.strip()):
+        named = "" if profile == DEFAULT_PROFILE else f" --profile {profile}"
         login = read_login(state_dir)
         if login is not None:
             return Credentials(
@@ -317,8 +330,8 @@ def load_credentials(
                 token_url=chosen_url or login.token_url,
                 expires_at=login.expires_at,
                 login_folder=state_dir,
+                relogin=f"batcher login{named}",
             )
-        named = "" if profile == DEFAULT_PROFILE else f" --profile {profile}"
         raise UsageError(
             f"no access token: run 'batcher login{named}' once (see docs/login.md), or set {ENV_ACCESS_TOKEN} "
             f"(export {ENV_ACCESS_TOKEN}=...), or give --token-file, or rehearse with --sandbox"

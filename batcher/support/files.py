@@ -110,6 +110,16 @@ def exclusive_lock(
             os.close(descriptor)
 
 
+@contextmanager
+def locked(descriptor: int, *, shared: bool = False) -> Iterator[None]:
+    """Hold a flock on a descriptor kept open by its owner (the pace record), waiting for it; released after."""
+    fcntl.flock(descriptor, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
 def try_lock(path: Path) -> int | None:
     """Take an exclusive flock on path (created with mode 0600) if no one holds it: its descriptor, else None.
 

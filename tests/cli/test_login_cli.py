@@ -253,3 +253,31 @@ def test_a_run_with_no_login_and_no_token_says_to_log_in(write_csv: WriteCsv, tm
     words = ["run", str(path), "--status", "CANCELED", "--base-url", "http://127.0.0.1:9/v3", "--profile", "acme"]
     assert cli.main(words, environ=env) == 2
     assert "no access token: run 'batcher login --profile acme' once" in capsys.readouterr().err
+
+
+def test_a_login_whose_refresh_is_refused_says_to_log_in_again(
+    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(auto_approving(token_expires_after=0), known(rows))
+    assert login(box, tmp_path, "--profile", "acme") == 0
+    box.state.refresh_token = "revoked-elsewhere"  # e.g. unused for 180 days, or spent by a copy of login.json
+    words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    assert cli.main([*words, "--profile", "acme"], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 3
+    err = capsys.readouterr().err
+    assert "refused to refresh the access token (invalid_grant). Log in again (batcher login --profile acme)" in err
+
+
+def test_an_expired_login_is_refreshed_before_the_first_request(
+    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(auto_approving(token_lifetime_s=60), known(rows))
+    assert login(box, tmp_path) == 0  # its access token expires within the early-refresh margin
+    first_token = box.state.access_token
+    words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    assert cli.main(words, environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 0
+    assert box.state.refreshes == 1
+    assert first_token not in {request.headers["Authorization"] for request in box.state.requests}
+    saved = read_login(tmp_path)
+    assert saved is not None and saved.access_token == box.state.access_token
