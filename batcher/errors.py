@@ -15,6 +15,13 @@ class BatcherError(Exception):
     exit_code = 1
 
 
+class NothingToDo(BatcherError):
+    """The input holds no row at all (a header only): a quiet day, not a failure; the front-ends say it without
+    "error"."""
+
+    exit_code = EXIT_OK
+
+
 class UsageError(BatcherError):
     """A bad option value or combination."""
 

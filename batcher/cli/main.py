@@ -19,7 +19,15 @@ from batcher.cli.parser import PROG, build_parser, documented_options, option_ta
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flows.options import RunOptions, run_options
-from batcher.flows.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
+from batcher.flows.render import (
+    confirm_question,
+    error_word,
+    extracted_lines,
+    note_lines,
+    plan_lines,
+    preview_lines,
+    run_lines,
+)
 from batcher.flows.run import RunHooks, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
@@ -69,7 +77,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return login_command(args, env)
         return _run(args, env, words)
     except BatcherError as exc:
-        say(f"{PROG}: error: {exc}")
+        say(f"{PROG}: {error_word(exc)}{exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         say(f"{PROG}: interrupted")
@@ -187,8 +195,9 @@ def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
         print(confirm_question(plan, options.settings, reads=options.snapshot), end="", file=sys.stderr, flush=True)
         try:
             answer = sys.stdin.readline()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             return False
+        # Ctrl-C at the prompt is an interruption (130), raised on to the flow, not a "no"
         return answer.strip().lower() in ("y", "yes")
 
     return confirm
