@@ -23,7 +23,7 @@ from batcher.results.journal import Journal
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
 from batcher.support import redaction
-from tests.conftest import EVENT, TRACK, RunningSandbox, StartSandbox, reg_id
+from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunningSandbox, StartSandbox, reg_id
 from tests.remote.test_sender import TOKEN, groups_of, send, serve
 
 
@@ -37,6 +37,7 @@ def refreshing(url: str, *, refresh_token: str = sandbox.SANDBOX_REFRESH_TOKEN, 
     )
 
 
+@pytest.mark.real_waits
 async def test_throttled_429_waits_for_retry_after_before_sending_anything(
     aiohttp_server: Any, settings: Settings
 ) -> None:
@@ -180,8 +181,7 @@ def cli_run(box: RunningSandbox, folder: Path, rows: int, name: str, *extra: str
     options += " --no-snapshot"
     argv = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(path),
         "--base-url",
         box.url,
