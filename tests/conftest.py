@@ -14,7 +14,7 @@ from typing import Protocol
 import pytest
 
 from batcher.cli import main as cli
-from batcher.http import client
+from batcher.http import pacing
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
 from batcher.support import redaction
@@ -46,9 +46,9 @@ def _no_secrets_of_earlier_tests() -> Iterator[None]:
 def _no_waits(request: pytest.FixtureRequest) -> Iterator[None]:
     """The one testing switch for waits (backoff, 429 pauses, token-endpoint spacing) is on in every test, but one
     marked real_waits, which measures them."""
-    client.set_testing(request.node.get_closest_marker("real_waits") is None)
+    pacing.set_testing(request.node.get_closest_marker("real_waits") is None)
     yield
-    client.set_testing(False)
+    pacing.set_testing(False)
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +84,7 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def settings() -> Settings:
     """Fast settings: no backoff waits, a high pace; every test passes its sandbox's URL."""
-    return Settings(base_url="http://127.0.0.1:1/v3", rate_per_s=1000, backoff_initial_s=0, backoff_max_s=0)
+    return Settings(base_url="http://127.0.0.1:1/v3", rate_per_s=1000)
 
 
 @dataclass

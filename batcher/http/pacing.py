@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+_testing = False  # see set_testing
 SLOWDOWN_PER_EVENT = 2.0  # a congestion event halves the pace
 MAX_SLOWDOWN = 8.0  # after 429s the pace drops to at most 1/8 of --rate
 RECOVERY_S = 3.0  # after a congestion event's pause the pace climbs back to full in this many seconds without a 429
@@ -136,3 +137,13 @@ async def sleep_unless_stopped(delay_s: float, stop: asyncio.Event) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=delay_s)
+
+
+def set_testing(testing: bool) -> None:
+    """Turn every backoff, throttle and token-endpoint wait off (tests), or back on; as stamina's set_testing."""
+    global _testing  # noqa: PLW0603 (one process-wide switch, like stamina's)
+    _testing = testing
+
+
+def is_testing() -> bool:
+    return _testing

@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batcher.results.file import RESULT_COLUMNS
+from batcher.input.earlier import RESULT_COLUMNS
 from batcher.sandbox import app as sandbox
 from tests.conftest import (
     EVENT,
@@ -115,7 +115,9 @@ def test_no_token_exits_2_and_says_how_to_set_one(
 ) -> None:
     assert run_cli(["run", *TARGET_COLUMN, str(write_csv(rows_for(1)))], env={}) == 2
     err = capsys.readouterr().err
-    assert err.startswith("batcher: error: no access token: set CTCT_ACCESS_TOKEN")
+    assert err.startswith(
+        "batcher: error: no access token: run 'batcher login' once (see docs/login.md), or set CTCT_ACCESS_TOKEN"
+    )
     assert "Traceback" not in err
 
 

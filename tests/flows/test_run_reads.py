@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batcher.remote.reads import TrackRead
-from batcher.remote.records import Record
+from batcher.models import Record, TrackRead
 from batcher.results.journal import Journal, journal_path
 from batcher.sandbox import app as sandbox
 from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, read_results, reg_id

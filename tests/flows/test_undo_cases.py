@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from batcher.results.file import RESULT_COLUMNS
+from batcher.input.earlier import RESULT_COLUMNS
 from batcher.sandbox import app as sandbox
 from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, read_results, reg_id, rows_for
 

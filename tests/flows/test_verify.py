@@ -11,8 +11,8 @@ import pytest
 from batcher.flows.verify import VERIFY_COLUMNS, default_verify_path, load_results, verify_results
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
+from batcher.input.earlier import RESULT_COLUMNS
 from batcher.remote.reads import getter
-from batcher.results.file import RESULT_COLUMNS
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
 from tests.conftest import (
