@@ -242,12 +242,11 @@ def check_guard_rails(plan: Plan, options: RunOptions) -> None:
     Raises:
         UsageError: the run is refused; nothing was sent.
     """
-    waiting = plan.loaded.needs_resolution is not None  # people-shaped rows: batched once resolved (resolve.py)
-    nothing = not plan.batches and not plan.rows_applied_before and not plan.carried_over
+    waiting = plan.waiting is not None  # people-shaped rows: batched once resolved (resolve.py)
+    nothing = not plan.groups and not plan.rows_applied_before and not plan.carried_over
     if nothing and not waiting and plan.preset is None:
         raise UsageError(f"{options.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
-    needs = plan.loaded.needs_resolution  # rows resolved when run may all change too
-    changes = plan.sendable_rows + (0 if needs is None else int(needs.sum()))
+    changes = plan.sendable_rows + plan.waiting_rows  # rows resolved when run may all change too
     # with the reads, --max-changes counts the real changes once they are known (before any PUT)
     if options.max_changes is not None and not options.snapshot and changes > options.max_changes:
         raise UsageError(

@@ -11,7 +11,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,7 @@ from batcher.plan.chunker import plan_batches
 from batcher.plan.planning import Plan
 from batcher.plan.reconciler import RowResults, reconcile
 from batcher.remote.reads import TrackRead, getter
-from batcher.remote.resolve import Resolution, email_mismatches, groups_of, resolve_plan
+from batcher.remote.resolve import Resolution, email_mismatches, resolve_plan
 from batcher.remote.sender import QuotaGate, send_batches
 from batcher.remote.snapshot import Preview, Settled, TrackKey, image, preview, settle, take_snapshot, tracks_of
 from batcher.results.file import write_results
@@ -73,10 +73,10 @@ class RunSummary:
 
 @dataclass(slots=True)
 class _Progress:
-    """What the send got to: the batches really sent (re-cut after the reads), and what the reads found."""
+    """What the send got to: the batches really sent (cut once, after resolving and reading), what the reads found."""
 
-    batches: tuple[Batch, ...]
     reads: dict[TrackKey, TrackRead] = field(default_factory=dict)
+    batches: tuple[Batch, ...] = ()  # none until every row to send is known
     plan: Plan | None = None  # the plan once resolved (people-shaped input), None before
     resolution: Resolution | None = None
     settled: Settled | None = None
@@ -97,8 +97,9 @@ def execute(
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
 ) -> RunSummary:
-    """Read the current statuses (unless reads is None), send the batches left, journalling each, then write
-    one results line per input row.
+    """Resolve the people-shaped rows, read the current statuses (unless reads is None), cut what is left to send
+    into batches (the one call of the chunker), send them, journalling each, then write one results line per
+    input row.
 
     Raises:
         UsageError: another run holds the results path; TooManyChanges: more real changes than --max-changes.
@@ -111,7 +112,7 @@ def execute(
         journal_file = journal_path(results_path)
         images = read_before_image(journal_file) if resume and journal_file.exists() else {}
         journal = Journal(journal_file, append=resume)
-        progress = _Progress(plan.batches, {key: image.read for key, image in images.items()})
+        progress = _Progress({key: image.read for key, image in images.items()})
 
         def collect(result: BatchResult) -> None:
             batch = progress.batches[result.batch - 1]
@@ -133,6 +134,7 @@ def execute(
             plan.loaded,
             progress.batches,
             results,
+            planned=plan.groups,
             pending_reason=_pending_reason(stopped, interrupted),
             applied_before=plan.applied_before,
             held_back_reason=_held_back_reason(plan.limit),
@@ -244,10 +246,9 @@ async def _read_and_send(
     """The reads (unless turned off) settle what they can; the batches left are sent on the same client."""
     progress = run.progress
     # people-shaped input: emails and default tracks resolved on the run's one client, before any read or PUT
-    plan, resolution = await resolve_plan(run.plan, client, where.base_url, where.batch_size)
-    if plan is not run.plan:
-        plan = replace(plan, groups=tuple(groups_of(plan.batches)))
-    progress.plan, progress.resolution, progress.batches = plan, resolution, plan.batches
+    plan, resolution = await resolve_plan(run.plan, client, where.base_url)
+    progress.plan, progress.resolution = plan, resolution
+    groups = plan.groups
     if run.reads is not None:
         loaded = plan.loaded
         known = {**resolution.known(plan.groups), **run.known}  # the listings of the resolve stage are not read again
@@ -261,9 +262,9 @@ async def _read_and_send(
         )
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
         # a row with an ID and an email: the registration as read must hold that email
-        groups, mismatch = email_mismatches(loaded, plan.groups, {**known, **progress.reads})
+        checked, mismatch = email_mismatches(loaded, plan.groups, {**known, **progress.reads})
         settled = settle(
-            groups,
+            checked,
             snapshot,
             if_status=run.reads.if_status,
             expected_status=plan.expected_status,
@@ -280,10 +281,11 @@ async def _read_and_send(
                 f"{loaded.path}: the reads show this run would change {found.changes} registrations, more than "
                 f"--max-changes {limit}; nothing was sent. Check the input; if it is right, raise --max-changes."
             )
-        progress.batches = tuple(plan_batches(settled.groups, batch_size=run.settings.batch_size))
-        progress.settled, progress.preview = settled, found
         if run.on_preview is not None:
             run.on_preview(found)
+        progress.settled, progress.preview = settled, found
+        groups = settled.groups
+    progress.batches = tuple(plan_batches(groups, batch_size=plan.batch_size))  # the one cut into batches
     await send_batches(progress.batches, where, token, on_result=on_result, client=client)
 
 
