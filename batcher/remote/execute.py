@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from batcher.errors import RunStopped, UsageError
+from batcher.errors import RunStopped
 from batcher.flows.endpoint import SandboxOptions, open_endpoint
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
@@ -44,12 +44,7 @@ class ReadOptions:
     """The reads before the PUTs (the snapshot); a run without them (--no-snapshot) passes None."""
 
     if_status: frozenset[str] | None = None  # change only rows whose current status is one of these
-    max_changes: int | None = None  # refuse, before any PUT, a run that would really change more rows
     force: bool = False  # undo: change rows back even where someone changed them since the run
-
-
-class TooManyChanges(UsageError):
-    """The reads show more real changes than --max-changes allows: nothing was sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +94,11 @@ def execute(
 ) -> RunSummary:
     """Resolve the people-shaped rows, read the current statuses (unless reads is None), cut what is left to send
     into batches (the one call of the chunker), send them, journalling each, then write one results line per
-    input row.
+    input row. on_preview sees what the reads found before any PUT; an error it raises (the flow's guard rails)
+    stops the run with nothing sent.
 
     Raises:
-        UsageError: another run holds the results path; TooManyChanges: more real changes than --max-changes.
+        UsageError: another run holds the results path; or from on_preview.
         OutputError: the journal or the results file cannot be written.
     """
     started = time.monotonic()
@@ -275,14 +271,8 @@ async def _read_and_send(
         found = preview(
             loaded.registration_status, snapshot, settled, stated=loaded.stated_status, row_number=loaded.row_number
         )
-        limit = run.reads.max_changes
-        if limit is not None and found.changes > limit:
-            raise TooManyChanges(
-                f"{loaded.path}: the reads show this run would change {found.changes} registrations, more than "
-                f"--max-changes {limit}; nothing was sent. Check the input; if it is right, raise --max-changes."
-            )
         if run.on_preview is not None:
-            run.on_preview(found)
+            run.on_preview(found)  # may refuse the run (--max-changes): nothing is sent
         progress.settled, progress.preview = settled, found
         groups = settled.groups
     progress.batches = tuple(plan_batches(groups, batch_size=plan.batch_size))  # the one cut into batches
