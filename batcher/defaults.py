@@ -11,12 +11,18 @@ STATUS_COLUMN = "registration_status"
 EMAIL_COLUMN = "email_address"  # people-shaped input: identifies a registration instead of registration_id
 FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN, EMAIL_COLUMN)
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+# --results-format: auto follows the input; csv is comma-separated UTF-8 without a byte-order mark; excel is
+# the input's separator as UTF-8 with a byte-order mark (Excel's own "CSV UTF-8")
+RESULTS_FORMATS = ("auto", "csv", "excel")
 
 # the local emulator of the endpoint
 SANDBOX_TOKEN = "sandbox-token"
 SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
 SANDBOX_CLIENT_ID = "sandbox-client"
 TOKEN_PATH = "/oauth2/default/v1/token"
+DEVICE_PATH = "/oauth2/default/v1/device/authorize"  # the device flow's sibling of the token endpoint
+REVOKE_PATH = "/oauth2/default/v1/revoke"
+ACTIVATE_PATH = "/activate"  # the sandbox's verification page
 DEFAULT_RATE_LIMIT_PER_S = 4
 DEFAULT_MAX_PAGE_SIZE = 50  # records per page of a registrations list, whatever limit asks
 # shipped inside the package (batcher/sandbox/data), so an installed wheel has it too

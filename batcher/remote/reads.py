@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from batcher.errors import RunStopped
 from batcher.http.api import Verdict
+from batcher.models import Record, TrackRead
 from batcher.remote import records
-from batcher.remote.records import ListFilters, Page, Record, UnexpectedAnswer
+from batcher.remote.records import ListFilters, Page, UnexpectedAnswer
 
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
@@ -67,18 +68,6 @@ def getter(client: ApiClient) -> Getter:
         return ReadAnswer(answer.http_status, error=answer.error or f"HTTP {answer.http_status}")
 
     return get
-
-
-@dataclass(frozen=True, slots=True)
-class TrackRead:
-    """What the reads found of one track's registrations."""
-
-    event_id: str
-    track_id: str
-    found: Mapping[str, Record]  # registration_id -> its record, for the ids asked about that exist
-    requests: int
-    failure: str = ""  # the track's rows cannot be read: event or track not found, or the reads failed
-    group_missing: bool = False  # the event or the track does not exist (a 404)
 
 
 @dataclass

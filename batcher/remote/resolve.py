@@ -18,22 +18,16 @@ import numpy as np
 
 from batcher.defaults import EMAIL_COLUMN
 from batcher.input.columnar import Flags, Strings
+from batcher.input.rows import LoadedInput, printable
 from batcher.input.rules import CONFLICT_REASON
-from batcher.models import Outcome, RowGroup
-from batcher.remote.reads import (
-    DefaultTrack,
-    Getter,
-    TrackRead,
-    getter,
-    read_default_track,
-)
+from batcher.models import Outcome, RowGroup, TrackRead
+from batcher.plan.planning import Plan
+from batcher.remote.reads import DefaultTrack, Getter, getter, read_default_track
 from batcher.remote.resolve_reads import TrackEmails, TrackKey, read_emails, resolution_bound
+from batcher.results.format import RowResults
 
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
-    from batcher.input.rows import LoadedInput
-    from batcher.plan.planning import Plan
-    from batcher.plan.reconciler import RowResults
 
 __all__ = ["Resolution", "email_mismatches", "merge", "resolution_bound", "resolve", "resolve_plan"]
 
@@ -251,8 +245,6 @@ def email_mismatches(
     those rows, and per row the reason they are invalid ("" elsewhere). A registration the reads did not find is
     left to the PUT.
     """
-    from batcher.input.rows import printable  # noqa: PLC0415
-
     reason = np.full(loaded.row_count, "", dtype=object)
     position = loaded.field_columns.get(EMAIL_COLUMN)
     if position is None:
