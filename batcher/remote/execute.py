@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from batcher.errors import RunStopped
@@ -32,9 +32,10 @@ from batcher.results.report import Report, build_report
 from batcher.results.writer import write_results
 from batcher.settings import Settings
 from batcher.support.logs import get_logger
-from batcher.support.signals import Interrupts, signals_set
+from batcher.support.signals import Interrupts, StopButton, signals_set
 
 ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
+ConfirmChanges = Callable[[Preview], bool]  # the reads are done: send the PUTs (True) or nothing (False)
 # where to send: opened around the send, it yields the settings (base URL) and credentials to send with; the flow
 # gives the real API's, or an in-process sandbox's (flows/endpoint.py)
 Endpoint = Callable[[], AbstractAsyncContextManager[tuple[Settings, Credentials]]]
@@ -61,6 +62,7 @@ class RunSummary:
     stopped: RunStopped | None = None
     interrupted: bool = False
     preview: Preview | None = None  # what the reads found (None: nothing was read)
+    declined: bool = False  # confirm_changes said no after the reads: no PUT was sent
     resolution: Resolution | None = None  # people-shaped input: default track per event, requests, per-row results
 
     @property
@@ -78,6 +80,15 @@ class _Progress:
     resolution: Resolution | None = None
     settled: Settled | None = None
     preview: Preview | None = None
+    declined: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """What a front-end without a terminal needs: a say after the reads, and a stop that is not a signal."""
+
+    confirm_changes: ConfirmChanges | None = None  # None: send once the reads are done (the command line)
+    stop: StopButton | None = None
 
 
 def execute(
@@ -92,11 +103,13 @@ def execute(
     results_format: str = "auto",
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
+    controls: Controls = Controls(),
 ) -> RunSummary:
     """Resolve the people-shaped rows, read the current statuses (unless reads is None), cut what is left to send
     into batches (the one call of the chunker), send them, journalling each, then write one results line per
     input row. on_preview sees what the reads found before any PUT; an error it raises (the flow's guard rails)
-    stops the run with nothing sent.
+    stops the run with nothing sent. controls.confirm_changes, given the reads' from -> to table, may still
+    send nothing (the page asks its user there); it waits in a thread, so the loop's connections stay served.
 
     Raises:
         UsageError: another run holds the results path; or from on_preview.
@@ -122,7 +135,7 @@ def execute(
         stopped: RunStopped | None = None
         interrupted = False
         try:
-            run = _Run(plan, settings, journal, progress, reads, on_preview, known_reads(plan, images))
+            run = _Run(plan, settings, journal, progress, reads, on_preview, known_reads(plan, images), controls)
             interrupted, stopped = asyncio.run(_send(run, session, endpoint, collect, stats))
         finally:
             journal.close()
@@ -132,7 +145,7 @@ def execute(
             progress.batches,
             results,
             planned=plan.groups,
-            pending_reason=pending_reason(stopped, interrupted),
+            pending_reason=pending_reason(stopped, interrupted, declined=progress.declined),
             applied_before=plan.applied_before,
             held_back_reason=held_back_reason(plan.limit),
             previous_status=previous_status(plan, progress.reads, images),
@@ -150,6 +163,7 @@ def execute(
         stopped=stopped,
         interrupted=interrupted,
         preview=progress.preview,
+        declined=progress.declined,
         resolution=resolution,
     )
 
@@ -165,6 +179,7 @@ class _Run:
     reads: ReadOptions | None
     on_preview: Callable[[Preview], None] | None
     known: dict[TrackKey, TrackRead]
+    controls: Controls
 
 
 async def _send(
@@ -182,7 +197,8 @@ async def _send(
     stop = asyncio.Event()
     async with endpoint() as (where, token), session.client(where, token, stop=stop, stats=stats) as client:
         interrupts = Interrupts(stop, asyncio.ensure_future(_read_and_send(run, where, token, client, on_result)))
-        with signals_set(interrupts):
+        button = run.controls.stop
+        with signals_set(interrupts), button.listening(interrupts) if button is not None else nullcontext():
             try:
                 await interrupts.finish()
             except RunStopped as exc:
@@ -199,7 +215,7 @@ async def _read_and_send(
     # people-shaped input: emails and default tracks resolved on the run's one client, before any read or PUT
     plan, resolution = await resolve_plan(run.plan, client, where.base_url)
     progress.plan, progress.resolution = plan, resolution
-    groups = plan.groups
+    groups, found = plan.groups, None
     if run.reads is not None:
         loaded = plan.loaded
         known = {**resolution.known(plan.groups), **run.known}  # the listings of the resolve stage are not read again
@@ -226,11 +242,17 @@ async def _read_and_send(
         found = preview(
             loaded.registration_status, snapshot, settled, stated=loaded.stated_status, row_number=loaded.row_number
         )
+        progress.settled, groups = settled, settled.groups
+    progress.batches = tuple(plan_batches(groups, batch_size=plan.batch_size))  # the one cut into batches
+    if found is not None:
+        found = replace(found, puts=len(progress.batches))
         if run.on_preview is not None:
             run.on_preview(found)  # may refuse the run (--max-changes): nothing is sent
-        progress.settled, progress.preview = settled, found
-        groups = settled.groups
-    progress.batches = tuple(plan_batches(groups, batch_size=plan.batch_size))  # the one cut into batches
+        progress.preview = found
+        confirm = run.controls.confirm_changes
+        if confirm is not None and progress.batches and not await asyncio.to_thread(confirm, found):
+            progress.declined = True
+            return
     await send_batches(progress.batches, where, token, on_result=on_result, client=client)
 
 
