@@ -325,7 +325,7 @@ def test_limit_counts_resolved_rows_and_max_changes_counts_the_rows_that_wait(
 
 
 def test_a_canary_of_mixed_rows_sends_the_first_limit_rows_resolved_ones_included(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
     box = _sandbox(start_sandbox)
     rows = [
@@ -337,7 +337,7 @@ def test_a_canary_of_mixed_rows_sends_the_first_limit_rows_resolved_ones_include
     results = tmp_path / "r.csv"
     args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
     args += ["--batch-size", "1", "--no-snapshot", "--limit", "2", "--results", str(results)]
-    assert cli.main(args, environ=TOKEN_ENV) == 3  # rows are left for --resume
+    assert run_cli(args) == 3  # rows are left for --resume
     assert [line["outcome"] for line in read_results(results)] == ["succeeded", "succeeded", "pending"]
     assert [put.json["registration_ids"] for put in box.state.puts] == [[KEN], [ALAN]]  # type: ignore[index]
 
