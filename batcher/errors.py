@@ -34,6 +34,16 @@ class InputError(BatcherError):
     exit_code = EXIT_USAGE
 
 
+class UnclearColumns(InputError):
+    """Which column holds a field cannot be told (two match it, or none does): the page asks, with --column's
+    answer in mind. fields: the fields in question; header: the file's headers to choose from."""
+
+    def __init__(self, message: str, *, fields: tuple[str, ...], header: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.fields = fields
+        self.header = header
+
+
 class RunStopped(BatcherError):
     """The run cannot go on; rows not yet applied stay pending."""
 

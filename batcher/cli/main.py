@@ -67,6 +67,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _sandbox(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "ui":
+            return _ui(args, env)
         if args.command in ("verify", "export"):
             return _read_command(args, env)
         if args.command in LOGIN_COMMANDS:
@@ -186,7 +188,7 @@ def _show_preview(preview: Preview) -> None:
 
 def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
     def confirm(plan: Plan, quota: QuotaView | None) -> bool:
-        if options.yes or options.sandbox or not plan.batches or not (sys.stdin.isatty() and sys.stderr.isatty()):
+        if options.yes or options.sandbox or not plan.groups or not (sys.stdin.isatty() and sys.stderr.isatty()):
             return True
         for line in plan_lines(plan, options.settings, quota, reads=options.snapshot):
             say(line)
@@ -251,6 +253,23 @@ def _sandbox(args: argparse.Namespace) -> int:
     serve_flow(
         ServeOptions(args.host, args.port, scenario, args.registrations), on_ready=lambda text: say(f"{PROG}: {text}")
     )
+    return EXIT_OK
+
+
+def _ui(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """The page: run's options resolved as run's are, served until Ctrl-C."""
+    from batcher.cli.parser_ui import UI_OPTIONS  # noqa: PLC0415
+    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.web.serve import PageOptions, serve_page  # noqa: PLC0415 - aiohttp and Jinja2 only for the page
+
+    specs, defaults = option_table()
+    given = {name: value for name, value in vars(args).items() if name in UI_OPTIONS}
+    config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    values = config.resolve(given, specs, defaults, env, config_path).values
+    state_dir = Path(str(values["state_dir"])) if values["state_dir"] else default_state_dir(env)
+    options = PageOptions(values, state_dir, port=args.port, browser=not args.no_browser, sandbox=args.sandbox)
+    # the one line that shows the one-time token: printed as it is (say() would mask it as a secret)
+    serve_page(options, env, on_ready=lambda address: print(f"{PROG} ui: open {address}", flush=True))
     return EXIT_OK
 
 

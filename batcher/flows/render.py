@@ -125,7 +125,7 @@ def plan_estimate(plan: Plan, settings: Settings, *, reads: bool) -> Estimate:
     """The requests this plan will likely make, and at most."""
     from batcher.remote.estimate import estimate  # noqa: PLC0415 - light; kept beside its uses
 
-    return estimate(plan.groups, len(plan.batches), plan.loaded, batch_size=settings.batch_size, reads=reads)
+    return estimate(plan.groups, plan.requests, plan.loaded, batch_size=settings.batch_size, reads=reads)
 
 
 def quota_line(guess: Estimate, quota: QuotaView) -> str:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
+    from batcher.support.signals import StopButton
 
 PROG = "batcher"
 
@@ -46,6 +47,10 @@ class RunHooks:
     confirm: Callable[[Plan, QuotaView | None], bool] = lambda plan, quota: True  # False: send nothing
     progress: Callable[[int], AbstractContextManager[ProgressCallback | None]] = lambda total: nullcontext()
     on_preview: Callable[[Preview], None] = lambda preview: None  # the reads are done: the real from -> to table
+    # after on_preview: send the PUTs or not (None: send; the terminal's yes came before the reads). The page asks
+    # here, in a thread of its own, while the run waits; a stop button stands for Ctrl-C where there is no terminal
+    confirm_changes: Callable[[Preview], bool] | None = None
+    stop: StopButton | None = None
 
 
 def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = RunHooks()) -> RunResult:
@@ -106,6 +111,8 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
             summary = _execute(options, plan, session, hooks)
         finally:
             session.close()
+        if summary.declined:  # the page's "Cancel" after the reads: nothing was sent
+            return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(session), declined=True)
         notices += session.notices()
         code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
         retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
@@ -151,7 +158,7 @@ def _verify(
 
 def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks) -> RunSummary:
     from batcher.flows.endpoint import SandboxOptions, open_endpoint  # noqa: PLC0415
-    from batcher.remote.execute import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
+    from batcher.remote.execute import Controls, ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
     sandbox = SandboxOptions(options.sandbox_registrations) if options.sandbox else None
     with hooks.progress(plan.sendable_rows) as advance:
@@ -164,11 +171,16 @@ def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks)
             on_progress=advance,
             resume=options.resume,
             results_format=options.results_format,
-            reads=ReadOptions(options.if_status, options.max_changes, force=options.force)
-            if options.snapshot
-            else None,
-            on_preview=hooks.on_preview,
+            reads=ReadOptions(options.if_status, force=options.force) if options.snapshot else None,
+            on_preview=lambda preview: _previewed(options, preview, hooks),
+            controls=Controls(hooks.confirm_changes, hooks.stop),
         )
+
+
+def _previewed(options: RunOptions, preview: Preview, hooks: RunHooks) -> None:
+    """The reads are done, before any PUT: the real changes are known."""
+    check_max_changes(options, preview.changes, read=True)
+    hooks.on_preview(preview)
 
 
 def _quota_view(session: Session) -> QuotaView | None:
@@ -198,23 +210,36 @@ def check_output_paths(options: RunOptions) -> None:
 
 
 def check_guard_rails(plan: Plan, options: RunOptions) -> None:
-    """Refuse a run that can send nothing, or that would change more than --max-changes.
+    """Refuse a run that can send nothing, or (without the reads) that would change more than --max-changes.
 
     Raises:
         UsageError: the run is refused; nothing was sent.
     """
-    waiting = plan.loaded.needs_resolution is not None  # people-shaped rows: batched once resolved (resolve.py)
-    nothing = not plan.batches and not plan.rows_applied_before and not plan.carried_over
+    waiting = plan.waiting is not None  # people-shaped rows: batched once resolved (resolve.py)
+    nothing = not plan.groups and not plan.rows_applied_before and not plan.carried_over
     if nothing and not waiting and plan.preset is None:
         raise UsageError(f"{options.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
-    needs = plan.loaded.needs_resolution  # rows resolved when run may all change too
-    changes = plan.sendable_rows + (0 if needs is None else int(needs.sum()))
-    # with the reads, --max-changes counts the real changes once they are known (before any PUT)
-    if options.max_changes is not None and not options.snapshot and changes > options.max_changes:
-        raise UsageError(
-            f"{options.input}: this run would change {changes} registrations, more than --max-changes "
-            f"{options.max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
-        )
+    if not options.snapshot:  # with the reads, the real changes are counted once they are known (before any PUT)
+        check_max_changes(options, plan.sendable_rows + plan.waiting_rows, read=False)  # resolved rows may change too
+
+
+class TooManyChanges(UsageError):
+    """More changes than --max-changes allows: nothing was sent."""
+
+
+def check_max_changes(options: RunOptions, changes: int, *, read: bool) -> None:
+    """The one check of --max-changes: changes counted from the plan, or (read) from the reads before any PUT.
+
+    Raises:
+        TooManyChanges: the run is refused; nothing was sent.
+    """
+    if options.max_changes is None or changes <= options.max_changes:
+        return
+    shown = "the reads show this run" if read else "this run"
+    raise TooManyChanges(
+        f"{options.input}: {shown} would change {changes} registrations, more than --max-changes "
+        f"{options.max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
+    )
 
 
 def exit_code(plan: Plan, summary: RunSummary | None, *, allow_invalid: bool) -> int:

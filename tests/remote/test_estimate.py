@@ -12,18 +12,14 @@ from batcher.flows.render import quota_line
 from batcher.flows.summary import QuotaView
 from batcher.models import RowGroup
 from batcher.remote.estimate import estimate, likely_track_reads
-from tests.conftest import EVENT, reg_id
+from tests.conftest import EVENT
+from tests.remote.test_sender import groups_of
 
 INTERVAL = 1 / (4 * 0.98)
 
 
 def tracks(*sizes: int) -> list[RowGroup]:
-    groups, offset = [], 0
-    for index, size in enumerate(sizes):
-        ids = tuple(reg_id(offset + n) for n in range(size))
-        groups.append(RowGroup(EVENT, f"trk{index}", "CANCELED", ids, tuple(range(offset, offset + size))))
-        offset += size
-    return groups
+    return groups_of(*sizes, track="trk")
 
 
 def puts(groups: list[RowGroup], batch_size: int = 100) -> int:
