@@ -5,6 +5,7 @@ The schedule is driven by a clock of the test's own (plain numbers), never by th
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -131,4 +132,4 @@ async def test_two_clients_on_one_key_share_one_pace(
         await send(part, paced, quota=ledger)
         ledger.close()
     assert len(box.state.puts) == len(granted) == 30
-    assert all(later >= earlier + interval for (earlier, interval), (later, _) in zip(granted, granted[1:]))
+    assert all(later >= earlier + interval for (earlier, interval), (later, _) in itertools.pairwise(granted))
