@@ -8,11 +8,11 @@ loop's time.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import selectors
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -112,20 +112,32 @@ def test_an_unwritable_state_folder_leaves_the_pace_to_the_client(tmp_path: Path
 
 
 async def test_two_clients_on_one_key_share_one_pace(
-    start_sandbox: StartSandbox, settings: Settings, tmp_path: Path
+    start_sandbox: StartSandbox, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Back to back, each at the full rate, against a strict window: no 429 (before: the second started at once)."""
+    """Back to back, each at the full rate: every request start, of either client, is one interval after the one
+    before (before: the second client started at once, and a strict window answered 429). The starts are the
+    record's own, so this holds however loaded the machine is; the bench's back-to-back case counts the 429s."""
+    granted: list[tuple[float, float]] = []
+    claim = PaceRecord.claim
+
+    def recording(record: PaceRecord, now: float, interval_s: float) -> float:
+        wait = claim(record, now, interval_s)
+        if wait == 0.0:
+            granted.append((now, interval_s))
+        return wait
+
+    monkeypatch.setattr(PaceRecord, "claim", recording)
     rate = 20
     groups = groups_of(30)
-    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=rate), registrations(groups))
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), registrations(groups))
     paced = replace(settings, base_url=box.url, rate_per_s=rate, concurrency=4)
     batches = plan_batches(groups, batch_size=1)
     for part in (batches[:15], batches[15:]):
         ledger = QuotaLedger(tmp_path / "state", 10_000)
         await send(part, paced, quota=ledger)
         ledger.close()
-    assert len(box.state.puts) == 30
-    assert [p.status for p in box.state.puts].count(429) == 0
+    assert len(box.state.puts) == len(granted) == 30
+    assert all(later >= earlier + interval for (earlier, interval), (later, _) in itertools.pairwise(granted))
 
 
 class _SkippingSelector(selectors.DefaultSelector):
@@ -185,7 +197,7 @@ def test_concurrent_callers_get_starts_an_interval_apart_and_never_more_than_the
 
     on_virtual_clock(main)
     assert len(starts) == 40
-    gaps = [later - earlier for earlier, later in pairwise(starts)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert min(gaps) == pytest.approx(interval)
     assert busiest_second(starts) <= rate
     assert (len(starts) - 1) / (starts[-1] - starts[0]) >= 0.97 * rate  # and no slower than the pace
@@ -207,7 +219,7 @@ def test_a_429_pauses_every_caller_for_its_retry_after_then_the_pace_climbs_back
     after = starts[5:]
     assert after[0] == pytest.approx(throttled_at[0] + 2.0)  # nothing before the Retry-After
     assert after[1] - after[0] == pytest.approx(2 * interval)  # half the pace at the end of the pause
-    gaps = [later - earlier for earlier, later in pairwise(after)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(after)]
     assert gaps == sorted(gaps, reverse=True) and gaps[-1] < 2 * interval  # climbing back by time
 
 
@@ -224,5 +236,5 @@ def test_two_clients_sharing_a_pace_record_take_turns_on_a_virtual_clock(tmp_pat
 
     on_virtual_clock(main)
     starts.sort()
-    gaps = [later - earlier for earlier, later in pairwise(starts)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
     assert len(starts) == 16 and min(gaps) >= interval * 0.999  # one key, one pace: 4 a second for both together
