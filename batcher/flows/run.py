@@ -30,12 +30,14 @@ from batcher.support.files import why_unwritable, write_text_atomically
 from batcher.support.redaction import redact
 
 if TYPE_CHECKING:
+    from batcher.flows.record import Chosen, UndoTarget
     from batcher.flows.verify import VerifyResult
     from batcher.http.auth import Credentials
     from batcher.http.quota import QuotaLedger
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
+    from batcher.results.history import RunRecord
 
 PROG = "batcher"
 
@@ -75,6 +77,7 @@ class RunResult:
     resume_command: str = ""
     summary_error: str = ""  # the summary JSON could not be written at the end
     verification: VerifyResult | None = None  # run --verify: what reading back found
+    run: RunRecord | None = None  # the run's record in the run history, once it started sending
 
 
 def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = RunHooks()) -> RunResult:
@@ -97,11 +100,15 @@ class _Seen:
 
 
 def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen: _Seen) -> RunResult:
-    from batcher.http.quota import QuotaLedger, default_state_dir  # noqa: PLC0415
-    from batcher.plan.planning import prepare  # noqa: PLC0415 - pyarrow only to read input
+    from batcher.flows import record  # noqa: PLC0415 - pyarrow only to read input
+    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.results.journal import results_lock  # noqa: PLC0415
 
-    check_output_paths(options)
     state_dir = options.state_dir or default_state_dir(environ)
+    target = None
+    if options.undo:
+        options, target = record.undo_target(options, state_dir)
+    check_output_paths(options)
     credentials = None
     if options.sends:
         from batcher.http.auth import load_credentials  # noqa: PLC0415
@@ -109,28 +116,53 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
         credentials = load_credentials(
             environ, token_file=options.token_file, state_dir=state_dir, token_url=options.token_url
         )
-    if options.undo:
+    # the lock comes first: no other run on this results path can plan from the same earlier state
+    with nullcontext() if options.dry_run else results_lock(options.results):
+        undoes = target.run.run_id if target is not None and target.run is not None else ""
+        chosen = record.choose(options, environ, state_dir, undoes=undoes)
+        plan = _prepare(options, chosen, target)
+        seen.plan = plan
+        return _run_planned(options, environ, hooks, plan, credentials, chosen, state_dir)
+
+
+def _prepare(options: RunOptions, chosen: Chosen, target: UndoTarget | None) -> Plan:
+    from batcher.flows import record  # noqa: PLC0415
+
+    if target is not None:
         from batcher.plan.planning import prepare_undo  # noqa: PLC0415
 
-        plan = prepare_undo(
-            options.input,
-            options.settings,
-            resume_from=options.results if options.resume else None,
-            limit=options.limit,
-        )
-    else:
-        plan = prepare(
-            options.input,
-            options.settings,
-            default_status=options.default_status,
-            resume_from=options.results if options.resume else None,
-            limit=options.limit,
-            options=options.input_options,
-        )
+        source = record.undo_source(target, force=options.force)
+        return prepare_undo(options.input, options.settings, source, limit=options.limit, notices=chosen.notices)
+    from batcher.plan.planning import prepare  # noqa: PLC0415 - pyarrow only to read input
+
+    return prepare(
+        options.input,
+        options.settings,
+        default_status=options.default_status,
+        # with the reads, the API's state decides; without them, the journal of the run continued is all there is
+        applied=chosen.earlier.applied if chosen.continued is not None and not options.snapshot else None,
+        limit=options.limit,
+        options=options.input_options,
+        notices=chosen.notices,
+    )
+
+
+def _run_planned(
+    options: RunOptions,
+    environ: Mapping[str, str],
+    hooks: RunHooks,
+    plan: Plan,
+    credentials: Credentials | None,
+    chosen: Chosen,
+    state_dir: Path,
+) -> RunResult:
+    from batcher.flows import record  # noqa: PLC0415
+    from batcher.http.quota import QuotaLedger  # noqa: PLC0415
+
     notices = list(plan.notices)
-    seen.plan = plan
     hooks.on_plan(plan)
     ledger = None if options.sandbox else QuotaLedger(state_dir, options.daily_quota or 0)
+    run = None
     try:
         view = _quota_view(ledger)
         if options.dry_run:
@@ -139,19 +171,27 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
         check_guard_rails(plan, options)
         if not hooks.confirm(plan, view):
             return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
-        summary = _execute(options, plan, credentials, ledger, hooks)
+        run = record.start(chosen, state_dir)
+        summary = _execute(options, plan, credentials, ledger, hooks, run, chosen)
+    except BaseException as exc:
+        if run is not None:  # the run's record says how it ended: not finished, --resume continues it
+            code = exc.exit_code if isinstance(exc, BatcherError) else EXIT_INTERRUPTED
+            record.finish(run, exit_code=code, counts=None, finished=False)
+        raise
     finally:
         if ledger is not None:
             ledger.close()
     if credentials is not None and credentials.saved_notice:
         notices.append(credentials.saved_notice)
     code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
+    unfinished = _unfinished(summary) or bool(plan.held_back) or summary.stopped is not None or summary.interrupted
     retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
     verification = None
     if options.verify and summary.stopped is None and not summary.interrupted:
         verification, verify_code = _verify(options, environ, notices)
         if code == EXIT_OK:
             code = verify_code
+    run = record.finish(run, exit_code=code, counts=summary.counts, finished=not unfinished)
     return RunResult(
         options,
         code,
@@ -161,6 +201,7 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
         notices=tuple(notices),
         resume_command=retry,
         verification=verification,
+        run=run,
     )
 
 
@@ -184,7 +225,13 @@ def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str])
 
 
 def _execute(
-    options: RunOptions, plan: Plan, credentials: Credentials | None, ledger: QuotaLedger | None, hooks: RunHooks
+    options: RunOptions,
+    plan: Plan,
+    credentials: Credentials | None,
+    ledger: QuotaLedger | None,
+    hooks: RunHooks,
+    run: RunRecord,
+    chosen: Chosen,
 ) -> RunSummary:
     from batcher.flows.endpoint import SandboxOptions  # noqa: PLC0415
     from batcher.remote.execute import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
@@ -197,7 +244,8 @@ def _execute(
             options.results,
             sandbox_options=SandboxOptions(options.sandbox_registrations) if options.sandbox else None,
             on_progress=advance,
-            resume=options.resume,
+            journal_file=run.journal,
+            earlier=chosen.earlier,
             quota=ledger,
             results_format=options.results_format,
             reads=ReadOptions(options.if_status, options.max_changes, force=options.force)
@@ -315,6 +363,7 @@ def summary_document(result: RunResult) -> dict[str, object]:
         "error": str(result.error) if result.error is not None else None,
         "input": str(result.options.input),
         "results": str(result.options.results),
+        "run_id": result.run.run_id if result.run is not None else None,
     }
     if summary is not None and plan is not None:
         document |= {

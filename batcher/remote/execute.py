@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,12 +25,13 @@ from batcher.models import Batch, BatchResult, Outcome, WireStats
 from batcher.plan.chunker import plan_batches
 from batcher.plan.planning import Plan
 from batcher.plan.reconciler import RowResults, reconcile
+from batcher.remote.adopt import adopt, journal_resolved
 from batcher.remote.reads import TrackRead, getter
 from batcher.remote.resolve import Resolution, email_mismatches, groups_of, resolve_plan
 from batcher.remote.sender import QuotaGate, send_batches
 from batcher.remote.snapshot import Preview, Settled, TrackKey, image, preview, settle, take_snapshot, tracks_of
 from batcher.results.file import write_results
-from batcher.results.journal import BeforeImage, Journal, journal_path, read_before_image, results_lock
+from batcher.results.journal import NO_EARLIER_ATTEMPTS, EarlierAttempts, Journal
 from batcher.results.report import Report, build_report
 from batcher.settings import Settings
 from batcher.support.logs import get_logger
@@ -81,6 +82,7 @@ class _Progress:
     resolution: Resolution | None = None
     settled: Settled | None = None
     preview: Preview | None = None
+    adopted: dict[int, str] = field(default_factory=dict)  # row -> before-image, of rows an earlier attempt changed
 
 
 def execute(
@@ -89,59 +91,61 @@ def execute(
     credentials: Credentials | None,
     results_path: Path,
     *,
+    journal_file: Path,
+    earlier: EarlierAttempts = NO_EARLIER_ATTEMPTS,
     sandbox_options: SandboxOptions | None = None,
     on_progress: ProgressCallback | None = None,
-    resume: bool = False,
     quota: QuotaGate | None = None,
     results_format: str = "auto",
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
 ) -> RunSummary:
     """Read the current statuses (unless reads is None), send the batches left, journalling each, then write
-    one results line per input row.
+    one results line per input row. The caller holds the results path's lock.
+
+    journal_file is the run's journal; earlier, what the earlier attempts of this run did (--resume of an
+    unfinished run): a registration they sent that the reads find at its target is this run's change, with their
+    before-image; every other row is as the reads find it.
 
     Raises:
-        UsageError: another run holds the results path; TooManyChanges: more real changes than --max-changes.
+        TooManyChanges: more real changes than --max-changes.
         OutputError: the journal or the results file cannot be written.
     """
     started = time.monotonic()
     results: list[BatchResult] = []
     stats = WireStats()
-    with results_lock(results_path):
-        journal_file = journal_path(results_path)
-        images = read_before_image(journal_file) if resume and journal_file.exists() else {}
-        journal = Journal(journal_file, append=resume)
-        progress = _Progress(plan.batches, {key: image.read for key, image in images.items()})
+    journal = Journal(journal_file, append=True)
+    progress = _Progress(plan.batches)
 
-        def collect(result: BatchResult) -> None:
-            batch = progress.batches[result.batch - 1]
-            journal.record(batch, result)  # durable before the rows count as done
-            results.append(result)
-            _log_batch(batch, result)
-            if on_progress is not None:
-                on_progress(len(batch.rows), result.attempts)
+    def collect(result: BatchResult) -> None:
+        batch = progress.batches[result.batch - 1]
+        journal.record(batch, result)  # durable before the rows count as done
+        results.append(result)
+        _log_batch(batch, result)
+        if on_progress is not None:
+            on_progress(len(batch.rows), result.attempts)
 
-        stopped: RunStopped | None = None
-        interrupted = False
-        try:
-            run = _Run(plan, settings, journal, progress, reads, on_preview, _known(plan, images))
-            interrupted, stopped = asyncio.run(_send(run, credentials, sandbox_options, collect, quota, stats))
-        finally:
-            journal.close()
-        plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled
-        rows = reconcile(
-            plan.loaded,
-            progress.batches,
-            results,
-            pending_reason=_pending_reason(stopped, interrupted),
-            applied_before=plan.applied_before,
-            held_back_reason=_held_back_reason(plan.limit),
-            previous_status=_previous_status(plan, progress.reads, images),
-            decided=_decided(plan, settled, resolution),
-        )
-        if resolution is not None:
-            resolution.show(rows)  # people-shaped input: which registration and track each row went to
-        write_results(results_path, plan.loaded, rows, results_format=results_format)
+    stopped: RunStopped | None = None
+    interrupted = False
+    try:
+        run = _Run(plan, settings, journal, progress, reads, on_preview, earlier)
+        interrupted, stopped = asyncio.run(_send(run, credentials, sandbox_options, collect, quota, stats))
+    finally:
+        journal.close()
+    plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled
+    rows = reconcile(
+        plan.loaded,
+        progress.batches,
+        results,
+        pending_reason=_pending_reason(stopped, interrupted),
+        applied_before=plan.applied_before,
+        held_back_reason=_held_back_reason(plan.limit),
+        previous_status=_previous_status(plan, progress, earlier),
+        decided=_decided(plan, settled, resolution),
+    )
+    if resolution is not None:
+        resolution.show(rows)  # people-shaped input: which registration and track each row went to
+    write_results(results_path, plan.loaded, rows, results_format=results_format)
     return RunSummary(
         rows=rows,
         stats=stats,
@@ -155,20 +159,22 @@ def execute(
     )
 
 
-def _previous_status(
-    plan: Plan, reads: Mapping[TrackKey, TrackRead], images: Mapping[TrackKey, BeforeImage]
-) -> Strings | None:
-    """Per row, the status before the change: from this run's reads, except for the rows an earlier run on this
-    results path applied (--resume), which keep what its journal read before them, never what is read now (their
-    own change)."""
+def _previous_status(plan: Plan, progress: _Progress, earlier: EarlierAttempts) -> Strings | None:
+    """Per row, the status before the change: from this attempt's reads, except for the rows an earlier attempt of
+    this run changed (adopted, or applied and not read again with --no-snapshot): their journal's before-image."""
     count = plan.loaded.row_count
-    previous = image(plan.loaded.groups, reads, count).previous_status if reads else None
-    applied = plan.applied_before > 0
-    if not images or not applied.any():
+    previous = image(plan.loaded.groups, progress.reads, count).previous_status if progress.reads else None
+    applied = np.flatnonzero(plan.applied_before > 0)
+    if not progress.adopted and not len(applied):
         return previous
-    before = image(plan.loaded.groups, {key: recorded.read for key, recorded in images.items()}, count)
     previous = previous.copy() if previous is not None else np.full(count, "", dtype=object)
-    previous[applied] = before.previous_status[applied]
+    for row, before in progress.adopted.items():
+        previous[row] = before
+    loaded = plan.loaded
+    for row in applied.tolist():
+        key = (str(loaded.event_id[row]), str(loaded.track_id[row]), str(loaded.registration_id[row]))
+        found = earlier.previous_of((*key, str(loaded.registration_status[row])))
+        previous[row] = found or ""
     return previous
 
 
@@ -186,16 +192,6 @@ def _decided(plan: Plan, settled: Settled | None, resolution: Resolution | None)
     return outcome, reason
 
 
-def _known(plan: Plan, images: Mapping[TrackKey, BeforeImage]) -> dict[TrackKey, TrackRead]:
-    """The journal's reads that answer for every id this run asks about in their track (the others: read again)."""
-    known: dict[TrackKey, TrackRead] = {}
-    for key, groups in tracks_of(plan.groups).items():
-        recorded = images.get(key)
-        if recorded is not None and all(rid in recorded.covered for group in groups for rid in group.registration_ids):
-            known[key] = recorded.read
-    return known
-
-
 @dataclass(frozen=True, slots=True)
 class _Run:
     """What the send of one run needs, besides its endpoint."""
@@ -206,7 +202,7 @@ class _Run:
     progress: _Progress
     reads: ReadOptions | None
     on_preview: Callable[[Preview], None] | None
-    known: dict[TrackKey, TrackRead]
+    earlier: EarlierAttempts
 
 
 async def _send(
@@ -248,9 +244,15 @@ async def _read_and_send(
     if plan is not run.plan:
         plan = replace(plan, groups=tuple(groups_of(plan.batches)))
     progress.plan, progress.resolution, progress.batches = plan, resolution, plan.batches
+    journal_resolved(run.journal, run.plan.loaded, resolution)
+    previous: Strings | None = None
     if run.reads is not None:
         loaded = plan.loaded
-        known = {**resolution.known(plan.groups), **run.known}  # the listings of the resolve stage are not read again
+        known = resolution.known(plan.groups)  # the listings of the resolve stage are not read again
+        wanted = tracks_of(plan.groups)
+        for key, read in known.items():  # but they are this run's before-image too
+            run.journal.record_read(read, [rid for group in wanted.get(key, []) for rid in group.registration_ids])
+        progress.reads.update(known)
         snapshot, made = await take_snapshot(
             getter(client),
             where.base_url,
@@ -272,6 +274,8 @@ async def _read_and_send(
         )
         wrong = mismatch != ""
         settled.outcome[wrong], settled.reason[wrong] = Outcome.INVALID.value, mismatch[wrong]
+        progress.adopted = adopt(run.journal, run.earlier, groups, snapshot.previous_status, settled)
+        previous = snapshot.previous_status
         found = preview(
             loaded.registration_status, snapshot, settled, stated=loaded.stated_status, row_number=loaded.row_number
         )
@@ -285,6 +289,9 @@ async def _read_and_send(
         progress.settled, progress.preview = settled, found
         if run.on_preview is not None:
             run.on_preview(found)
+    if previous is not None:  # each before-image is durable before any PUT (--no-snapshot: there is none)
+        for batch in progress.batches:
+            run.journal.record_intent(batch, previous[np.asarray(batch.rows, dtype=np.int64)].tolist())
     await send_batches(progress.batches, where, token, on_result=on_result, client=client)
 
 
