@@ -42,7 +42,7 @@ class QuotaError(RunStopped):
 
 
 class WrongBaseUrl(RunStopped):
-    """The base URL does not answer like the API (a web server's 404 page, unreadable answers)."""
+    """The base URL does not answer like the API (a web server's page instead of the API's JSON)."""
 
 
 class OutputError(RunStopped):

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
 from batcher.cli.parser import PROG, build_parser, documented_options, option_table
-from batcher.cli.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flows.options import RunOptions, run_options
-from batcher.flows.run import QuotaView, RunHooks, run_flow, write_error_summary
+from batcher.flows.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
+from batcher.flows.run import RunHooks, run_flow
+from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     result = run_flow(options, env, hooks)
     out, err = run_lines(result)
     if result.verification is not None:
-        from batcher.cli.render import verify_lines  # noqa: PLC0415
+        from batcher.flows.render import verify_lines  # noqa: PLC0415
 
         err += verify_lines(result.verification)
     for line in out:
@@ -178,7 +179,7 @@ def _progress(options: RunOptions) -> Callable[[int], AbstractContextManager[Pro
 
 
 def _report(args: argparse.Namespace) -> int:
-    from batcher.cli.render import report_lines  # noqa: PLC0415
+    from batcher.flows.render import report_lines  # noqa: PLC0415
     from batcher.flows.report import ReportOptions, chosen_words, report_flow  # noqa: PLC0415
 
     result = report_flow(ReportOptions(args.results, args.only, args.out, args.summary_json))
@@ -192,7 +193,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from batcher.cli.render import runs_lines  # noqa: PLC0415
+    from batcher.flows.render import runs_lines  # noqa: PLC0415
     from batcher.flows.runs import runs_flow  # noqa: PLC0415
 
     for line in runs_lines(runs_flow(args.state_dir, env)):
@@ -201,8 +202,7 @@ def _runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from batcher.flows.sandbox import ServeOptions, latency, serve_flow  # noqa: PLC0415
-    from batcher.sandbox.app import Scenario  # noqa: PLC0415
+    from batcher.flows.sandbox import Scenario, ServeOptions, latency, serve_flow  # noqa: PLC0415 - aiohttp
 
     scenario = Scenario(
         token=args.token,
@@ -240,14 +240,14 @@ def _read_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     logs.configure(verbosity=0, log_format="text", log_file=None, secrets=[env.get(name, "") for name in SECRET_ENV])
     with PageBar(shown=read.progress) as bar:
         if args.command == "verify":
-            from batcher.cli.render import verify_lines  # noqa: PLC0415
+            from batcher.flows.render import verify_lines  # noqa: PLC0415
             from batcher.flows.verify import VerifyOptions, verify_flow  # noqa: PLC0415
 
             verified = verify_flow(VerifyOptions(args.results, read, args.out), env, on_listing=bar.listing)
             lines, code = verify_lines(verified), verified.exit_code
         else:
-            from batcher.cli.render import export_lines  # noqa: PLC0415
             from batcher.flows.export import export_flow, export_options  # noqa: PLC0415
+            from batcher.flows.render import export_lines  # noqa: PLC0415
 
             chosen = export_options(
                 args.events,

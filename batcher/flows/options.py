@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batcher.defaults import DELIMITER_NAMES, FIELDS
+from batcher.defaults import DELIMITER_NAMES, FIELDS, RESULTS_FORMATS
 from batcher.errors import UsageError
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
 from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
@@ -22,13 +22,13 @@ from batcher.settings import (
     DEFAULT_TIMEOUT_S,
     Settings,
 )
+from batcher.support.csvtext import normalize_header
 
 if TYPE_CHECKING:  # the loader pulls in pyarrow, which `--print-config` and `--help` do not need
     from batcher.input.loader import InputOptions
 
 
 PROGRESS_EVERY_S = 30.0
-RESULTS_FORMATS = ("auto", "csv", "excel")
 # every run/plan option's default, in one table: the parser gives only the options typed, so that
 # config.resolve can tell a flag from a default (flag, then environment, then config file, then this)
 RUN_DEFAULTS: dict[str, object] = {
@@ -251,8 +251,6 @@ def column(text: str) -> tuple[str, str]:
     Raises:
         UsageError: FIELD is not an input field, or '=' is missing.
     """
-    from batcher.input.loader import normalize_header  # noqa: PLC0415 - see the typing import above
-
     field, equals, header = text.partition("=")
     fields = {normalize_header(name): name for name in FIELDS}
     if not equals or normalize_header(field) not in fields:

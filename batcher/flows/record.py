@@ -8,14 +8,10 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from batcher.flows.options import RunOptions
-
-if TYPE_CHECKING:
-    from batcher.flows.verify import VerifyOptions
 from batcher.models import Outcome
-from batcher.plan.planning import UndoSource
+from batcher.plan.undo import UndoSource
 from batcher.results import history
 from batcher.results.history import RunRecord
 from batcher.results.journal import NO_EARLIER_ATTEMPTS, EarlierAttempts, read_attempts, read_changes, read_resolved
@@ -182,17 +178,3 @@ def undo_source(target: UndoTarget, *, force: bool) -> UndoSource:
     if not run.journal.exists():
         return UndoSource({}, {}, run.run_id, force=force)
     return UndoSource(read_changes(run.journal), read_resolved(run.journal), run.run_id, force=force)
-
-
-def verify_target(options: VerifyOptions, state_dir: Path) -> tuple[VerifyOptions, RunRecord | None]:
-    """verify RUN_ID or verify RESULTS: the options with the results file to read (for a run ID: its kept copy,
-    and the verification beside the run's own results unless --out), and the run that wrote it.
-
-    Raises:
-        UsageError: a run ID the history does not hold.
-    """
-    run, named = run_named(options.results, state_dir)
-    if run is None or not named:
-        return options, run
-    out = options.out if options.out is not None else beside(run, ".verify.csv")
-    return replace(options, results=run.results_copy, out=out), run

@@ -6,12 +6,11 @@ RunResult, which render.py turns into text.
 
 from __future__ import annotations
 
-import contextlib
-import json
+import functools
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,9 +24,9 @@ from batcher.errors import (
     UsageError,
 )
 from batcher.flows.options import RunOptions
+from batcher.flows.summary import QuotaView, RunResult, UnwritableSummary, with_summary_json
 from batcher.models import Outcome
-from batcher.support.files import why_unwritable, write_text_atomically
-from batcher.support.redaction import redact
+from batcher.support.files import why_unwritable
 
 if TYPE_CHECKING:
     from batcher.flows.record import Chosen, UndoTarget
@@ -52,34 +51,6 @@ class RunHooks:
     on_preview: Callable[[Preview], None] = lambda preview: None  # the reads are done: the real from -> to table
 
 
-@dataclass(frozen=True, slots=True)
-class QuotaView:
-    """The local daily quota as the plan and the summary show it."""
-
-    daily_quota: int
-    left_today: int
-    folder: Path
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """Everything one run or plan did, to be rendered; exit_code is the process's exit code."""
-
-    options: RunOptions
-    exit_code: int
-    plan: Plan | None = None
-    summary: RunSummary | None = None
-    quota: QuotaView | None = None
-    notices: tuple[str, ...] = ()  # said once at the end, e.g. that a rotated token was saved
-    error: BatcherError | None = None  # the run did not get to the end (or not at all)
-    declined: bool = False  # the person at the terminal said no
-    interrupted: bool = False  # Ctrl-C outside the send
-    resume_command: str = ""
-    summary_error: str = ""  # the summary JSON could not be written at the end
-    verification: VerifyResult | None = None  # run --verify: what reading back found
-    run: RunRecord | None = None  # the run's record in the run history, once it started sending
-
-
 def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = RunHooks()) -> RunResult:
     """Do one `run` or `plan` from typed options; never raises a BatcherError (it is in the result)."""
     seen = _Seen()
@@ -89,7 +60,7 @@ def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = 
         result = RunResult(options, exc.exit_code, plan=seen.plan, error=exc)
     except KeyboardInterrupt:
         result = RunResult(options, EXIT_INTERRUPTED, plan=seen.plan, interrupted=True)
-    return _with_summary_json(result)
+    return with_summary_json(result)
 
 
 @dataclass(slots=True)
@@ -129,7 +100,7 @@ def _prepare(options: RunOptions, chosen: Chosen, target: UndoTarget | None) -> 
     from batcher.flows import record  # noqa: PLC0415
 
     if target is not None:
-        from batcher.plan.planning import prepare_undo  # noqa: PLC0415
+        from batcher.plan.undo import prepare_undo  # noqa: PLC0415
 
         source = record.undo_source(target, force=options.force)
         return prepare_undo(options.input, options.settings, source, limit=options.limit, notices=chosen.notices)
@@ -233,16 +204,16 @@ def _execute(
     run: RunRecord,
     chosen: Chosen,
 ) -> RunSummary:
-    from batcher.flows.endpoint import SandboxOptions  # noqa: PLC0415
+    from batcher.flows.endpoint import SandboxOptions, open_endpoint  # noqa: PLC0415
     from batcher.remote.execute import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
+    sandbox = SandboxOptions(options.sandbox_registrations) if options.sandbox else None
     with hooks.progress(plan.sendable_rows) as advance:
         return execute(
             plan,
             options.settings,
-            credentials,
+            functools.partial(open_endpoint, plan.loaded, options.settings, credentials, sandbox),
             options.results,
-            sandbox_options=SandboxOptions(options.sandbox_registrations) if options.sandbox else None,
             on_progress=advance,
             journal_file=run.journal,
             earlier=chosen.earlier,
@@ -259,10 +230,6 @@ def _quota_view(ledger: QuotaLedger | None) -> QuotaView | None:
     if ledger is None:
         return None
     return QuotaView(ledger.daily_quota, ledger.remaining_today(), ledger.path.parent)
-
-
-class UnwritableSummary(UsageError):
-    """--summary-json names a path that cannot be written (so no summary is written there)."""
 
 
 def check_output_paths(options: RunOptions) -> None:
@@ -343,52 +310,3 @@ def resume_command(words: Sequence[str], results_path: Path) -> str:
     if not any(word == "--results" or word.startswith("--results=") for word in kept):
         kept += ["--results", str(results_path)]
     return shlex.join(kept)
-
-
-def write_error_summary(path: Path | None, error: BatcherError, input_path: Path | None) -> None:
-    """The --summary-json of a run refused before its options were all read (best effort: it may be unwritable)."""
-    if path is None or why_unwritable(path):
-        return
-    where = str(input_path) if input_path is not None else None
-    document = {"exit_code": error.exit_code, "error": str(error), "input": where, "results": None}
-    with contextlib.suppress(BatcherError):
-        write_text_atomically(path, redact(json.dumps(document, indent=2) + "\n"), what="the summary")
-
-
-def summary_document(result: RunResult) -> dict[str, object]:
-    """The --summary-json document of a result, whatever the exit."""
-    summary, plan = result.summary, result.plan
-    document: dict[str, object] = {
-        "exit_code": result.exit_code,
-        "error": str(result.error) if result.error is not None else None,
-        "input": str(result.options.input),
-        "results": str(result.options.results),
-        "run_id": result.run.run_id if result.run is not None else None,
-    }
-    if summary is not None and plan is not None:
-        document |= {
-            "requests_sent": summary.stats.requests,
-            "elapsed_s": round(summary.elapsed_s, 3),
-            "requests_per_s": round(summary.stats.requests_per_s, 3),
-            "rows_applied_before": plan.rows_applied_before,
-            "quota_left_today": result.quota.left_today if result.quota is not None else None,
-            "stopped": str(summary.stopped) if summary.stopped is not None else None,
-            "interrupted": summary.interrupted,
-            "resume_command": result.resume_command or None,
-            "reads": summary.preview.reads if summary.preview is not None else None,
-            "transitions": summary.preview.as_dicts() if summary.preview is not None else None,
-            **summary.report.as_dict(),
-        }
-    return document
-
-
-def _with_summary_json(result: RunResult) -> RunResult:
-    path = result.options.output.summary_json
-    if path is None or isinstance(result.error, UnwritableSummary):
-        return result
-    try:
-        text = redact(json.dumps(summary_document(result), indent=2) + "\n")
-        write_text_atomically(path, text, what="the summary")
-    except BatcherError as exc:
-        return replace(result, summary_error=str(exc))
-    return result

@@ -1,17 +1,18 @@
-"""The `sandbox` flow: serve the local emulator of the endpoint until interrupted."""
+"""The `sandbox` flow: serve the local emulator of the endpoint until interrupted (the command line imports this
+module only for `batcher sandbox`: it loads aiohttp)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from batcher.defaults import DEFAULT_REGISTRATIONS
 from batcher.errors import UsageError
+from batcher.sandbox import app as sandbox
+from batcher.sandbox.app import Scenario
 
-if TYPE_CHECKING:
-    from batcher.sandbox.app import Scenario
+__all__ = ["Scenario", "ServeOptions", "latency", "serve_flow"]  # Scenario: the command line names the faults
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +27,6 @@ class ServeOptions:
 
 def serve_flow(options: ServeOptions, on_ready: Callable[[str], None]) -> None:
     """Serve until interrupted; on_ready hears a notice when no registrations were loaded."""
-    from batcher.sandbox import app as sandbox  # noqa: PLC0415 - aiohttp only to serve
-
     registrations_file = options.registrations or DEFAULT_REGISTRATIONS
     registrations = sandbox.read_registrations(registrations_file) if registrations_file.exists() else []
     if not registrations:

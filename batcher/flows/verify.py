@@ -21,15 +21,18 @@ from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped, UsageError
 from batcher.flows.options import ReadOptions
 from batcher.flows.session import SessionStats, run_reads
 from batcher.input.columnar import Strings
-from batcher.models import Outcome
-from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, TrackRead, read_track
+from batcher.input.earlier import RESULT_COLUMNS
+from batcher.models import Outcome, TrackRead
+from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, read_track
 from batcher.results import history
 from batcher.results.export_file import check_out_path, csv_text, write_csv_text
-from batcher.results.file import RESULT_COLUMNS, ResultsFile, output_format, read_results_file
+from batcher.results.format import output_format
 from batcher.results.journal import read_resolved
+from batcher.results.reader import ResultsFile, read_results_file
 
 if TYPE_CHECKING:
     from batcher.input.rows import LoadedInput
+    from batcher.results.history import RunRecord
 
 VERIFY_COLUMNS = ("current_status", "verified")
 YES, NO, MISSING, UNKNOWN = "yes", "no", "missing", "unknown"  # unknown: no registration to read (no run record)
@@ -225,7 +228,6 @@ def verify_flow(
         RunStopped: 401/403/quota, or a track could not be read.
         OutputError: the verification cannot be written.
     """
-    from batcher.flows.record import verify_target  # noqa: PLC0415
     from batcher.http.quota import default_state_dir  # noqa: PLC0415
 
     options, run = verify_target(options, options.read.state_dir or default_state_dir(environ))
@@ -262,3 +264,19 @@ def verify_flow(
         session,
         EXIT_OK if verification.all_verified else EXIT_SOME_FAILED,
     )
+
+
+def verify_target(options: VerifyOptions, state_dir: Path) -> tuple[VerifyOptions, RunRecord | None]:
+    """verify RUN_ID or verify RESULTS: the options with the results file to read (for a run ID: its kept copy,
+    and the verification beside the run's own results unless --out), and the run that wrote it.
+
+    Raises:
+        UsageError: a run ID the history does not hold.
+    """
+    from batcher.flows.record import beside, run_named  # noqa: PLC0415 - pyarrow only to read results
+
+    run, named = run_named(options.results, state_dir)
+    if run is None or not named:
+        return options, run
+    out = options.out if options.out is not None else beside(run, ".verify.csv")
+    return replace(options, results=run.results_copy, out=out), run

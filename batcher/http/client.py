@@ -20,33 +20,21 @@ from batcher.errors import AuthError, BatcherError, QuotaError, RunStopped
 from batcher.http import api
 from batcher.http.api import Answer, Verdict
 from batcher.http.auth import Credentials
-from batcher.http.pacing import Pace, sleep_unless_stopped
+from batcher.http.pace_record import PaceRecord
+from batcher.http.pacing import RECOVERY_S, Pace, is_testing, sleep_unless_stopped
+from batcher.http.quota import QuotaLedger
+from batcher.http.token import TokenEndpoint
+from batcher.http.transport import MAX_RESPONSE_BYTES, USER_AGENT, BodyTooLarge, read_body
 from batcher.models import WireStats
 from batcher.settings import PACING_MARGIN, Settings
 from batcher.support import redaction
 from batcher.support.logs import get_logger
 
-MAX_RESPONSE_BYTES = 1 << 20
-READ_CHUNK_BYTES = 64 * 1024
-USER_AGENT = "batcher/0.1 (bulk registration status updates)"
-TOKEN_ENDPOINT_ATTEMPTS = 3
 MAX_REFRESHES_PER_CALL = 3
-TOKEN_ENDPOINT_SPACING_S = 1.0  # the token endpoint allows about one call per second
 THROTTLE_FLOOR_S = 1.0  # each 429 in a row counts at least this much against --max-throttle-wait
 MIN_THROTTLES_IN_A_ROW = 3
 
 log = get_logger()
-_testing = False
-
-
-def set_testing(testing: bool) -> None:
-    """Turn every backoff, throttle and token-endpoint wait off (tests), or back on; as stamina's set_testing."""
-    global _testing  # noqa: PLW0603 (one process-wide switch, like stamina's)
-    _testing = testing
-
-
-def is_testing() -> bool:
-    return _testing
 
 
 class QuotaGate(Protocol):
@@ -57,34 +45,12 @@ class QuotaGate(Protocol):
     def take(self) -> bool: ...
 
 
-class BodyTooLarge(Exception):
-    """An answer's body is past MAX_RESPONSE_BYTES."""
-
-
 @dataclass(frozen=True, slots=True)
 class Reply:
     """The final answer to one call, and how many requests it took; answer is None if the run stopped."""
 
     answer: Answer | None
     attempts: int
-
-
-async def read_body(response: aiohttp.ClientResponse, limit: int = MAX_RESPONSE_BYTES) -> bytes:
-    """The whole body, however many pieces it arrives in, up to limit bytes.
-
-    Raises:
-        BodyTooLarge: the body (by Content-Length or as read) is longer than limit.
-    """
-    if response.content_length is not None and response.content_length > limit:
-        raise BodyTooLarge
-    parts: list[bytes] = []
-    size = 0
-    while chunk := await response.content.read(READ_CHUNK_BYTES):
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 class ApiClient:
@@ -109,9 +75,11 @@ class ApiClient:
         self.quota = quota
         self.stats = stats if stats is not None else WireStats()
         self.stopped: RunStopped | None = None
-        self.pace = Pace(settings.pacing_interval_s, self.stop)
+        # a client counting in a state folder's ledger shares that folder's pace with every process on the key
+        self.shared_pace = PaceRecord(quota.path.parent) if isinstance(quota, QuotaLedger) else None
+        self.pace = Pace(settings.pacing_interval_s, self.stop, shared=self.shared_pace)
         self.in_flight = asyncio.Semaphore(settings.concurrency)
-        self.refresh_lock = asyncio.Lock()
+        self.tokens = TokenEndpoint(credentials, settings.timeout_s, self.stop)
         self.accepted_generations: set[int] = set()
         self.throttles_in_a_row = 0
         self._session: aiohttp.ClientSession | None = None
@@ -129,6 +97,8 @@ class ApiClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.shared_pace is not None:
+            self.shared_pace.close()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -169,7 +139,8 @@ class ApiClient:
         while True:
             # only a request on the wire holds a place: a call waiting out its backoff lets others go
             async with self.in_flight:
-                if not await self.pace.slot() or not self._take_quota():
+                sent_at = await self.pace.slot()
+                if sent_at is None or self.stop.is_set() or not self._take_quota():
                     return Reply(None, attempts)
                 generation = self.credentials.generation
                 attempts += 1
@@ -177,10 +148,9 @@ class ApiClient:
                 answer = await self._request_once(method, url, params or {}, body)
             verdict = answer.verdict
             if verdict is Verdict.THROTTLED:
-                self._throttled(answer)
+                self._throttled(answer, sent_at)
                 continue
             self.throttles_in_a_row = 0
-            self.pace.answered()
             if verdict is Verdict.REFRESH:
                 refreshes += 1
                 if self._is_hopeless(generation, refreshes):
@@ -205,7 +175,7 @@ class ApiClient:
 
     def backoff_s(self, attempts: int, retry_after_s: float | None) -> float:
         """Retry-After when usable (capped at backoff_max_s), else full-jitter exponential backoff."""
-        if _testing:
+        if is_testing():
             return 0.0
         if retry_after_s is not None:
             return min(retry_after_s, self.settings.backoff_max_s)
@@ -221,22 +191,27 @@ class ApiClient:
         # a refreshed token rejected before any request got through with it is not a token that expired
         return (generation > 0 and generation not in self.accepted_generations) or refreshes > MAX_REFRESHES_PER_CALL
 
-    def _throttled(self, answer: Answer) -> None:
-        """Push every caller back and slow the pace; stop once 429s cost more than the allowed wait."""
+    def _throttled(self, answer: Answer, sent_at: float) -> None:
+        """Push every caller back, and slow the pace once per congestion event; stop once 429s cost more than the
+        allowed wait."""
         self.throttles_in_a_row += 1
-        if _testing:
+        if is_testing():
             wait_s = 0.0
         elif answer.wait_s is not None:
             wait_s = answer.wait_s
         else:
             ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2**self.throttles_in_a_row)
             wait_s = random.uniform(ceiling / 2, ceiling)
-        self.pace.throttled(wait_s)
-        log.warning(
-            "429 too many requests: pausing %.1f s and slowing to %.2f requests/s",
-            wait_s,
-            self.settings.rate_per_s * PACING_MARGIN / self.pace.factor,
-        )
+        if self.pace.throttled(sent_at, wait_s):
+            log.warning(
+                "429 too many requests: pausing %.1f s, then %.2f requests/s, back to %.2f within %.0f s",
+                wait_s,
+                self.settings.rate_per_s * PACING_MARGIN / self.pace.schedule.slowdown,
+                self.settings.rate_per_s * PACING_MARGIN,
+                RECOVERY_S,
+            )
+        else:
+            log.info("429 too many requests from the same burst: pausing %.1f s, no further slowdown", wait_s)
         # a wait of nothing must still bring the stop: 429s in a row count at least THROTTLE_FLOOR_S each
         allowed = max(MIN_THROTTLES_IN_A_ROW, math.ceil(self.settings.max_throttle_wait_s / THROTTLE_FLOOR_S))
         if self.pace.waited_s > self.settings.max_throttle_wait_s or self.throttles_in_a_row > allowed:
@@ -268,60 +243,11 @@ class ApiClient:
 
     async def refresh(self, generation: int) -> bool:
         """Refresh the access token once for all callers that saw it rejected; False if the run stops."""
-        async with self.refresh_lock:
-            if self.credentials.generation != generation:
-                return True  # another caller refreshed it meanwhile
-            last = ""
-            for attempt in range(TOKEN_ENDPOINT_ATTEMPTS):
-                if attempt and not _testing:
-                    await sleep_unless_stopped(TOKEN_ENDPOINT_SPACING_S, self.stop)
-                outcome = await self._call_token_endpoint()
-                if outcome is None:
-                    return True
-                if isinstance(outcome, AuthError):
-                    self.halt(outcome)
-                    return False
-                last = outcome
-            self.halt(
-                AuthError(
-                    f"the token endpoint {self.credentials.token_url} did not answer ({last}); "
-                    "try again later with --resume"
-                )
-            )
+        error = await self.tokens.refresh(self.session, generation)
+        if error is not None:
+            self.halt(error)
             return False
-
-    async def _call_token_endpoint(self) -> AuthError | str | None:
-        """None when the token was refreshed, an AuthError when refused, a text when worth retrying."""
-        call = self.credentials.refresh_request()  # not counted: the token endpoint is not the API's rate or quota
-        try:
-            async with self.session.post(
-                call.url,
-                data=call.form,
-                headers=call.headers,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s),
-            ) as response:
-                if 300 <= response.status < 400:
-                    location = redaction.redact(response.headers.get("Location", "nowhere"))[:200]
-                    return AuthError(
-                        f"the token endpoint {call.url} answered with a redirect to {location}; batcher does not "
-                        "follow redirects (check CTCT_TOKEN_URL)"
-                    )
-                body = await read_body(response)
-                if response.status >= 500 or response.status == 429:
-                    return f"HTTP {response.status}"
-                try:
-                    self.credentials.accept_refresh(response.status, body)
-                except AuthError as exc:
-                    return exc
-                log.info("the access token was refreshed")
-                return None
-        except BodyTooLarge:
-            return f"an answer larger than {MAX_RESPONSE_BYTES} bytes"
-        except TimeoutError:
-            return f"no answer within {self.settings.timeout_s:g} s"
-        except aiohttp.ClientError as exc:
-            return redaction.redact(str(exc) or type(exc).__name__)
+        return True
 
     async def _request_once(self, method: str, url: str, params: Mapping[str, str], body: bytes | None) -> Answer:
         headers = {**self.credentials.authorization()}

@@ -1,5 +1,5 @@
-"""Sends a plan: the endpoint (real or an in-process sandbox), one client for the reads and the PUTs, the journal,
-signals, then the results file.
+"""Sends a plan: the endpoint the flow gives (real or an in-process sandbox), one client for the reads and the PUTs,
+the journal, signals (support/signals.py), then the results file; remote/outcomes.py merges what decided each row.
 
 No argument parsing, no printing, no exit codes: the flow decides what a summary means.
 """
@@ -7,36 +7,40 @@ No argument parsing, no printing, no exit codes: the flow decides what a summary
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from batcher.errors import RunStopped, UsageError, WrongBaseUrl
-from batcher.flows.endpoint import SandboxOptions, open_endpoint
+from batcher.errors import RunStopped, UsageError
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
 from batcher.input.columnar import Strings
-from batcher.models import Batch, BatchResult, Outcome, WireStats
+from batcher.models import Batch, BatchResult, Outcome, TrackRead, WireStats
 from batcher.plan.chunker import plan_batches
 from batcher.plan.planning import Plan
-from batcher.plan.reconciler import RowResults, reconcile
+from batcher.plan.reconciler import reconcile
 from batcher.remote.adopt import adopt, journal_resolved
-from batcher.remote.reads import TrackRead, getter
+from batcher.remote.outcomes import decided, held_back_reason, pending_reason, previous_status
+from batcher.remote.reads import getter
 from batcher.remote.resolve import Resolution, email_mismatches, groups_of, resolve_plan
 from batcher.remote.sender import QuotaGate, send_batches
-from batcher.remote.snapshot import Preview, Settled, TrackKey, image, preview, settle, take_snapshot, tracks_of
-from batcher.results.file import write_results
+from batcher.remote.snapshot import Preview, Settled, TrackKey, preview, settle, take_snapshot, tracks_of
+from batcher.results.format import RowResults
 from batcher.results.journal import NO_EARLIER_ATTEMPTS, EarlierAttempts, Journal
 from batcher.results.report import Report, build_report
+from batcher.results.writer import write_results
 from batcher.settings import Settings
 from batcher.support.logs import get_logger
+from batcher.support.signals import Interrupts, signals_set
 
 ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
+# where to send: opened around the send, it yields the settings (base URL) and credentials to send with; the flow
+# gives the real API's, or an in-process sandbox's (flows/endpoint.py)
+Endpoint = Callable[[], AbstractAsyncContextManager[tuple[Settings, Credentials]]]
 log = get_logger()
 
 
@@ -88,13 +92,13 @@ class _Progress:
 def execute(
     plan: Plan,
     settings: Settings,
-    credentials: Credentials | None,
+    endpoint: Endpoint,
     results_path: Path,
     *,
     journal_file: Path,
     earlier: EarlierAttempts = NO_EARLIER_ATTEMPTS,
-    sandbox_options: SandboxOptions | None = None,
     on_progress: ProgressCallback | None = None,
+    resume: bool = False,
     quota: QuotaGate | None = None,
     results_format: str = "auto",
     reads: ReadOptions | None = None,
@@ -129,7 +133,7 @@ def execute(
     interrupted = False
     try:
         run = _Run(plan, settings, journal, progress, reads, on_preview, earlier)
-        interrupted, stopped = asyncio.run(_send(run, credentials, sandbox_options, collect, quota, stats))
+        interrupted, stopped = asyncio.run(_send(run, endpoint, collect, quota, stats))
     finally:
         journal.close()
     plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled
@@ -137,11 +141,11 @@ def execute(
         plan.loaded,
         progress.batches,
         results,
-        pending_reason=_pending_reason(stopped, interrupted),
+        pending_reason=pending_reason(stopped, interrupted),
         applied_before=plan.applied_before,
-        held_back_reason=_held_back_reason(plan.limit),
-        previous_status=_previous_status(plan, progress, earlier),
-        decided=_decided(plan, settled, resolution),
+        held_back_reason=held_back_reason(plan.limit),
+        previous_status=previous_status(plan, progress.reads, progress.adopted, earlier),
+        decided=decided(plan, settled, resolution),
     )
     if resolution is not None:
         resolution.show(rows)  # people-shaped input: which registration and track each row went to
@@ -159,39 +163,6 @@ def execute(
     )
 
 
-def _previous_status(plan: Plan, progress: _Progress, earlier: EarlierAttempts) -> Strings | None:
-    """Per row, the status before the change: from this attempt's reads, except for the rows an earlier attempt of
-    this run changed (adopted, or applied and not read again with --no-snapshot): their journal's before-image."""
-    count = plan.loaded.row_count
-    previous = image(plan.loaded.groups, progress.reads, count).previous_status if progress.reads else None
-    applied = np.flatnonzero(plan.applied_before > 0)
-    if not progress.adopted and not len(applied):
-        return previous
-    previous = previous.copy() if previous is not None else np.full(count, "", dtype=object)
-    for row, before in progress.adopted.items():
-        previous[row] = before
-    loaded = plan.loaded
-    for row in applied.tolist():
-        key = (str(loaded.event_id[row]), str(loaded.track_id[row]), str(loaded.registration_id[row]))
-        found = earlier.previous_of((*key, str(loaded.registration_status[row])))
-        previous[row] = found or ""
-    return previous
-
-
-def _decided(plan: Plan, settled: Settled | None, resolution: Resolution | None) -> tuple[Strings, Strings] | None:
-    """The rows settled before sending: (undo) from the results file, by resolving, then by the reads."""
-    layers = [plan.preset, resolution.decided if resolution is not None else None]
-    layers.append((settled.outcome, settled.reason) if settled is not None else None)
-    present = [layer for layer in layers if layer is not None]
-    if not present:
-        return None
-    outcome, reason = present[0][0].copy(), present[0][1].copy()
-    for more_outcome, more_reason in present[1:]:
-        chosen = more_outcome != ""
-        outcome[chosen], reason[chosen] = more_outcome[chosen], more_reason[chosen]
-    return outcome, reason
-
-
 @dataclass(frozen=True, slots=True)
 class _Run:
     """What the send of one run needs, besides its endpoint."""
@@ -202,13 +173,12 @@ class _Run:
     progress: _Progress
     reads: ReadOptions | None
     on_preview: Callable[[Preview], None] | None
-    earlier: EarlierAttempts
+    earlier: EarlierAttempts  # what the earlier attempts of this (unfinished) run did
 
 
 async def _send(
     run: _Run,
-    credentials: Credentials | None,
-    sandbox_options: SandboxOptions | None,
+    endpoint: Endpoint,
     on_result: Callable[[BatchResult], None],
     quota: QuotaGate | None,
     stats: WireStats,
@@ -219,19 +189,15 @@ async def _send(
     abandons them too (their rows stay pending: a PUT is idempotent, so --resume may resend them).
     """
     stop = asyncio.Event()
-    signals: list[int] = []
-    async with (
-        open_endpoint(run.plan.loaded, run.settings, credentials, sandbox_options) as (where, token),
-        ApiClient(where, token, stop=stop, quota=quota, stats=stats) as client,
-    ):
-        task = asyncio.ensure_future(_read_and_send(run, where, token, client, on_result))
-        with _signals_set(lambda: _interrupt(signals, stop, task)):
+    async with endpoint() as (where, token), ApiClient(where, token, stop=stop, quota=quota, stats=stats) as client:
+        interrupts = Interrupts(stop, asyncio.ensure_future(_read_and_send(run, where, token, client, on_result)))
+        with signals_set(interrupts):
             try:
-                await _finish(task)
+                await interrupts.finish()
             except RunStopped as exc:
-                if not signals or client.stopped is not None:
-                    return bool(signals), client.stopped or exc
-    return bool(signals), None
+                if not interrupts.count or client.stopped is not None:
+                    return bool(interrupts.count), client.stopped or exc
+    return bool(interrupts.count), None
 
 
 async def _read_and_send(
@@ -262,7 +228,6 @@ async def _read_and_send(
             on_read=run.journal.record_read,
         )
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
-        _stop_on_a_wrong_base_url(made, where.base_url)
         # a row with an ID and an email: the registration as read must hold that email
         groups, mismatch = email_mismatches(loaded, plan.groups, {**known, **progress.reads})
         settled = settle(
@@ -295,15 +260,6 @@ async def _read_and_send(
     await send_batches(progress.batches, where, token, on_result=on_result, client=client)
 
 
-def _stop_on_a_wrong_base_url(made: Sequence[TrackRead], base_url: str) -> None:
-    """A base URL whose every read answer is unreadable is not the API: stop before any PUT."""
-    if made and all(read.unreadable for read in made):
-        raise WrongBaseUrl(
-            f"{base_url} does not answer like the Constant Contact API (its answers to the reads are not the "
-            "API's); check --base-url. Nothing was sent."
-        )
-
-
 def _log_batch(batch: Batch, result: BatchResult) -> None:
     failed = len(result.failed_ids) + len(result.id_errors) + (len(batch.rows) if result.error else 0)
     log.info(
@@ -324,49 +280,3 @@ def _log_batch(batch: Batch, result: BatchResult) -> None:
             "error": result.error,
         },
     )
-
-
-def _interrupt(signals: list[int], stop: asyncio.Event, task: asyncio.Future[None]) -> None:
-    signals.append(1)
-    stop.set()
-    if len(signals) > 1:
-        task.cancel()
-
-
-async def _finish(task: asyncio.Future[None]) -> None:
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not task.cancelled():
-            raise
-
-
-@contextmanager
-def _signals_set(handler: Callable[[], None]) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for number in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(number, handler)
-            installed.append(number)
-        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for number in installed:
-            loop.remove_signal_handler(number)
-
-
-def _held_back_reason(limit: int | None) -> str:
-    if limit is None:
-        return "not sent"
-    return f"not sent: beyond --limit {limit}; run the same command with --resume and without --limit to send it"
-
-
-def _pending_reason(stopped: RunStopped | None, interrupted: bool) -> str:
-    if interrupted:
-        return "not sent: the run was interrupted; re-run with --resume"
-    if stopped is not None:
-        return "not sent: the run stopped early; see the error message, then re-run with --resume"
-    return "not sent"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from batcher.models import Outcome, RowGroup
-from batcher.remote.reads import Getter, PageCallback, TrackRead, read_bound, read_track
+from batcher.models import Outcome, RowGroup, TrackRead
+from batcher.remote.reads import Getter, PageCallback, read_bound, read_track
 
 Strings = npt.NDArray[np.object_]
 TrackKey = tuple[str, str]

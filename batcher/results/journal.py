@@ -20,15 +20,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from batcher.errors import JournalError, UsageError
-from batcher.models import Batch, BatchResult, RegistrationKey, RowGroup
+from batcher.models import Batch, BatchResult, RegistrationKey, RowGroup, TrackRead
 from batcher.support import redaction
 from batcher.support.files import PRIVATE_MODE, exclusive_lock
-
-if TYPE_CHECKING:
-    from batcher.remote.reads import TrackRead
 
 Registration = tuple[str, str, str]  # (event, track, registration)
 

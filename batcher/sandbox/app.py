@@ -11,6 +11,7 @@ sandbox_files.py. It imports nothing from the sender or the reads of batcher.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import threading
@@ -40,6 +41,7 @@ from batcher.sandbox.state import (
     SandboxState,
     Scenario,
 )
+from batcher.support.signals import signals_set
 
 __all__ = [
     "DEFAULT_MAX_PAGE_SIZE",
@@ -143,7 +145,8 @@ def _record(request: web.Request, payload: object, status: int, now: float) -> R
 
 async def _stopped(request: web.Request, state: SandboxState, scenario: Scenario, now: float) -> web.Response | None:
     """The answer that stops a request before its route (429, a fault, a scripted status, 401); None to go on."""
-    if _over_rate_limit(state, scenario, now):
+    state.arrived += 1
+    if _over_rate_limit(state, scenario, now) or state.arrived in scenario.throttled_arrivals:
         return error(429, "throttled", "Too Many Requests", _retry_after(scenario))
     state.quota_used += 1
     if scenario.daily_quota is not None and state.quota_used > scenario.daily_quota:
@@ -361,7 +364,14 @@ def serve_in_thread(
 
 
 def serve(host: str, port: int, scenario: Scenario, registrations: Registrations) -> None:
-    """Run the sandbox until interrupted (for `batcher sandbox`)."""
-    app = make_app(scenario, registrations)
-    print(f"sandbox: serving on http://{host}:{port}/v3 (token: {scenario.token}); Ctrl-C stops it", flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    """Run the sandbox until SIGINT or SIGTERM (for `batcher sandbox`); says the URL it bound (--port 0: any free)."""
+
+    async def serve_until_stopped() -> None:
+        stop = asyncio.Event()
+        async with running(make_app(scenario, registrations), host, port) as url:
+            print(f"sandbox: serving on {url} (token: {scenario.token}); Ctrl-C stops it", flush=True)
+            with signals_set(stop.set):
+                await stop.wait()
+
+    with contextlib.suppress(KeyboardInterrupt):  # a SIGINT before the handlers are set
+        asyncio.run(serve_until_stopped())

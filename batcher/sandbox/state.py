@@ -50,6 +50,7 @@ class Scenario:
     stall_rate: float = 0.0  # the answer comes only after stall_s
     stall_s: float = 30.0
     throttle_rate: float = 0.0  # 429 throttled
+    throttled_arrivals: frozenset[int] = frozenset()  # these API requests (1-based, as they arrive) answer 429
     fault_methods: frozenset[str] = frozenset({"GET", "PUT"})  # which requests the scripted and random faults hit
     daily_quota: int | None = None  # 429 quota_exceeded once this many requests came in
     token_expires_after: int | None = None  # an access token stops working after this many requests
@@ -156,6 +157,7 @@ class SandboxState:
     token_uses: int = 0  # requests authorized with the current access token
     refreshes: int = 0
     quota_used: int = 0  # requests counted against the daily quota
+    arrived: int = 0  # API requests that arrived, answered or not
 
     def add(self, event_id: str, track_id: str, registration_id: str, status: str = "REGISTERED") -> None:
         """Know a registration (IDs are kept lower-case, track keys as given)."""

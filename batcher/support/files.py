@@ -82,15 +82,22 @@ def fsync_folder(folder: Path) -> None:
 
 
 @contextmanager
-def exclusive_lock(path: Path, *, wait: bool, busy_message: str = "") -> Iterator[int]:
+def exclusive_lock(
+    path: Path, *, wait: bool, busy_message: str = "", unusable: Callable[[OSError], UsageError] | None = None
+) -> Iterator[int]:
     """Hold an exclusive flock on path (created with mode 0600) for the block; yields the descriptor.
 
+    The one file lock of batcher: the results path's and the daily quota ledger's.
+
     Raises:
-        UsageError: the lock file cannot be created, or (with wait=False) another process holds it.
+        UsageError: the lock file cannot be created (unusable words it, if given), or (with wait=False) another
+            process holds it.
     """
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
     except OSError as exc:
+        if unusable is not None:
+            raise unusable(exc) from exc
         raise UsageError(f"{path}: cannot create the lock file ({exc.strerror or exc})") from exc
     try:
         try:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from batcher.cli import main as cli
-from batcher.http import client
+from batcher.http import pacing
 from batcher.http.auth import Credentials
-from batcher.results.file import FORMULA_PREFIXES
 from batcher.sandbox import app as sandbox
+from batcher.support.csvtext import FORMULA_PREFIXES
 from tests.conftest import EVENT, TRACK, RunningSandbox, known, reg_id, rows_for
 
 StartSandbox = Callable[..., RunningSandbox]
@@ -25,9 +25,9 @@ TOKEN = "tok-9Zq4-SECRET-VALUE-do-not-leak-7f3a"
 @pytest.fixture
 def no_waits() -> Iterator[None]:
     """No backoff waits, through the client's testing switch."""
-    client.set_testing(True)
+    pacing.set_testing(True)
     yield
-    client.set_testing(False)
+    pacing.set_testing(False)
 
 
 def leaked_in(*texts: str) -> list[str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from batcher.errors import InputError, UsageError
+from batcher.input.earlier import RESULT_COLUMNS
 from batcher.input.loader import MAX_FIELD_CHARS, InputOptions, load_input, normalize_header
-from batcher.results.file import RESULT_COLUMNS
 from tests.conftest import EVENT, HEADER, TRACK, reg_id, rows_for
 
 WriteCsv = Callable[..., Path]

@@ -1,6 +1,7 @@
 """Every text a person reads about a run: the plan, the end-of-run summary, the report, durations, plurals.
 
-Pure: values in, lines out. The command line prints them (through the redaction).
+Pure: values in, lines out. The command line prints them and the page (web/) shows them, both through the
+redaction: one text for both front-ends.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from batcher.models import Outcome
 
 if TYPE_CHECKING:
     from batcher.flows.export import ExportResult
-    from batcher.flows.run import QuotaView, RunResult
     from batcher.flows.session import SessionStats
+    from batcher.flows.summary import QuotaView, RunResult
     from batcher.flows.verify import VerifyResult
     from batcher.plan.planning import Plan
     from batcher.remote.snapshot import Preview
