@@ -20,6 +20,9 @@ SANDBOX_TOKEN = "sandbox-token"
 SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
 SANDBOX_CLIENT_ID = "sandbox-client"
 TOKEN_PATH = "/oauth2/default/v1/token"
+DEVICE_PATH = "/oauth2/default/v1/device/authorize"  # the device flow's sibling of the token endpoint
+REVOKE_PATH = "/oauth2/default/v1/revoke"
+ACTIVATE_PATH = "/activate"  # the sandbox's verification page
 DEFAULT_RATE_LIMIT_PER_S = 4
 DEFAULT_MAX_PAGE_SIZE = 50  # records per page of a registrations list, whatever limit asks
 # shipped inside the package (batcher/sandbox/data), so an installed wheel has it too

@@ -37,6 +37,10 @@ class AuthError(RunStopped):
     """401 or 403 that a token refresh cannot fix."""
 
 
+class LoginError(RunStopped):
+    """A login that did not complete: refused, expired, or the authorization server failed; nothing was saved."""
+
+
 class QuotaError(RunStopped):
     """The daily request quota is used up."""
 

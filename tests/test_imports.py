@@ -118,3 +118,10 @@ def test_no_private_name_is_imported_from_another_module() -> None:
     paths = [path for folder in ("batcher", "tests", "bench") for path in sorted((ROOT / folder).rglob("*.py"))]
     assert len(paths) > 50
     assert private_imports(paths) == []
+
+
+def test_one_file_lock_flock_is_called_in_support_files_only() -> None:
+    importers = sorted(
+        name for name, path in MODULES.items() if any(source == "fcntl" for source, _, _ in imports(path))
+    )
+    assert importers == ["batcher.support.files"]

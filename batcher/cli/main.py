@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
 from batcher.cli.parser import PROG, build_parser, documented_options, option_table
+from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
@@ -36,6 +37,7 @@ ENV_CLIENT_ID, ENV_CLIENT_SECRET = "CTCT_CLIENT_ID", "CTCT_CLIENT_SECRET"
 SECRET_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_SECRET)
 CREDENTIAL_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_ID, ENV_CLIENT_SECRET)  # --print-config: set or not
 ENV_CONFIG = "BATCHER_CONFIG"
+LOGIN_COMMANDS = ("login", "logout", "whoami", "profiles")
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -61,6 +63,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _runs(args, env)
         if args.command in ("verify", "export"):
             return _read_command(args, env)
+        if args.command in LOGIN_COMMANDS:
+            from batcher.cli.login import login_command  # noqa: PLC0415
+
+            return login_command(args, env)
         return _run(args, env, words)
     except BatcherError as exc:
         say(f"{PROG}: error: {exc}")
@@ -86,10 +92,12 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     summary: object = given.get("summary_json")
     try:  # --summary-json is written on every exit, a refusal of the options too
-        resolved = config.resolve(given, specs, defaults, env, config_path)
+        resolved = config.tokens_by_precedence(
+            config.resolve(given, specs, defaults, env, config_path, also_known=LOGIN_OPTIONS), env
+        )
         summary = resolved.values["summary_json"]
         if getattr(args, "print_config", False):
-            for line in config.describe(resolved, env, CREDENTIAL_ENV):
+            for line in [*config.describe(resolved, env, CREDENTIAL_ENV), _credentials_line(resolved, env)]:
                 say(line, sys.stdout)
             return EXIT_OK
         values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
@@ -112,6 +120,26 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     for line in err:
         say(line)
     return result.exit_code
+
+
+def _credentials_line(resolved: config.Resolved, env: Mapping[str, str]) -> str:
+    """--print-config's last line: where the tokens come from (flag, environment, config file, profile)."""
+    from batcher.flows.login import credentials_source  # noqa: PLC0415
+    from batcher.http.profiles import chosen_profile  # noqa: PLC0415
+    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+
+    values = resolved.values
+    token_file = Path(str(values["token_file"])) if values.get("token_file") else None
+    state_root = Path(str(values["state_dir"])) if values.get("state_dir") else default_state_dir(env)
+    profile = chosen_profile(str(values["profile"]) if values.get("profile") else None, env)
+    what, source = credentials_source(
+        env,
+        token_file=token_file,
+        token_file_source=resolved.sources.get("token_file", ""),
+        state_root=state_root,
+        profile=profile,
+    )
+    return f"credentials = {what!r}  # {source}"
 
 
 def _summary_word(words: Sequence[str]) -> Path | None:
@@ -196,7 +224,7 @@ def _runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from batcher.flows.render import runs_lines  # noqa: PLC0415
     from batcher.flows.runs import runs_flow  # noqa: PLC0415
 
-    for line in runs_lines(runs_flow(args.state_dir, env)):
+    for line in runs_lines(runs_flow(args.state_dir, env, args.profile)):
         say(line, sys.stdout)
     return EXIT_OK
 
@@ -219,6 +247,8 @@ def _sandbox(args: argparse.Namespace) -> int:
         token_expires_after=args.token_expires_after,
         seed=args.seed,
         max_page_size=args.max_page_size,
+        auto_approve_after=args.auto_approve_after,
+        device_interval_s=args.device_interval,
     )
     serve_flow(
         ServeOptions(args.host, args.port, scenario, args.registrations), on_ready=lambda text: say(f"{PROG}: {text}")
@@ -236,7 +266,8 @@ def _read_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in READ_OPTIONS}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
-    read = read_options(config.resolve(given, specs, defaults, env, config_path).values)
+    resolved = config.resolve(given, specs, defaults, env, config_path, also_known=LOGIN_OPTIONS)
+    read = read_options(config.tokens_by_precedence(resolved, env).values)
     logs.configure(verbosity=0, log_format="text", log_file=None, secrets=[env.get(name, "") for name in SECRET_ENV])
     with PageBar(shown=read.progress) as bar:
         if args.command == "verify":

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from batcher.cli.config import OptionSpec, option_specs
+from batcher.cli.parser_login import add_login_commands
 from batcher.cli.parser_reads import READ_OPTIONS, add_read_commands
 from batcher.cli.parser_run import SWITCH, add_input_options, add_pace_options, add_send_options
 from batcher.cli.parser_sandbox import add_sandbox_command
@@ -26,7 +27,8 @@ examples:
   batcher export EVENT_ID --out event.csv                         # every registration of an event
   batcher report cancellations.results.csv --only failed,pending --out retry.csv
 
-The access token comes from CTCT_ACCESS_TOKEN (or --token-file). Exit codes: 0 all done (succeeded, unchanged
+Log in once with `batcher login --client-id KEY` (docs/login.md); or give the access token in CTCT_ACCESS_TOKEN
+(or --token-file). Exit codes: 0 all done (succeeded, unchanged
 or skipped), 1 some rows failed or were invalid, 2 usage or input error (nothing sent), 3 stopped early
 (rows left pending: re-run with --resume), 130 interrupted.
 """
@@ -41,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,plan,undo,report,verify,export,runs,sandbox}"
+        dest="command",
+        required=True,
+        metavar="{run,plan,undo,report,verify,export,runs,sandbox,login,logout,whoami,profiles}",
     )
     run = commands.add_parser(
         "run",
@@ -105,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--summary-json", type=Path, default=None, metavar="PATH", help="the summary as JSON")
     add_read_commands(commands)
     add_sandbox_command(commands)
+    add_login_commands(commands)
     return parser
 
 

@@ -18,6 +18,7 @@ READ_OPTIONS = (
     "max_throttle_wait",
     "token_file",
     "token_url",
+    "profile",
     "daily_quota",
     "state_dir",
     "no_progress",
@@ -62,6 +63,12 @@ def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         metavar="DIR",
         help="the state folder that holds the history (default: $BATCHER_STATE_DIR, else "
         "$XDG_STATE_HOME/batcher, else ~/.local/state/batcher)",
+    )
+    runs.add_argument(
+        "--profile",
+        default=None,
+        metavar="NAME",
+        help="the history of this profile's runs (default: $BATCHER_PROFILE, else default)",
     )
     export = commands.add_parser(
         "export",

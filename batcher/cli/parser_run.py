@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from batcher.cli.parser_login import add_profile_option
 from batcher.defaults import FIELDS, RESULTS_FORMATS
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.models import KNOWN_STATUSES
@@ -191,8 +192,10 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token-url",
         metavar="URL",
-        help="the OAuth token endpoint for refreshes (default: env CTCT_TOKEN_URL, else Constant Contact's)",
+        help="the OAuth token endpoint for refreshes (default: env CTCT_TOKEN_URL, else the login's, else "
+        "Constant Contact's)",
     )
+    add_profile_option(parser)
     parser.add_argument(
         "--daily-quota",
         type=int,

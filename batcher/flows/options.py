@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 from batcher.defaults import DELIMITER_NAMES, FIELDS, RESULTS_FORMATS
 from batcher.errors import UsageError
+from batcher.http.profiles import DEFAULT_PROFILE, check_profile_name
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
+from batcher.http.session import SessionOptions
 from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
 from batcher.settings import (
     DEFAULT_BASE_URL,
@@ -66,6 +68,7 @@ RUN_DEFAULTS: dict[str, object] = {
     "max_throttle_wait": DEFAULT_MAX_THROTTLE_WAIT_S,
     "token_file": None,
     "token_url": None,
+    "profile": None,
     "daily_quota": DEFAULT_DAILY_QUOTA,
     "max_changes": None,
     "limit": None,
@@ -111,7 +114,8 @@ class RunOptions:
     sandbox_registrations: Path | None = None
     state_dir: Path | None = None  # None: quota.default_state_dir of the environment
     token_file: Path | None = None
-    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
+    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else the login's, else auth's default
+    profile: str = DEFAULT_PROFILE  # whose login, quota ledger and saved tokens (a folder under state_dir)
     allow_invalid: bool = False
     verify: bool = False  # read back, after the run, what it changed (as `batcher verify` does)
     snapshot: bool = True  # read the current status of every registration before any PUT (--no-snapshot: not)
@@ -120,6 +124,13 @@ class RunOptions:
     force: bool = False  # undo: also rows someone changed since the run
     words: tuple[str, ...] = ()  # the command line as typed, for the resume command
     results_given: bool = False  # --results was given (undo RUN_ID puts its own results beside the run's else)
+
+    @property
+    def session(self) -> SessionOptions:
+        """How this run reaches the API (http/session.py builds its token, ledger and client from it)."""
+        return SessionOptions(
+            self.settings, self.daily_quota, self.state_dir, self.token_file, self.token_url, self.profile
+        )
 
     @property
     def sends(self) -> bool:
@@ -178,6 +189,7 @@ def run_options(
         state_dir=_path(values["state_dir"]),
         token_file=_path(values["token_file"]),
         token_url=str(values["token_url"]) if values["token_url"] else None,
+        profile=_profile(values),
         allow_invalid=bool(values["allow_invalid"]),
         verify=bool(values.get("verify", False)),
         snapshot=bool(values["snapshot"]),
@@ -335,6 +347,11 @@ def _count(value: object) -> int:
     return value
 
 
+def _profile(values: Mapping[str, object]) -> str:
+    value = values.get("profile")
+    return check_profile_name(str(value)) if value else DEFAULT_PROFILE
+
+
 def _path(value: object) -> Path | None:
     return Path(str(value)) if value not in (None, "") else None
 
@@ -347,8 +364,16 @@ class ReadOptions:
     daily_quota: int | None = DEFAULT_DAILY_QUOTA
     state_dir: Path | None = None  # None: quota.default_state_dir of the environment
     token_file: Path | None = None
-    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
+    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else the login's, else auth's default
+    profile: str = DEFAULT_PROFILE
     progress: bool = True
+
+    @property
+    def session(self) -> SessionOptions:
+        """How this command reaches the API (http/session.py builds its token, ledger and client from it)."""
+        return SessionOptions(
+            self.settings, self.daily_quota, self.state_dir, self.token_file, self.token_url, self.profile
+        )
 
 
 def read_options(values: Mapping[str, object]) -> ReadOptions:
@@ -363,6 +388,7 @@ def read_options(values: Mapping[str, object]) -> ReadOptions:
         state_dir=_path(values["state_dir"]),
         token_file=_path(values["token_file"]),
         token_url=str(values["token_url"]) if values["token_url"] else None,
+        profile=_profile(values),
         progress=not values["no_progress"],
     )
 
@@ -375,5 +401,6 @@ def read_options_of(run: RunOptions) -> ReadOptions:
         state_dir=run.state_dir,
         token_file=run.token_file,
         token_url=run.token_url,
+        profile=run.profile,
         progress=run.output.progress,
     )

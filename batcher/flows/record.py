@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from batcher.flows.options import RunOptions
+from batcher.flows.options import ReadOptions, RunOptions
+from batcher.http.profiles import profile_folder
+from batcher.http.quota import default_state_dir
 from batcher.models import Outcome
 from batcher.plan.undo import UndoSource
 from batcher.results import history
@@ -27,6 +29,12 @@ class Chosen:
     continued: RunRecord | None
     earlier: EarlierAttempts  # what the continued run's earlier attempts did
     notices: tuple[str, ...]
+
+
+def state_folder(options: RunOptions | ReadOptions, environ: Mapping[str, str]) -> Path:
+    """The state folder a command's session uses (its profile's), where the run history is."""
+    session = options.session
+    return profile_folder(session.state_dir or default_state_dir(environ), session.profile)
 
 
 def api_of(options: RunOptions) -> str:

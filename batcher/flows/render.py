@@ -17,9 +17,9 @@ from batcher.models import Outcome
 
 if TYPE_CHECKING:
     from batcher.flows.export import ExportResult
-    from batcher.flows.session import SessionStats
     from batcher.flows.summary import QuotaView, RunResult
     from batcher.flows.verify import VerifyResult
+    from batcher.http.session import SessionStats
     from batcher.plan.planning import Plan
     from batcher.remote.snapshot import Preview
     from batcher.results.history import RunRecord

@@ -31,8 +31,7 @@ from batcher.support.files import why_unwritable
 if TYPE_CHECKING:
     from batcher.flows.record import Chosen, UndoTarget
     from batcher.flows.verify import VerifyResult
-    from batcher.http.auth import Credentials
-    from batcher.http.quota import QuotaLedger
+    from batcher.http.session import Session
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
@@ -72,28 +71,24 @@ class _Seen:
 
 def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen: _Seen) -> RunResult:
     from batcher.flows import record  # noqa: PLC0415 - pyarrow only to read input
-    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.http.session import Session  # noqa: PLC0415 - the flows stay light for `batcher --help`
     from batcher.results.journal import results_lock  # noqa: PLC0415
 
-    state_dir = options.state_dir or default_state_dir(environ)
     target = None
-    if options.undo:
-        options, target = record.undo_target(options, state_dir)
+    if options.undo:  # undo RUN_ID: the run's kept results, from the history of the session's state folder
+        options, target = record.undo_target(options, record.state_folder(options, environ))
     check_output_paths(options)
-    credentials = None
-    if options.sends:
-        from batcher.http.auth import load_credentials  # noqa: PLC0415
-
-        credentials = load_credentials(
-            environ, token_file=options.token_file, state_dir=state_dir, token_url=options.token_url
-        )
-    # the lock comes first: no other run on this results path can plan from the same earlier state
-    with nullcontext() if options.dry_run else results_lock(options.results):
+    # the one owner of the token, the state folder and the quota ledger (a sandbox run counts no quota); then the
+    # lock, before the plan: no other run on this results path can plan from the same earlier state
+    with (
+        Session(options.session, environ, credentials=options.sends, ledger=not options.sandbox) as session,
+        nullcontext() if options.dry_run else results_lock(options.results),
+    ):
         undoes = target.run.run_id if target is not None and target.run is not None else ""
-        chosen = record.choose(options, environ, state_dir, undoes=undoes)
+        chosen = record.choose(options, environ, session.state_dir, undoes=undoes)
         plan = _prepare(options, chosen, target)
         seen.plan = plan
-        return _run_planned(options, environ, hooks, plan, credentials, chosen, state_dir)
+        return _run_planned(options, environ, hooks, plan, session, chosen)
 
 
 def _prepare(options: RunOptions, chosen: Chosen, target: UndoTarget | None) -> Plan:
@@ -119,47 +114,37 @@ def _prepare(options: RunOptions, chosen: Chosen, target: UndoTarget | None) -> 
 
 
 def _run_planned(
-    options: RunOptions,
-    environ: Mapping[str, str],
-    hooks: RunHooks,
-    plan: Plan,
-    credentials: Credentials | None,
-    chosen: Chosen,
-    state_dir: Path,
+    options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, plan: Plan, session: Session, chosen: Chosen
 ) -> RunResult:
     from batcher.flows import record  # noqa: PLC0415
-    from batcher.http.quota import QuotaLedger  # noqa: PLC0415
 
     notices = list(plan.notices)
     hooks.on_plan(plan)
-    ledger = None if options.sandbox else QuotaLedger(state_dir, options.daily_quota or 0)
     run = None
     try:
-        view = _quota_view(ledger)
+        view = _quota_view(session)
         if options.dry_run:
             code = exit_code(plan, None, allow_invalid=options.allow_invalid)
             return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
         check_guard_rails(plan, options)
         if not hooks.confirm(plan, view):
             return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
-        run = record.start(chosen, state_dir)
-        summary = _execute(options, plan, credentials, ledger, hooks, run, chosen)
+        run = record.start(chosen, session.state_dir)
+        summary = _execute(options, plan, session, hooks, run, chosen)
     except BaseException as exc:
         if run is not None:  # the run's record says how it ended: not finished, --resume continues it
             code = exc.exit_code if isinstance(exc, BatcherError) else EXIT_INTERRUPTED
             record.finish(run, exit_code=code, counts=None, finished=False)
         raise
     finally:
-        if ledger is not None:
-            ledger.close()
-    if credentials is not None and credentials.saved_notice:
-        notices.append(credentials.saved_notice)
+        session.close()
+    notices += session.notices()
     code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
     unfinished = _unfinished(summary) or bool(plan.held_back) or summary.stopped is not None or summary.interrupted
     retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
     verification = None
     if options.verify and summary.stopped is None and not summary.interrupted:
-        verification, verify_code = _verify(options, environ, notices)
+        verification, verify_code = _verify(options, environ, session, notices)
         if code == EXIT_OK:
             code = verify_code
     run = record.finish(run, exit_code=code, counts=summary.counts, finished=not unfinished)
@@ -168,7 +153,7 @@ def _run_planned(
         code,
         plan=plan,
         summary=summary,
-        quota=_quota_view(ledger),
+        quota=_quota_view(session),
         notices=tuple(notices),
         resume_command=retry,
         verification=verification,
@@ -176,8 +161,12 @@ def _run_planned(
     )
 
 
-def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str]) -> tuple[VerifyResult | None, int]:
-    """`run --verify`: the verify command's flow on the results just written (its own client, after the run's).
+def _verify(
+    options: RunOptions, environ: Mapping[str, str], session: Session, notices: list[str]
+) -> tuple[VerifyResult | None, int]:
+    """`run --verify`: the verify command's flow on the results just written, on the run's session (its token, as
+    refreshed by the run, its ledger and state folder). Its client is a second ApiClient of that session: the run's
+    lived in the event loop of the send, which ended before the results file was written.
 
     Returns what it found (None if it could not verify) and the exit code it asks for.
     """
@@ -188,7 +177,7 @@ def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str])
         notices.append("--verify reads the real API; the in-process sandbox of --sandbox is gone after the run")
         return None, EXIT_OK
     try:
-        verification = verify_flow(VerifyOptions(options.results, read_options_of(options)), environ)
+        verification = verify_flow(VerifyOptions(options.results, read_options_of(options)), environ, session=session)
     except BatcherError as exc:
         notices.append(f"--verify could not finish: {exc}; run 'batcher verify {options.results}' later")
         return None, exc.exit_code
@@ -196,13 +185,7 @@ def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str])
 
 
 def _execute(
-    options: RunOptions,
-    plan: Plan,
-    credentials: Credentials | None,
-    ledger: QuotaLedger | None,
-    hooks: RunHooks,
-    run: RunRecord,
-    chosen: Chosen,
+    options: RunOptions, plan: Plan, session: Session, hooks: RunHooks, run: RunRecord, chosen: Chosen
 ) -> RunSummary:
     from batcher.flows.endpoint import SandboxOptions, open_endpoint  # noqa: PLC0415
     from batcher.remote.execute import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
@@ -212,12 +195,12 @@ def _execute(
         return execute(
             plan,
             options.settings,
-            functools.partial(open_endpoint, plan.loaded, options.settings, credentials, sandbox),
+            session,
+            functools.partial(open_endpoint, plan.loaded, options.settings, session.credentials, sandbox),
             options.results,
             on_progress=advance,
             journal_file=run.journal,
             earlier=chosen.earlier,
-            quota=ledger,
             results_format=options.results_format,
             reads=ReadOptions(options.if_status, options.max_changes, force=options.force)
             if options.snapshot
@@ -226,7 +209,8 @@ def _execute(
         )
 
 
-def _quota_view(ledger: QuotaLedger | None) -> QuotaView | None:
+def _quota_view(session: Session) -> QuotaView | None:
+    ledger = session.ledger
     if ledger is None:
         return None
     return QuotaView(ledger.daily_quota, ledger.remaining_today(), ledger.path.parent)

@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped, UsageError
 from batcher.flows.options import ReadOptions
-from batcher.flows.session import SessionStats, run_reads
+from batcher.flows.session import run_reads
+from batcher.http.session import Session, SessionStats
 from batcher.input.columnar import Strings
 from batcher.input.earlier import RESULT_COLUMNS
 from batcher.models import Outcome, TrackRead
@@ -218,7 +219,11 @@ class VerifyResult:
 
 
 def verify_flow(
-    options: VerifyOptions, environ: Mapping[str, str], *, on_listing: Callable[[], PageCallback] | None = None
+    options: VerifyOptions,
+    environ: Mapping[str, str],
+    *,
+    on_listing: Callable[[], PageCallback] | None = None,
+    session: Session | None = None,
 ) -> VerifyResult:
     """Read the results file, read back its rows, write the verification CSV.
 
@@ -228,9 +233,10 @@ def verify_flow(
         RunStopped: 401/403/quota, or a track could not be read.
         OutputError: the verification cannot be written.
     """
-    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.flows.record import state_folder  # noqa: PLC0415
 
-    options, run = verify_target(options, options.read.state_dir or default_state_dir(environ))
+    folder = session.state_dir if session is not None else state_folder(options.read, environ)
+    options, run = verify_target(options, folder)
     out = options.out_path
     check_out_path(out)
     if out.resolve() == options.results.resolve():
@@ -241,7 +247,7 @@ def verify_flow(
     async def work(get: Getter, base_url: str) -> Verification:
         return await verify_results(get, base_url, results, on_listing=on_listing)
 
-    verification, session = run_reads(options.read, environ, work)
+    verification, stats = run_reads(options.read, environ, work, session=session)
     write_verification(out, results, verification)
     if run is not None:
         history.keep(run, out, history.VERIFY_FILE)
@@ -261,7 +267,7 @@ def verify_flow(
         verification.counts,
         loaded.row_count - verification.checked,
         mismatches,
-        session,
+        stats,
         EXIT_OK if verification.all_verified else EXIT_SOME_FAILED,
     )
 

@@ -31,6 +31,10 @@ from batcher.support import redaction
 from batcher.support.logs import get_logger
 
 MAX_REFRESHES_PER_CALL = 3
+# the waits before a resend (full jitter), and after a 429 without a usable Retry-After; pacing.set_testing turns
+# every wait off (the one testing switch)
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 60.0
 THROTTLE_FLOOR_S = 1.0  # each 429 in a row counts at least this much against --max-throttle-wait
 MIN_THROTTLES_IN_A_ROW = 3
 
@@ -80,6 +84,7 @@ class ApiClient:
         self.pace = Pace(settings.pacing_interval_s, self.stop, shared=self.shared_pace)
         self.in_flight = asyncio.Semaphore(settings.concurrency)
         self.tokens = TokenEndpoint(credentials, settings.timeout_s, self.stop)
+        self.early_refreshed: set[int] = set()  # generations refreshed because their expiry was near
         self.accepted_generations: set[int] = set()
         self.throttles_in_a_row = 0
         self._session: aiohttp.ClientSession | None = None
@@ -125,7 +130,7 @@ class ApiClient:
         """Send one request until it has a final answer (any verdict but RETRY, THROTTLED, REFRESH).
 
         Retries 5xx, timeouts, dropped connections and unreadable answers up to settings.max_retries
-        times after the first attempt, waiting uniform(0, min(backoff_max_s, backoff_initial_s * 2**n))
+        times after the first attempt, waiting uniform(0, min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2**n))
         seconds before retry n+1 (exponential backoff with full jitter), or a usable Retry-After.
         429 throttled waits (Retry-After, else backoff) without using up retries, until --max-throttle-wait
         is spent; 401 refreshes the token (once for all callers) and resends, unless the token was already a
@@ -134,6 +139,10 @@ class ApiClient:
         """
         if not self.credentials.has_access_token and not await self.refresh(self.credentials.generation):
             return Reply(None, 0)
+        if self.credentials.expires_soon() and self.credentials.generation not in self.early_refreshed:
+            self.early_refreshed.add(self.credentials.generation)  # once per token, whatever lifetime it came with
+            if not await self.refresh(self.credentials.generation):
+                return Reply(None, 0)
         attempts = 0
         refreshes = 0
         while True:
@@ -154,7 +163,7 @@ class ApiClient:
             if verdict is Verdict.REFRESH:
                 refreshes += 1
                 if self._is_hopeless(generation, refreshes):
-                    self.halt(_rejected_token(answer, refreshed=generation > 0))
+                    self.halt(_rejected_token(answer, refreshed=generation > 0, relogin=self.credentials.relogin))
                     return Reply(None, attempts)
                 if not await self.refresh(generation):
                     return Reply(None, attempts)
@@ -174,12 +183,12 @@ class ApiClient:
             await sleep_unless_stopped(delay_s, self.stop)
 
     def backoff_s(self, attempts: int, retry_after_s: float | None) -> float:
-        """Retry-After when usable (capped at backoff_max_s), else full-jitter exponential backoff."""
+        """Retry-After when usable (capped at BACKOFF_MAX_S), else full-jitter exponential backoff."""
         if is_testing():
             return 0.0
         if retry_after_s is not None:
-            return min(retry_after_s, self.settings.backoff_max_s)
-        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** (attempts - 1))
+            return min(retry_after_s, BACKOFF_MAX_S)
+        ceiling = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (attempts - 1))
         return random.uniform(0, ceiling)
 
     def _is_hopeless(self, generation: int, refreshes: int) -> bool:
@@ -200,7 +209,7 @@ class ApiClient:
         elif answer.wait_s is not None:
             wait_s = answer.wait_s
         else:
-            ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2**self.throttles_in_a_row)
+            ceiling = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2**self.throttles_in_a_row)
             wait_s = random.uniform(ceiling / 2, ceiling)
         if self.pace.throttled(sent_at, wait_s):
             log.warning(
@@ -279,7 +288,12 @@ class ApiClient:
             return Answer(Verdict.RETRY, None, f"connection failed: {text}")
 
 
-def _rejected_token(answer: Answer, *, refreshed: bool) -> AuthError:
+def _rejected_token(answer: Answer, *, refreshed: bool, relogin: str) -> AuthError:
+    if relogin:
+        return AuthError(
+            f"the API rejected the access token of the login ({answer.error}). Log in again ({relogin}), "
+            "then re-run with --resume."
+        )
     if refreshed:
         return AuthError(
             f"the API rejected the access token even after a refresh ({answer.error}). Check that the token "

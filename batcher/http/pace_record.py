@@ -8,10 +8,11 @@ a few microseconds a request. It is only a schedule: a lost or unreadable record
 
 from __future__ import annotations
 
-import fcntl
 import os
 import struct
 from pathlib import Path
+
+from batcher.support.files import locked
 
 RECORD_NAME = "pace.bin"
 FORMAT = "<d"  # the next free start, wall-clock seconds
@@ -31,38 +32,29 @@ class PaceRecord:
         descriptor = self._open()
         if descriptor is None:
             return 0.0
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        try:
+        with locked(descriptor):
             free = self._read(descriptor, now)
             if free > now:
                 return free - now
             self._write(descriptor, now + interval_s)
             return 0.0
-        finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
 
     def pause_until(self, now: float, resume: float) -> None:
         """No process on this key starts a request before resume."""
         descriptor = self._open()
         if descriptor is None:
             return
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        try:
+        with locked(descriptor):
             if resume > self._read(descriptor, now):
                 self._write(descriptor, resume)
-        finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
 
     def next_free(self, now: float) -> float:
         """The next free start as the record holds it (now if none)."""
         descriptor = self._open()
         if descriptor is None:
             return now
-        fcntl.flock(descriptor, fcntl.LOCK_SH)
-        try:
+        with locked(descriptor, shared=True):
             return max(now, self._read(descriptor, now))
-        finally:
-            fcntl.flock(descriptor, fcntl.LOCK_UN)
 
     def close(self) -> None:
         if self._descriptor is not None:

@@ -18,6 +18,7 @@ import numpy as np
 from batcher.errors import RunStopped, UsageError
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
+from batcher.http.session import Session
 from batcher.input.columnar import Strings
 from batcher.models import Batch, BatchResult, Outcome, TrackRead, WireStats
 from batcher.plan.chunker import plan_batches
@@ -27,7 +28,7 @@ from batcher.remote.adopt import adopt, journal_resolved
 from batcher.remote.outcomes import decided, held_back_reason, pending_reason, previous_status
 from batcher.remote.reads import getter
 from batcher.remote.resolve import Resolution, email_mismatches, groups_of, resolve_plan
-from batcher.remote.sender import QuotaGate, send_batches
+from batcher.remote.sender import send_batches
 from batcher.remote.snapshot import Preview, Settled, TrackKey, preview, settle, take_snapshot, tracks_of
 from batcher.results.format import RowResults
 from batcher.results.journal import NO_EARLIER_ATTEMPTS, EarlierAttempts, Journal
@@ -92,14 +93,13 @@ class _Progress:
 def execute(
     plan: Plan,
     settings: Settings,
+    session: Session,
     endpoint: Endpoint,
     results_path: Path,
     *,
     journal_file: Path,
     earlier: EarlierAttempts = NO_EARLIER_ATTEMPTS,
     on_progress: ProgressCallback | None = None,
-    resume: bool = False,
-    quota: QuotaGate | None = None,
     results_format: str = "auto",
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
@@ -133,7 +133,7 @@ def execute(
     interrupted = False
     try:
         run = _Run(plan, settings, journal, progress, reads, on_preview, earlier)
-        interrupted, stopped = asyncio.run(_send(run, endpoint, collect, quota, stats))
+        interrupted, stopped = asyncio.run(_send(run, session, endpoint, collect, stats))
     finally:
         journal.close()
     plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled
@@ -178,9 +178,9 @@ class _Run:
 
 async def _send(
     run: _Run,
+    session: Session,
     endpoint: Endpoint,
     on_result: Callable[[BatchResult], None],
-    quota: QuotaGate | None,
     stats: WireStats,
 ) -> tuple[bool, RunStopped | None]:
     """Read, then send, in this loop on one client; (interrupted by a signal, the error that stopped the run).
@@ -189,7 +189,7 @@ async def _send(
     abandons them too (their rows stay pending: a PUT is idempotent, so --resume may resend them).
     """
     stop = asyncio.Event()
-    async with endpoint() as (where, token), ApiClient(where, token, stop=stop, quota=quota, stats=stats) as client:
+    async with endpoint() as (where, token), session.client(where, token, stop=stop, stats=stats) as client:
         interrupts = Interrupts(stop, asyncio.ensure_future(_read_and_send(run, where, token, client, on_result)))
         with signals_set(interrupts):
             try:

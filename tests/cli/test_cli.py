@@ -116,7 +116,9 @@ def test_without_a_track_id_column_rows_take_the_default_track(
 def test_no_token_exits_2_and_says_how_to_set_one(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["run", "--status-column", "registration_status", str(write_csv(rows_for(1)))], env={}) == 2
     err = capsys.readouterr().err
-    assert err.startswith("batcher: error: no access token: set CTCT_ACCESS_TOKEN")
+    assert err.startswith(
+        "batcher: error: no access token: run 'batcher login' once (see docs/login.md), or set CTCT_ACCESS_TOKEN"
+    )
     assert "Traceback" not in err
 
 

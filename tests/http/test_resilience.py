@@ -37,6 +37,7 @@ def refreshing(url: str, *, refresh_token: str = sandbox.SANDBOX_REFRESH_TOKEN, 
     )
 
 
+@pytest.mark.real_waits
 async def test_throttled_429_waits_for_retry_after_before_sending_anything(
     aiohttp_server: Any, settings: Settings
 ) -> None:
