@@ -139,10 +139,8 @@ class ApiClient:
         """
         if not self.credentials.has_access_token and not await self.refresh(self.credentials.generation):
             return Reply(None, 0)
-        if self.credentials.expires_soon() and self.credentials.generation not in self.early_refreshed:
-            self.early_refreshed.add(self.credentials.generation)  # once per token, whatever lifetime it came with
-            if not await self.refresh(self.credentials.generation):
-                return Reply(None, 0)
+        if self.credentials.expires_soon() and not await self._renew_early():
+            return Reply(None, 0)
         attempts = 0
         refreshes = 0
         while True:
@@ -249,6 +247,25 @@ class ApiClient:
                 )
             )
         return allowed
+
+    async def _renew_early(self) -> bool:
+        """Refresh a token near its known expiry, once per token; False if the run stops.
+
+        A refresh that fails while the token still works is said and the run goes on with it: the 401 at its
+        expiry tries once more, and only that failure stops the run.
+        """
+        generation = self.credentials.generation
+        if generation in self.early_refreshed:
+            return True
+        self.early_refreshed.add(generation)
+        error = await self.tokens.refresh(self.session, generation)
+        if error is None:
+            return True
+        if self.credentials.expires_soon(margin_s=0):
+            self.halt(error)
+            return False
+        log.warning("could not renew the access token before it expires (%s); going on with it", error)
+        return True
 
     async def refresh(self, generation: int) -> bool:
         """Refresh the access token once for all callers that saw it rejected; False if the run stops."""
