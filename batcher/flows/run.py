@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
     from batcher.results.history import RunRecord
+    from batcher.support.signals import StopButton
 
 PROG = "batcher"
 
@@ -48,6 +49,10 @@ class RunHooks:
     confirm: Callable[[Plan, QuotaView | None], bool] = lambda plan, quota: True  # False: send nothing
     progress: Callable[[int], AbstractContextManager[ProgressCallback | None]] = lambda total: nullcontext()
     on_preview: Callable[[Preview], None] = lambda preview: None  # the reads are done: the real from -> to table
+    # after on_preview: send the PUTs or not (None: send; the terminal's yes came before the reads). The page asks
+    # here, in a thread of its own, while the run waits; a stop button stands for Ctrl-C where there is no terminal
+    confirm_changes: Callable[[Preview], bool] | None = None
+    stop: StopButton | None = None
 
 
 def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = RunHooks()) -> RunResult:
@@ -138,6 +143,9 @@ def _run_planned(
         raise
     finally:
         session.close()
+    if summary.declined:  # the page's "Cancel" after the reads: nothing was sent
+        record.finish(run, exit_code=EXIT_USAGE, counts=summary.counts, finished=False)
+        return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(session), declined=True)
     notices += session.notices()
     code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
     unfinished = _unfinished(summary) or bool(plan.held_back) or summary.stopped is not None or summary.interrupted
@@ -188,7 +196,7 @@ def _execute(
     options: RunOptions, plan: Plan, session: Session, hooks: RunHooks, run: RunRecord, chosen: Chosen
 ) -> RunSummary:
     from batcher.flows.endpoint import SandboxOptions, open_endpoint  # noqa: PLC0415
-    from batcher.remote.execute import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
+    from batcher.remote.execute import Controls, ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
     sandbox = SandboxOptions(options.sandbox_registrations) if options.sandbox else None
     with hooks.progress(plan.sendable_rows) as advance:
@@ -206,6 +214,7 @@ def _execute(
             if options.snapshot
             else None,
             on_preview=hooks.on_preview,
+            controls=Controls(hooks.confirm_changes, hooks.stop),
         )
 
 

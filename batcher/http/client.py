@@ -48,6 +48,10 @@ class QuotaGate(Protocol):
 
     def take(self) -> bool: ...
 
+    def give_back(self) -> None:
+        """Uncount the last request taken: it never reached the API (its connection could not be made)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -143,6 +147,7 @@ class ApiClient:
             return Reply(None, 0)
         attempts = 0
         refreshes = 0
+        unreached = 0  # attempts whose connection could not be made: they never reached the API
         while True:
             # only a request on the wire holds a place: a call waiting out its backoff lets others go
             async with self.in_flight:
@@ -152,7 +157,11 @@ class ApiClient:
                 generation = self.credentials.generation
                 attempts += 1
                 self.stats.count(asyncio.get_running_loop().time())
-                answer = await self._request_once(method, url, params or {}, body)
+                answer, reached = await self._request_once(method, url, params or {}, body)
+            if not reached:
+                unreached += 1
+                if self.quota is not None:
+                    self.quota.give_back()
             verdict = answer.verdict
             if verdict is Verdict.THROTTLED:
                 self._throttled(answer, sent_at)
@@ -172,6 +181,9 @@ class ApiClient:
             if verdict is not Verdict.RETRY:
                 self.accepted_generations.add(generation)
                 return Reply(answer, attempts)
+            if attempts > self.settings.max_retries and unreached == attempts:
+                self.halt(_unreachable(self.settings.base_url, attempts, answer))
+                return Reply(None, attempts)
             if attempts > self.settings.max_retries:
                 error = f"gave up after {attempts} attempts: {answer.error}"
                 return Reply(Answer(Verdict.FAIL_BATCH, answer.http_status, error), attempts)
@@ -275,7 +287,10 @@ class ApiClient:
             return False
         return True
 
-    async def _request_once(self, method: str, url: str, params: Mapping[str, str], body: bytes | None) -> Answer:
+    async def _request_once(
+        self, method: str, url: str, params: Mapping[str, str], body: bytes | None
+    ) -> tuple[Answer, bool]:
+        """The answer, and whether the request reached the API (False: its connection could not be made)."""
         headers = {**self.credentials.authorization()}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -296,13 +311,24 @@ class ApiClient:
                         Verdict.FAIL_BATCH,
                         response.status,
                         f"HTTP {response.status} with an answer larger than {MAX_RESPONSE_BYTES} bytes; not read",
-                    )
-                return api.interpret(response.status, response.headers, content, url=url)
+                    ), True
+                return api.interpret(response.status, response.headers, content, url=url), True
         except TimeoutError:
-            return Answer(Verdict.RETRY, None, f"no answer within {self.settings.timeout_s:g} s")
+            return Answer(Verdict.RETRY, None, f"no answer within {self.settings.timeout_s:g} s"), True
+        except aiohttp.ClientConnectorError as exc:  # refused, no route, no such host: nothing reached the API
+            text = redaction.redact(str(exc) or type(exc).__name__)
+            return Answer(Verdict.RETRY, None, f"connection failed: {text}"), False
         except aiohttp.ClientError as exc:
             text = redaction.redact(str(exc) or type(exc).__name__)
-            return Answer(Verdict.RETRY, None, f"connection failed: {text}")
+            return Answer(Verdict.RETRY, None, f"connection failed: {text}"), True
+
+
+def _unreachable(base_url: str, attempts: int, answer: Answer) -> RunStopped:
+    return RunStopped(
+        f"the API at {redaction.redact(base_url)} cannot be reached: {attempts} attempts, none connected "
+        f"({answer.error}). Nothing more is sent and the rest stays pending; check the network or --base-url, "
+        "then re-run with --resume."
+    )
 
 
 def _rejected_token(answer: Answer, *, refreshed: bool, relogin: str) -> AuthError:

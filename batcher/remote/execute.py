@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,9 +36,10 @@ from batcher.results.report import Report, build_report
 from batcher.results.writer import write_results
 from batcher.settings import Settings
 from batcher.support.logs import get_logger
-from batcher.support.signals import Interrupts, signals_set
+from batcher.support.signals import Interrupts, StopButton, signals_set
 
 ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
+ConfirmChanges = Callable[[Preview], bool]  # the reads are done: send the PUTs (True) or nothing (False)
 # where to send: opened around the send, it yields the settings (base URL) and credentials to send with; the flow
 # gives the real API's, or an in-process sandbox's (flows/endpoint.py)
 Endpoint = Callable[[], AbstractAsyncContextManager[tuple[Settings, Credentials]]]
@@ -70,6 +71,7 @@ class RunSummary:
     stopped: RunStopped | None = None
     interrupted: bool = False
     preview: Preview | None = None  # what the reads found (None: nothing was read)
+    declined: bool = False  # confirm_changes said no after the reads: no PUT was sent
     resolution: Resolution | None = None  # people-shaped input: default track per event, requests, per-row results
 
     @property
@@ -88,6 +90,15 @@ class _Progress:
     settled: Settled | None = None
     preview: Preview | None = None
     adopted: dict[int, str] = field(default_factory=dict)  # row -> before-image, of rows an earlier attempt changed
+    declined: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """What a front-end without a terminal needs: a say after the reads, and a stop that is not a signal."""
+
+    confirm_changes: ConfirmChanges | None = None  # None: send once the reads are done (the command line)
+    stop: StopButton | None = None
 
 
 def execute(
@@ -103,13 +114,16 @@ def execute(
     results_format: str = "auto",
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
+    controls: Controls = Controls(),
 ) -> RunSummary:
     """Read the current statuses (unless reads is None), send the batches left, journalling each, then write
     one results line per input row. The caller holds the results path's lock.
 
     journal_file is the run's journal; earlier, what the earlier attempts of this run did (--resume of an
     unfinished run): a registration they sent that the reads find at its target is this run's change, with their
-    before-image; every other row is as the reads find it.
+    before-image; every other row is as the reads find it. controls.confirm_changes, given the reads' from -> to
+    table, may still send nothing (the page asks its user there); it waits in a thread, so the loop's connections
+    stay served.
 
     Raises:
         TooManyChanges: more real changes than --max-changes.
@@ -132,7 +146,7 @@ def execute(
     stopped: RunStopped | None = None
     interrupted = False
     try:
-        run = _Run(plan, settings, journal, progress, reads, on_preview, earlier)
+        run = _Run(plan, settings, journal, progress, reads, on_preview, earlier, controls)
         interrupted, stopped = asyncio.run(_send(run, session, endpoint, collect, stats))
     finally:
         journal.close()
@@ -141,7 +155,7 @@ def execute(
         plan.loaded,
         progress.batches,
         results,
-        pending_reason=pending_reason(stopped, interrupted),
+        pending_reason=pending_reason(stopped, interrupted, declined=progress.declined),
         applied_before=plan.applied_before,
         held_back_reason=held_back_reason(plan.limit),
         previous_status=previous_status(plan, progress.reads, progress.adopted, earlier),
@@ -159,6 +173,7 @@ def execute(
         stopped=stopped,
         interrupted=interrupted,
         preview=progress.preview,
+        declined=progress.declined,
         resolution=resolution,
     )
 
@@ -174,6 +189,7 @@ class _Run:
     reads: ReadOptions | None
     on_preview: Callable[[Preview], None] | None
     earlier: EarlierAttempts  # what the earlier attempts of this (unfinished) run did
+    controls: Controls
 
 
 async def _send(
@@ -191,7 +207,8 @@ async def _send(
     stop = asyncio.Event()
     async with endpoint() as (where, token), session.client(where, token, stop=stop, stats=stats) as client:
         interrupts = Interrupts(stop, asyncio.ensure_future(_read_and_send(run, where, token, client, on_result)))
-        with signals_set(interrupts):
+        button = run.controls.stop
+        with signals_set(interrupts), button.listening(interrupts) if button is not None else nullcontext():
             try:
                 await interrupts.finish()
             except RunStopped as exc:
@@ -251,9 +268,14 @@ async def _read_and_send(
                 f"--max-changes {limit}; nothing was sent. Check the input; if it is right, raise --max-changes."
             )
         progress.batches = tuple(plan_batches(settled.groups, batch_size=run.settings.batch_size))
+        found = replace(found, puts=len(progress.batches))
         progress.settled, progress.preview = settled, found
         if run.on_preview is not None:
             run.on_preview(found)
+        confirm = run.controls.confirm_changes
+        if confirm is not None and progress.batches and not await asyncio.to_thread(confirm, found):
+            progress.declined = True
+            return
     if previous is not None:  # each before-image is durable before any PUT (--no-snapshot: there is none)
         for batch in progress.batches:
             run.journal.record_intent(batch, previous[np.asarray(batch.rows, dtype=np.int64)].tolist())
