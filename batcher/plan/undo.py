@@ -13,7 +13,7 @@ import numpy.typing as npt
 from batcher.input.columnar import Strings
 from batcher.input.rows import LoadedInput
 from batcher.models import KNOWN_STATUSES, Outcome, RowGroup
-from batcher.plan.planning import Plan, batched_plan
+from batcher.plan.planning import Plan, cut_plan
 from batcher.results.journal import Change, Registration
 from batcher.results.reader import read_results_file
 from batcher.settings import Settings
@@ -105,7 +105,7 @@ def prepare_undo(
         stated_status=decided.expected,  # what the run set: the --sandbox rehearsal starts from it
         stated_column="",  # not an export's column: the plan need not explain it
     )
-    plan = batched_plan(undo_loaded, settings, None, limit, said)
+    plan = cut_plan(undo_loaded, settings, None, limit, said)
     preset = np.where(decided.reason != "", Outcome.UNCHANGED.value, "").astype(object)
     return replace(plan, expected_status=decided.expected, preset=(preset, decided.reason))
 

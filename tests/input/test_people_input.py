@@ -325,6 +325,24 @@ def test_limit_counts_resolved_rows_and_max_changes_counts_the_rows_that_wait(
     assert sum(len(put.json["registration_ids"]) for put in box.state.puts) == 3  # type: ignore[index, arg-type]
 
 
+def test_a_canary_of_mixed_rows_sends_the_first_limit_rows_resolved_ones_included(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    box = _sandbox(start_sandbox)
+    rows = [
+        [SPRING, "spring1", KEN, ""],
+        [SPRING, "", "", "alan.ritchie2@example.org"],  # resolved when run: still one of the first two rows
+        [SPRING, "spring1", HEDY, ""],
+    ]
+    path = write_csv(rows, header=["Event ID", "Track ID", "Registration ID", "Email"])
+    results = tmp_path / "r.csv"
+    args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    args += ["--batch-size", "1", "--no-snapshot", "--limit", "2", "--results", str(results)]
+    assert cli.main(args, environ=TOKEN_ENV) == 3  # rows are left for --resume
+    assert [line["outcome"] for line in read_results(results)] == ["succeeded", "succeeded", "pending"]
+    assert [put.json["registration_ids"] for put in box.state.puts] == [[KEN], [ALAN]]  # type: ignore[index]
+
+
 def test_a_row_whose_registration_id_and_email_disagree_is_invalid_and_not_sent(
     start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
