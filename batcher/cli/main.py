@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import PROG, build_parser, documented_options, option_table
+from batcher.cli.parser import build_parser, documented_options, option_table
 from batcher.cli.parser_login import LOGIN_OPTIONS
+from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
