@@ -1,16 +1,19 @@
-"""Shared fixtures: CSV writing, fast settings, a real sandbox server on 127.0.0.1, a clean environment."""
+"""Shared fixtures: CSV writing, fast settings, a real sandbox server on 127.0.0.1, a clean environment, the command
+line at the test environment's pace (run_cli), and no backoff waits unless a test is marked real_waits."""
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
+from batcher.cli import main as cli
 from batcher.http import pacing
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
@@ -132,3 +135,69 @@ def read_results(path: Path) -> list[dict[str, str]]:
 def outcomes(path: Path) -> list[str]:
     """The outcome column of a results file."""
     return [row["outcome"] for row in read_results(path)]
+
+
+# the test rows' own registration_status column names each row's target
+TARGET_COLUMN = ("--status-column", "registration_status")
+BLIND = (*TARGET_COLUMN, "--no-snapshot")  # ... and send without reading first
+# the test environment's pace: the sandboxes of the tests have no per-second limit; a test of the pace passes --rate,
+# which beats the environment
+TEST_PACE = {"BATCHER_RATE": "1000"}
+
+
+class RunCli(Protocol):
+    def __call__(self, args: Sequence[str], env: Mapping[str, str] | None = None) -> int: ...
+
+
+@pytest.fixture
+def run_cli() -> RunCli:
+    """cli.main(args) with the sandbox's token (or env, when given) and the test environment's pace."""
+
+    def run(args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+        return cli.main(list(args), environ={**TEST_PACE, **(TOKEN_ENV if env is None else env)})
+
+    return run
+
+
+def record_run(results: Path, state_dir: Path | None = None) -> str:
+    """Put a hand-written results file into the run history, as if a run wrote it: its journal records every row
+    the file says succeeded with a change (an intent with its previous_status, then an applied batch).
+
+    state_dir: None for the default state folder of the CLI tests (under the test's HOME). Returns the run ID.
+    """
+    from batcher.models import Batch, BatchResult  # noqa: PLC0415
+    from batcher.results import history  # noqa: PLC0415
+    from batcher.results.journal import Journal  # noqa: PLC0415
+
+    state = state_dir or Path.home() / ".local" / "state" / "batcher"
+    run = history.begin(
+        state,
+        history.RunRecord(
+            run_id="",
+            command="run",
+            started="",
+            input=str(results.with_suffix(".input.csv").resolve()),
+            input_sha256="",
+            results=str(results.resolve()),
+            api="http://127.0.0.1/v3",
+            finished=True,
+        ),
+    )
+    journal = Journal(run.journal, append=True)
+    rows = read_results(results)
+    for number, row in enumerate(rows):
+        keys = [value for name, value in row.items() if name.replace(" ", "_").lower() in HEADER[:3]]
+        before, after = row["previous_status"], row["target_status"]
+        if row["outcome"] != "succeeded" or before == after or len(keys) != 3:
+            continue
+        batch = Batch(number + 1, 0, keys[0], keys[1], after, (keys[2].lower(),), (number,))
+        journal.record_intent(batch, [before])
+        journal.record(batch, BatchResult(number + 1, 200))
+    journal.close()
+    return run.run_id
+
+
+def history_files(state_dir: Path | None = None) -> dict[str, str]:
+    """The text of every file the run history holds (run.json, journal, results copies), by 'RUN_ID/name'."""
+    runs = (state_dir or Path.home() / ".local" / "state" / "batcher") / "runs"
+    return {f"{p.parent.name}/{p.name}": p.read_text(encoding="utf-8") for p in runs.glob("*/*") if p.is_file()}

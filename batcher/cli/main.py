@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import PROG, build_parser, documented_options, option_table
+from batcher.cli.parser import build_parser, documented_options, option_table
 from batcher.cli.parser_login import LOGIN_OPTIONS
+from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _sandbox(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "runs":
+            return _runs(args, env)
         if args.command == "ui":
             return _ui(args, env)
         if args.command in ("verify", "export"):
@@ -188,7 +191,7 @@ def _show_preview(preview: Preview) -> None:
 
 def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
     def confirm(plan: Plan, quota: QuotaView | None) -> bool:
-        if options.yes or options.sandbox or not plan.batches or not (sys.stdin.isatty() and sys.stderr.isatty()):
+        if options.yes or options.sandbox or not plan.groups or not (sys.stdin.isatty() and sys.stderr.isatty()):
             return True
         for line in plan_lines(plan, options.settings, quota, reads=options.snapshot):
             say(line)
@@ -227,6 +230,15 @@ def _report(args: argparse.Namespace) -> int:
         for line in extracted_lines(result.extracted, chosen, args.out, result.needs_status, result.status):
             say(line, sys.stdout)
     return result.exit_code
+
+
+def _runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from batcher.flows.render import runs_lines  # noqa: PLC0415
+    from batcher.flows.runs import runs_flow  # noqa: PLC0415
+
+    for line in runs_lines(runs_flow(args.state_dir, env, args.profile)):
+        say(line, sys.stdout)
+    return EXIT_OK
 
 
 def _sandbox(args: argparse.Namespace) -> int:
