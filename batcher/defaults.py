@@ -27,3 +27,6 @@ DEFAULT_RATE_LIMIT_PER_S = 4
 DEFAULT_MAX_PAGE_SIZE = 50  # records per page of a registrations list, whatever limit asks
 # shipped inside the package (batcher/sandbox/data), so an installed wheel has it too
 DEFAULT_REGISTRATIONS = Path(str(files("batcher.sandbox") / "data" / "registrations.csv"))
+
+# the largest input file: the most a workbook may inflate to (input/workbook.py); the page's uploads are bound by it
+MAX_INPUT_BYTES = 1 << 30

@@ -15,6 +15,13 @@ class BatcherError(Exception):
     exit_code = 1
 
 
+class NothingToDo(BatcherError):
+    """The input holds no row at all (a header only): a quiet day, not a failure; the front-ends say it without
+    "error"."""
+
+    exit_code = EXIT_OK
+
+
 class UsageError(BatcherError):
     """A bad option value or combination."""
 
@@ -25,6 +32,16 @@ class InputError(BatcherError):
     """The input file cannot be trusted: unreadable, wrong encoding, missing column."""
 
     exit_code = EXIT_USAGE
+
+
+class UnclearColumns(InputError):
+    """Which column holds a field cannot be told (two match it, or none does): the page asks, with --column's
+    answer in mind. fields: the fields in question; header: the file's headers to choose from."""
+
+    def __init__(self, message: str, *, fields: tuple[str, ...], header: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.fields = fields
+        self.header = header
 
 
 class RunStopped(BatcherError):

@@ -19,7 +19,15 @@ from batcher.cli.parser import PROG, build_parser, documented_options, option_ta
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flows.options import RunOptions, run_options
-from batcher.flows.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
+from batcher.flows.render import (
+    confirm_question,
+    error_word,
+    extracted_lines,
+    note_lines,
+    plan_lines,
+    preview_lines,
+    run_lines,
+)
 from batcher.flows.run import RunHooks, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
@@ -59,6 +67,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _sandbox(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "ui":
+            return _ui(args, env)
         if args.command in ("verify", "export"):
             return _read_command(args, env)
         if args.command in LOGIN_COMMANDS:
@@ -67,7 +77,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return login_command(args, env)
         return _run(args, env, words)
     except BatcherError as exc:
-        say(f"{PROG}: error: {exc}")
+        say(f"{PROG}: {error_word(exc)}{exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         say(f"{PROG}: interrupted")
@@ -185,8 +195,9 @@ def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
         print(confirm_question(plan, options.settings, reads=options.snapshot), end="", file=sys.stderr, flush=True)
         try:
             answer = sys.stdin.readline()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             return False
+        # Ctrl-C at the prompt is an interruption (130), raised on to the flow, not a "no"
         return answer.strip().lower() in ("y", "yes")
 
     return confirm
@@ -242,6 +253,23 @@ def _sandbox(args: argparse.Namespace) -> int:
     serve_flow(
         ServeOptions(args.host, args.port, scenario, args.registrations), on_ready=lambda text: say(f"{PROG}: {text}")
     )
+    return EXIT_OK
+
+
+def _ui(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """The page: run's options resolved as run's are, served until Ctrl-C."""
+    from batcher.cli.parser_ui import UI_OPTIONS  # noqa: PLC0415
+    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.web.serve import PageOptions, serve_page  # noqa: PLC0415 - aiohttp and Jinja2 only for the page
+
+    specs, defaults = option_table()
+    given = {name: value for name, value in vars(args).items() if name in UI_OPTIONS}
+    config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    values = config.resolve(given, specs, defaults, env, config_path).values
+    state_dir = Path(str(values["state_dir"])) if values["state_dir"] else default_state_dir(env)
+    options = PageOptions(values, state_dir, port=args.port, browser=not args.no_browser, sandbox=args.sandbox)
+    # the one line that shows the one-time token: printed as it is (say() would mask it as a secret)
+    serve_page(options, env, on_ready=lambda address: print(f"{PROG} ui: open {address}", flush=True))
     return EXIT_OK
 
 

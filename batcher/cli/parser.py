@@ -10,6 +10,7 @@ from batcher.cli.parser_login import add_login_commands
 from batcher.cli.parser_reads import READ_OPTIONS, add_read_commands
 from batcher.cli.parser_run import SWITCH, add_input_options, add_pace_options, add_send_options
 from batcher.cli.parser_sandbox import add_sandbox_command
+from batcher.cli.parser_ui import add_ui_command
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.models import Outcome
 
@@ -45,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{run,plan,undo,report,verify,export,sandbox,login,logout,whoami,profiles}",
+        metavar="{run,plan,undo,report,verify,export,sandbox,ui,login,logout,whoami,profiles}",
     )
     run = commands.add_parser(
         "run",
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--summary-json", type=Path, default=None, metavar="PATH", help="the summary as JSON")
     add_read_commands(commands)
     add_sandbox_command(commands)
+    add_ui_command(commands)
     add_login_commands(commands)
     return parser
 

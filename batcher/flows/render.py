@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batcher.errors import WrongBaseUrl
+from batcher.errors import EXIT_OK, BatcherError, WrongBaseUrl
 from batcher.models import Outcome
 
 if TYPE_CHECKING:
@@ -199,6 +199,11 @@ def preview_lines(preview: Preview) -> list[str]:
     return lines
 
 
+def error_word(error: BatcherError) -> str:
+    """ "error: " before an error's text, nothing before a nothing-to-do (exit 0)."""
+    return "error: " if error.exit_code != EXIT_OK else ""
+
+
 def run_lines(result: RunResult) -> tuple[list[str], list[str]]:
     """(stdout lines, stderr lines) for a finished run or plan."""
     out: list[str] = []
@@ -211,7 +216,7 @@ def run_lines(result: RunResult) -> tuple[list[str], list[str]]:
     if summary is not None and plan is not None:
         err.extend(_summary_lines(result))
     if result.error is not None:
-        err.append(f"{PROG}: error: {result.error}")
+        err.append(f"{PROG}: {error_word(result.error)}{result.error}")
     if result.interrupted:
         err.append(f"{PROG}: interrupted")
     if result.summary_error:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
+    from batcher.support.signals import StopButton
 
 PROG = "batcher"
 
@@ -46,6 +47,10 @@ class RunHooks:
     confirm: Callable[[Plan, QuotaView | None], bool] = lambda plan, quota: True  # False: send nothing
     progress: Callable[[int], AbstractContextManager[ProgressCallback | None]] = lambda total: nullcontext()
     on_preview: Callable[[Preview], None] = lambda preview: None  # the reads are done: the real from -> to table
+    # after on_preview: send the PUTs or not (None: send; the terminal's yes came before the reads). The page asks
+    # here, in a thread of its own, while the run waits; a stop button stands for Ctrl-C where there is no terminal
+    confirm_changes: Callable[[Preview], bool] | None = None
+    stop: StopButton | None = None
 
 
 def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = RunHooks()) -> RunResult:
@@ -106,6 +111,8 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
             summary = _execute(options, plan, session, hooks)
         finally:
             session.close()
+        if summary.declined:  # the page's "Cancel" after the reads: nothing was sent
+            return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(session), declined=True)
         notices += session.notices()
         code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
         retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
@@ -151,7 +158,7 @@ def _verify(
 
 def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks) -> RunSummary:
     from batcher.flows.endpoint import SandboxOptions, open_endpoint  # noqa: PLC0415
-    from batcher.remote.execute import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
+    from batcher.remote.execute import Controls, ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
     sandbox = SandboxOptions(options.sandbox_registrations) if options.sandbox else None
     with hooks.progress(plan.sendable_rows) as advance:
@@ -168,6 +175,7 @@ def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks)
             if options.snapshot
             else None,
             on_preview=hooks.on_preview,
+            controls=Controls(hooks.confirm_changes, hooks.stop),
         )
 
 

@@ -3,7 +3,8 @@ module only for `batcher sandbox`: it loads aiohttp)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,3 +50,17 @@ def latency(text: str) -> tuple[float, float]:
     if len(parts) != 2 or parts[0] < 0 or parts[1] < parts[0]:
         raise UsageError(f"--latency-ms takes MIN or MIN,MAX with 0 <= MIN <= MAX (got {text!r})")
     return parts[0], parts[1]
+
+
+@asynccontextmanager
+async def sandbox_endpoint(registrations: Path | None = None) -> AsyncIterator[tuple[str, str]]:
+    """A sandbox served in the running loop while the block lasts (the page's --sandbox): (base URL, token).
+
+    Unlike run --sandbox, whose sandbox lives for one run, it keeps its state from run to verify to undo.
+    """
+    from batcher.sandbox import app as sandbox  # noqa: PLC0415 - aiohttp only to serve
+
+    registrations_file = registrations or DEFAULT_REGISTRATIONS
+    known = sandbox.read_registrations(registrations_file) if registrations_file.exists() else []
+    async with sandbox.running(sandbox.make_app(sandbox.Scenario(), known)) as url:
+        yield url, sandbox.SANDBOX_TOKEN

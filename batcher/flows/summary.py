@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batcher.errors import BatcherError, UsageError
+from batcher.errors import EXIT_OK, BatcherError, UsageError
 from batcher.flows.options import RunOptions
 from batcher.support.files import why_unwritable, write_text_atomically
 from batcher.support.redaction import redact
@@ -65,10 +65,12 @@ def summary_document(result: RunResult) -> dict[str, object]:
     summary, plan = result.summary, result.plan
     document: dict[str, object] = {
         "exit_code": result.exit_code,
-        "error": str(result.error) if result.error is not None else None,
+        "error": _error_text(result),
         "input": str(result.options.input),
         "results": str(result.options.results),
     }
+    if result.error is not None and result.error.exit_code == EXIT_OK:
+        document["note"] = str(result.error)
     if summary is not None and plan is not None:
         document |= {
             "requests_sent": summary.stats.requests,
@@ -84,6 +86,14 @@ def summary_document(result: RunResult) -> dict[str, object]:
             **summary.report.as_dict(),
         }
     return document
+
+
+def _error_text(result: RunResult) -> str | None:
+    """What stopped the command: its error, or what stopped the run (None for nothing to do)."""
+    if result.error is not None:
+        return str(result.error) if result.error.exit_code != EXIT_OK else None
+    stopped = result.summary.stopped if result.summary is not None else None
+    return str(stopped) if stopped is not None else None
 
 
 def with_summary_json(result: RunResult) -> RunResult:

@@ -115,11 +115,13 @@ class Credentials:
             return self.save_to.parent  # an environment refresh token whose successor is saved in the state folder
         return None
 
-    def expires_soon(self, now: datetime | None = None) -> bool:
-        """True when the access token is known to expire within early_margin_s (refresh it before use)."""
+    def expires_soon(self, now: datetime | None = None, *, margin_s: float | None = None) -> bool:
+        """True when the access token can be refreshed and is known to expire within margin_s (by default
+        early_margin_s: refresh it before use; 0: it has expired)."""
         if self.expires_at is None or not self.can_refresh:
             return False
-        return (self.expires_at - (now or datetime.now(UTC))).total_seconds() < self.early_margin_s
+        margin = self.early_margin_s if margin_s is None else margin_s
+        return (self.expires_at - (now or datetime.now(UTC))).total_seconds() < margin
 
     def adopt_saved(self) -> bool:
         """Take the tokens another process saved since these were read (it refreshed them); True if taken.

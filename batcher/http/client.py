@@ -48,6 +48,10 @@ class QuotaGate(Protocol):
 
     def take(self) -> bool: ...
 
+    def give_back(self) -> None:
+        """Uncount the last request taken: it never reached the API (its connection could not be made)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -139,12 +143,11 @@ class ApiClient:
         """
         if not self.credentials.has_access_token and not await self.refresh(self.credentials.generation):
             return Reply(None, 0)
-        if self.credentials.expires_soon() and self.credentials.generation not in self.early_refreshed:
-            self.early_refreshed.add(self.credentials.generation)  # once per token, whatever lifetime it came with
-            if not await self.refresh(self.credentials.generation):
-                return Reply(None, 0)
+        if self.credentials.expires_soon() and not await self._renew_early():
+            return Reply(None, 0)
         attempts = 0
         refreshes = 0
+        unreached = 0  # attempts whose connection could not be made: they never reached the API
         while True:
             # only a request on the wire holds a place: a call waiting out its backoff lets others go
             async with self.in_flight:
@@ -154,7 +157,11 @@ class ApiClient:
                 generation = self.credentials.generation
                 attempts += 1
                 self.stats.count(asyncio.get_running_loop().time())
-                answer = await self._request_once(method, url, params or {}, body)
+                answer, reached = await self._request_once(method, url, params or {}, body)
+            if not reached:
+                unreached += 1
+                if self.quota is not None:
+                    self.quota.give_back()
             verdict = answer.verdict
             if verdict is Verdict.THROTTLED:
                 self._throttled(answer, sent_at)
@@ -174,6 +181,9 @@ class ApiClient:
             if verdict is not Verdict.RETRY:
                 self.accepted_generations.add(generation)
                 return Reply(answer, attempts)
+            if attempts > self.settings.max_retries and unreached == attempts:
+                self.halt(_unreachable(self.settings.base_url, attempts, answer))
+                return Reply(None, attempts)
             if attempts > self.settings.max_retries:
                 error = f"gave up after {attempts} attempts: {answer.error}"
                 return Reply(Answer(Verdict.FAIL_BATCH, answer.http_status, error), attempts)
@@ -250,6 +260,25 @@ class ApiClient:
             )
         return allowed
 
+    async def _renew_early(self) -> bool:
+        """Refresh a token near its known expiry, once per token; False if the run stops.
+
+        A refresh that fails while the token still works is said and the run goes on with it: the 401 at its
+        expiry tries once more, and only that failure stops the run.
+        """
+        generation = self.credentials.generation
+        if generation in self.early_refreshed:
+            return True
+        self.early_refreshed.add(generation)
+        error = await self.tokens.refresh(self.session, generation)
+        if error is None:
+            return True
+        if self.credentials.expires_soon(margin_s=0):
+            self.halt(error)
+            return False
+        log.warning("could not renew the access token before it expires (%s); going on with it", error)
+        return True
+
     async def refresh(self, generation: int) -> bool:
         """Refresh the access token once for all callers that saw it rejected; False if the run stops."""
         error = await self.tokens.refresh(self.session, generation)
@@ -258,7 +287,10 @@ class ApiClient:
             return False
         return True
 
-    async def _request_once(self, method: str, url: str, params: Mapping[str, str], body: bytes | None) -> Answer:
+    async def _request_once(
+        self, method: str, url: str, params: Mapping[str, str], body: bytes | None
+    ) -> tuple[Answer, bool]:
+        """The answer, and whether the request reached the API (False: its connection could not be made)."""
         headers = {**self.credentials.authorization()}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -279,13 +311,24 @@ class ApiClient:
                         Verdict.FAIL_BATCH,
                         response.status,
                         f"HTTP {response.status} with an answer larger than {MAX_RESPONSE_BYTES} bytes; not read",
-                    )
-                return api.interpret(response.status, response.headers, content, url=url)
+                    ), True
+                return api.interpret(response.status, response.headers, content, url=url), True
         except TimeoutError:
-            return Answer(Verdict.RETRY, None, f"no answer within {self.settings.timeout_s:g} s")
+            return Answer(Verdict.RETRY, None, f"no answer within {self.settings.timeout_s:g} s"), True
+        except aiohttp.ClientConnectorError as exc:  # refused, no route, no such host: nothing reached the API
+            text = redaction.redact(str(exc) or type(exc).__name__)
+            return Answer(Verdict.RETRY, None, f"connection failed: {text}"), False
         except aiohttp.ClientError as exc:
             text = redaction.redact(str(exc) or type(exc).__name__)
-            return Answer(Verdict.RETRY, None, f"connection failed: {text}")
+            return Answer(Verdict.RETRY, None, f"connection failed: {text}"), True
+
+
+def _unreachable(base_url: str, attempts: int, answer: Answer) -> RunStopped:
+    return RunStopped(
+        f"the API at {redaction.redact(base_url)} cannot be reached: {attempts} attempts, none connected "
+        f"({answer.error}). Nothing more is sent and the rest stays pending; check the network or --base-url, "
+        "then re-run with --resume."
+    )
 
 
 def _rejected_token(answer: Answer, *, refreshed: bool, relogin: str) -> AuthError:

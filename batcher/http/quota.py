@@ -71,6 +71,10 @@ class QuotaLedger:
         self._reserved = block - 1
         return True
 
+    def give_back(self) -> None:
+        """Uncount the last request taken: its connection could not be made, so the API never counted it."""
+        self._reserved += 1
+
     def close(self) -> None:
         """Give back the requests reserved but not sent."""
         if not self._reserved:

@@ -19,7 +19,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from batcher.defaults import EMAIL_COLUMN, FIELDS, STATUS_COLUMN
-from batcher.errors import InputError, UsageError
+from batcher.errors import InputError, UnclearColumns, UsageError
 from batcher.input import rules as row_rules
 from batcher.input.columnar import Columns, Flags, Strings
 from batcher.input.earlier import RESULT_COLUMNS, EarlierResults, earlier_results, split_columns
@@ -276,9 +276,11 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
         if key is None or position in claimed or any(field == key for field, _ in explicit):
             continue
         if key in found:
-            raise InputError(
+            raise UnclearColumns(
                 f'{path}: columns "{printable(header[found[key]])}" and "{printable(name)}" both match "{key}"; '
-                f"rename or remove one of them, or choose one with --column {key}=HEADER."
+                f"rename or remove one of them, or choose one with --column {key}=HEADER.",
+                fields=(key,),
+                header=tuple(header),
             )
         found[key] = position
     missing = [name for name in _required(found) if name not in found]
@@ -291,10 +293,12 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
         names = " and ".join(", ".join(f'"{name}"' for name in missing).rsplit(", ", 1))
         plural = "s" if len(missing) > 1 else ""
         options = " ".join(f"--column {name}=HEADER" for name in missing)
-        raise InputError(
+        raise UnclearColumns(
             f"{path}: no {names} column{plural} (found: {_listed(header)}). "
             f"Headers match ignoring case, spaces, dashes and underscores; or name the column{plural} with "
-            f"{options}." + hint + (EMAIL_HINT if "registration_id" in missing else "")
+            f"{options}." + hint + (EMAIL_HINT if "registration_id" in missing else ""),
+            fields=tuple(missing),
+            header=tuple(header),
         )
     return found
 

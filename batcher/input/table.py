@@ -20,7 +20,7 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
 from batcher.defaults import DELIMITER_NAMES
-from batcher.errors import InputError, UsageError
+from batcher.errors import InputError, NothingToDo, UsageError
 from batcher.input import workbook
 from batcher.input.columnar import byte_lengths
 from batcher.support.csvtext import DELIMITERS, sniff_delimiter
@@ -94,7 +94,7 @@ def read_table(path: Path, *, delimiter: str | None, encoding: str | None, sheet
     header = [str(column[0].as_py()) for column in raw.columns]
     header[0] = header[0].removeprefix("\ufeff")
     if raw.num_rows == 1:
-        raise InputError(f"{path}: has a header row but no data rows.")
+        raise NothingToDo(f"{path}: has a header row but no data rows: nothing to do")
     return Table(header, [column.slice(1) for column in raw.columns], row_number[1:], source)
 
 

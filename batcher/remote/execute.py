@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,9 +32,10 @@ from batcher.results.report import Report, build_report
 from batcher.results.writer import write_results
 from batcher.settings import Settings
 from batcher.support.logs import get_logger
-from batcher.support.signals import Interrupts, signals_set
+from batcher.support.signals import Interrupts, StopButton, signals_set
 
 ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
+ConfirmChanges = Callable[[Preview], bool]  # the reads are done: send the PUTs (True) or nothing (False)
 # where to send: opened around the send, it yields the settings (base URL) and credentials to send with; the flow
 # gives the real API's, or an in-process sandbox's (flows/endpoint.py)
 Endpoint = Callable[[], AbstractAsyncContextManager[tuple[Settings, Credentials]]]
@@ -66,6 +67,7 @@ class RunSummary:
     stopped: RunStopped | None = None
     interrupted: bool = False
     preview: Preview | None = None  # what the reads found (None: nothing was read)
+    declined: bool = False  # confirm_changes said no after the reads: no PUT was sent
     resolution: Resolution | None = None  # people-shaped input: default track per event, requests, per-row results
 
     @property
@@ -83,6 +85,15 @@ class _Progress:
     resolution: Resolution | None = None
     settled: Settled | None = None
     preview: Preview | None = None
+    declined: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """What a front-end without a terminal needs: a say after the reads, and a stop that is not a signal."""
+
+    confirm_changes: ConfirmChanges | None = None  # None: send once the reads are done (the command line)
+    stop: StopButton | None = None
 
 
 def execute(
@@ -97,9 +108,11 @@ def execute(
     results_format: str = "auto",
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
+    controls: Controls = Controls(),
 ) -> RunSummary:
     """Read the current statuses (unless reads is None), send the batches left, journalling each, then write
-    one results line per input row.
+    one results line per input row. controls.confirm_changes, given the reads' from -> to table, may still
+    send nothing (the page asks its user there); it waits in a thread, so the loop's connections stay served.
 
     Raises:
         UsageError: another run holds the results path; TooManyChanges: more real changes than --max-changes.
@@ -125,7 +138,7 @@ def execute(
         stopped: RunStopped | None = None
         interrupted = False
         try:
-            run = _Run(plan, settings, journal, progress, reads, on_preview, known_reads(plan, images))
+            run = _Run(plan, settings, journal, progress, reads, on_preview, known_reads(plan, images), controls)
             interrupted, stopped = asyncio.run(_send(run, session, endpoint, collect, stats))
         finally:
             journal.close()
@@ -134,7 +147,7 @@ def execute(
             plan.loaded,
             progress.batches,
             results,
-            pending_reason=pending_reason(stopped, interrupted),
+            pending_reason=pending_reason(stopped, interrupted, declined=progress.declined),
             applied_before=plan.applied_before,
             held_back_reason=held_back_reason(plan.limit),
             previous_status=previous_status(plan, progress.reads, images),
@@ -152,6 +165,7 @@ def execute(
         stopped=stopped,
         interrupted=interrupted,
         preview=progress.preview,
+        declined=progress.declined,
         resolution=resolution,
     )
 
@@ -167,6 +181,7 @@ class _Run:
     reads: ReadOptions | None
     on_preview: Callable[[Preview], None] | None
     known: dict[TrackKey, TrackRead]
+    controls: Controls
 
 
 async def _send(
@@ -184,7 +199,8 @@ async def _send(
     stop = asyncio.Event()
     async with endpoint() as (where, token), session.client(where, token, stop=stop, stats=stats) as client:
         interrupts = Interrupts(stop, asyncio.ensure_future(_read_and_send(run, where, token, client, on_result)))
-        with signals_set(interrupts):
+        button = run.controls.stop
+        with signals_set(interrupts), button.listening(interrupts) if button is not None else nullcontext():
             try:
                 await interrupts.finish()
             except RunStopped as exc:
@@ -236,9 +252,14 @@ async def _read_and_send(
                 f"--max-changes {limit}; nothing was sent. Check the input; if it is right, raise --max-changes."
             )
         progress.batches = tuple(plan_batches(settled.groups, batch_size=run.settings.batch_size))
+        found = replace(found, puts=len(progress.batches))
         progress.settled, progress.preview = settled, found
         if run.on_preview is not None:
             run.on_preview(found)
+        confirm = run.controls.confirm_changes
+        if confirm is not None and progress.batches and not await asyncio.to_thread(confirm, found):
+            progress.declined = True
+            return
     await send_batches(progress.batches, where, token, on_result=on_result, client=client)
 
 

@@ -63,7 +63,9 @@ def held_back_reason(limit: int | None) -> str:
     return f"not sent: beyond --limit {limit}; run the same command with --resume and without --limit to send it"
 
 
-def pending_reason(stopped: RunStopped | None, interrupted: bool) -> str:
+def pending_reason(stopped: RunStopped | None, interrupted: bool, *, declined: bool = False) -> str:
+    if declined:
+        return "not sent: the changes were not confirmed after the preview"
     if interrupted:
         return "not sent: the run was interrupted; re-run with --resume"
     if stopped is not None:

@@ -212,6 +212,7 @@ class Preview:
     reads: int  # read requests made by this run
     disagree: int = 0  # rows whose input states a current status the API contradicts
     disagree_example: tuple[int, str, str] | None = None  # (row number, the input says, the API says)
+    puts: int = 0  # the PUT requests the rows to send take (set once they are batched)
 
     @property
     def changes(self) -> int:

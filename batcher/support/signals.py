@@ -1,10 +1,13 @@
 """SIGINT and SIGTERM during a send: the first stops new requests and lets those in flight finish; a second one
-abandons them too (their rows stay pending: a PUT is idempotent, so --resume may resend them)."""
+abandons them too (their rows stay pending: a PUT is idempotent, so --resume may resend them). And a stop that is
+not a signal (StopButton): a front-end without a terminal (the page) presses it, and the send hears it the same."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -48,3 +51,41 @@ def signals_set(handler: Callable[[], None]) -> Iterator[None]:
     finally:
         for number in installed:
             loop.remove_signal_handler(number)
+
+
+class StopButton:
+    """Pressed from any thread; heard by the send running in its own loop (execute listens while it sends)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listeners: list[tuple[asyncio.AbstractEventLoop, Callable[[], None]]] = []
+        self.presses = 0
+
+    @property
+    def pressed(self) -> bool:
+        return self.presses > 0
+
+    def press(self) -> None:
+        """Stop as Ctrl-C does (a second press: as a second Ctrl-C)."""
+        with self._lock:
+            self.presses += 1
+            listeners = list(self._listeners)
+        for loop, handler in listeners:
+            with contextlib.suppress(RuntimeError):  # that loop has just closed: its send is over
+                loop.call_soon_threadsafe(handler)
+
+    @contextmanager
+    def listening(self, handler: Callable[[], None]) -> Iterator[None]:
+        """Call handler in the running loop at each press, those made before listening included."""
+        loop = asyncio.get_running_loop()
+        entry = (loop, handler)
+        with self._lock:
+            self._listeners.append(entry)
+            earlier = self.presses
+        for _ in range(earlier):  # pressed while the run was still planning or reading
+            loop.call_soon(handler)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._listeners.remove(entry)

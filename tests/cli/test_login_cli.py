@@ -6,13 +6,15 @@ import json
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from batcher.cli import main as cli
 from batcher.http import pacing
-from batcher.http.profiles import LOGIN_NAME, login_lock, read_login
+from batcher.http.profiles import LOGIN_NAME, login_lock, read_login, save_login
 from batcher.sandbox import app as sandbox
 from tests.conftest import RunningSandbox, StartSandbox, WriteCsv, known, read_results, rows_for
 
@@ -281,3 +283,60 @@ def test_an_expired_login_is_refreshed_before_the_first_request(
     assert first_token not in {request.headers["Authorization"] for request in box.state.requests}
     saved = read_login(tmp_path)
     assert saved is not None and saved.access_token == box.state.access_token
+
+
+def test_a_failed_early_refresh_of_a_token_that_still_works_is_said_and_the_run_goes_on(
+    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(auto_approving(token_lifetime_s=60), known(rows))
+    assert login(box, tmp_path) == 0
+    words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    down = ["--token-url", closed_port_url()]
+    assert cli.main([*words, *down], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 0
+    assert "could not renew the access token before it expires" in capsys.readouterr().err
+    assert box.state.refreshes == 0 and len(box.state.puts) == 1
+
+
+def test_a_failed_refresh_of_an_expired_login_stops_the_run(
+    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(auto_approving(token_lifetime_s=60), known(rows))
+    assert login(box, tmp_path) == 0
+    saved = read_login(tmp_path)
+    assert saved is not None
+    save_login(tmp_path, replace(saved, expires_at=saved.expires_at - timedelta(hours=1)))
+    words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    down = ["--token-url", closed_port_url()]
+    assert cli.main([*words, *down], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 3
+    assert "did not answer" in capsys.readouterr().err
+    assert box.state.puts == [] and box.state.reads == []
+
+
+def test_export_reads_with_the_profile_s_login_too(start_sandbox: StartSandbox, tmp_path: Path, capsys: Capsys) -> None:
+    rows = rows_for(3)
+    box = start_sandbox(auto_approving(), known(rows))
+    assert login(box, tmp_path, "--profile", "acme") == 0
+    out = tmp_path / "event.csv"
+    words = ["export", rows[0][0], "--base-url", box.url, "--out", str(out), "--no-progress"]
+    assert cli.main(words, environ={"BATCHER_STATE_DIR": str(tmp_path), "BATCHER_PROFILE": "acme"}) == 0
+    assert len(read_results(out)) == 3
+    assert {read.headers["Authorization"] for read in box.state.reads} == {f"Bearer {box.state.access_token}"}
+    assert (tmp_path / "profiles" / "acme" / "quota.json").exists()
+
+
+def test_the_device_endpoint_is_the_token_endpoint_s_sibling_unless_given(tmp_path: Path) -> None:
+    from batcher.errors import UsageError  # noqa: PLC0415
+    from batcher.flows.login import login_options  # noqa: PLC0415
+
+    common = {"profile": "default", "state_root": tmp_path, "client_id": "abc", "open_browser": False}
+    token = "https://authz.example.com/oauth2/default/v1/token"
+    chosen = login_options(token_url=token, device_url=None, **common)  # type: ignore[arg-type]
+    assert chosen.device_url == "https://authz.example.com/oauth2/default/v1/device/authorize"
+    given = login_options(token_url=token, device_url="https://device.example.com/da", **common)  # type: ignore[arg-type]
+    assert given.device_url == "https://device.example.com/da"
+    with pytest.raises(UsageError, match=r"--device-url http://device\.example\.com/da is plain http"):
+        login_options(token_url=token, device_url="http://device.example.com/da", **common)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="--client-id holds a character"):
+        login_options(token_url=token, device_url=None, **{**common, "client_id": "a\x1bb"})  # type: ignore[arg-type]
