@@ -253,7 +253,7 @@ async def _read_and_send(
         if confirm is not None and progress.batches and not await asyncio.to_thread(confirm, found):
             progress.declined = True
             return
-    await send_batches(progress.batches, where, token, on_result=on_result, client=client)
+    await send_batches(progress.batches, where, client, on_result=on_result)
 
 
 def _log_batch(batch: Batch, result: BatchResult) -> None:
