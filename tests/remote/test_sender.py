@@ -13,7 +13,7 @@ from aiohttp import web
 from batcher.errors import AuthError, JournalError, QuotaError, RunStopped, WrongBaseUrl
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient, QuotaGate
-from batcher.models import Batch, BatchResult, QueryFlags, RowGroup
+from batcher.models import Batch, BatchResult, QueryFlags, RowGroup, WireStats
 from batcher.plan.chunker import plan_batches
 from batcher.remote.sender import send_batches
 from batcher.sandbox import app as sandbox
@@ -52,12 +52,13 @@ async def send(
     on_result: Callable[[BatchResult], None] = lambda _: None,
     stop: asyncio.Event | None = None,
     quota: QuotaGate | None = None,
+    stats: WireStats | None = None,
     client: ApiClient | None = None,
 ) -> list[BatchResult]:
     """send_batches on client, else on a client of its own (as a run's session opens one)."""
     if client is not None:
         return await send_batches(batches, settings, client, on_result=on_result)
-    async with ApiClient(settings, credentials, stop=stop, quota=quota) as own:
+    async with ApiClient(settings, credentials, stop=stop, quota=quota, stats=stats) as own:
         return await send_batches(batches, settings, own, on_result=on_result)
 
 
