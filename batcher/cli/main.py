@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import PROG, build_parser, documented_options, option_table
+from batcher.cli.parser import build_parser, documented_options, option_table
 from batcher.cli.parser_login import LOGIN_OPTIONS
+from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _sandbox(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "runs":
+            return _runs(args, env)
         if args.command == "ui":
             return _ui(args, env)
         if args.command in ("verify", "export"):
@@ -227,6 +230,15 @@ def _report(args: argparse.Namespace) -> int:
         for line in extracted_lines(result.extracted, chosen, args.out, result.needs_status, result.status):
             say(line, sys.stdout)
     return result.exit_code
+
+
+def _runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from batcher.flows.render import runs_lines  # noqa: PLC0415
+    from batcher.flows.runs import runs_flow  # noqa: PLC0415
+
+    for line in runs_lines(runs_flow(args.state_dir, env, args.profile)):
+        say(line, sys.stdout)
+    return EXIT_OK
 
 
 def _sandbox(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from batcher.errors import UsageError
 from batcher.http.profiles import DEFAULT_PROFILE, check_profile_name
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
 from batcher.http.session import SessionOptions
-from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
+from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags, status_words
 from batcher.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_BATCH_SIZE,
@@ -123,6 +123,7 @@ class RunOptions:
     undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
     force: bool = False  # undo: also rows someone changed since the run
     words: tuple[str, ...] = ()  # the command line as typed, for the resume command
+    results_given: bool = False  # --results was given (undo RUN_ID puts its own results beside the run's else)
 
     @property
     def session(self) -> SessionOptions:
@@ -196,6 +197,7 @@ def run_options(
         undo=command == "undo",
         force=bool(values.get("force", False)),
         words=words,
+        results_given=given is not None,
     )
 
 
@@ -295,9 +297,7 @@ def if_status(value: object) -> frozenset[str] | None:
     """
     if not value:
         return None
-    aliases = {"CANCELLED": "CANCELED"}
-    words = [word.strip().upper() for word in str(value).split(",") if word.strip()]
-    statuses = frozenset(aliases.get(word, word) for word in words)
+    statuses = frozenset(status_words(str(value)))
     unknown = sorted(statuses - set(KNOWN_STATUSES))
     if not statuses or unknown:
         raise UsageError(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batcher.defaults import PROG
 from batcher.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -29,14 +30,14 @@ from batcher.models import Outcome
 from batcher.support.files import why_unwritable
 
 if TYPE_CHECKING:
+    from batcher.flows.record import Chosen, UndoTarget
     from batcher.flows.verify import VerifyResult
     from batcher.http.session import Session
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
+    from batcher.results.history import RunRecord
     from batcher.support.signals import StopButton
-
-PROG = "batcher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,64 +74,98 @@ class _Seen:
 
 
 def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen: _Seen) -> RunResult:
+    from batcher.flows import record  # noqa: PLC0415 - pyarrow only to read input
     from batcher.http.session import Session  # noqa: PLC0415 - the flows stay light for `batcher --help`
+    from batcher.results.journal import results_lock  # noqa: PLC0415
+
+    target = None
+    if options.undo:  # undo RUN_ID: the run's kept results, from the history of the session's state folder
+        options, target = record.undo_target(options, record.state_folder(options, environ))
+    check_output_paths(options)
+    # the one owner of the token, the state folder and the quota ledger (a sandbox run counts no quota); then the
+    # lock, before the plan: no other run on this results path can plan from the same earlier state
+    with (
+        Session(options.session, environ, credentials=options.sends, ledger=not options.sandbox) as session,
+        nullcontext() if options.dry_run else results_lock(options.results),
+    ):
+        undoes = target.run.run_id if target is not None and target.run is not None else ""
+        chosen = record.choose(options, environ, session.state_dir, undoes=undoes)
+        plan = _prepare(options, chosen, target)
+        seen.plan = plan
+        return _run_planned(options, environ, hooks, plan, session, chosen)
+
+
+def _prepare(options: RunOptions, chosen: Chosen, target: UndoTarget | None) -> Plan:
+    from batcher.flows import record  # noqa: PLC0415
+
+    if target is not None:
+        from batcher.plan.undo import prepare_undo  # noqa: PLC0415
+
+        source = record.undo_source(target, force=options.force)
+        return prepare_undo(options.input, options.settings, source, limit=options.limit, notices=chosen.notices)
     from batcher.plan.planning import prepare  # noqa: PLC0415 - pyarrow only to read input
 
-    check_output_paths(options)
-    # the one owner of the token, the state folder and the quota ledger; a sandbox run counts no quota
-    with Session(options.session, environ, credentials=options.sends, ledger=not options.sandbox) as session:
-        if options.undo:
-            from batcher.plan.undo import prepare_undo  # noqa: PLC0415
+    return prepare(
+        options.input,
+        options.settings,
+        default_status=options.default_status,
+        # with the reads, the API's state decides; without them, the journal of the run continued is all there is
+        applied=chosen.earlier.applied if chosen.continued is not None and not options.snapshot else None,
+        limit=options.limit,
+        options=options.input_options,
+        notices=chosen.notices,
+    )
 
-            plan = prepare_undo(
-                options.input,
-                options.settings,
-                resume_from=options.results if options.resume else None,
-                limit=options.limit,
-            )
-        else:
-            plan = prepare(
-                options.input,
-                options.settings,
-                default_status=options.default_status,
-                resume_from=options.results if options.resume else None,
-                limit=options.limit,
-                options=options.input_options,
-            )
-        notices = list(plan.notices)
-        seen.plan = plan
-        hooks.on_plan(plan)
-        try:
-            view = _quota_view(session)
-            if options.dry_run:
-                code = exit_code(plan, None, allow_invalid=options.allow_invalid)
-                return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
-            check_guard_rails(plan, options)
-            if not hooks.confirm(plan, view):
-                return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
-            summary = _execute(options, plan, session, hooks)
-        finally:
-            session.close()
-        if summary.declined:  # the page's "Cancel" after the reads: nothing was sent
-            return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(session), declined=True)
-        notices += session.notices()
-        code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
-        retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
-        verification = None
-        if options.verify and summary.stopped is None and not summary.interrupted:
-            verification, verify_code = _verify(options, environ, session, notices)
-            if code == EXIT_OK:
-                code = verify_code
-        return RunResult(
-            options,
-            code,
-            plan=plan,
-            summary=summary,
-            quota=_quota_view(session),
-            notices=tuple(notices),
-            resume_command=retry,
-            verification=verification,
-        )
+
+def _run_planned(
+    options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, plan: Plan, session: Session, chosen: Chosen
+) -> RunResult:
+    from batcher.flows import record  # noqa: PLC0415
+
+    notices = list(plan.notices)
+    hooks.on_plan(plan)
+    run = None
+    try:
+        view = _quota_view(session)
+        if options.dry_run:
+            code = exit_code(plan, None, allow_invalid=options.allow_invalid)
+            return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
+        check_guard_rails(plan, options)
+        if not hooks.confirm(plan, view):
+            return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
+        run = record.start(chosen, session.state_dir)
+        summary = _execute(options, plan, session, hooks, run, chosen)
+    except BaseException as exc:
+        if run is not None:  # the run's record says how it ended: not finished, --resume continues it
+            code = exc.exit_code if isinstance(exc, BatcherError) else EXIT_INTERRUPTED
+            record.finish(run, exit_code=code, counts=None, finished=False)
+        raise
+    finally:
+        session.close()
+    if summary.declined:  # the page's "Cancel" after the reads: nothing was sent
+        record.finish(run, exit_code=EXIT_USAGE, counts=summary.counts, finished=False)
+        return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(session), declined=True)
+    notices += session.notices()
+    code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
+    unfinished = _unfinished(summary) or bool(plan.held_back) or summary.stopped is not None or summary.interrupted
+    retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
+    verification = None
+    if options.verify and summary.stopped is None and not summary.interrupted:
+        verification, verify_code = _verify(options, environ, session, notices)
+        if code == EXIT_OK:
+            code = verify_code
+    run = record.finish(run, exit_code=code, counts=summary.counts, finished=not unfinished)
+    return RunResult(
+        options,
+        code,
+        plan=plan,
+        summary=summary,
+        quota=_quota_view(session),
+        notices=tuple(notices),
+        resume_command=retry,
+        verification=verification,
+        run=run,
+    )
 
 
 def _verify(
@@ -156,7 +191,9 @@ def _verify(
     return verification, verification.exit_code
 
 
-def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks) -> RunSummary:
+def _execute(
+    options: RunOptions, plan: Plan, session: Session, hooks: RunHooks, run: RunRecord, chosen: Chosen
+) -> RunSummary:
     from batcher.flows.endpoint import SandboxOptions, open_endpoint  # noqa: PLC0415
     from batcher.remote.execute import Controls, ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
@@ -169,7 +206,8 @@ def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks)
             functools.partial(open_endpoint, plan.loaded, options.settings, session.credentials, sandbox),
             options.results,
             on_progress=advance,
-            resume=options.resume,
+            journal_file=run.journal,
+            earlier=chosen.earlier,
             results_format=options.results_format,
             reads=ReadOptions(options.if_status, force=options.force) if options.snapshot else None,
             on_preview=lambda preview: _previewed(options, preview, hooks),

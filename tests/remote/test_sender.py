@@ -18,7 +18,7 @@ from batcher.plan.chunker import plan_batches
 from batcher.remote.sender import send_batches
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
-from tests.conftest import EVENT, TRACK, StartSandbox, reg_id
+from tests.conftest import EVENT, TRACK, reg_id
 
 TOKEN = Credentials(sandbox.SANDBOX_TOKEN)
 
@@ -194,20 +194,6 @@ async def test_run_stopping_answers_raise(
     with pytest.raises(error):
         await send(plan_batches(groups, batch_size=1), replace(settings, base_url=url, concurrency=1))
     assert len(state.puts) == 1
-
-
-async def test_pacing_holds_the_rate_without_a_429(start_sandbox: StartSandbox, settings: Settings) -> None:
-    rate = 20
-    groups = groups_of(41)
-    # the sandbox runs its own event loop in a thread, so its arrival times do not wait on the sender's loop
-    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=rate), registrations(groups))
-    paced = replace(settings, base_url=box.url, rate_per_s=rate, concurrency=4)
-    results = await send(plan_batches(groups, batch_size=1), paced)
-    assert len(results) == 41
-    assert [p.status for p in box.state.puts].count(429) == 0
-    arrivals = [p.at for p in box.state.puts]
-    worst = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
-    assert worst <= rate
 
 
 async def test_stop_event_leaves_remaining_batches_unsent(aiohttp_server: Any, settings: Settings) -> None:
