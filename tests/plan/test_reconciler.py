@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,9 +21,7 @@ from batcher.results import writer as results_writer
 from batcher.results.format import escape_formulas
 from batcher.results.writer import write_results
 from batcher.support.csvtext import FORMULA_PREFIXES
-from tests.conftest import EVENT, TRACK, reg_id
-
-WriteCsv = Callable[..., Path]
+from tests.conftest import EVENT, TRACK, WriteCsv, reg_id
 
 
 def load(write_csv: WriteCsv, rows: list[list[str]]) -> LoadedInput:
