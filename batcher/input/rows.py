@@ -23,6 +23,7 @@ from batcher.errors import InputError, UnclearColumns, UsageError
 from batcher.input import rules as row_rules
 from batcher.input.columnar import Columns, Flags, Strings
 from batcher.input.earlier import RESULT_COLUMNS, EarlierResults, earlier_results, split_columns
+from batcher.input.lookalike import lookalikes
 from batcher.input.table import InputFormat, Table, check_encoding, read_table
 from batcher.models import KNOWN_STATUSES, Outcome, RowGroup, canonical_status
 from batcher.support.csvtext import DELIMITERS, normalize_header
@@ -162,6 +163,11 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     notes: list[str] = []
     if checked.aliased:
         notes.append(f'{checked.aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
+    for field, name in lookalikes(header, columns).items():
+        notes.append(
+            f'the column "{printable(name)}" is not read: if it holds {field}, rename it, or run again with '
+            f"--column {field}={shlex.quote(name)}"
+        )
     if checked.needs_resolution is not None:
         notes.append(_people_note(checked))
     if target_position is None and default is not None:
@@ -293,6 +299,12 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
         names = " and ".join(", ".join(f'"{name}"' for name in missing).rsplit(", ", 1))
         plural = "s" if len(missing) > 1 else ""
         options = " ".join(f"--column {name}=HEADER" for name in missing)
+        typos = lookalikes(header, found)
+        hint += "".join(
+            f' "{printable(typos[name])}" looks like {name}: rename it, or --column {name}={shlex.quote(typos[name])}.'
+            for name in missing
+            if name in typos
+        )
         raise UnclearColumns(
             f"{path}: no {names} column{plural} (found: {_listed(header)}). "
             f"Headers match ignoring case, spaces, dashes and underscores; or name the column{plural} with "
