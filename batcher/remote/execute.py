@@ -272,7 +272,7 @@ async def _read_and_send(
     if previous is not None:  # each before-image is durable before any PUT (--no-snapshot: there is none)
         for batch in progress.batches:
             run.journal.record_intent(batch, previous[np.asarray(batch.rows, dtype=np.int64)].tolist())
-    await send_batches(progress.batches, where, token, on_result=on_result, client=client)
+    await send_batches(progress.batches, where, client, on_result=on_result)
 
 
 def _page_read(on_progress: ProgressCallback, records: int, total_records: int | None) -> None:
