@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from batcher.input.loader import LoadedInput, load_input
 from batcher.models import BatchResult
 from batcher.plan.chunker import plan_batches
 from batcher.plan.reconciler import REJECTED_IN_207, all_succeeded, reconcile
-from tests.conftest import EVENT, TRACK, reg_id
-
-WriteCsv = Callable[..., Path]
+from tests.conftest import EVENT, TRACK, WriteCsv, reg_id
 
 
 def load(write_csv: WriteCsv, rows: list[list[str]]) -> LoadedInput:
