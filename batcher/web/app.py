@@ -19,8 +19,9 @@ from batcher.errors import BatcherError, UsageError
 from batcher.models import KNOWN_STATUSES
 from batcher.support import redaction
 from batcher.web import views
-from batcher.web.jobs import Choices, Job, Jobs, PageSetup, safe_name
+from batcher.web.jobs import Choices, Job, Jobs, safe_name
 from batcher.web.security import GATE, MULTIPART, Gate, guard
+from batcher.web.setup import PageSetup
 from batcher.web.signin import Account, SignIn, account_of
 from batcher.web.watch import Watched
 

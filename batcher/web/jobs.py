@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +26,7 @@ from batcher.flows.render import plan_lines
 from batcher.flows.run import RunHooks, run_flow
 from batcher.flows.summary import QuotaView, RunResult
 from batcher.support.signals import StopButton
+from batcher.web.setup import PageSetup
 from batcher.web.watch import Watched
 
 if TYPE_CHECKING:
@@ -39,16 +40,6 @@ FOLDER_MODE = 0o700
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 INPUT_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 WAKE_EVERY_S = 0.25  # progress wakes the watching pages at most this often (the last update always)
-
-
-@dataclass(frozen=True, slots=True)
-class PageSetup:
-    """What every task of the page starts from: the resolved option values, the environment, the folders."""
-
-    values: Mapping[str, object]  # run's options as flag, environment, config file and defaults resolved them
-    environ: Mapping[str, str]
-    folder: Path  # the page's own folder in the state folder (uploads under it)
-    api: str  # where it sends, as the page names it ("the sandbox at ..." or the base URL)
 
 
 @dataclass(frozen=True, slots=True)

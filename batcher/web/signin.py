@@ -17,7 +17,7 @@ from batcher.settings import DEFAULT_TOKEN_URL
 from batcher.web.watch import Watched
 
 if TYPE_CHECKING:
-    from batcher.web.jobs import PageSetup
+    from batcher.web.setup import PageSetup
 
 NOT_SET = "not set"  # credentials_source's word for "no token anywhere"
 

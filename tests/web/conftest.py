@@ -17,8 +17,9 @@ from batcher.defaults import DEFAULT_REGISTRATIONS
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.sandbox import app as sandbox
 from batcher.web.app import JOBS, make_app
-from batcher.web.jobs import Job, PageSetup
+from batcher.web.jobs import Job
 from batcher.web.security import GATE
+from batcher.web.setup import PageSetup
 from tests.conftest import SAMPLES, RunningSandbox, StartSandbox
 
 ACCESS_TOKEN = "page-test-access-token-7f3e9a"
