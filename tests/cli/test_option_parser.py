@@ -1,0 +1,46 @@
+"""The parser that keeps its options: what the config file, the environment and the reference read."""
+
+from __future__ import annotations
+
+import argparse
+
+from batcher.cli.config import option_specs
+from batcher.cli.option_parser import OptionParser
+from batcher.cli.parser import build_parser, documented_options
+
+
+def small() -> OptionParser:
+    parser = OptionParser(prog="x", add_help=False, argument_default=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int)
+    parser.add_argument("--column", action="append")
+    parser.add_argument("--quiet", action=argparse.BooleanOptionalAction)
+    group = parser.add_argument_group("faults")
+    group.add_argument("--error-rate", type=float)
+    return parser
+
+
+def test_every_option_is_kept_with_its_words_groups_included() -> None:
+    specs = option_specs(small())
+    assert [(spec.dest, spec.flag, spec.is_switch, spec.is_list) for spec in specs.values()] == [
+        ("size", "--size", False, False),
+        ("column", "--column", False, True),
+        ("quiet", "--quiet", True, False),
+        ("error_rate", "--error-rate", False, False),
+    ]
+    assert specs["size"].convert is int
+
+
+def test_shared_options_parse_as_in_their_own_parser() -> None:
+    parser = OptionParser(prog="y")
+    parser.share(small(), ("size", "quiet"))
+    assert vars(parser.parse_args(["--size", "3", "--no-quiet"])) == {"size": 3, "quiet": False}
+    assert vars(parser.parse_args([])) == {}  # not given: left to the config file, the environment, the default
+
+
+def test_the_reference_lists_each_subcommands_own_flags() -> None:
+    options = documented_options(build_parser())
+    assert ("run", "--batch-size") in options and ("verify", "--rate") in options
+    assert ("sandbox", "--error-rate") in options  # an option of a help group
+    assert ("run", "--no-snapshot") not in options and ("run", "--snapshot") in options
+    assert not [flag for _, flag in options if flag == "--help"]
+    assert set(build_parser().commands()) >= {"run", "plan", "undo", "report", "verify", "export", "sandbox"}
