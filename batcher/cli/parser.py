@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from batcher.cli.config import OptionSpec, option_specs
@@ -144,3 +145,15 @@ def documented_options(parser: OptionParser) -> list[tuple[str, str]]:
         for flag in defined.long_flags
         if flag != "--help" and not (defined.options.get("action") is SWITCH and flag.startswith("--no-"))
     ]
+
+
+def summary_path(words: Sequence[str]) -> Path | None:
+    """The --summary-json of a command line the parser refused, read by a parser of that option alone."""
+    alone = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    alone.add_argument("--summary-json", type=Path)
+    try:
+        known, _ = alone.parse_known_args(list(words))
+    except (argparse.ArgumentError, SystemExit):
+        return None
+    path: Path | None = known.summary_json
+    return path

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+import pytest
 
 from batcher.cli.config import option_specs
 from batcher.cli.option_parser import OptionParser
-from batcher.cli.parser import build_parser, documented_options
+from batcher.cli.parser import build_parser, documented_options, summary_path
 
 
 def small() -> OptionParser:
@@ -44,3 +47,17 @@ def test_the_reference_lists_each_subcommands_own_flags() -> None:
     assert ("run", "--no-snapshot") not in options and ("run", "--snapshot") in options
     assert not [flag for _, flag in options if flag == "--help"]
     assert set(build_parser().commands()) >= {"run", "plan", "undo", "report", "verify", "export", "sandbox"}
+
+
+@pytest.mark.parametrize(
+    ("words", "path"),
+    [
+        (["run", "in.csv", "--summary-json", "s.json", "--no-such-option"], "s.json"),
+        (["run", "--summary-json=s.json", "--batch-size", "many"], "s.json"),
+        (["run", "in.csv", "--summary-json"], None),  # no value: nothing to write to
+        (["run", "in.csv", "--bogus"], None),
+        (["run", "--summary-json", "a.json", "--summary-json", "b.json"], "b.json"),  # as argparse reads it: the last
+    ],
+)
+def test_a_refused_command_line_still_names_its_summary_json(words: list[str], path: str | None) -> None:
+    assert summary_path(words) == (Path(path) if path else None)
