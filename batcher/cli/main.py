@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import build_parser, documented_options, option_table, summary_path
+from batcher.cli.parser import build_parser, option_table, summary_path
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from batcher.remote.execute import ProgressCallback
     from batcher.remote.snapshot import Preview
 
-__all__ = ["build_parser", "documented_options", "main"]
+__all__ = ["build_parser", "main"]
 
 # the names are auth's; kept here so that `--help` and `--print-config` need not import auth
 ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN = "CTCT_ACCESS_TOKEN", "CTCT_REFRESH_TOKEN"

@@ -17,7 +17,7 @@ from batcher.defaults import PROG
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.models import Outcome
 
-__all__ = ["READ_OPTIONS", "SWITCH", "build_parser", "documented_options", "option_table"]
+__all__ = ["READ_OPTIONS", "SWITCH", "build_parser", "option_table"]
 
 EXAMPLES = """\
 examples:
@@ -134,17 +134,6 @@ def option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:
     add_send_options(scratch)
     specs = option_specs(scratch)
     return specs, {dest: RUN_DEFAULTS[dest] for dest in specs}
-
-
-def documented_options(parser: OptionParser) -> list[tuple[str, str]]:
-    """(subcommand, --option) for every long option of every subcommand, --help and --no- forms aside."""
-    return [
-        (name, flag)
-        for name, sub in parser.commands().items()
-        for defined in sub.defined
-        for flag in defined.long_flags
-        if flag != "--help" and not (defined.options.get("action") is SWITCH and flag.startswith("--no-"))
-    ]
 
 
 def summary_path(words: Sequence[str]) -> Path | None:
