@@ -1,6 +1,10 @@
 """The command line: argv to typed options, one flow per command, its result rendered, errors to exit codes.
 
 Every text it prints, on stdout and stderr, passes through the redaction of the run's secrets.
+
+Each command's flow and texts are imported inside the branch that runs it (the `noqa: PLC0415` imports), so that
+`batcher --help` loads no asyncio, aiohttp, pandas or pyarrow (tests/test_imports.py); each such import points down
+the layers, and lint-imports counts it as any other.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import PROG, build_parser, documented_options, option_table
+from batcher.cli.parser import build_parser, option_table
 from batcher.cli.parser_login import LOGIN_OPTIONS
+from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
@@ -24,6 +29,7 @@ from batcher.flows.render import (
     error_word,
     extracted_lines,
     note_lines,
+    plan_estimate,
     plan_lines,
     preview_lines,
     run_lines,
@@ -34,10 +40,11 @@ from batcher.support import redaction
 
 if TYPE_CHECKING:
     from batcher.plan.planning import Plan
+    from batcher.remote.estimate import Estimate
     from batcher.remote.execute import ProgressCallback
     from batcher.remote.snapshot import Preview
 
-__all__ = ["build_parser", "documented_options", "main"]
+__all__ = ["build_parser", "main"]
 
 # the names are auth's; kept here so that `--help` and `--print-config` need not import auth
 ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN = "CTCT_ACCESS_TOKEN", "CTCT_REFRESH_TOKEN"
@@ -116,8 +123,14 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     except BatcherError as exc:
         write_error_summary(Path(str(summary)) if summary else None, exc, args.input)
         raise
+    planned: list[Estimate] = []  # the plan's estimate, for the progress's total and time left
+
+    def on_plan(plan: Plan) -> None:
+        planned.append(plan_estimate(plan, options.settings, reads=options.snapshot))
+        _show_notes(plan)
+
     hooks = RunHooks(
-        on_plan=_show_notes, confirm=_confirmer(options), progress=_progress(options), on_preview=_show_preview
+        on_plan=on_plan, confirm=_confirmer(options), progress=_progress(options, planned), on_preview=_show_preview
     )
     result = run_flow(options, env, hooks)
     out, err = run_lines(result)
@@ -136,17 +149,17 @@ def _credentials_line(resolved: config.Resolved, env: Mapping[str, str]) -> str:
     """--print-config's last line: where the tokens come from (flag, environment, config file, profile)."""
     from batcher.flows.login import credentials_source  # noqa: PLC0415
     from batcher.http.profiles import chosen_profile  # noqa: PLC0415
-    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.http.session import state_root  # noqa: PLC0415
 
     values = resolved.values
     token_file = Path(str(values["token_file"])) if values.get("token_file") else None
-    state_root = Path(str(values["state_dir"])) if values.get("state_dir") else default_state_dir(env)
+    root = state_root(Path(str(values["state_dir"])) if values.get("state_dir") else None, env)
     profile = chosen_profile(str(values["profile"]) if values.get("profile") else None, env)
     what, source = credentials_source(
         env,
         token_file=token_file,
         token_file_source=resolved.sources.get("token_file", ""),
-        state_root=state_root,
+        state_root=root,
         profile=profile,
     )
     return f"credentials = {what!r}  # {source}"
@@ -205,13 +218,23 @@ def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
     return confirm
 
 
-def _progress(options: RunOptions) -> Callable[[int], AbstractContextManager[ProgressCallback | None]]:
+def _progress(
+    options: RunOptions, planned: list[Estimate]
+) -> Callable[[int], AbstractContextManager[ProgressCallback | None]]:
     @contextmanager
     def show(total: int) -> Iterator[ProgressCallback | None]:
         from batcher.cli.progress import Progress  # noqa: PLC0415
 
+        guess = planned[-1] if planned else None
+        people = sum(group.rows for group in guess.people) if guess is not None else 0
         bar = options.output.progress and sys.stderr.isatty()
-        with Progress(total, bar=bar, line_every_s=options.output.progress_every_s) as progress:
+        with Progress(
+            total + people,
+            bar=bar,
+            line_every_s=options.output.progress_every_s,
+            likely_requests=guess.likely if guess is not None else 0,
+            interval_s=options.settings.pacing_interval_s,
+        ) as progress:
             yield progress.advance
 
     return show
@@ -270,14 +293,14 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """The page: run's options resolved as run's are, served until Ctrl-C."""
     from batcher.cli.parser_ui import UI_OPTIONS  # noqa: PLC0415
-    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.http.session import state_root  # noqa: PLC0415
     from batcher.web.serve import PageOptions, serve_page  # noqa: PLC0415 - aiohttp and Jinja2 only for the page
 
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in UI_OPTIONS}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     values = config.resolve(given, specs, defaults, env, config_path).values
-    state_dir = Path(str(values["state_dir"])) if values["state_dir"] else default_state_dir(env)
+    state_dir = state_root(Path(str(values["state_dir"])) if values["state_dir"] else None, env)
     options = PageOptions(values, state_dir, port=args.port, browser=not args.no_browser, sandbox=args.sandbox)
     # the one line that shows the one-time token: printed as it is (say() would mask it as a secret)
     serve_page(options, env, on_ready=lambda address: print(f"{PROG} ui: open {address}", flush=True))

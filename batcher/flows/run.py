@@ -1,7 +1,9 @@
 """The `run` and `plan` flow: earlier run, plan, guard rails, confirmation, quota, send, summary, exit code.
 
 It prints nothing: confirmation and progress come in as callbacks, and everything to tell comes back in one
-RunResult, which render.py turns into text.
+RunResult, which render.py turns into text. The command line imports this module for every command: the session
+(http/session.py), planning (pyarrow) and execute (aiohttp) are imported where they are used, so `--help` and
+`plan` do not pay for what they do not run.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batcher.defaults import PROG
 from batcher.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -37,8 +40,6 @@ if TYPE_CHECKING:
     from batcher.remote.snapshot import Preview
     from batcher.results.history import RunRecord
     from batcher.support.signals import StopButton
-
-PROG = "batcher"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,7 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
 
     target = None
     if options.undo:  # undo RUN_ID: the run's kept results, from the history of the session's state folder
-        options, target = record.undo_target(options, record.state_folder(options, environ))
+        options, target = record.undo_target(options, record.history_folder(options, environ))
     check_output_paths(options)
     # the one owner of the token, the state folder and the quota ledger (a sandbox run counts no quota); then the
     # lock, before the plan: no other run on this results path can plan from the same earlier state

@@ -4,7 +4,6 @@ them. The commands' flows open one Session and ask it for their client; none loa
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,9 @@ from batcher.http.quota import DEFAULT_DAILY_QUOTA, QuotaLedger, default_state_d
 from batcher.models import WireStats
 from batcher.settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # asyncio and the client (aiohttp) cost start-up; `batcher --help` builds SessionOptions' class
+    import asyncio
+
     from batcher.http.client import ApiClient
 
 
@@ -31,6 +32,16 @@ class SessionOptions:
     token_file: Path | None = None
     token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
     profile: str = DEFAULT_PROFILE  # --profile: its own folder under the state folder (a saved login, its own ledger)
+
+
+def state_root(state_dir: Path | None, environ: Mapping[str, str]) -> Path:
+    """--state-dir when given, else the environment's (quota.default_state_dir): where every profile's folder is."""
+    return state_dir if state_dir is not None else default_state_dir(environ)
+
+
+def state_folder(state_dir: Path | None, profile: str, environ: Mapping[str, str]) -> Path:
+    """A profile's folder under the state root: its quota ledger, saved tokens, pace and run history."""
+    return profile_folder(state_root(state_dir, environ), profile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +66,7 @@ class Session:
         self, options: SessionOptions, environ: Mapping[str, str], *, credentials: bool = True, ledger: bool = True
     ) -> None:
         self.options = options
-        self.state_dir = profile_folder(options.state_dir or default_state_dir(environ), options.profile)
+        self.state_dir = state_folder(options.state_dir, options.profile, environ)
         self.credentials: Credentials | None = None
         if credentials:
             self.credentials = load_credentials(

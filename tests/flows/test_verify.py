@@ -21,6 +21,7 @@ from tests.conftest import (
     RunCli,
     StartSandbox,
     WriteCsv,
+    cancel_argv,
     known,
     read_results,
     reg_id,
@@ -31,7 +32,7 @@ OTHER_TRACK = "vip"
 
 
 def cancel(path: Path, url: str, results: Path) -> list[str]:
-    return ["run", str(path), "--status", "CANCELED", "--base-url", url, "--yes", "--results", str(results)]
+    return cancel_argv(path, url, "--results", str(results))
 
 
 def test_verify_passes_after_a_real_run_and_writes_the_results_plus_two_columns(
@@ -203,7 +204,7 @@ def test_a_run_gives_its_api_options_to_the_verify_after_it(tmp_path: Path) -> N
     _, defaults = option_table()
     values = {**defaults, "rate": 2.5, "state_dir": str(tmp_path), "no_progress": True}
     chosen = read_options_of(run_options(values, command="run", input_path=tmp_path / "in.csv"))
-    assert (chosen.settings.rate_per_s, chosen.state_dir, chosen.progress) == (2.5, tmp_path, False)
+    assert (chosen.settings.rate_per_s, chosen.session.state_dir, chosen.progress) == (2.5, tmp_path, False)
 
 
 def test_a_few_rows_of_a_long_track_are_read_one_by_one_within_the_bound(
