@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import build_parser, documented_options, option_table
+from batcher.cli.parser import build_parser, option_table, summary_path
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
@@ -27,13 +27,13 @@ from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
     confirm_question,
     error_word,
-    extracted_lines,
     note_lines,
     plan_estimate,
     plan_lines,
     preview_lines,
     run_lines,
 )
+from batcher.flows.render_reads import extracted_lines
 from batcher.flows.run import RunHooks, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from batcher.remote.execute import ProgressCallback
     from batcher.remote.snapshot import Preview
 
-__all__ = ["build_parser", "documented_options", "main"]
+__all__ = ["build_parser", "main"]
 
 # the names are auth's; kept here so that `--help` and `--print-config` need not import auth
 ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN = "CTCT_ACCESS_TOKEN", "CTCT_REFRESH_TOKEN"
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
         if code:
             refused = UsageError("the command line was refused; see the usage message above")
-            write_error_summary(_summary_word(words), refused, None)
+            write_error_summary(summary_path(words), refused, None)
         return code
     try:
         if args.command == "sandbox":
@@ -135,7 +135,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     result = run_flow(options, env, hooks)
     out, err = run_lines(result)
     if result.verification is not None:
-        from batcher.flows.render import verify_lines  # noqa: PLC0415
+        from batcher.flows.render_reads import verify_lines  # noqa: PLC0415
 
         err += verify_lines(result.verification)
     if options.sandbox:  # a rehearsal's lines read like a real run's: say which it was, last
@@ -154,30 +154,20 @@ def _credentials_line(resolved: config.Resolved, env: Mapping[str, str]) -> str:
     """--print-config's last line: where the tokens come from (flag, environment, config file, profile)."""
     from batcher.flows.login import credentials_source  # noqa: PLC0415
     from batcher.http.profiles import chosen_profile  # noqa: PLC0415
-    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.http.session import state_root  # noqa: PLC0415
 
     values = resolved.values
     token_file = Path(str(values["token_file"])) if values.get("token_file") else None
-    state_root = Path(str(values["state_dir"])) if values.get("state_dir") else default_state_dir(env)
+    root = state_root(Path(str(values["state_dir"])) if values.get("state_dir") else None, env)
     profile = chosen_profile(str(values["profile"]) if values.get("profile") else None, env)
     what, source = credentials_source(
         env,
         token_file=token_file,
         token_file_source=resolved.sources.get("token_file", ""),
-        state_root=state_root,
+        state_root=root,
         profile=profile,
     )
     return f"credentials = {what!r}  # {source}"
-
-
-def _summary_word(words: Sequence[str]) -> Path | None:
-    """The --summary-json of a command line argparse refused, read as well as it can be."""
-    for index, word in enumerate(words):
-        if word.startswith("--summary-json="):
-            return Path(word.partition("=")[2])
-        if word == "--summary-json" and index + 1 < len(words):
-            return Path(words[index + 1])
-    return None
 
 
 def _configure_logs(options: RunOptions, env: Mapping[str, str]) -> None:
@@ -260,7 +250,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from batcher.flows.render import runs_lines  # noqa: PLC0415
+    from batcher.flows.render_reads import runs_lines  # noqa: PLC0415
     from batcher.flows.runs import runs_flow  # noqa: PLC0415
 
     for line in runs_lines(runs_flow(args.state_dir, env, args.profile)):
@@ -298,14 +288,14 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """The page: run's options resolved as run's are, served until Ctrl-C."""
     from batcher.cli.parser_ui import UI_OPTIONS  # noqa: PLC0415
-    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.http.session import state_root  # noqa: PLC0415
     from batcher.web.serve import PageOptions, serve_page  # noqa: PLC0415 - aiohttp and Jinja2 only for the page
 
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in UI_OPTIONS}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     values = config.resolve(given, specs, defaults, env, config_path).values
-    state_dir = Path(str(values["state_dir"])) if values["state_dir"] else default_state_dir(env)
+    state_dir = state_root(Path(str(values["state_dir"])) if values["state_dir"] else None, env)
     options = PageOptions(values, state_dir, port=args.port, browser=not args.no_browser, sandbox=args.sandbox)
     # the one line that shows the one-time token: printed as it is (say() would mask it as a secret)
     serve_page(options, env, on_ready=lambda address: print(f"{PROG} ui: open {address}", flush=True))
@@ -327,14 +317,14 @@ def _read_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     logs.configure(verbosity=0, log_format="text", log_file=None, secrets=[env.get(name, "") for name in SECRET_ENV])
     with PageBar(shown=read.progress) as bar:
         if args.command == "verify":
-            from batcher.flows.render import verify_lines  # noqa: PLC0415
+            from batcher.flows.render_reads import verify_lines  # noqa: PLC0415
             from batcher.flows.verify import VerifyOptions, verify_flow  # noqa: PLC0415
 
             verified = verify_flow(VerifyOptions(args.results, read, args.out), env, on_listing=bar.listing)
             lines, code = verify_lines(verified), verified.exit_code
         else:
             from batcher.flows.export import export_flow, export_options  # noqa: PLC0415
-            from batcher.flows.render import export_lines  # noqa: PLC0415
+            from batcher.flows.render_reads import export_lines  # noqa: PLC0415
 
             chosen = export_options(
                 args.events,

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from batcher import defaults as sandbox
+from batcher.cli.option_parser import OptionParser
 
 
-def add_sandbox_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_sandbox_command(commands: argparse._SubParsersAction[OptionParser]) -> None:
     """The `sandbox` subcommand and its options."""
     box = commands.add_parser(
         "sandbox",

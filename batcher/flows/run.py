@@ -82,7 +82,7 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
 
     target = None
     if options.undo:  # undo RUN_ID: the run's kept results, from the history of the session's state folder
-        options, target = record.undo_target(options, record.state_folder(options, environ))
+        options, target = record.undo_target(options, record.history_folder(options, environ))
     check_output_paths(options)
     # the one owner of the token, the state folder and the quota ledger (a sandbox run counts no quota); then the
     # lock, before the plan: no other run on this results path can plan from the same earlier state
@@ -133,6 +133,10 @@ def _run_planned(
             code = exit_code(plan, None, allow_invalid=options.allow_invalid)
             return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
         check_guard_rails(plan, options)
+        if options.sandbox:
+            from batcher.flows.endpoint import check_sandbox_input  # noqa: PLC0415
+
+            check_sandbox_input(plan.loaded, options.sandbox_registrations)
         if not hooks.confirm(plan, view):
             return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
         run = record.start(chosen, session.state_dir)

@@ -7,7 +7,6 @@ to the row rules (rules.py) and returns a LoadedInput.
 from __future__ import annotations
 
 import dataclasses
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from batcher.errors import InputError, UnclearColumns, UsageError
 from batcher.input import rules as row_rules
 from batcher.input.columnar import Columns, Flags, Strings
 from batcher.input.earlier import RESULT_COLUMNS, EarlierResults, earlier_results, split_columns
-from batcher.input.lookalike import lookalikes
+from batcher.input.meaning import lost_characters, printable, refuse_look_alikes
 from batcher.input.table import InputFormat, Table, check_encoding, read_table
 from batcher.models import KNOWN_STATUSES, Outcome, RowGroup, canonical_status
 from batcher.support.csvtext import DELIMITERS, normalize_header
@@ -36,7 +35,6 @@ MAX_COLUMNS_LISTED = 20
 # header keys (see normalize_header) that name a field besides the field's own name
 HEADER_ALIASES = {"email": EMAIL_COLUMN}
 EMAIL_HINT = " Or name people by email: an Email column, or --column email_address=HEADER."
-_CONTROL_RE = re.compile(row_rules.CONTROL_CHARS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +60,11 @@ class InputOptions:
         for field, header in self.columns:
             if field not in FIELDS:
                 raise UsageError(f"--column {field}=...: {field!r} is not one of {', '.join(FIELDS)}")
-            if not header.strip():
+            if not header.strip() and field != EMAIL_COLUMN:  # email_address= : no email column, no email check
                 raise UsageError(f"--column {field}= needs the header of the column after '='")
             if fields.count(field) > 1:
                 raise UsageError(f"--column {field}=... is given more than once")
-        headers = [header.strip().casefold() for _, header in self.columns]
+        headers = [header.strip().casefold() for _, header in self.columns if header.strip()]
         if len(set(headers)) < len(headers):
             raise UsageError("--column maps one header to two fields; each column can hold only one of them")
         outcomes = [outcome.value for outcome in Outcome]
@@ -163,13 +161,10 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
     notes: list[str] = []
     if checked.aliased:
         notes.append(f'{checked.aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
-    for field, name in lookalikes(header, columns).items():
-        notes.append(
-            f'the column "{printable(name)}" is not read: if it holds {field}, rename it, or run again with '
-            f"--column {field}={shlex.quote(name)}"
-        )
     if checked.needs_resolution is not None:
         notes.append(_people_note(checked))
+    if EMAIL_COLUMN in columns:
+        notes.extend(lost_characters(header[columns[EMAIL_COLUMN]], columns_in[columns[EMAIL_COLUMN]], row_number))
     if target_position is None and default is not None:
         lookalike = next((name for name in header if normalize_header(name) in STATUS_LOOKALIKES), None)
         if lookalike is not None:
@@ -274,7 +269,7 @@ def _select_rows(
 
 
 def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str], ...]) -> dict[str, int]:
-    found = {field: _find_header(path, header, field, wanted) for field, wanted in explicit}
+    found = {field: _find_header(path, header, field, wanted) for field, wanted in explicit if wanted.strip()}
     claimed = set(found.values())
     keys = {normalize_header(name): name for name in FIELDS} | HEADER_ALIASES
     for position, name in enumerate(header):
@@ -289,6 +284,7 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
                 header=tuple(header),
             )
         found[key] = position
+    refuse_look_alikes(path, header, found)
     missing = [name for name in _required(found) if name not in found]
     if missing:
         hint = (
@@ -299,12 +295,6 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
         names = " and ".join(", ".join(f'"{name}"' for name in missing).rsplit(", ", 1))
         plural = "s" if len(missing) > 1 else ""
         options = " ".join(f"--column {name}=HEADER" for name in missing)
-        typos = lookalikes(header, found)
-        hint += "".join(
-            f' "{printable(typos[name])}" looks like {name}: rename it, or --column {name}={shlex.quote(typos[name])}.'
-            for name in missing
-            if name in typos
-        )
         raise UnclearColumns(
             f"{path}: no {names} column{plural} (found: {_listed(header)}). "
             f"Headers match ignoring case, spaces, dashes and underscores; or name the column{plural} with "
@@ -354,12 +344,6 @@ def _listed(header: list[str]) -> str:
     names = ", ".join(printable(name, 40) for name in header[:MAX_COLUMNS_LISTED])
     more = len(header) - MAX_COLUMNS_LISTED
     return names + (f", and {more} more" if more > 0 else "")
-
-
-def printable(text: str, limit: int = 80) -> str:
-    """Text safe for a one-line message: control and bidi characters shown as U+FFFD, long text cut."""
-    text = _CONTROL_RE.sub("\ufffd", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _normalize_default_status(default_status: str | None) -> str | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from aiohttp import BodyPartReader, web
@@ -18,8 +19,14 @@ from batcher.errors import BatcherError, UsageError
 from batcher.models import KNOWN_STATUSES
 from batcher.support import redaction
 from batcher.web import views
-from batcher.web.jobs import Choices, Job, Jobs, PageSetup, safe_name
+from batcher.web.jobs import Choices, Job, Jobs, safe_name
 from batcher.web.security import GATE, MULTIPART, Gate, guard
+from batcher.web.setup import PageSetup
+from batcher.web.signin import Account, SignIn, account_of
+from batcher.web.watch import Watched
+
+if TYPE_CHECKING:
+    from batcher.results.history import RunRecord
 
 JOBS = web.AppKey("jobs", Jobs)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
@@ -28,6 +35,7 @@ KEEPALIVE_S = 15.0
 CHUNK = 1 << 16
 STATUS_CHOICES = ("CANCELED", *(status for status in KNOWN_STATUSES if status != "CANCELED"))
 CANARY_ROWS = 20
+MAX_RUNS_SHOWN = 30
 
 
 def make_app(setup: PageSetup, gate: Gate | None = None) -> web.Application:
@@ -44,6 +52,11 @@ def make_app(setup: PageSetup, gate: Gate | None = None) -> web.Application:
     app.router.add_get("/job/{id}/events", job_events)
     app.router.add_get("/job/{id}/file/{which}", job_file)
     app.router.add_post("/job/{id}/{action}", job_action)
+    app.router.add_post("/runs/{run_id}/undo", undo_run)
+    app.router.add_post("/login", login)
+    app.router.add_get("/login", login_page)
+    app.router.add_get("/login/events", login_events)
+    app.router.add_get("/runs/{run_id}/file/{which}", run_file)
     app.router.add_static("/static/", STATIC, append_version=False)
 
     async def close_jobs(app: web.Application) -> None:
@@ -79,9 +92,70 @@ def render(request: web.Request, name: str, status: int = 200, **context: object
 
 async def index(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     jobs = request.app[JOBS]
+    try:
+        runs = list(reversed(_runs(jobs)))[:MAX_RUNS_SHOWN]
+        account: Account | None = account_of(jobs.setup)
+    except BatcherError as exc:
+        runs, account, error = [], None, error or str(exc)
     return render(
-        request, "index.html", status, error=error, history=jobs.listed(), api=jobs.setup.api, max_bytes=MAX_INPUT_BYTES
+        request,
+        "index.html",
+        status,
+        error=error,
+        files=jobs.listed(),
+        runs=runs,
+        account=account,
+        api=jobs.setup.api,
+        max_bytes=MAX_INPUT_BYTES,
     )
+
+
+def _runs(jobs: Jobs) -> list[RunRecord]:
+    """The run history of the page's state folder and profile (runs of the command line too), oldest first."""
+    from batcher.flows.runs import runs_flow  # noqa: PLC0415
+
+    values = jobs.setup.values
+    state_dir = Path(str(values["state_dir"])) if values.get("state_dir") else None
+    profile = str(values["profile"]) if values.get("profile") else None
+    return runs_flow(state_dir, jobs.setup.environ, profile)
+
+
+def _run(request: web.Request) -> RunRecord:
+    from batcher.flows.runs import find_run  # noqa: PLC0415
+
+    jobs = request.app[JOBS]
+    run_id = request.match_info["run_id"]
+    values = jobs.setup.values
+    state_dir = Path(str(values["state_dir"])) if values.get("state_dir") else None
+    profile = str(values["profile"]) if values.get("profile") else None
+    try:
+        return find_run(state_dir, jobs.setup.environ, run_id, profile)
+    except BatcherError as exc:
+        raise web.HTTPNotFound(text=f"batcher ui: {exc}") from None
+
+
+async def undo_run(request: web.Request) -> web.StreamResponse:
+    """Undo a run of the history (`batcher undo RUN_ID`): a job of its own, which starts with undo's preview."""
+    run = _run(request)
+    jobs = request.app[JOBS]
+    job_id, folder = jobs.new_folder()
+    job = jobs.add(job_id, folder, folder / safe_name(Path(run.input).name), f"run {run.run_id}", run_id=run.run_id)
+    try:
+        job.start_undo()
+    except BatcherError as exc:
+        return await index(request, error=str(exc), status=400)
+    raise web.HTTPSeeOther(f"/job/{job.id}")
+
+
+async def run_file(request: web.Request) -> web.StreamResponse:
+    """The copy of a run's results, or of its latest verification, that the history keeps."""
+    run = _run(request)
+    path = {"results": run.results_copy, "verify": run.verify_copy}.get(request.match_info["which"])
+    if path is None or not path.is_file():
+        raise web.HTTPNotFound(text="batcher ui: that file is not there")
+    suffix = ".results.csv" if request.match_info["which"] == "results" else ".results.verify.csv"
+    name = safe_name(Path(run.input).stem.removesuffix(".results") + suffix)
+    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 async def no_icon(request: web.Request) -> web.Response:
@@ -120,7 +194,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     """`batcher export EVENT_ID` into a job's folder; the job page then offers to use the file."""
     from batcher.flows.export import export_flow, export_options  # noqa: PLC0415
     from batcher.flows.options import read_options  # noqa: PLC0415
-    from batcher.flows.render import export_lines  # noqa: PLC0415
+    from batcher.flows.render_reads import export_lines  # noqa: PLC0415
 
     form = await request.post()
     event = str(form.get("event_id", "")).strip()
@@ -174,6 +248,13 @@ def _context(job: Job) -> dict[str, object]:
 async def job_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the job's state section, again at every change (a reconnect starts with it)."""
     job = _job(request)
+    return await stream(request, job, "state.html", lambda: _context(job))
+
+
+async def stream(
+    request: web.Request, watched: Watched, template: str, context: Callable[[], dict[str, object]]
+) -> web.StreamResponse:
+    """Server-sent events named "state": the template rendered again at every change of watched."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     environment = request.app[TEMPLATES]
@@ -181,16 +262,45 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     seen = -1
     try:
         while not jobs.closing:
-            if job.version != seen:
-                seen = job.version
-                html = environment.get_template("state.html").render(csrf=request.app[GATE].csrf, **_context(job))
+            if watched.version != seen:
+                seen = watched.version
+                html = environment.get_template(template).render(csrf=request.app[GATE].csrf, **context())
                 data = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
                 await response.write(f"event: state\n{data}\n".encode())
-            elif not await job.wait_change(seen, KEEPALIVE_S):
+            elif not await watched.wait_change(seen, KEEPALIVE_S):
                 await response.write(b": still here\n\n")
     except (ConnectionResetError, ConnectionError):
         pass
     return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """Start the login of the page's profile (the device flow); its page shows the link and the code."""
+    form = await request.post()
+    jobs = request.app[JOBS]
+    if jobs.signin is None or not jobs.signin.busy:
+        jobs.signin = SignIn()
+        try:
+            jobs.signin.start(jobs.setup, str(form.get("client_id", "")))
+        except BatcherError as exc:
+            jobs.signin = None
+            return await index(request, error=str(exc), status=400)
+    raise web.HTTPSeeOther("/login")
+
+
+async def login_page(request: web.Request) -> web.Response:
+    jobs = request.app[JOBS]
+    if jobs.signin is None:
+        raise web.HTTPSeeOther("/")
+    return render(request, "login.html", error="", signin=jobs.signin, api=jobs.setup.api)
+
+
+async def login_events(request: web.Request) -> web.StreamResponse:
+    jobs = request.app[JOBS]
+    signin = jobs.signin
+    if signin is None:
+        raise web.HTTPNotFound(text="batcher ui: no login going on")
+    return await stream(request, signin, "signin.html", lambda: {"signin": signin})
 
 
 async def job_file(request: web.Request) -> web.StreamResponse:
