@@ -190,11 +190,12 @@ class Credentials:
         access = data.get("access_token")
         if status != 200 or not isinstance(access, str) or not access:
             error = data.get("error") if isinstance(data.get("error"), str) else f"HTTP {status}"
-            renew = (
-                f"Log in again ({self.relogin})"
-                if self.relogin
-                else f"Set a new {ENV_REFRESH_TOKEN} (or a new token file)"
-            )
+            if self.relogin:
+                renew = f"Log in again ({self.relogin})"
+            elif self.save_to is not None and not self._replaces:  # the pair came from a token file
+                renew = f"Put a new refresh_token (or access_token) in {self.save_to}"
+            else:
+                renew = f"Set a new {ENV_REFRESH_TOKEN} (or a new token file)"
             raise AuthError(
                 f"the token endpoint refused to refresh the access token ({self.redact(str(error))}). "
                 f"{renew}, then re-run with --resume."
