@@ -30,5 +30,16 @@ def test_a_real_run_does_not_say_rehearsal(
     rows = rows_for(2, status="REGISTERED")
     box = start_sandbox(registrations=known(rows))
     assert run_cli(cancel_argv(write_csv(rows), box.url)) == 0
-    assert "rehearsal" not in capsys.readouterr().err
+    assert "rehearsal (--sandbox)" not in capsys.readouterr().err
     assert [box.state.status_of(row[0], row[1], row[2].lower()) for row in rows] == ["CANCELED"] * 2
+
+
+def test_a_refused_rehearsal_does_not_say_to_send(
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(3, status="REGISTERED")
+    real = start_sandbox(registrations=known(rows))
+    assert run_cli([*cancel_argv(write_csv(rows), real.url), "--sandbox", "--max-changes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "more than --max-changes 1; nothing was sent" in err
+    assert "rehearsal (--sandbox)" not in err
