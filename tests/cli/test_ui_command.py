@@ -33,6 +33,6 @@ def test_batcher_ui_prints_its_address_serves_the_page_and_ends_on_sigterm(tmp_p
         assert (tmp_path / "s" / "ui").stat().st_mode & 0o777 == 0o700
     finally:
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "Traceback" not in err
