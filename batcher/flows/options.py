@@ -3,7 +3,8 @@ into frozen dataclasses, each option converted once, in the same words whatever 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -93,6 +94,25 @@ class OutputOptions:
     summary_json: Path | None = None
 
 
+Given = tuple[str, str | None]  # an option as given on the command line: its flag, and its value (None: a switch)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """A command as its options were given (each already converted, then written back as text by the front-end
+    that read it): what the resume command repeats."""
+
+    command: str  # run, plan or undo
+    input: Path
+    options: tuple[Given, ...] = ()
+
+    def render(self, prog: str) -> str:
+        words = [prog, self.command, str(self.input)]
+        for flag, value in self.options:
+            words += [flag] if value is None else [flag, value]
+        return shlex.join(words)
+
+
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """Everything `run` and `plan` were told, typed; built once, at the edge."""
@@ -122,7 +142,7 @@ class RunOptions:
     if_status: frozenset[str] | None = None  # --if-status: change only rows whose current status is one of these
     undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
     force: bool = False  # undo: also rows someone changed since the run
-    words: tuple[str, ...] = ()  # the command line as typed, for the resume command
+    command_line: CommandLine | None = None  # the options given on the command line, for the resume command
     results_given: bool = False  # --results was given (undo RUN_ID puts its own results beside the run's else)
 
     @property
@@ -139,7 +159,7 @@ class RunOptions:
 
 
 def run_options(
-    values: Mapping[str, object], *, command: str, input_path: Path, words: tuple[str, ...] = ()
+    values: Mapping[str, object], *, command: str, input_path: Path, as_given: Sequence[Given] = ()
 ) -> RunOptions:
     """The typed options of run/plan from their resolved values.
 
@@ -196,7 +216,7 @@ def run_options(
         if_status=if_status(values["if_status"]),
         undo=command == "undo",
         force=bool(values.get("force", False)),
-        words=words,
+        command_line=CommandLine(command, input_path, tuple(as_given)),
         results_given=given is not None,
     )
 
