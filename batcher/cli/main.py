@@ -23,7 +23,8 @@ from batcher.cli.parser import build_parser, option_table, summary_path
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
-from batcher.flows.options import Given, RunOptions, run_options
+from batcher.flows.command_line import Given
+from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
     confirm_question,
     error_word,

@@ -3,7 +3,6 @@ into frozen dataclasses, each option converted once, in the same words whatever 
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from batcher.defaults import DELIMITER_NAMES, FIELDS, RESULTS_FORMATS
 from batcher.errors import UsageError
+from batcher.flows.command_line import CommandLine, Given
 from batcher.http.profiles import DEFAULT_PROFILE, check_profile_name
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
 from batcher.http.session import SessionOptions
@@ -92,25 +92,6 @@ class OutputOptions:
     progress: bool = True
     progress_every_s: float = PROGRESS_EVERY_S  # without a terminal, a progress line this often
     summary_json: Path | None = None
-
-
-Given = tuple[str, str | None]  # an option as given on the command line: its flag, and its value (None: a switch)
-
-
-@dataclass(frozen=True, slots=True)
-class CommandLine:
-    """A command as its options were given (each already converted, then written back as text by the front-end
-    that read it): what the resume command repeats."""
-
-    command: str  # run, plan or undo
-    input: Path
-    options: tuple[Given, ...] = ()
-
-    def render(self, prog: str) -> str:
-        words = [prog, self.command, str(self.input)]
-        for flag, value in self.options:
-            words += [flag] if value is None else [flag, value]
-        return shlex.join(words)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,8 @@ from batcher.errors import (
     BatcherError,
     UsageError,
 )
-from batcher.flows.options import CommandLine, RunOptions
+from batcher.flows.command_line import CommandLine
+from batcher.flows.options import RunOptions
 from batcher.flows.summary import QuotaView, RunResult, UnwritableSummary, with_summary_json
 from batcher.models import Outcome
 from batcher.support.files import why_unwritable

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batcher.errors import BatcherError, UnclearColumns, UsageError
-from batcher.flows.options import Given, RunOptions, run_options
+from batcher.flows.command_line import Given
+from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import plan_lines
 from batcher.flows.run import RunHooks, run_flow
 from batcher.flows.summary import QuotaView, RunResult

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from batcher.flows.options import CommandLine, Given, OutputOptions, RunOptions
+from batcher.flows.command_line import CommandLine, Given
+from batcher.flows.options import OutputOptions, RunOptions
 from batcher.flows.run import TooManyChanges, check_max_changes, resume_command
 from batcher.input.loader import DEFAULT_OPTIONS
 from batcher.settings import Settings
