@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             from batcher.cli.login import login_command  # noqa: PLC0415
 
             return login_command(args, env)
-        return _run(args, env, parser.commands()[args.command].given(args))
+        return _run(args, env, words, parser.commands()[args.command].given(args))
     except BatcherError as exc:
         say(f"{PROG}: {error_word(exc)}{exc}")
         return exc.exit_code
@@ -107,7 +107,8 @@ def say(line: str, out: TextIO | None = None) -> None:
     print(redaction.redact(line), file=out or sys.stderr)
 
 
-def _run(args: argparse.Namespace, env: Mapping[str, str], as_given: Sequence[Given]) -> int:
+def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str], as_given: Sequence[Given]) -> int:
+    """run, plan or undo: words as typed (for the log), as_given the options they give (for the resume command)."""
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in specs}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
