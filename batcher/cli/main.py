@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -23,6 +24,7 @@ from batcher.cli.parser import build_parser, option_table, summary_path
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
+from batcher.flows.command_line import Given
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
     confirm_question,
@@ -37,6 +39,7 @@ from batcher.flows.render_reads import extracted_lines
 from batcher.flows.run import RunHooks, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
+from batcher.support.logs import get_logger
 
 if TYPE_CHECKING:
     from batcher.plan.planning import Plan
@@ -62,7 +65,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     redaction.add(*(env.get(name, "") for name in SECRET_ENV))
     redaction.add_client(env.get(ENV_CLIENT_ID, ""), env.get(ENV_CLIENT_SECRET, ""))
     try:
-        args = build_parser().parse_args(words)
+        parser = build_parser()
+        args = parser.parse_args(words)
     except SystemExit as exc:  # argparse has printed its message (or the help)
         code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
         if code:
@@ -84,7 +88,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             from batcher.cli.login import login_command  # noqa: PLC0415
 
             return login_command(args, env)
-        return _run(args, env, words)
+        return _run(args, env, words, parser.commands()[args.command].given(args))
     except BatcherError as exc:
         say(f"{PROG}: {error_word(exc)}{exc}")
         return exc.exit_code
@@ -103,7 +107,8 @@ def say(line: str, out: TextIO | None = None) -> None:
     print(redaction.redact(line), file=out or sys.stderr)
 
 
-def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str]) -> int:
+def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str], as_given: Sequence[Given]) -> int:
+    """run, plan or undo: words as typed (for the log), as_given the options they give (for the resume command)."""
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in specs}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
@@ -118,7 +123,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
                 say(line, sys.stdout)
             return EXIT_OK
         values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
-        options = run_options(values, command=args.command, input_path=args.input, words=tuple(words))
+        options = run_options(values, command=args.command, input_path=args.input, as_given=as_given)
         _configure_logs(options, env)
     except BatcherError as exc:
         write_error_summary(Path(str(summary)) if summary else None, exc, args.input)
@@ -132,12 +137,24 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     hooks = RunHooks(
         on_plan=on_plan, confirm=_confirmer(options), progress=_progress(options, planned), on_preview=_show_preview
     )
+    log = get_logger()
+    log.info("start: batcher %s", shlex.join(words), extra={"event": "start"})  # secrets masked by the log's filter
     result = run_flow(options, env, hooks)
+    stop = result.error or (result.summary.stopped if result.summary is not None else None)
+    if stop is not None and result.exit_code != EXIT_OK:
+        log.info("stopped: %s", stop, extra={"event": "stopped"})
+    log.info("end: exit %d", result.exit_code, extra={"event": "end", "exit_code": result.exit_code})
     out, err = run_lines(result)
     if result.verification is not None:
         from batcher.flows.render_reads import verify_lines  # noqa: PLC0415
 
         err += verify_lines(result.verification)
+    if options.sandbox and result.summary is not None and result.exit_code != EXIT_USAGE:
+        # a rehearsal's lines read like a real run's: say which it was, last (not after a refusal)
+        err.append(
+            f"{PROG}: rehearsal (--sandbox): a local emulator answered; nothing at {options.settings.base_url} "
+            "was read or changed. Run the same command without --sandbox to send."
+        )
     for line in out:
         say(line, sys.stdout)
     for line in err:
