@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from batcher.errors import AuthError, QuotaError, RunStopped, WrongBaseUrl
 from batcher.models import Batch, QueryFlags
-from batcher.support import redaction
+from batcher.support import hints, redaction
 
 MAX_ERROR_BODY_CHARS = 200
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title")
@@ -165,20 +165,21 @@ def stop_error(answer: Answer, *, reading: bool = False) -> RunStopped:
     if answer.stop is Stop.QUOTA:
         return QuotaError(
             f"the API key's daily request quota is used up ({answer.error}). It resets at 00:00 UTC; "
-            "re-run with --resume after that."
+            f"{hints.rerun()} after that."
         )
     if answer.stop is Stop.PERMISSION and reading:
         return AuthError(
-            f"the API refused to read ({answer.error}). Reads need the privilege campaign:read; fix that, or "
-            "re-run with --no-snapshot to send without reading."
+            f"the API refused to read ({answer.error}). Reads need the privilege campaign:read; fix that"
+            + hints.offer("--no-snapshot", ", or re-run with --no-snapshot to send without reading")
+            + "."
         )
     if answer.stop is Stop.PERMISSION:
         return AuthError(
             f"the API refused the request ({answer.error}). The token needs the scope campaign_data and the "
-            "user needs the privilege campaign:write; fix that, then re-run with --resume."
+            f"user needs the privilege campaign:write; fix that, then {hints.rerun()}."
         )
     if answer.stop is Stop.BASE_URL:
-        return WrongBaseUrl(f"{answer.error}; the rows not sent stay pending, re-run with --resume once it is fixed")
+        return WrongBaseUrl(f"{answer.error}; the rows not sent stay pending, {hints.rerun()} once it is fixed")
     return RunStopped(answer.error)
 
 

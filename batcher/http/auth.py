@@ -18,7 +18,7 @@ from pathlib import Path
 from batcher.errors import AuthError, OutputError, UsageError
 from batcher.http.profiles import DEFAULT_PROFILE, SavedLogin, read_login, save_login
 from batcher.settings import DEFAULT_TOKEN_URL, ENV_TOKEN_URL, check_auth_url
-from batcher.support import redaction
+from batcher.support import hints, redaction
 from batcher.support.files import write_text_atomically
 
 ENV_ACCESS_TOKEN = "CTCT_ACCESS_TOKEN"
@@ -198,7 +198,7 @@ class Credentials:
                 renew = f"Set a new {ENV_REFRESH_TOKEN} (or a new token file)"
             raise AuthError(
                 f"the token endpoint refused to refresh the access token ({self.redact(str(error))}). "
-                f"{renew}, then re-run with --resume."
+                f"{renew}, then {hints.rerun()}."
             )
         refresh = data.get("refresh_token")
         # known as secrets before anything can echo them, even if saving fails below

@@ -19,6 +19,7 @@ from batcher.http.api import Verdict
 from batcher.models import Record, TrackRead
 from batcher.remote import records
 from batcher.remote.records import ListFilters, Page, UnexpectedAnswer
+from batcher.support import hints
 
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
@@ -26,7 +27,13 @@ if TYPE_CHECKING:
 EVENT_NOT_FOUND = "event not found"
 TRACK_NOT_FOUND = "track not found in this event"
 NO_FILTERS = ListFilters()
-NOT_READ_HINT = "re-run with --resume, or add --no-snapshot to send without reading"
+
+
+def not_read_hint() -> str:
+    """What to do about a track that could not be read, in the options of the command being run."""
+    return hints.rerun() + hints.offer("--no-snapshot", ", or add --no-snapshot to send without reading")
+
+
 PageCallback = Callable[[int, int | None], None]  # (records on this page, total_records)
 
 
@@ -295,8 +302,8 @@ def _page(answer: ReadAnswer) -> Page | None:
 
 def _read_failed(answer: ReadAnswer) -> str:
     reason = answer.error or f"HTTP {answer.http_status}"
-    return f"could not read the current status ({reason}); {NOT_READ_HINT}"
+    return f"could not read the current status ({reason}); {not_read_hint()}"
 
 
 def _unreadable(what: str) -> str:
-    return f"the API answered {what} batcher cannot read; {NOT_READ_HINT}"
+    return f"the API answered {what} batcher cannot read; {not_read_hint()}"
