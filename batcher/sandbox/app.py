@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
@@ -180,6 +181,9 @@ def _over_rate_limit(state: SandboxState, scenario: Scenario, now: float) -> boo
 
 
 async def _put_registrations(request: web.Request, state: SandboxState, scenario: Scenario) -> web.Response:
+    if scenario.put_answer is not None:  # a scripted answer that is not quite the API's: nothing is applied
+        status, content_type, text = scenario.put_answer
+        return web.Response(status=status, text=text, content_type=content_type)
     payload = request[PAYLOAD]
     event_id = request.match_info["event_id"]
     track_id = request.match_info["track_id"]
@@ -282,7 +286,7 @@ async def _refresh_token(request: web.Request) -> web.Response:
             {"error": "invalid_grant", "error_description": "The refresh token is invalid or expired."}, status=400
         )
     state.refreshes += 1
-    state.access_token = f"{scenario.token}-{state.refreshes}"
+    state.access_token = scenario.issued_access_token or f"{scenario.token}-{state.refreshes}"
     state.token_uses = 0
     if scenario.rotate_refresh_tokens:
         state.refresh_token = f"{scenario.refresh_token}-{state.refreshes}"
@@ -298,15 +302,18 @@ async def _refresh_token(request: web.Request) -> web.Response:
 
 
 @asynccontextmanager
-async def running(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve app in the running loop; yields its base URL (ending in /v3)."""
+async def running(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[str]:
+    """Serve app in the running loop (over TLS with ssl_context); yields its base URL (ending in /v3)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     await site.start()
     try:
         bound_port = port or _bound_port(runner)
-        yield f"http://{host}:{bound_port}/v3"
+        scheme = "https" if ssl_context is not None else "http"
+        yield f"{scheme}://{host}:{bound_port}/v3"
     finally:
         await runner.cleanup()
 
@@ -320,7 +327,11 @@ def _bound_port(runner: web.AppRunner) -> int:
 
 @contextmanager
 def serve_in_thread(
-    scenario: Scenario | None = None, registrations: Registrations = (), *, start_timeout_s: float = 30.0
+    scenario: Scenario | None = None,
+    registrations: Registrations = (),
+    *,
+    start_timeout_s: float = 30.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[tuple[str, SandboxState]]:
     """Serve a sandbox on a free 127.0.0.1 port from a thread of this process; yields (base URL, its state).
 
@@ -337,7 +348,7 @@ def serve_in_thread(
     async def serve_until_finished() -> None:
         finished.append(asyncio.Event())
         try:
-            async with running(app) as url:
+            async with running(app, ssl_context=ssl_context) as url:
                 box["url"] = url
                 ready.set()
                 await finished[0].wait()

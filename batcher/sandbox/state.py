@@ -63,6 +63,12 @@ class Scenario:
     page_sizes: list[int] = field(default_factory=list)
     short_pages: bool = False
     seed: int | None = None
+    # Hostile answers, for the tests of what a server that is not quite the API does to batcher:
+    list_loop: str = ""  # "same": every list page is the first, with the same next_cursor; "new": a new cursor each
+    repeat_first_page: bool = False  # every list page holds the first page's records; the cursor still advances
+    list_body: str | None = None  # the raw body of every list answer (HTTP 200, application/json)
+    put_answer: tuple[int, str, str] | None = None  # (status, content type, body) of every PUT; nothing is applied
+    issued_access_token: str | None = None  # the token endpoint issues this access token (characters unchecked)
 
 
 class Registration(NamedTuple):
