@@ -11,6 +11,8 @@ STATUS_COLUMN = "registration_status"
 EMAIL_COLUMN = "email_address"  # people-shaped input: identifies a registration instead of registration_id
 FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN, EMAIL_COLUMN)
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+# --max-input-mb: an input or results file larger than this is refused before it is read (docs/limits.md)
+DEFAULT_MAX_INPUT_MB = 256
 
 # the local emulator of the endpoint
 SANDBOX_TOKEN = "sandbox-token"

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, TextIO
 from batcher.cli import config
 from batcher.cli.parser import PROG, build_parser, documented_options, option_table
 from batcher.cli.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
-from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
+from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError, internal_error
 from batcher.flows.options import RunOptions, run_options
-from batcher.flows.run import QuotaView, RunHooks, run_flow, write_error_summary
+from batcher.flows.run import QuotaView, RunHooks, check_output_paths, run_flow, write_error_summary
 from batcher.support import redaction
+from batcher.support.files import SameFile
+from batcher.support.text import printable_lines
 
 if TYPE_CHECKING:
     from batcher.plan.planning import Plan
@@ -43,6 +45,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     words = list(sys.argv[1:] if argv is None else argv)
     redaction.add(*(env.get(name, "") for name in SECRET_ENV))
     redaction.add_client(env.get(ENV_CLIENT_ID, ""), env.get(ENV_CLIENT_SECRET, ""))
+    redaction.add_url_passwords(*words, *env.values())  # refused later, but never repeated meanwhile
     try:
         args = build_parser().parse_args(words)
     except SystemExit as exc:  # argparse has printed its message (or the help)
@@ -65,6 +68,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     except KeyboardInterrupt:
         say(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: one line and an exit code of its own, never 1
+        error = internal_error(exc)
+        say(f"{PROG}: error: {error}")
+        return error.exit_code
 
 
 def entry() -> None:
@@ -74,7 +81,7 @@ def entry() -> None:
 
 def say(line: str, out: TextIO | None = None) -> None:
     """Print one line (to stderr unless told), with every known secret masked."""
-    print(redaction.redact(line), file=out or sys.stderr)
+    print(printable_lines(redaction.redact(line)), file=out or sys.stderr)
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str]) -> int:
@@ -91,7 +98,10 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
             return EXIT_OK
         values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
         options = run_options(values, command=args.command, input_path=args.input, words=tuple(words))
+        check_output_paths(options)  # before the log file is opened: it may be the results file
         _configure_logs(options, env)
+    except SameFile:
+        raise  # the summary's path may be another output's: nothing is written
     except BatcherError as exc:
         write_error_summary(Path(str(summary)) if summary else None, exc, args.input)
         raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from batcher.cli.config import OptionSpec, option_specs
+from batcher.cli.config import OptionSpec, finite_number, option_specs
 from batcher.cli.parser_reads import READ_OPTIONS, add_read_commands
 from batcher.cli.parser_sandbox import add_sandbox_command
 from batcher.defaults import FIELDS
@@ -32,7 +32,8 @@ examples:
 
 The access token comes from CTCT_ACCESS_TOKEN (or --token-file). Exit codes: 0 all done (succeeded, unchanged
 or skipped), 1 some rows failed or were invalid, 2 usage or input error (nothing sent), 3 stopped early
-(rows left pending: re-run with --resume), 130 interrupted.
+(rows left pending: re-run with --resume), 4 an unexpected error (a bug; results and summary still written),
+130 interrupted.
 """
 
 
@@ -168,6 +169,13 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--sheet", metavar="NAME", help="the sheet of an .xlsx input (default: the first)")
     parser.add_argument(
+        "--max-input-mb",
+        type=finite_number,
+        metavar="MB",
+        help="refuse, unread, an input file larger than this many MiB (default "
+        f"{_default('max_input_mb')}; see docs/limits.md)",
+    )
+    parser.add_argument(
         "--column",
         action="append",
         metavar="FIELD=HEADER",
@@ -203,7 +211,7 @@ def add_pace_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rate",
-        type=float,
+        type=finite_number,
         metavar="R",
         help=f"requests per second (default {_default('rate')}, the API's limit per key)",
     )
@@ -239,7 +247,7 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=finite_number,
         metavar="SEC",
         help=f"seconds to wait for each answer (default {_default('timeout')})",
     )
@@ -279,7 +287,7 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress", action="store_false", dest="no_progress", help="a progress bar in a terminal")
     parser.add_argument(
         "--progress-every",
-        type=float,
+        type=finite_number,
         metavar="SEC",
         help=f"without a terminal: a progress line every SEC seconds (default {_default('progress_every')})",
     )
@@ -309,7 +317,7 @@ def add_send_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-throttle-wait",
-        type=float,
+        type=finite_number,
         metavar="SEC",
         help="stop the run (exit 3) once 429 answers have made it wait this long in all "
         f"(default {_default('max_throttle_wait')})",

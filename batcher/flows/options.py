@@ -3,12 +3,13 @@ into frozen dataclasses, each option converted once, in the same words whatever 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batcher.defaults import DELIMITER_NAMES, FIELDS
+from batcher.defaults import DEFAULT_MAX_INPUT_MB, DELIMITER_NAMES, FIELDS
 from batcher.errors import UsageError
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
 from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
@@ -21,6 +22,7 @@ from batcher.settings import (
     DEFAULT_RATE_PER_S,
     DEFAULT_TIMEOUT_S,
     Settings,
+    check_url,
 )
 
 if TYPE_CHECKING:  # the loader pulls in pyarrow, which `--print-config` and `--help` do not need
@@ -39,6 +41,7 @@ RUN_DEFAULTS: dict[str, object] = {
     "only": None,
     "status": None,
     "status_column": None,
+    "max_input_mb": DEFAULT_MAX_INPUT_MB,
     "snapshot": True,
     "if_status": None,
     "force": False,
@@ -176,7 +179,7 @@ def run_options(
         sandbox_registrations=sandbox_file,
         state_dir=_path(values["state_dir"]),
         token_file=_path(values["token_file"]),
-        token_url=str(values["token_url"]) if values["token_url"] else None,
+        token_url=_token_url(values),
         allow_invalid=bool(values["allow_invalid"]),
         verify=bool(values.get("verify", False)),
         snapshot=bool(values["snapshot"]),
@@ -224,6 +227,7 @@ def _input_options(values: Mapping[str, object]) -> InputOptions:
         columns=tuple(column(str(text)) for text in columns) if isinstance(columns, list) else (),
         only=only(values["only"]),
         status_column=str(status_column) if status_column is not None else None,
+        max_input_mb=_number(values, "max_input_mb"),
     )
 
 
@@ -301,6 +305,8 @@ def _number(values: Mapping[str, object], name: str) -> float:
     value = values[name]
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise UsageError(f"--{name.replace('_', '-')} must be a number (got {value!r})")
+    if not math.isfinite(value):
+        raise UsageError(f"--{name.replace('_', '-')} must be a finite number (got {value!r})")
     return value
 
 
@@ -335,6 +341,14 @@ def _count(value: object) -> int:
     return value
 
 
+def _token_url(values: Mapping[str, object]) -> str | None:
+    value = values["token_url"]
+    if not value:
+        return None
+    check_url("--token-url", str(value), example="https://authz.constantcontact.com/oauth2/default/v1/token")
+    return str(value)
+
+
 def _path(value: object) -> Path | None:
     return Path(str(value)) if value not in (None, "") else None
 
@@ -362,7 +376,7 @@ def read_options(values: Mapping[str, object]) -> ReadOptions:
         daily_quota=_whole(values, "daily_quota"),
         state_dir=_path(values["state_dir"]),
         token_file=_path(values["token_file"]),
-        token_url=str(values["token_url"]) if values["token_url"] else None,
+        token_url=_token_url(values),
         progress=not values["no_progress"],
     )
 

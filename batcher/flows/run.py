@@ -23,10 +23,12 @@ from batcher.errors import (
     EXIT_USAGE,
     BatcherError,
     UsageError,
+    internal_error,
 )
 from batcher.flows.options import RunOptions
 from batcher.models import Outcome
-from batcher.support.files import why_unwritable, write_text_atomically
+from batcher.support.files import SameFile, check_distinct, why_unwritable, write_text_atomically
+from batcher.support.logs import get_logger
 from batcher.support.redaction import redact
 
 if TYPE_CHECKING:
@@ -86,6 +88,10 @@ def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = 
         result = RunResult(options, exc.exit_code, plan=seen.plan, error=exc)
     except KeyboardInterrupt:
         result = RunResult(options, EXIT_INTERRUPTED, plan=seen.plan, interrupted=True)
+    except Exception as exc:  # the last line of defence: a bug still gets its summary and its own exit code
+        get_logger().exception("unexpected error")
+        error = internal_error(exc)
+        result = RunResult(options, error.exit_code, plan=seen.plan, error=error)
     return _with_summary_json(result)
 
 
@@ -223,17 +229,44 @@ def check_output_paths(options: RunOptions) -> None:
     Raises:
         UsageError: the results path is the input, or is not a file path in a folder that can be written.
         UnwritableSummary: the same for --summary-json.
+        SameFile: two of the input, results, journal, lock, summary and log file are the same file.
     """
     summary = options.output.summary_json
     if summary is not None and (problem := why_unwritable(summary, example="summary.json")):
         raise UnwritableSummary(f"--summary-json {str(summary)!r} {problem}; nothing was sent")
-    if options.dry_run and not options.resume:
-        return  # a plan writes no results, and reads none unless it resumes
-    results = options.results
-    if problem := why_unwritable(results):
-        raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")
-    if results.resolve() == options.input.resolve():
-        raise UsageError(f"--results {results} is the input file; give the results another path")
+    if not options.dry_run or options.resume:  # a plan writes no results, and reads none unless it resumes
+        results = options.results
+        if problem := why_unwritable(results):
+            raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")
+        if results.resolve() == options.input.resolve():
+            raise UsageError(f"--results {results} is the input file; give the results another path")
+    _check_distinct_paths(options)
+
+
+SIDE_FILE_SUFFIXES = (".journal", ".lock")  # the files batcher keeps beside a results file
+
+
+def _check_distinct_paths(options: RunOptions) -> None:
+    """Refuse any two of the input and the files this run writes that are one file (issue 18.12)."""
+    from batcher.results.journal import journal_path, lock_path  # noqa: PLC0415
+
+    writes_results = not options.dry_run or options.resume
+    results = options.results if writes_results else None
+    if results is not None and results.name.endswith(SIDE_FILE_SUFFIXES):
+        raise SameFile(
+            f"--results {str(results)!r} has the name of a run's {results.suffix.lstrip('.')} file; batcher keeps "
+            "those beside each results file. Give the results a name of their own; nothing was read or sent."
+        )
+    check_distinct(
+        [
+            ("the input", options.input),
+            ("--results", results),
+            ("the results' journal", journal_path(results) if results is not None else None),
+            ("the results' lock", lock_path(results) if results is not None else None),
+            ("--summary-json", options.output.summary_json),
+            ("--log-file", options.output.log_file),
+        ]
+    )
 
 
 def check_guard_rails(plan: Plan, options: RunOptions) -> None:
@@ -335,7 +368,7 @@ def summary_document(result: RunResult) -> dict[str, object]:
 
 def _with_summary_json(result: RunResult) -> RunResult:
     path = result.options.output.summary_json
-    if path is None or isinstance(result.error, UnwritableSummary):
+    if path is None or isinstance(result.error, UnwritableSummary | SameFile):
         return result
     try:
         text = redact(json.dumps(summary_document(result), indent=2) + "\n")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped, UsageError
+from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped
 from batcher.flows.options import ReadOptions
 from batcher.flows.session import SessionStats, run_reads
 from batcher.input.columnar import Strings
@@ -23,6 +23,7 @@ from batcher.models import Outcome
 from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, TrackRead, read_track
 from batcher.results.export_file import check_out_path, csv_text, write_csv_text
 from batcher.results.file import RESULT_COLUMNS, ResultsFile, output_format, read_results_file
+from batcher.support.files import check_distinct
 
 VERIFY_COLUMNS = ("current_status", "verified")
 YES, NO, MISSING = "yes", "no", "missing"
@@ -196,8 +197,7 @@ def verify_flow(
     """
     out = options.out_path
     check_out_path(out)
-    if out.resolve() == options.results.resolve():
-        raise UsageError(f"--out {out} is the results file; give the verification another path")
+    check_distinct([("the results file", options.results), ("--out", out)])
     results = load_results(options.results)
 
     async def work(get: Getter, base_url: str) -> Verification:

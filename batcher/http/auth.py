@@ -10,14 +10,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from batcher.errors import AuthError, OutputError, UsageError
-from batcher.settings import ENV_TOKEN_URL
+from batcher.http.api import parse_json
+from batcher.settings import ENV_TOKEN_URL, check_url
 from batcher.support import redaction
 from batcher.support.files import write_text_atomically
+from batcher.support.text import printable
 
 ENV_ACCESS_TOKEN = "CTCT_ACCESS_TOKEN"
 ENV_REFRESH_TOKEN = "CTCT_REFRESH_TOKEN"
@@ -27,6 +30,7 @@ DEFAULT_TOKEN_URL = "https://authz.constantcontact.com/oauth2/default/v1/token"
 SAVED_TOKENS_NAME = "tokens.json"
 REDACTED = redaction.REDACTED
 TOKEN_KEYS = ("access_token", "refresh_token")
+TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: OAuth tokens (RFC 6749 appendix A) are in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,20 @@ class RefreshRequest:
     url: str
     form: dict[str, str]
     headers: dict[str, str]
+
+
+def check_token(token: str, what: str) -> None:
+    """Refuse a token holding a character no token has (a line break, a space, a control character): as a header it
+    would break every request, or add a header of its own.
+
+    Raises:
+        AuthError: the token is refused; it is never repeated.
+    """
+    if token and not TOKEN_CHARACTERS.fullmatch(token):
+        raise AuthError(
+            f"{what} holds characters a token cannot have (a line break, a space or a control character); "
+            "batcher neither uses nor saves it. Get a new token (or fix the token file), then re-run with --resume."
+        )
 
 
 class Credentials:
@@ -71,6 +89,8 @@ class Credentials:
             raise UsageError(f"the access token is empty; set {ENV_ACCESS_TOKEN} to a valid token")
         self._access_token = access_token.strip()
         self._refresh_token = refresh_token.strip()
+        check_token(self._access_token, f"the access token{_from(save_to)}")
+        check_token(self._refresh_token, f"the refresh token{_from(save_to)}")
         self._client_id = client_id.strip()
         self._client_secret = client_secret.strip()
         self._replaces = replaces
@@ -116,8 +136,8 @@ class Credentials:
             AuthError: the endpoint refused (invalid_grant and the like) or answered nonsense.
         """
         try:
-            data = json.loads(body) if body.strip() else {}
-        except (ValueError, UnicodeDecodeError):
+            data = parse_json(body) if body.strip() else {}
+        except ValueError:
             data = {}
         if not isinstance(data, dict):
             data = {}
@@ -125,12 +145,15 @@ class Credentials:
         if status != 200 or not isinstance(access, str) or not access:
             error = data.get("error") if isinstance(data.get("error"), str) else f"HTTP {status}"
             raise AuthError(
-                f"the token endpoint refused to refresh the access token ({self.redact(str(error))}). "
+                f"the token endpoint refused to refresh the access token ({self.redact(printable(str(error))[:200])}). "
                 f"Set a new {ENV_REFRESH_TOKEN} (or a new token file), then re-run with --resume."
             )
         refresh = data.get("refresh_token")
         # known as secrets before anything can echo them, even if saving fails below
         redaction.add(access, refresh if isinstance(refresh, str) else "")
+        check_token(access, f"the access token from the token endpoint {self.token_url}")
+        if isinstance(refresh, str):
+            check_token(refresh, f"the refresh token from the token endpoint {self.token_url}")
         new_refresh = refresh if isinstance(refresh, str) and refresh else self._refresh_token
         rotated = new_refresh != self._refresh_token
         if self.save_to is not None and (rotated or self.save_to.exists()):
@@ -144,6 +167,10 @@ class Credentials:
         self._access_token = access
         self._refresh_token = new_refresh
         self.generation += 1
+
+
+def _from(path: Path | None) -> str:
+    return f" in {path}" if path is not None else ""
 
 
 def fingerprint(secret: str) -> str:
@@ -203,7 +230,10 @@ def load_credentials(
     """
     client_id = environ.get(ENV_CLIENT_ID, "")
     client_secret = environ.get(ENV_CLIENT_SECRET, "")
+    source = "--token-url" if token_url else ENV_TOKEN_URL
     token_url = token_url or environ.get(ENV_TOKEN_URL) or DEFAULT_TOKEN_URL
+    # the refresh token and the client secret go there: https, or plain http only to a loopback address
+    check_url(source, token_url, example=DEFAULT_TOKEN_URL)
     if token_file is not None:
         stored = _read_token_file(token_file)
         if not stored.get("access_token") and not stored.get("refresh_token"):

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -320,6 +321,9 @@ class ApiClient:
             return f"an answer larger than {MAX_RESPONSE_BYTES} bytes"
         except TimeoutError:
             return f"no answer within {self.settings.timeout_s:g} s"
+        except aiohttp.ClientConnectorCertificateError as exc:
+            failure = api.certificate_failure(_origin(call.url), str(exc.certificate_error))
+            return AuthError(f"the token endpoint: {failure.error}; batcher stops rather than send it a token")
         except aiohttp.ClientError as exc:
             return redaction.redact(str(exc) or type(exc).__name__)
 
@@ -348,9 +352,17 @@ class ApiClient:
                 return api.interpret(response.status, response.headers, content, url=url)
         except TimeoutError:
             return Answer(Verdict.RETRY, None, f"no answer within {self.settings.timeout_s:g} s")
+        except aiohttp.ClientConnectorCertificateError as exc:  # no retry can mend a certificate
+            return api.certificate_failure(_origin(url), str(exc.certificate_error))
         except aiohttp.ClientError as exc:
             text = redaction.redact(str(exc) or type(exc).__name__)
             return Answer(Verdict.RETRY, None, f"connection failed: {text}")
+
+
+def _origin(url: str) -> str:
+    """scheme://host:port of url: what a certificate is for."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _rejected_token(answer: Answer, *, refreshed: bool) -> AuthError:

@@ -13,7 +13,7 @@ from batcher.errors import UsageError
 from batcher.input.columnar import Strings
 from batcher.input.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
 from batcher.input.rows import no_target_message
-from batcher.models import Batch, Outcome, RegistrationKey, RowGroup
+from batcher.models import KNOWN_STATUSES, Batch, Outcome, RegistrationKey, RowGroup
 from batcher.plan.chunker import plan_batches
 from batcher.settings import Settings
 
@@ -106,9 +106,12 @@ def prepare_undo(
     after = np.char.upper(np.char.strip(earlier.target_status.astype(str)))
     succeeded = (outcome == Outcome.SUCCEEDED.value) & (loaded.invalid_reason == "")
     changed = succeeded & (before != after)
-    undo = changed & (before != "")
+    # a status the read returned that is not in the API's enum is unknown: nothing outside the enum is ever sent
+    unknown = changed & (before != "") & ~np.isin(before, KNOWN_STATUSES)
+    undo = changed & (before != "") & ~unknown
     n = loaded.row_count
     invalid = np.where(changed & (before == ""), NO_PREVIOUS_STATUS, "").astype(object)
+    invalid[unknown] = [UNKNOWN_PREVIOUS_STATUS.format(status=status) for status in before[unknown].tolist()]
     reason = np.full(n, "", dtype=object)
     reason[~changed] = [
         _nothing_to_undo(word, was, now)
@@ -135,6 +138,10 @@ def prepare_undo(
 
 
 NO_PREVIOUS_STATUS = "no previous status was recorded; cannot undo"
+UNKNOWN_PREVIOUS_STATUS = (
+    "the status read before the run, {status!r}, is not one of the API's statuses; batcher cannot set it back "
+    "(change it by hand if you must)"
+)
 
 
 def _nothing_to_undo(outcome: str, before: str, after: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from batcher.errors import RunStopped, UsageError, WrongBaseUrl
+from batcher.errors import BatcherError, RunStopped, UsageError, WrongBaseUrl, internal_error
 from batcher.flows.endpoint import SandboxOptions, open_endpoint
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
@@ -126,6 +126,11 @@ def execute(
         try:
             run = _Run(plan, settings, journal, progress, reads, on_preview, _known(plan, images))
             interrupted, stopped = asyncio.run(_send(run, credentials, sandbox_options, collect, quota, stats))
+        except BatcherError:
+            raise
+        except Exception as exc:  # the last line of defence: a bug still leaves the results of what was done
+            log.exception("unexpected error during the run")
+            stopped = internal_error(exc)
         finally:
             journal.close()
         plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled

@@ -205,8 +205,9 @@ def write_results(path: Path, loaded: LoadedInput, rows: RowResults, *, results_
         for start in range(0, loaded.row_count, _SLICE_ROWS):
             stop = start + _SLICE_ROWS
             columns = [_escaped(column.slice(start, _SLICE_ROWS).combine_chunks()) for column in columns_in]
-            columns += [_text(rows.outcome[start:stop]), _text(rows.previous_status[start:stop])]
-            columns.append(_text(rows.target_status[start:stop]))
+            # every column may hold the API's words (a status it read, for one): each is formula-escaped
+            columns += [_escaped(_text(rows.outcome[start:stop])), _escaped(_text(rows.previous_status[start:stop]))]
+            columns.append(_escaped(_text(rows.target_status[start:stop])))
             status, attempts, batch = (
                 _blank_zero(values[start:stop], None if keep is None else keep[start:stop]) for values, keep in numbers
             )
