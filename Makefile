@@ -15,7 +15,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(PY) -m ruff check batcher tests bench && $(PY) -m ruff format --check batcher tests bench && $(PY) -m mypy && $(PY) -m mypy bench/*.py
+	$(PY) -m ruff check batcher tests bench && $(PY) -m ruff format --check batcher tests bench && $(PY) -m mypy && $(PY) -m mypy bench/*.py && $(VENV)/bin/lint-imports --no-logo
 
 demo: $(STAMP)
 	$(VENV)/bin/batcher run sample_inputs/cancellations.csv --status-column "Registration Status" --status CANCELED --sandbox --sandbox-registrations batcher/sandbox/data/registrations.csv --yes --results demo.results.csv; test $$? -le 1 && echo "demo: done; open demo.results.csv (exit 1 above means some sample rows are meant to fail)"

@@ -16,6 +16,13 @@ class BatcherError(Exception):
     exit_code = 1
 
 
+class NothingToDo(BatcherError):
+    """The input holds no row at all (a header only): a quiet day, not a failure; the front-ends say it without
+    "error"."""
+
+    exit_code = EXIT_OK
+
+
 class UsageError(BatcherError):
     """A bad option value or combination."""
 
@@ -28,6 +35,16 @@ class InputError(BatcherError):
     exit_code = EXIT_USAGE
 
 
+class UnclearColumns(InputError):
+    """Which column holds a field cannot be told (two match it, or none does): the page asks, with --column's
+    answer in mind. fields: the fields in question; header: the file's headers to choose from."""
+
+    def __init__(self, message: str, *, fields: tuple[str, ...], header: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.fields = fields
+        self.header = header
+
+
 class RunStopped(BatcherError):
     """The run cannot go on; rows not yet applied stay pending."""
 
@@ -38,12 +55,16 @@ class AuthError(RunStopped):
     """401 or 403 that a token refresh cannot fix."""
 
 
+class LoginError(RunStopped):
+    """A login that did not complete: refused, expired, or the authorization server failed; nothing was saved."""
+
+
 class QuotaError(RunStopped):
     """The daily request quota is used up."""
 
 
 class WrongBaseUrl(RunStopped):
-    """The base URL does not answer like the API (a web server's 404 page, unreadable answers)."""
+    """The base URL does not answer like the API (a web server's page instead of the API's JSON)."""
 
 
 class OutputError(RunStopped):

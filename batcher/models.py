@@ -10,6 +10,8 @@ from enum import StrEnum
 RegistrationKey = tuple[str, str, str, str]
 
 KNOWN_STATUSES = ("REGISTERED", "PENDING", "CANCELED", "EXPIRED", "IN_PROGRESS", "FAILED")
+# spellings a person writes for a known status (the input's cells, the sandbox's registrations file)
+STATUS_ALIASES = {"CANCELLED": "CANCELED"}
 
 
 class Outcome(StrEnum):
@@ -98,3 +100,44 @@ class WireStats:
         if self.requests < 2 or self.first_at is None or self.last_at is None or self.last_at <= self.first_at:
             return 0.0
         return (self.requests - 1) / (self.last_at - self.first_at)
+
+
+# the fields of a registration as a read returns it (remote/records.py parses them; export writes them)
+RECORD_FIELDS = (
+    "registration_id",
+    "registration_status",
+    "first_name",
+    "last_name",
+    "email_address",
+    "payment_status",
+    "registration_time",
+    "tickets",
+    "total",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One registration as a read returned it; every field as text, empty when absent."""
+
+    registration_id: str
+    registration_status: str
+    first_name: str = ""
+    last_name: str = ""
+    email_address: str = ""
+    payment_status: str = ""
+    registration_time: str = ""
+    tickets: str = ""
+    total: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRead:
+    """What the reads found of one track's registrations."""
+
+    event_id: str
+    track_id: str
+    found: Mapping[str, Record]  # registration_id -> its record, for the ids asked about that exist
+    requests: int
+    failure: str = ""  # the track's rows cannot be read: event or track not found, or the reads failed
+    group_missing: bool = False  # the event or the track does not exist (a 404)

@@ -18,13 +18,13 @@ DEFAULT_TIMEOUT_S = 30.0
 # Pace a hair under the configured rate: N requests then span N/(rate*margin) > 1 s,
 # so event-loop jitter cannot squeeze an extra request into any one-second window.
 PACING_MARGIN = 0.98
-DEFAULT_BACKOFF_INITIAL_S = 1.0
-DEFAULT_BACKOFF_MAX_S = 60.0
 DEFAULT_MAX_RETRIES = 5
 DEFAULT_MAX_THROTTLE_WAIT_S = 300.0
 
 ENV_BASE_URL = "CTCT_BASE_URL"
 ENV_TOKEN_URL = "CTCT_TOKEN_URL"  # auth reads it too; config names it for the token-url option
+ENV_DEVICE_URL = "CTCT_DEVICE_URL"  # login's --device-url
+DEFAULT_TOKEN_URL = "https://authz.constantcontact.com/oauth2/default/v1/token"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +38,6 @@ class Settings:
     timeout_s: float = DEFAULT_TIMEOUT_S
     flags: QueryFlags = field(default_factory=QueryFlags)
     max_retries: int = DEFAULT_MAX_RETRIES
-    backoff_initial_s: float = DEFAULT_BACKOFF_INITIAL_S
-    backoff_max_s: float = DEFAULT_BACKOFF_MAX_S
     allow_insecure: bool = False
     max_throttle_wait_s: float = DEFAULT_MAX_THROTTLE_WAIT_S
 
@@ -91,7 +89,7 @@ def check_url(option: str, url: str, *, example: str, allow_insecure: bool = Fal
         )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"{option} must be an https URL such as {example} (got {shown!r})")
-    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
         raise UsageError(
             f"{option} {shown} is plain http: the token would travel in clear text. Use https (plain http is "
             "allowed only to a loopback address such as 127.0.0.1)"
@@ -99,7 +97,18 @@ def check_url(option: str, url: str, *, example: str, allow_insecure: bool = Fal
         )
 
 
-def _is_loopback(host: str) -> bool:
+def check_auth_url(url: str, option: str, *, allow_insecure: bool = False) -> str:
+    """url if it may carry tokens: https, or plain http only to a loopback address (the base URL's rule).
+
+    Raises:
+        UsageError: not an http(s) URL, or plain http to another host without allow_insecure.
+    """
+    check_url(option, url, example=DEFAULT_TOKEN_URL, allow_insecure=allow_insecure)
+    return url
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:

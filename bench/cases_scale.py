@@ -42,7 +42,7 @@ from batcher.plan.chunker import plan_batches
 from batcher.input.loader import load_input
 from batcher.models import BatchResult
 from batcher.plan.reconciler import reconcile
-from batcher.results.file import write_results
+from batcher.results.writer import write_results
 loaded = load_input(Path(sys.argv[1]), default_status=None)
 batches = plan_batches(loaded.groups, batch_size=500)
 rows = reconcile(loaded, batches, [BatchResult(batch.number, 200) for batch in batches])

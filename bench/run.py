@@ -8,7 +8,8 @@ ratios hold on a noisy machine. Exit status: 0 when every target is met (a skipp
     python bench/run.py [--json PATH] [--only CASE ...] [--keep]
 
 The pieces: datasets.py (generated inputs), harness.py (measured processes, sandboxes, the naive sender, the table),
-cases.py (against the API's limit) and cases_scale.py (a million rows, start-up).
+cases.py (against the API's limit), cases_pace.py (429 recovery, one pace per key) and cases_scale.py (a million
+rows, start-up).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import cases
+import cases_pace
 import cases_scale
 from datasets import Dataset, million_dataset
 from harness import ROOT, Report, machine
@@ -32,6 +34,8 @@ DEFAULT_JSON = ROOT / "bench" / "out" / "bench.json"
 CASES = (
     "startup",
     "pacing",
+    "throttle",
+    "back-to-back",
     "latency",
     "economy",
     "reads",
@@ -75,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         steps: list[tuple[str, Callable[[], object]]] = [
             ("startup", lambda: cases_scale.startup(report, work)),
             ("pacing", lambda: cases.pacing(report, work)),
+            ("throttle", lambda: cases_pace.throttle_recovery(report, work)),
+            ("back-to-back", lambda: cases_pace.back_to_back(report, work)),
             ("latency", lambda: cases.latency_hiding(report, work)),
             ("economy", lambda: cases.request_economy(report, work)),
             ("reads", lambda: cases.reads_at_the_ceiling(report, work)),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from batcher.http import pacing
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
 from batcher.support import redaction
@@ -36,6 +37,15 @@ def _no_secrets_of_earlier_tests() -> Iterator[None]:
     """The secret registry is process-wide: a token one test registered must not mask words in the next."""
     yield
     redaction.forget_all()
+
+
+@pytest.fixture(autouse=True)
+def _no_waits(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The one testing switch for waits (backoff, 429 pauses, token-endpoint spacing) is on in every test, but one
+    marked real_waits, which measures them."""
+    pacing.set_testing(request.node.get_closest_marker("real_waits") is None)
+    yield
+    pacing.set_testing(False)
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +81,7 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def settings() -> Settings:
     """Fast settings: no backoff waits, a high pace; every test passes its sandbox's URL."""
-    return Settings(base_url="http://127.0.0.1:1/v3", rate_per_s=1000, backoff_initial_s=0, backoff_max_s=0)
+    return Settings(base_url="http://127.0.0.1:1/v3", rate_per_s=1000)
 
 
 @dataclass

@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import math
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from batcher.errors import UsageError
-from batcher.settings import ENV_BASE_URL, ENV_TOKEN_URL, without_credentials
+from batcher.settings import ENV_BASE_URL, ENV_DEVICE_URL, ENV_TOKEN_URL, without_credentials
 
 ENV_PREFIX = "BATCHER_"
 # the issue's rule: CTCT_* for credentials and the base URL, BATCHER_* for the other options
-ENV_NAMES = {"base_url": ENV_BASE_URL, "token_url": ENV_TOKEN_URL}
+ENV_NAMES = {
+    "base_url": ENV_BASE_URL,
+    "token_url": ENV_TOKEN_URL,
+    "client_id": "CTCT_CLIENT_ID",
+    "device_url": ENV_DEVICE_URL,
+}
 NOT_CONFIGURABLE = frozenset({"config", "print_config", "help"})
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -70,8 +75,12 @@ def resolve(
     defaults: Mapping[str, object],
     environ: Mapping[str, str],
     config_path: Path | None,
+    *,
+    also_known: Collection[str] = (),
 ) -> Resolved:
     """Each option's value by precedence: flag, environment, config file, default.
+
+    also_known names the options of other commands, which a shared config file may set and this one ignores.
 
     Raises:
         UsageError: the config file or an environment value is unreadable or names an unknown option.
@@ -79,7 +88,7 @@ def resolve(
     values = dict(defaults)
     sources = dict.fromkeys(defaults, "default")
     if config_path is not None:
-        for dest, value in read_config(config_path, specs).items():
+        for dest, value in read_config(config_path, specs, also_known=also_known).items():
             values[dest] = value
             sources[dest] = f"config {config_path}"
     for dest, spec in specs.items():
@@ -98,7 +107,7 @@ def resolve(
     return Resolved(values, sources)
 
 
-def read_config(path: Path, specs: Mapping[str, OptionSpec]) -> dict[str, object]:
+def read_config(path: Path, specs: Mapping[str, OptionSpec], *, also_known: Collection[str] = ()) -> dict[str, object]:
     """The options a TOML config file sets, converted like their flags.
 
     Raises:
@@ -116,6 +125,8 @@ def read_config(path: Path, specs: Mapping[str, OptionSpec]) -> dict[str, object
     for key, value in data.items():
         dest = key.replace("-", "_")
         spec = specs.get(dest)
+        if spec is None and dest in also_known:
+            continue  # another command's option (client-id is login's)
         if spec is None:
             known = ", ".join(sorted(name.replace("_", "-") for name in specs))
             raise UsageError(f"{path}: unknown option {key!r}; a config file may set: {known}")
@@ -175,3 +186,18 @@ def describe(resolved: Resolved, environ: Mapping[str, str], secret_names: tuple
         state = "set (hidden)" if environ.get(name) else "not set"
         lines.append(f"{name}: {state}")
     return lines
+
+
+ENV_TOKENS = ("CTCT_ACCESS_TOKEN", "CTCT_REFRESH_TOKEN")
+
+
+def tokens_by_precedence(resolved: Resolved, environ: Mapping[str, str]) -> Resolved:
+    """Credentials by flag, environment, config file, profile: a token file named only by the config file gives
+    way to a token in the environment (the profile's login comes last, when none of them names a token)."""
+    source = resolved.sources.get("token_file", "")
+    in_env = [name for name in ENV_TOKENS if environ.get(name)]
+    if not resolved.values.get("token_file") or not source.startswith("config") or not in_env:
+        return resolved
+    values = {**resolved.values, "token_file": None}
+    sources = {**resolved.sources, "token_file": f"env {in_env[0]} wins over the {source}"}
+    return Resolved(values, sources)

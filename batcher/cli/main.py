@@ -16,10 +16,20 @@ from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
 from batcher.cli.parser import PROG, build_parser, documented_options, option_table
-from batcher.cli.render import confirm_question, extracted_lines, note_lines, plan_lines, preview_lines, run_lines
+from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError, internal_error
 from batcher.flows.options import RunOptions, run_options
-from batcher.flows.run import QuotaView, RunHooks, check_output_paths, run_flow, write_error_summary
+from batcher.flows.render import (
+    confirm_question,
+    error_word,
+    extracted_lines,
+    note_lines,
+    plan_lines,
+    preview_lines,
+    run_lines,
+)
+from batcher.flows.run import RunHooks, check_output_paths, run_flow
+from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
 from batcher.support.files import SameFile
 from batcher.support.text import printable_lines
@@ -37,6 +47,7 @@ ENV_CLIENT_ID, ENV_CLIENT_SECRET = "CTCT_CLIENT_ID", "CTCT_CLIENT_SECRET"
 SECRET_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_SECRET)
 CREDENTIAL_ENV = (ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN, ENV_CLIENT_ID, ENV_CLIENT_SECRET)  # --print-config: set or not
 ENV_CONFIG = "BATCHER_CONFIG"
+LOGIN_COMMANDS = ("login", "logout", "whoami", "profiles")
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -59,11 +70,17 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _sandbox(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "ui":
+            return _ui(args, env)
         if args.command in ("verify", "export"):
             return _read_command(args, env)
+        if args.command in LOGIN_COMMANDS:
+            from batcher.cli.login import login_command  # noqa: PLC0415
+
+            return login_command(args, env)
         return _run(args, env, words)
     except BatcherError as exc:
-        say(f"{PROG}: error: {exc}")
+        say(f"{PROG}: {error_word(exc)}{exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         say(f"{PROG}: interrupted")
@@ -90,10 +107,12 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     summary: object = given.get("summary_json")
     try:  # --summary-json is written on every exit, a refusal of the options too
-        resolved = config.resolve(given, specs, defaults, env, config_path)
+        resolved = config.tokens_by_precedence(
+            config.resolve(given, specs, defaults, env, config_path, also_known=LOGIN_OPTIONS), env
+        )
         summary = resolved.values["summary_json"]
         if getattr(args, "print_config", False):
-            for line in config.describe(resolved, env, CREDENTIAL_ENV):
+            for line in [*config.describe(resolved, env, CREDENTIAL_ENV), _credentials_line(resolved, env)]:
                 say(line, sys.stdout)
             return EXIT_OK
         values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
@@ -111,7 +130,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     result = run_flow(options, env, hooks)
     out, err = run_lines(result)
     if result.verification is not None:
-        from batcher.cli.render import verify_lines  # noqa: PLC0415
+        from batcher.flows.render import verify_lines  # noqa: PLC0415
 
         err += verify_lines(result.verification)
     for line in out:
@@ -119,6 +138,26 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     for line in err:
         say(line)
     return result.exit_code
+
+
+def _credentials_line(resolved: config.Resolved, env: Mapping[str, str]) -> str:
+    """--print-config's last line: where the tokens come from (flag, environment, config file, profile)."""
+    from batcher.flows.login import credentials_source  # noqa: PLC0415
+    from batcher.http.profiles import chosen_profile  # noqa: PLC0415
+    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+
+    values = resolved.values
+    token_file = Path(str(values["token_file"])) if values.get("token_file") else None
+    state_root = Path(str(values["state_dir"])) if values.get("state_dir") else default_state_dir(env)
+    profile = chosen_profile(str(values["profile"]) if values.get("profile") else None, env)
+    what, source = credentials_source(
+        env,
+        token_file=token_file,
+        token_file_source=resolved.sources.get("token_file", ""),
+        state_root=state_root,
+        profile=profile,
+    )
+    return f"credentials = {what!r}  # {source}"
 
 
 def _summary_word(words: Sequence[str]) -> Path | None:
@@ -166,8 +205,9 @@ def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
         print(confirm_question(plan, options.settings, reads=options.snapshot), end="", file=sys.stderr, flush=True)
         try:
             answer = sys.stdin.readline()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             return False
+        # Ctrl-C at the prompt is an interruption (130), raised on to the flow, not a "no"
         return answer.strip().lower() in ("y", "yes")
 
     return confirm
@@ -186,7 +226,7 @@ def _progress(options: RunOptions) -> Callable[[int], AbstractContextManager[Pro
 
 
 def _report(args: argparse.Namespace) -> int:
-    from batcher.cli.render import report_lines  # noqa: PLC0415
+    from batcher.flows.render import report_lines  # noqa: PLC0415
     from batcher.flows.report import ReportOptions, chosen_words, report_flow  # noqa: PLC0415
 
     result = report_flow(ReportOptions(args.results, args.only, args.out, args.summary_json))
@@ -200,8 +240,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _sandbox(args: argparse.Namespace) -> int:
-    from batcher.flows.sandbox import ServeOptions, latency, serve_flow  # noqa: PLC0415
-    from batcher.sandbox.app import Scenario  # noqa: PLC0415
+    from batcher.flows.sandbox import Scenario, ServeOptions, latency, serve_flow  # noqa: PLC0415 - aiohttp
 
     scenario = Scenario(
         token=args.token,
@@ -218,10 +257,29 @@ def _sandbox(args: argparse.Namespace) -> int:
         token_expires_after=args.token_expires_after,
         seed=args.seed,
         max_page_size=args.max_page_size,
+        auto_approve_after=args.auto_approve_after,
+        device_interval_s=args.device_interval,
     )
     serve_flow(
         ServeOptions(args.host, args.port, scenario, args.registrations), on_ready=lambda text: say(f"{PROG}: {text}")
     )
+    return EXIT_OK
+
+
+def _ui(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """The page: run's options resolved as run's are, served until Ctrl-C."""
+    from batcher.cli.parser_ui import UI_OPTIONS  # noqa: PLC0415
+    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.web.serve import PageOptions, serve_page  # noqa: PLC0415 - aiohttp and Jinja2 only for the page
+
+    specs, defaults = option_table()
+    given = {name: value for name, value in vars(args).items() if name in UI_OPTIONS}
+    config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
+    values = config.resolve(given, specs, defaults, env, config_path).values
+    state_dir = Path(str(values["state_dir"])) if values["state_dir"] else default_state_dir(env)
+    options = PageOptions(values, state_dir, port=args.port, browser=not args.no_browser, sandbox=args.sandbox)
+    # the one line that shows the one-time token: printed as it is (say() would mask it as a secret)
+    serve_page(options, env, on_ready=lambda address: print(f"{PROG} ui: open {address}", flush=True))
     return EXIT_OK
 
 
@@ -235,18 +293,19 @@ def _read_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in READ_OPTIONS}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
-    read = read_options(config.resolve(given, specs, defaults, env, config_path).values)
+    resolved = config.resolve(given, specs, defaults, env, config_path, also_known=LOGIN_OPTIONS)
+    read = read_options(config.tokens_by_precedence(resolved, env).values)
     logs.configure(verbosity=0, log_format="text", log_file=None, secrets=[env.get(name, "") for name in SECRET_ENV])
     with PageBar(shown=read.progress) as bar:
         if args.command == "verify":
-            from batcher.cli.render import verify_lines  # noqa: PLC0415
+            from batcher.flows.render import verify_lines  # noqa: PLC0415
             from batcher.flows.verify import VerifyOptions, verify_flow  # noqa: PLC0415
 
             verified = verify_flow(VerifyOptions(args.results, read, args.out), env, on_listing=bar.listing)
             lines, code = verify_lines(verified), verified.exit_code
         else:
-            from batcher.cli.render import export_lines  # noqa: PLC0415
             from batcher.flows.export import export_flow, export_options  # noqa: PLC0415
+            from batcher.flows.render import export_lines  # noqa: PLC0415
 
             chosen = export_options(
                 args.events,

@@ -5,20 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from batcher.cli.config import OptionSpec, finite_number, option_specs
+from batcher.cli.config import OptionSpec, option_specs
+from batcher.cli.parser_login import add_login_commands
 from batcher.cli.parser_reads import READ_OPTIONS, add_read_commands
+from batcher.cli.parser_run import SWITCH, add_input_options, add_pace_options, add_send_options
 from batcher.cli.parser_sandbox import add_sandbox_command
-from batcher.defaults import FIELDS
-from batcher.flows.options import RESULTS_FORMATS, RUN_DEFAULTS
-from batcher.models import KNOWN_STATUSES, Outcome
-from batcher.settings import MAX_BATCH_SIZE
-from batcher.support.logs import LOG_FORMATS
+from batcher.cli.parser_ui import add_ui_command
+from batcher.flows.options import RUN_DEFAULTS
+from batcher.models import Outcome
 
 __all__ = ["PROG", "READ_OPTIONS", "SWITCH", "build_parser", "documented_options", "option_table"]
 
 PROG = "batcher"
-SWITCH = argparse.BooleanOptionalAction  # every switch has its --no- form, so a config's true can be undone
-
 EXAMPLES = """\
 examples:
   batcher plan cancellations.csv --status CANCELED                  # check the file, send nothing
@@ -30,7 +28,8 @@ examples:
   batcher export EVENT_ID --out event.csv                         # every registration of an event
   batcher report cancellations.results.csv --only failed,pending --out retry.csv
 
-The access token comes from CTCT_ACCESS_TOKEN (or --token-file). Exit codes: 0 all done (succeeded, unchanged
+Log in once with `batcher login --client-id KEY` (docs/login.md); or give the access token in CTCT_ACCESS_TOKEN
+(or --token-file). Exit codes: 0 all done (succeeded, unchanged
 or skipped), 1 some rows failed or were invalid, 2 usage or input error (nothing sent), 3 stopped early
 (rows left pending: re-run with --resume), 4 an unexpected error (a bug; results and summary still written),
 130 interrupted.
@@ -46,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{run,plan,undo,report,verify,export,sandbox}"
+        dest="command",
+        required=True,
+        metavar="{run,plan,undo,report,verify,export,sandbox,ui,login,logout,whoami,profiles}",
     )
     run = commands.add_parser(
         "run",
@@ -109,12 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--summary-json", type=Path, default=None, metavar="PATH", help="the summary as JSON")
     add_read_commands(commands)
     add_sandbox_command(commands)
+    add_ui_command(commands)
+    add_login_commands(commands)
     return parser
-
-
-def _default(dest: str) -> str:
-    value = RUN_DEFAULTS[dest]
-    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def outcome_list(text: str) -> tuple[Outcome, ...]:
@@ -151,225 +149,3 @@ def documented_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]
                     and not (isinstance(sub_action, SWITCH) and option.startswith("--no-"))
                 )
     return found
-
-
-def add_input_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "input", type=Path, metavar="INPUT", help="the CSV (or .xlsx workbook) of registrations to change"
-    )
-    parser.add_argument(
-        "--delimiter",
-        metavar="SEP",
-        help="the CSV's separator: ',' ';' or tab (default: the one that splits the header line into most fields)",
-    )
-    parser.add_argument(
-        "--encoding",
-        metavar="NAME",
-        help="the CSV's text encoding, e.g. cp1252 (default: UTF-8, with or without a byte-order mark)",
-    )
-    parser.add_argument("--sheet", metavar="NAME", help="the sheet of an .xlsx input (default: the first)")
-    parser.add_argument(
-        "--max-input-mb",
-        type=finite_number,
-        metavar="MB",
-        help="refuse, unread, an input file larger than this many MiB (default "
-        f"{_default('max_input_mb')}; see docs/limits.md)",
-    )
-    parser.add_argument(
-        "--column",
-        action="append",
-        metavar="FIELD=HEADER",
-        help=f"read FIELD ({', '.join(FIELDS)}) from the column headed HEADER; repeatable",
-    )
-    parser.add_argument(
-        "--only",
-        metavar="OUTCOMES",
-        help="input is an earlier results file: keep only rows whose outcome is in this comma list, "
-        "e.g. failed,pending",
-    )
-    parser.add_argument(
-        "--status",
-        metavar="S",
-        help=f"the target status of every row ({', '.join(KNOWN_STATUSES)}); with --status-column, of the rows "
-        "whose cell there is empty. A registration_status column is read as the current status, never as the target",
-    )
-    parser.add_argument(
-        "--status-column",
-        metavar="HEADER",
-        help="the column holding each row's target status (headers match ignoring case, spaces, dashes and "
-        "underscores); an empty cell there takes --status, or is invalid without it",
-    )
-    add_pace_options(parser)
-
-
-def add_pace_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--batch-size",
-        type=int,
-        metavar="N",
-        help=f"registration IDs per request, 1..{MAX_BATCH_SIZE} (default {_default('batch_size')})",
-    )
-    parser.add_argument(
-        "--rate",
-        type=finite_number,
-        metavar="R",
-        help=f"requests per second (default {_default('rate')}, the API's limit per key)",
-    )
-
-
-def add_send_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--results",
-        type=Path,
-        metavar="PATH",
-        help="results CSV (default: the input path with .results.csv in place of its suffix)",
-    )
-    parser.add_argument(
-        "--results-format",
-        choices=RESULTS_FORMATS,
-        help="csv, excel (the input's separator, UTF-8 with a BOM) or auto: follow the input (default auto)",
-    )
-    parser.add_argument(
-        "--base-url",
-        metavar="URL",
-        help="API base URL (default: env CTCT_BASE_URL, else https://api.cc.email/v3)",
-    )
-    parser.add_argument(
-        "--allow-insecure",
-        action=SWITCH,
-        help="allow a plain http:// base URL that is not a loopback address",
-    )
-    parser.add_argument(
-        "--concurrency",
-        type=int,
-        metavar="N",
-        help=f"requests in flight at once (default {_default('concurrency')})",
-    )
-    parser.add_argument(
-        "--timeout",
-        type=finite_number,
-        metavar="SEC",
-        help=f"seconds to wait for each answer (default {_default('timeout')})",
-    )
-    for flag in ("increase-count", "increase-item-count", "return-items-to-inventory"):
-        parser.add_argument(
-            f"--{flag}",
-            action=SWITCH,
-            default=None,
-            help=f"send the query flag {flag.replace('-', '_')}=true/false (not sent unless given)",
-        )
-    parser.add_argument(
-        "--snapshot",
-        action=SWITCH,
-        help="read the current status of every registration before any PUT: rows already at the target are "
-        "'unchanged' and not sent, and the results say what each row was before (default; --no-snapshot sends "
-        "without reading)",
-    )
-    parser.add_argument(
-        "--if-status",
-        metavar="S[,S...]",
-        help="change only rows whose current status is one of these; every other row is 'skipped', not sent",
-    )
-    parser.add_argument("--dry-run", action=SWITCH, help="validate and print the plan; send nothing")
-    parser.add_argument("--yes", "-y", action=SWITCH, help="do not ask for confirmation")
-    parser.add_argument(
-        "--sandbox",
-        action=SWITCH,
-        help="run against an in-process sandbox on a free loopback port instead of the real API",
-    )
-    parser.add_argument(
-        "--sandbox-registrations",
-        type=Path,
-        metavar="FILE",
-        help="with --sandbox: the registrations the sandbox knows (default: every row of the input)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--progress", action="store_false", dest="no_progress", help="a progress bar in a terminal")
-    parser.add_argument(
-        "--progress-every",
-        type=finite_number,
-        metavar="SEC",
-        help=f"without a terminal: a progress line every SEC seconds (default {_default('progress_every')})",
-    )
-    parser.add_argument(
-        "--resume",
-        action=SWITCH,
-        help="skip every registration the earlier run on the same --results path applied (read from its "
-        "journal and results), and send the rest; with no earlier run, start fresh",
-    )
-    parser.add_argument(
-        "--allow-invalid",
-        action=SWITCH,
-        help="invalid rows stay in the results and the summary but alone do not make the exit code 1",
-    )
-    parser.add_argument(
-        "--verify",
-        action=SWITCH,
-        help="after the run, read back every row it changed or left unchanged and check its status "
-        "(as batcher verify does; exit 1 if any row does not verify)",
-    )
-    parser.add_argument(
-        "--max-retries",
-        type=int,
-        metavar="N",
-        help="resend a batch after a 5xx, timeout or dropped connection up to N times "
-        f"(default {_default('max_retries')})",
-    )
-    parser.add_argument(
-        "--max-throttle-wait",
-        type=finite_number,
-        metavar="SEC",
-        help="stop the run (exit 3) once 429 answers have made it wait this long in all "
-        f"(default {_default('max_throttle_wait')})",
-    )
-    parser.add_argument(
-        "--token-file",
-        type=Path,
-        metavar="PATH",
-        help='JSON file {"access_token": ..., "refresh_token": ...}; refreshed tokens are written back (mode 0600)',
-    )
-    parser.add_argument(
-        "--token-url",
-        metavar="URL",
-        help="the OAuth token endpoint for refreshes (default: env CTCT_TOKEN_URL, else Constant Contact's)",
-    )
-    parser.add_argument(
-        "--daily-quota",
-        type=int,
-        metavar="N",
-        help="requests the API key may send per UTC day; the run stops before going over "
-        f"(default {_default('daily_quota')})",
-    )
-    parser.add_argument(
-        "--max-changes",
-        type=int,
-        metavar="N",
-        help="refuse (exit 2, nothing sent) a run that would change more than N registrations",
-    )
-    parser.add_argument(
-        "--limit",
-        type=int,
-        metavar="N",
-        help="send only the first N rows still to send (a canary run); the rest stay pending for --resume",
-    )
-    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML file holding any run option")
-    parser.add_argument(
-        "--print-config", action="store_true", help="print the resolved options and where each came from; send nothing"
-    )
-    parser.add_argument("-v", "--verbose", action="count", help="more detail: -v a line per batch")
-    parser.add_argument("-q", "--quiet", action=SWITCH, help="only errors and the final summary")
-    parser.add_argument("--log-format", choices=LOG_FORMATS, help="text or json lines (default text)")
-    parser.add_argument("--log-file", type=Path, metavar="PATH", help="also write a line per batch to this file")
-    parser.add_argument(
-        "--summary-json",
-        type=Path,
-        metavar="PATH",
-        help="write the run's summary as JSON (counts, requests, duration, exit code, results path)",
-    )
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        metavar="DIR",
-        help="where the daily request count and saved tokens live "
-        "(default: $BATCHER_STATE_DIR, else $XDG_STATE_HOME/batcher, else ~/.local/state/batcher)",
-    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from batcher.cli.parser_run import add_input_options, add_send_options
 from batcher.models import KNOWN_STATUSES
 
 READ_OPTIONS = (
@@ -17,6 +18,7 @@ READ_OPTIONS = (
     "max_throttle_wait",
     "token_file",
     "token_url",
+    "profile",
     "daily_quota",
     "state_dir",
     "no_progress",
@@ -84,7 +86,6 @@ def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
 
 def add_read_options(parser: argparse.ArgumentParser) -> None:
     """The API options of verify and export: run's own (same words, same help), plus --config."""
-    from batcher.cli.parser import add_input_options, add_send_options  # noqa: PLC0415 - parser imports this module
 
     scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     add_input_options(scratch)

@@ -49,6 +49,24 @@ def add_sandbox_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         metavar="N",
         help="a registrations list page holds at most N records whatever limit asks (default 50)",
     )
+    logins = box.add_argument_group(
+        f"logins (the device flow at {sandbox.DEVICE_PATH}, approved at {sandbox.ACTIVATE_PATH}; "
+        f"client ID {sandbox.SANDBOX_CLIENT_ID})"
+    )
+    logins.add_argument(
+        "--auto-approve-after",
+        type=int,
+        default=None,
+        metavar="N",
+        help="approve a login by itself after N polls of the token endpoint (default: only at the page)",
+    )
+    logins.add_argument(
+        "--device-interval",
+        type=int,
+        default=5,
+        metavar="SEC",
+        help="the polling interval the device authorization asks for (default 5)",
+    )
     faults = box.add_argument_group("fault injection (fractions of requests, 0..1; nothing is applied)")
     faults.add_argument("--error-rate", type=_fraction, default=0.0, metavar="F", help="answer 500 or 503")
     faults.add_argument("--html-errors", action="store_true", help="5xx answers carry an HTML page, as proxies send")

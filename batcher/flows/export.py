@@ -16,11 +16,12 @@ from pathlib import Path
 
 from batcher.errors import EXIT_OK, RunStopped, UsageError
 from batcher.flows.options import ReadOptions
-from batcher.flows.session import SessionStats, run_reads
-from batcher.input.rules import STATUS_ALIASES, TRACK_PATTERN, UUID_PATTERN
-from batcher.models import KNOWN_STATUSES
+from batcher.flows.session import run_reads
+from batcher.http.session import SessionStats
+from batcher.input.rules import TRACK_PATTERN, UUID_PATTERN
+from batcher.models import KNOWN_STATUSES, STATUS_ALIASES, Record
 from batcher.remote.reads import EVENT_NOT_FOUND, NOT_READ_HINT, Getter, PageCallback, list_track, read_default_track
-from batcher.remote.records import FILTERABLE_STATUSES, ListFilters, Record
+from batcher.remote.records import FILTERABLE_STATUSES, ListFilters
 from batcher.results.export_file import (
     EXPORT_COLUMNS,
     check_out_path,

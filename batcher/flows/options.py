@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batcher.defaults import DEFAULT_MAX_INPUT_MB, DELIMITER_NAMES, FIELDS
+from batcher.defaults import DEFAULT_MAX_INPUT_MB, DELIMITER_NAMES, FIELDS, RESULTS_FORMATS
 from batcher.errors import UsageError
+from batcher.http.profiles import DEFAULT_PROFILE, check_profile_name
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
+from batcher.http.session import SessionOptions
 from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
 from batcher.settings import (
     DEFAULT_BASE_URL,
@@ -24,13 +26,13 @@ from batcher.settings import (
     Settings,
     check_url,
 )
+from batcher.support.csvtext import normalize_header
 
 if TYPE_CHECKING:  # the loader pulls in pyarrow, which `--print-config` and `--help` do not need
     from batcher.input.loader import InputOptions
 
 
 PROGRESS_EVERY_S = 30.0
-RESULTS_FORMATS = ("auto", "csv", "excel")
 # every run/plan option's default, in one table: the parser gives only the options typed, so that
 # config.resolve can tell a flag from a default (flag, then environment, then config file, then this)
 RUN_DEFAULTS: dict[str, object] = {
@@ -69,6 +71,7 @@ RUN_DEFAULTS: dict[str, object] = {
     "max_throttle_wait": DEFAULT_MAX_THROTTLE_WAIT_S,
     "token_file": None,
     "token_url": None,
+    "profile": None,
     "daily_quota": DEFAULT_DAILY_QUOTA,
     "max_changes": None,
     "limit": None,
@@ -114,7 +117,8 @@ class RunOptions:
     sandbox_registrations: Path | None = None
     state_dir: Path | None = None  # None: quota.default_state_dir of the environment
     token_file: Path | None = None
-    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
+    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else the login's, else auth's default
+    profile: str = DEFAULT_PROFILE  # whose login, quota ledger and saved tokens (a folder under state_dir)
     allow_invalid: bool = False
     verify: bool = False  # read back, after the run, what it changed (as `batcher verify` does)
     snapshot: bool = True  # read the current status of every registration before any PUT (--no-snapshot: not)
@@ -122,6 +126,13 @@ class RunOptions:
     undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
     force: bool = False  # undo: also rows someone changed since the run
     words: tuple[str, ...] = ()  # the command line as typed, for the resume command
+
+    @property
+    def session(self) -> SessionOptions:
+        """How this run reaches the API (http/session.py builds its token, ledger and client from it)."""
+        return SessionOptions(
+            self.settings, self.daily_quota, self.state_dir, self.token_file, self.token_url, self.profile
+        )
 
     @property
     def sends(self) -> bool:
@@ -180,6 +191,7 @@ def run_options(
         state_dir=_path(values["state_dir"]),
         token_file=_path(values["token_file"]),
         token_url=_token_url(values),
+        profile=_profile(values),
         allow_invalid=bool(values["allow_invalid"]),
         verify=bool(values.get("verify", False)),
         snapshot=bool(values["snapshot"]),
@@ -253,8 +265,6 @@ def column(text: str) -> tuple[str, str]:
     Raises:
         UsageError: FIELD is not an input field, or '=' is missing.
     """
-    from batcher.input.loader import normalize_header  # noqa: PLC0415 - see the typing import above
-
     field, equals, header = text.partition("=")
     fields = {normalize_header(name): name for name in FIELDS}
     if not equals or normalize_header(field) not in fields:
@@ -349,6 +359,11 @@ def _token_url(values: Mapping[str, object]) -> str | None:
     return str(value)
 
 
+def _profile(values: Mapping[str, object]) -> str:
+    value = values.get("profile")
+    return check_profile_name(str(value)) if value else DEFAULT_PROFILE
+
+
 def _path(value: object) -> Path | None:
     return Path(str(value)) if value not in (None, "") else None
 
@@ -361,8 +376,16 @@ class ReadOptions:
     daily_quota: int | None = DEFAULT_DAILY_QUOTA
     state_dir: Path | None = None  # None: quota.default_state_dir of the environment
     token_file: Path | None = None
-    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else auth's default
+    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else the login's, else auth's default
+    profile: str = DEFAULT_PROFILE
     progress: bool = True
+
+    @property
+    def session(self) -> SessionOptions:
+        """How this command reaches the API (http/session.py builds its token, ledger and client from it)."""
+        return SessionOptions(
+            self.settings, self.daily_quota, self.state_dir, self.token_file, self.token_url, self.profile
+        )
 
 
 def read_options(values: Mapping[str, object]) -> ReadOptions:
@@ -377,6 +400,7 @@ def read_options(values: Mapping[str, object]) -> ReadOptions:
         state_dir=_path(values["state_dir"]),
         token_file=_path(values["token_file"]),
         token_url=_token_url(values),
+        profile=_profile(values),
         progress=not values["no_progress"],
     )
 
@@ -389,5 +413,6 @@ def read_options_of(run: RunOptions) -> ReadOptions:
         state_dir=run.state_dir,
         token_file=run.token_file,
         token_url=run.token_url,
+        profile=run.profile,
         progress=run.output.progress,
     )

@@ -6,12 +6,11 @@ RunResult, which render.py turns into text.
 
 from __future__ import annotations
 
-import contextlib
-import json
+import functools
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,18 +25,18 @@ from batcher.errors import (
     internal_error,
 )
 from batcher.flows.options import RunOptions
+from batcher.flows.summary import QuotaView, RunResult, UnwritableSummary, with_summary_json
 from batcher.models import Outcome
-from batcher.support.files import SameFile, check_distinct, why_unwritable, write_text_atomically
+from batcher.support.files import SameFile, check_distinct, why_unwritable
 from batcher.support.logs import get_logger
-from batcher.support.redaction import redact
 
 if TYPE_CHECKING:
     from batcher.flows.verify import VerifyResult
-    from batcher.http.auth import Credentials
-    from batcher.http.quota import QuotaLedger
+    from batcher.http.session import Session
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
+    from batcher.support.signals import StopButton
 
 PROG = "batcher"
 
@@ -50,33 +49,10 @@ class RunHooks:
     confirm: Callable[[Plan, QuotaView | None], bool] = lambda plan, quota: True  # False: send nothing
     progress: Callable[[int], AbstractContextManager[ProgressCallback | None]] = lambda total: nullcontext()
     on_preview: Callable[[Preview], None] = lambda preview: None  # the reads are done: the real from -> to table
-
-
-@dataclass(frozen=True, slots=True)
-class QuotaView:
-    """The local daily quota as the plan and the summary show it."""
-
-    daily_quota: int
-    left_today: int
-    folder: Path
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    """Everything one run or plan did, to be rendered; exit_code is the process's exit code."""
-
-    options: RunOptions
-    exit_code: int
-    plan: Plan | None = None
-    summary: RunSummary | None = None
-    quota: QuotaView | None = None
-    notices: tuple[str, ...] = ()  # said once at the end, e.g. that a rotated token was saved
-    error: BatcherError | None = None  # the run did not get to the end (or not at all)
-    declined: bool = False  # the person at the terminal said no
-    interrupted: bool = False  # Ctrl-C outside the send
-    resume_command: str = ""
-    summary_error: str = ""  # the summary JSON could not be written at the end
-    verification: VerifyResult | None = None  # run --verify: what reading back found
+    # after on_preview: send the PUTs or not (None: send; the terminal's yes came before the reads). The page asks
+    # here, in a thread of its own, while the run waits; a stop button stands for Ctrl-C where there is no terminal
+    confirm_changes: Callable[[Preview], bool] | None = None
+    stop: StopButton | None = None
 
 
 def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = RunHooks()) -> RunResult:
@@ -92,7 +68,7 @@ def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = 
         get_logger().exception("unexpected error")
         error = internal_error(exc)
         result = RunResult(options, error.exit_code, plan=seen.plan, error=error)
-    return _with_summary_json(result)
+    return with_summary_json(result)
 
 
 @dataclass(slots=True)
@@ -103,75 +79,72 @@ class _Seen:
 
 
 def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen: _Seen) -> RunResult:
-    from batcher.http.quota import QuotaLedger, default_state_dir  # noqa: PLC0415
+    from batcher.http.session import Session  # noqa: PLC0415 - the flows stay light for `batcher --help`
     from batcher.plan.planning import prepare  # noqa: PLC0415 - pyarrow only to read input
 
     check_output_paths(options)
-    state_dir = options.state_dir or default_state_dir(environ)
-    credentials = None
-    if options.sends:
-        from batcher.http.auth import load_credentials  # noqa: PLC0415
+    # the one owner of the token, the state folder and the quota ledger; a sandbox run counts no quota
+    with Session(options.session, environ, credentials=options.sends, ledger=not options.sandbox) as session:
+        if options.undo:
+            from batcher.plan.undo import prepare_undo  # noqa: PLC0415
 
-        credentials = load_credentials(
-            environ, token_file=options.token_file, state_dir=state_dir, token_url=options.token_url
+            plan = prepare_undo(
+                options.input,
+                options.settings,
+                resume_from=options.results if options.resume else None,
+                limit=options.limit,
+            )
+        else:
+            plan = prepare(
+                options.input,
+                options.settings,
+                default_status=options.default_status,
+                resume_from=options.results if options.resume else None,
+                limit=options.limit,
+                options=options.input_options,
+            )
+        notices = list(plan.notices)
+        seen.plan = plan
+        hooks.on_plan(plan)
+        try:
+            view = _quota_view(session)
+            if options.dry_run:
+                code = exit_code(plan, None, allow_invalid=options.allow_invalid)
+                return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
+            check_guard_rails(plan, options)
+            if not hooks.confirm(plan, view):
+                return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
+            summary = _execute(options, plan, session, hooks)
+        finally:
+            session.close()
+        if summary.declined:  # the page's "Cancel" after the reads: nothing was sent
+            return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(session), declined=True)
+        notices += session.notices()
+        code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
+        retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
+        verification = None
+        if options.verify and summary.stopped is None and not summary.interrupted:
+            verification, verify_code = _verify(options, environ, session, notices)
+            if code == EXIT_OK:
+                code = verify_code
+        return RunResult(
+            options,
+            code,
+            plan=plan,
+            summary=summary,
+            quota=_quota_view(session),
+            notices=tuple(notices),
+            resume_command=retry,
+            verification=verification,
         )
-    if options.undo:
-        from batcher.plan.planning import prepare_undo  # noqa: PLC0415
-
-        plan = prepare_undo(
-            options.input,
-            options.settings,
-            resume_from=options.results if options.resume else None,
-            limit=options.limit,
-        )
-    else:
-        plan = prepare(
-            options.input,
-            options.settings,
-            default_status=options.default_status,
-            resume_from=options.results if options.resume else None,
-            limit=options.limit,
-            options=options.input_options,
-        )
-    notices = list(plan.notices)
-    seen.plan = plan
-    hooks.on_plan(plan)
-    ledger = None if options.sandbox else QuotaLedger(state_dir, options.daily_quota or 0)
-    try:
-        view = _quota_view(ledger)
-        if options.dry_run:
-            code = exit_code(plan, None, allow_invalid=options.allow_invalid)
-            return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
-        check_guard_rails(plan, options)
-        if not hooks.confirm(plan, view):
-            return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
-        summary = _execute(options, plan, credentials, ledger, hooks)
-    finally:
-        if ledger is not None:
-            ledger.close()
-    if credentials is not None and credentials.saved_notice:
-        notices.append(credentials.saved_notice)
-    code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
-    retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
-    verification = None
-    if options.verify and summary.stopped is None and not summary.interrupted:
-        verification, verify_code = _verify(options, environ, notices)
-        if code == EXIT_OK:
-            code = verify_code
-    return RunResult(
-        options,
-        code,
-        plan=plan,
-        summary=summary,
-        quota=_quota_view(ledger),
-        notices=tuple(notices),
-        resume_command=retry,
-        verification=verification,
-    )
 
 
-def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str]) -> tuple[VerifyResult | None, int]:
-    """`run --verify`: the verify command's flow on the results just written (its own client, after the run's).
+def _verify(
+    options: RunOptions, environ: Mapping[str, str], session: Session, notices: list[str]
+) -> tuple[VerifyResult | None, int]:
+    """`run --verify`: the verify command's flow on the results just written, on the run's session (its token, as
+    refreshed by the run, its ledger and state folder). Its client is a second ApiClient of that session: the run's
+    lived in the event loop of the send, which ended before the results file was written.
 
     Returns what it found (None if it could not verify) and the exit code it asks for.
     """
@@ -182,45 +155,41 @@ def _verify(options: RunOptions, environ: Mapping[str, str], notices: list[str])
         notices.append("--verify reads the real API; the in-process sandbox of --sandbox is gone after the run")
         return None, EXIT_OK
     try:
-        verification = verify_flow(VerifyOptions(options.results, read_options_of(options)), environ)
+        verification = verify_flow(VerifyOptions(options.results, read_options_of(options)), environ, session=session)
     except BatcherError as exc:
         notices.append(f"--verify could not finish: {exc}; run 'batcher verify {options.results}' later")
         return None, exc.exit_code
     return verification, verification.exit_code
 
 
-def _execute(
-    options: RunOptions, plan: Plan, credentials: Credentials | None, ledger: QuotaLedger | None, hooks: RunHooks
-) -> RunSummary:
-    from batcher.flows.endpoint import SandboxOptions  # noqa: PLC0415
-    from batcher.remote.execute import ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
+def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks) -> RunSummary:
+    from batcher.flows.endpoint import SandboxOptions, open_endpoint  # noqa: PLC0415
+    from batcher.remote.execute import Controls, ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
+    sandbox = SandboxOptions(options.sandbox_registrations) if options.sandbox else None
     with hooks.progress(plan.sendable_rows) as advance:
         return execute(
             plan,
             options.settings,
-            credentials,
+            session,
+            functools.partial(open_endpoint, plan.loaded, options.settings, session.credentials, sandbox),
             options.results,
-            sandbox_options=SandboxOptions(options.sandbox_registrations) if options.sandbox else None,
             on_progress=advance,
             resume=options.resume,
-            quota=ledger,
             results_format=options.results_format,
             reads=ReadOptions(options.if_status, options.max_changes, force=options.force)
             if options.snapshot
             else None,
             on_preview=hooks.on_preview,
+            controls=Controls(hooks.confirm_changes, hooks.stop),
         )
 
 
-def _quota_view(ledger: QuotaLedger | None) -> QuotaView | None:
+def _quota_view(session: Session) -> QuotaView | None:
+    ledger = session.ledger
     if ledger is None:
         return None
     return QuotaView(ledger.daily_quota, ledger.remaining_today(), ledger.path.parent)
-
-
-class UnwritableSummary(UsageError):
-    """--summary-json names a path that cannot be written (so no summary is written there)."""
 
 
 def check_output_paths(options: RunOptions) -> None:
@@ -328,51 +297,3 @@ def resume_command(words: Sequence[str], results_path: Path) -> str:
     if not any(word == "--results" or word.startswith("--results=") for word in kept):
         kept += ["--results", str(results_path)]
     return shlex.join(kept)
-
-
-def write_error_summary(path: Path | None, error: BatcherError, input_path: Path | None) -> None:
-    """The --summary-json of a run refused before its options were all read (best effort: it may be unwritable)."""
-    if path is None or why_unwritable(path):
-        return
-    where = str(input_path) if input_path is not None else None
-    document = {"exit_code": error.exit_code, "error": str(error), "input": where, "results": None}
-    with contextlib.suppress(BatcherError):
-        write_text_atomically(path, redact(json.dumps(document, indent=2) + "\n"), what="the summary")
-
-
-def summary_document(result: RunResult) -> dict[str, object]:
-    """The --summary-json document of a result, whatever the exit."""
-    summary, plan = result.summary, result.plan
-    document: dict[str, object] = {
-        "exit_code": result.exit_code,
-        "error": str(result.error) if result.error is not None else None,
-        "input": str(result.options.input),
-        "results": str(result.options.results),
-    }
-    if summary is not None and plan is not None:
-        document |= {
-            "requests_sent": summary.stats.requests,
-            "elapsed_s": round(summary.elapsed_s, 3),
-            "requests_per_s": round(summary.stats.requests_per_s, 3),
-            "rows_applied_before": plan.rows_applied_before,
-            "quota_left_today": result.quota.left_today if result.quota is not None else None,
-            "stopped": str(summary.stopped) if summary.stopped is not None else None,
-            "interrupted": summary.interrupted,
-            "resume_command": result.resume_command or None,
-            "reads": summary.preview.reads if summary.preview is not None else None,
-            "transitions": summary.preview.as_dicts() if summary.preview is not None else None,
-            **summary.report.as_dict(),
-        }
-    return document
-
-
-def _with_summary_json(result: RunResult) -> RunResult:
-    path = result.options.output.summary_json
-    if path is None or isinstance(result.error, UnwritableSummary | SameFile):
-        return result
-    try:
-        text = redact(json.dumps(summary_document(result), indent=2) + "\n")
-        write_text_atomically(path, text, what="the summary")
-    except BatcherError as exc:
-        return replace(result, summary_error=str(exc))
-    return result

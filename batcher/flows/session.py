@@ -1,8 +1,7 @@
-"""One reading command's session with the API (`verify`, `export`): its credentials, daily quota, one ApiClient.
-
-Built as the run builds its own: `auth.load_credentials`, the quota ledger of the state folder, one client whose
-pace, quota, retries and token every read shares; a stop of the client (401 beyond refresh, 403, quota, a base
-URL that is not the API) is raised as its error. Also the page progress bar the commands show in a terminal.
+"""The reads of a reading command (`verify`, `export`, and `run --verify`) on one client of the one session owner
+(http/session.py), whose pace, quota, retries and token every read shares; a stop of the client (401 beyond
+refresh, 403, quota, a base URL that is not the API) is raised as its error. Also the page progress bar the
+commands show in a terminal.
 """
 
 from __future__ import annotations
@@ -10,66 +9,44 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from batcher.flows.options import ReadOptions
+from batcher.http.session import Session, SessionStats
 from batcher.models import WireStats
-from batcher.remote.reads import Getter
+from batcher.remote.reads import Getter, getter
+from batcher.settings import Settings
 
 if TYPE_CHECKING:
     from tqdm import tqdm
 
-    from batcher.http.auth import Credentials
-    from batcher.http.quota import QuotaLedger
 
 T = TypeVar("T")
 Work = Callable[[Getter, str], Awaitable[T]]  # (getter, base URL) -> the command's reads
 
 
-@dataclass(frozen=True, slots=True)
-class SessionStats:
-    """What a session spent: requests on the wire, today's quota left, things to say once (a saved token)."""
-
-    requests: int
-    quota_left: int | None
-    daily_quota: int
-    notices: tuple[str, ...] = ()
-
-
-def run_reads(options: ReadOptions, environ: Mapping[str, str], work: Work[T]) -> tuple[T, SessionStats]:
-    """Load the credentials, open the ledger and one client, and run work's reads on it.
+def run_reads(
+    options: ReadOptions, environ: Mapping[str, str], work: Work[T], *, session: Session | None = None
+) -> tuple[T, SessionStats]:
+    """Run work's reads on one client of session (`run --verify`: the run's), else of a session of its own.
 
     Raises:
         UsageError: no usable token, or the state folder cannot be used.
         RunStopped: the client stopped (401 that a refresh cannot mend, 403, quota, a base URL not the API's).
     """
-    from batcher.http.auth import load_credentials  # noqa: PLC0415 - as the run flow loads them
-    from batcher.http.quota import QuotaLedger, default_state_dir  # noqa: PLC0415
-
-    state_dir = options.state_dir or default_state_dir(environ)
-    credentials = load_credentials(
-        environ, token_file=options.token_file, state_dir=state_dir, token_url=options.token_url
-    )
-    ledger = QuotaLedger(state_dir, options.daily_quota or 0)
-    stats = WireStats()
+    used = session if session is not None else Session(options.session, environ)
+    wire = WireStats()
     try:
-        result = asyncio.run(_session(options, credentials, ledger, stats, work))
+        result = asyncio.run(_reads(used, options.settings, wire, work))
     finally:
-        ledger.close()
-    notices = (credentials.saved_notice,) if credentials.saved_notice else ()
-    return result, SessionStats(stats.requests, ledger.remaining_today(), ledger.daily_quota, notices)
+        used.close()
+    return result, used.stats(wire)
 
 
-async def _session(
-    options: ReadOptions, credentials: Credentials, ledger: QuotaLedger, stats: WireStats, work: Work[T]
-) -> T:
-    from batcher.http.client import ApiClient  # noqa: PLC0415 - aiohttp only once reading
-    from batcher.remote.reads import getter  # noqa: PLC0415
-
-    async with ApiClient(options.settings, credentials, quota=ledger, stats=stats) as client:
-        result = await work(getter(client), options.settings.base_url)
+async def _reads(session: Session, settings: Settings, wire: WireStats, work: Work[T]) -> T:
+    async with session.client(settings, stats=wire) as client:
+        result = await work(getter(client), settings.base_url)
     if client.stopped is not None:
         raise client.stopped
     return result

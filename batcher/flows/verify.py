@@ -17,12 +17,15 @@ import numpy as np
 
 from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped
 from batcher.flows.options import ReadOptions
-from batcher.flows.session import SessionStats, run_reads
+from batcher.flows.session import run_reads
+from batcher.http.session import Session, SessionStats
 from batcher.input.columnar import Strings
-from batcher.models import Outcome
-from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, TrackRead, read_track
+from batcher.input.earlier import RESULT_COLUMNS
+from batcher.models import Outcome, TrackRead
+from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, read_track
 from batcher.results.export_file import check_out_path, csv_text, write_csv_text
-from batcher.results.file import RESULT_COLUMNS, ResultsFile, output_format, read_results_file
+from batcher.results.format import output_format
+from batcher.results.reader import ResultsFile, read_results_file
 from batcher.support.files import check_distinct
 
 VERIFY_COLUMNS = ("current_status", "verified")
@@ -185,7 +188,11 @@ class VerifyResult:
 
 
 def verify_flow(
-    options: VerifyOptions, environ: Mapping[str, str], *, on_listing: Callable[[], PageCallback] | None = None
+    options: VerifyOptions,
+    environ: Mapping[str, str],
+    *,
+    on_listing: Callable[[], PageCallback] | None = None,
+    session: Session | None = None,
 ) -> VerifyResult:
     """Read the results file, read back its rows, write the verification CSV.
 
@@ -203,7 +210,7 @@ def verify_flow(
     async def work(get: Getter, base_url: str) -> Verification:
         return await verify_results(get, base_url, results, on_listing=on_listing)
 
-    verification, session = run_reads(options.read, environ, work)
+    verification, stats = run_reads(options.read, environ, work, session=session)
     write_verification(out, results, verification)
     loaded = results.loaded
     wrong = np.flatnonzero(np.isin(verification.verified, (NO, MISSING)))[:MAX_SHOWN].tolist()
@@ -221,6 +228,6 @@ def verify_flow(
         verification.counts,
         loaded.row_count - verification.checked,
         mismatches,
-        session,
+        stats,
         EXIT_OK if verification.all_verified else EXIT_SOME_FAILED,
     )

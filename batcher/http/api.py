@@ -28,10 +28,16 @@ class Verdict(Enum):
     PARTIAL = "partial"  # 207: the listed ids failed, the rest applied
     RETRY = "retry"  # transient: send the same batch again
     THROTTLED = "throttled"  # 429 per-second limit: wait, then send again
+    BISECT = "bisect"  # 400: the request was refused whole; several ids are sent again in halves, one id fails
     FAIL_BATCH = "fail_batch"  # this batch failed; the run goes on
     FAIL_GROUP = "fail_group"  # the event or track is unknown: no batch of this group can succeed
     REFRESH = "refresh"  # 401: the token may be refreshed and the batch resent
     STOP_RUN = "stop_run"  # nothing more can succeed: 403, quota used up, a base URL that is not the API
+
+    @property
+    def applied(self) -> bool:
+        """The answer applied ids: all of them (OK), or all but the listed ones (PARTIAL)."""
+        return self in (Verdict.OK, Verdict.PARTIAL)
 
 
 class Stop(Enum):
@@ -60,6 +66,10 @@ class Answer:
     def group_failed(self) -> bool:
         """No batch of this event and track can succeed."""
         return self.verdict is Verdict.FAIL_GROUP
+
+    def splits(self, ids: int) -> bool:
+        """A request of this many ids is to be sent again in halves, so only the offending ids fail."""
+        return self.verdict is Verdict.BISECT and ids > 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,16 +136,8 @@ def is_retryable(status: int) -> bool:
 
 def interpret(status: int, headers: Mapping[str, str], body: bytes, *, url: str = "") -> Answer:
     """Turn one (status, headers, body) answer to a request for url into a verdict."""
-    if 200 <= status < 300 and is_html(headers, body):
-        # a captive portal, a firewall or a web server answered, not the API: nothing was applied
-        where = _cut(url.encode()) or "the request's URL"
-        return Answer(
-            Verdict.STOP_RUN,
-            status,
-            f"HTTP {status} with an HTML page from {where}, not the API's answer (a proxy, a sign-in portal or a "
-            "firewall is in the way, or the base URL is wrong; check --base-url)",
-            stop=Stop.BASE_URL,
-        )
+    if 200 <= status < 300 and is_html(headers, body):  # a sign-in portal, a firewall: not the API, nothing applied
+        return _wrong_base_url(status, f"HTTP {status} with an HTML page", url)
     if status == 207:
         return _interpret_207(body)
     if status in (200, 204):
@@ -170,16 +172,12 @@ def interpret(status: int, headers: Mapping[str, str], body: bytes, *, url: str 
         return Answer(Verdict.STOP_RUN, status, text, error_key=key, stop=Stop.PERMISSION)
     if status == 404:
         if not is_api_error_body(body):
-            where = _cut(url.encode()) or "the request's URL"
-            return Answer(
-                Verdict.STOP_RUN,
-                status,
-                f"{text} from {where}, and not the API's own error list: the base URL looks wrong (check --base-url)",
-                stop=Stop.BASE_URL,
-            )
+            return _wrong_base_url(status, text, url, ", and not the API's own error list")
         return Answer(Verdict.FAIL_GROUP, status, text, error_key=key)
     if is_retryable(status):
         return Answer(Verdict.RETRY, status, text, wait_s=parse_retry_after(headers.get("Retry-After")))
+    if status == 400:
+        return Answer(Verdict.BISECT, status, text, error_key=key)
     return Answer(Verdict.FAIL_BATCH, status, text, error_key=key)
 
 
@@ -206,6 +204,17 @@ def partial_for(answer: Answer, sent: tuple[str, ...]) -> Answer:
             f"HTTP 207 naming as failed only registrations not in the request ({UNCONFIRMED_HINT})",
         )
     return replace(answer, failed_ids=frozenset(named))
+
+
+def _wrong_base_url(status: int, text: str, url: str, why: str = ", not the API's JSON") -> Answer:
+    """The one decision that the base URL is not the API's: the answer came from something else."""
+    where = _cut(url.encode()) or "the request's URL"
+    return Answer(
+        Verdict.STOP_RUN,
+        status,
+        f"{text} from {where}{why}: the base URL looks wrong (check --base-url)",
+        stop=Stop.BASE_URL,
+    )
 
 
 def stop_error(answer: Answer, *, reading: bool = False) -> RunStopped:

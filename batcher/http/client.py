@@ -21,33 +21,25 @@ from batcher.errors import AuthError, BatcherError, QuotaError, RunStopped
 from batcher.http import api
 from batcher.http.api import Answer, Verdict
 from batcher.http.auth import Credentials
-from batcher.http.pacing import Pace, sleep_unless_stopped
+from batcher.http.pace_record import PaceRecord
+from batcher.http.pacing import RECOVERY_S, Pace, is_testing, sleep_unless_stopped
+from batcher.http.quota import QuotaLedger
+from batcher.http.token import TokenEndpoint
+from batcher.http.transport import MAX_RESPONSE_BYTES, USER_AGENT, BodyTooLarge, read_body
 from batcher.models import WireStats
 from batcher.settings import PACING_MARGIN, Settings
 from batcher.support import redaction
 from batcher.support.logs import get_logger
 
-MAX_RESPONSE_BYTES = 1 << 20
-READ_CHUNK_BYTES = 64 * 1024
-USER_AGENT = "batcher/0.1 (bulk registration status updates)"
-TOKEN_ENDPOINT_ATTEMPTS = 3
 MAX_REFRESHES_PER_CALL = 3
-TOKEN_ENDPOINT_SPACING_S = 1.0  # the token endpoint allows about one call per second
+# the waits before a resend (full jitter), and after a 429 without a usable Retry-After; pacing.set_testing turns
+# every wait off (the one testing switch)
+BACKOFF_INITIAL_S = 1.0
+BACKOFF_MAX_S = 60.0
 THROTTLE_FLOOR_S = 1.0  # each 429 in a row counts at least this much against --max-throttle-wait
 MIN_THROTTLES_IN_A_ROW = 3
 
 log = get_logger()
-_testing = False
-
-
-def set_testing(testing: bool) -> None:
-    """Turn every backoff, throttle and token-endpoint wait off (tests), or back on; as stamina's set_testing."""
-    global _testing  # noqa: PLW0603 (one process-wide switch, like stamina's)
-    _testing = testing
-
-
-def is_testing() -> bool:
-    return _testing
 
 
 class QuotaGate(Protocol):
@@ -57,9 +49,9 @@ class QuotaGate(Protocol):
 
     def take(self) -> bool: ...
 
-
-class BodyTooLarge(Exception):
-    """An answer's body is past MAX_RESPONSE_BYTES."""
+    def give_back(self) -> None:
+        """Uncount the last request taken: it never reached the API (its connection could not be made)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,24 +60,6 @@ class Reply:
 
     answer: Answer | None
     attempts: int
-
-
-async def read_body(response: aiohttp.ClientResponse, limit: int = MAX_RESPONSE_BYTES) -> bytes:
-    """The whole body, however many pieces it arrives in, up to limit bytes.
-
-    Raises:
-        BodyTooLarge: the body (by Content-Length or as read) is longer than limit.
-    """
-    if response.content_length is not None and response.content_length > limit:
-        raise BodyTooLarge
-    parts: list[bytes] = []
-    size = 0
-    while chunk := await response.content.read(READ_CHUNK_BYTES):
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        parts.append(chunk)
-    return b"".join(parts)
 
 
 class ApiClient:
@@ -110,9 +84,12 @@ class ApiClient:
         self.quota = quota
         self.stats = stats if stats is not None else WireStats()
         self.stopped: RunStopped | None = None
-        self.pace = Pace(settings.pacing_interval_s, self.stop)
+        # a client counting in a state folder's ledger shares that folder's pace with every process on the key
+        self.shared_pace = PaceRecord(quota.path.parent) if isinstance(quota, QuotaLedger) else None
+        self.pace = Pace(settings.pacing_interval_s, self.stop, shared=self.shared_pace)
         self.in_flight = asyncio.Semaphore(settings.concurrency)
-        self.refresh_lock = asyncio.Lock()
+        self.tokens = TokenEndpoint(credentials, settings.timeout_s, self.stop)
+        self.early_refreshed: set[int] = set()  # generations refreshed because their expiry was near
         self.accepted_generations: set[int] = set()
         self.throttles_in_a_row = 0
         self._session: aiohttp.ClientSession | None = None
@@ -130,6 +107,8 @@ class ApiClient:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self.shared_pace is not None:
+            self.shared_pace.close()
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -156,7 +135,7 @@ class ApiClient:
         """Send one request until it has a final answer (any verdict but RETRY, THROTTLED, REFRESH).
 
         Retries 5xx, timeouts, dropped connections and unreadable answers up to settings.max_retries
-        times after the first attempt, waiting uniform(0, min(backoff_max_s, backoff_initial_s * 2**n))
+        times after the first attempt, waiting uniform(0, min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2**n))
         seconds before retry n+1 (exponential backoff with full jitter), or a usable Retry-After.
         429 throttled waits (Retry-After, else backoff) without using up retries, until --max-throttle-wait
         is spent; 401 refreshes the token (once for all callers) and resends, unless the token was already a
@@ -165,27 +144,34 @@ class ApiClient:
         """
         if not self.credentials.has_access_token and not await self.refresh(self.credentials.generation):
             return Reply(None, 0)
+        if self.credentials.expires_soon() and not await self._renew_early():
+            return Reply(None, 0)
         attempts = 0
         refreshes = 0
+        unreached = 0  # attempts whose connection could not be made: they never reached the API
         while True:
             # only a request on the wire holds a place: a call waiting out its backoff lets others go
             async with self.in_flight:
-                if not await self.pace.slot() or not self._take_quota():
+                sent_at = await self.pace.slot()
+                if sent_at is None or self.stop.is_set() or not self._take_quota():
                     return Reply(None, attempts)
                 generation = self.credentials.generation
                 attempts += 1
                 self.stats.count(asyncio.get_running_loop().time())
-                answer = await self._request_once(method, url, params or {}, body)
+                answer, reached = await self._request_once(method, url, params or {}, body)
+            if not reached:
+                unreached += 1
+                if self.quota is not None:
+                    self.quota.give_back()
             verdict = answer.verdict
             if verdict is Verdict.THROTTLED:
-                self._throttled(answer)
+                self._throttled(answer, sent_at)
                 continue
             self.throttles_in_a_row = 0
-            self.pace.answered()
             if verdict is Verdict.REFRESH:
                 refreshes += 1
                 if self._is_hopeless(generation, refreshes):
-                    self.halt(_rejected_token(answer, refreshed=generation > 0))
+                    self.halt(_rejected_token(answer, refreshed=generation > 0, relogin=self.credentials.relogin))
                     return Reply(None, attempts)
                 if not await self.refresh(generation):
                     return Reply(None, attempts)
@@ -196,6 +182,9 @@ class ApiClient:
             if verdict is not Verdict.RETRY:
                 self.accepted_generations.add(generation)
                 return Reply(answer, attempts)
+            if attempts > self.settings.max_retries and unreached == attempts:
+                self.halt(_unreachable(self.settings.base_url, attempts, answer))
+                return Reply(None, attempts)
             if attempts > self.settings.max_retries:
                 error = f"gave up after {attempts} attempts: {answer.error}"
                 return Reply(Answer(Verdict.FAIL_BATCH, answer.http_status, error), attempts)
@@ -205,12 +194,12 @@ class ApiClient:
             await sleep_unless_stopped(delay_s, self.stop)
 
     def backoff_s(self, attempts: int, retry_after_s: float | None) -> float:
-        """Retry-After when usable (capped at backoff_max_s), else full-jitter exponential backoff."""
-        if _testing:
+        """Retry-After when usable (capped at BACKOFF_MAX_S), else full-jitter exponential backoff."""
+        if is_testing():
             return 0.0
         if retry_after_s is not None:
-            return min(retry_after_s, self.settings.backoff_max_s)
-        ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2 ** (attempts - 1))
+            return min(retry_after_s, BACKOFF_MAX_S)
+        ceiling = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2 ** (attempts - 1))
         return random.uniform(0, ceiling)
 
     def _is_hopeless(self, generation: int, refreshes: int) -> bool:
@@ -222,22 +211,27 @@ class ApiClient:
         # a refreshed token rejected before any request got through with it is not a token that expired
         return (generation > 0 and generation not in self.accepted_generations) or refreshes > MAX_REFRESHES_PER_CALL
 
-    def _throttled(self, answer: Answer) -> None:
-        """Push every caller back and slow the pace; stop once 429s cost more than the allowed wait."""
+    def _throttled(self, answer: Answer, sent_at: float) -> None:
+        """Push every caller back, and slow the pace once per congestion event; stop once 429s cost more than the
+        allowed wait."""
         self.throttles_in_a_row += 1
-        if _testing:
+        if is_testing():
             wait_s = 0.0
         elif answer.wait_s is not None:
             wait_s = answer.wait_s
         else:
-            ceiling = min(self.settings.backoff_max_s, self.settings.backoff_initial_s * 2**self.throttles_in_a_row)
+            ceiling = min(BACKOFF_MAX_S, BACKOFF_INITIAL_S * 2**self.throttles_in_a_row)
             wait_s = random.uniform(ceiling / 2, ceiling)
-        self.pace.throttled(wait_s)
-        log.warning(
-            "429 too many requests: pausing %.1f s and slowing to %.2f requests/s",
-            wait_s,
-            self.settings.rate_per_s * PACING_MARGIN / self.pace.factor,
-        )
+        if self.pace.throttled(sent_at, wait_s):
+            log.warning(
+                "429 too many requests: pausing %.1f s, then %.2f requests/s, back to %.2f within %.0f s",
+                wait_s,
+                self.settings.rate_per_s * PACING_MARGIN / self.pace.schedule.slowdown,
+                self.settings.rate_per_s * PACING_MARGIN,
+                RECOVERY_S,
+            )
+        else:
+            log.info("429 too many requests from the same burst: pausing %.1f s, no further slowdown", wait_s)
         # a wait of nothing must still bring the stop: 429s in a row count at least THROTTLE_FLOOR_S each
         allowed = max(MIN_THROTTLES_IN_A_ROW, math.ceil(self.settings.max_throttle_wait_s / THROTTLE_FLOOR_S))
         if self.pace.waited_s > self.settings.max_throttle_wait_s or self.throttles_in_a_row > allowed:
@@ -267,67 +261,37 @@ class ApiClient:
             )
         return allowed
 
+    async def _renew_early(self) -> bool:
+        """Refresh a token near its known expiry, once per token; False if the run stops.
+
+        A refresh that fails while the token still works is said and the run goes on with it: the 401 at its
+        expiry tries once more, and only that failure stops the run.
+        """
+        generation = self.credentials.generation
+        if generation in self.early_refreshed:
+            return True
+        self.early_refreshed.add(generation)
+        error = await self.tokens.refresh(self.session, generation)
+        if error is None:
+            return True
+        if self.credentials.expires_soon(margin_s=0):
+            self.halt(error)
+            return False
+        log.warning("could not renew the access token before it expires (%s); going on with it", error)
+        return True
+
     async def refresh(self, generation: int) -> bool:
         """Refresh the access token once for all callers that saw it rejected; False if the run stops."""
-        async with self.refresh_lock:
-            if self.credentials.generation != generation:
-                return True  # another caller refreshed it meanwhile
-            last = ""
-            for attempt in range(TOKEN_ENDPOINT_ATTEMPTS):
-                if attempt and not _testing:
-                    await sleep_unless_stopped(TOKEN_ENDPOINT_SPACING_S, self.stop)
-                outcome = await self._call_token_endpoint()
-                if outcome is None:
-                    return True
-                if isinstance(outcome, AuthError):
-                    self.halt(outcome)
-                    return False
-                last = outcome
-            self.halt(
-                AuthError(
-                    f"the token endpoint {self.credentials.token_url} did not answer ({last}); "
-                    "try again later with --resume"
-                )
-            )
+        error = await self.tokens.refresh(self.session, generation)
+        if error is not None:
+            self.halt(error)
             return False
+        return True
 
-    async def _call_token_endpoint(self) -> AuthError | str | None:
-        """None when the token was refreshed, an AuthError when refused, a text when worth retrying."""
-        call = self.credentials.refresh_request()  # not counted: the token endpoint is not the API's rate or quota
-        try:
-            async with self.session.post(
-                call.url,
-                data=call.form,
-                headers=call.headers,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=self.settings.timeout_s),
-            ) as response:
-                if 300 <= response.status < 400:
-                    location = redaction.redact(response.headers.get("Location", "nowhere"))[:200]
-                    return AuthError(
-                        f"the token endpoint {call.url} answered with a redirect to {location}; batcher does not "
-                        "follow redirects (check CTCT_TOKEN_URL)"
-                    )
-                body = await read_body(response)
-                if response.status >= 500 or response.status == 429:
-                    return f"HTTP {response.status}"
-                try:
-                    self.credentials.accept_refresh(response.status, body)
-                except AuthError as exc:
-                    return exc
-                log.info("the access token was refreshed")
-                return None
-        except BodyTooLarge:
-            return f"an answer larger than {MAX_RESPONSE_BYTES} bytes"
-        except TimeoutError:
-            return f"no answer within {self.settings.timeout_s:g} s"
-        except aiohttp.ClientConnectorCertificateError as exc:
-            failure = api.certificate_failure(_origin(call.url), str(exc.certificate_error))
-            return AuthError(f"the token endpoint: {failure.error}; batcher stops rather than send it a token")
-        except aiohttp.ClientError as exc:
-            return redaction.redact(str(exc) or type(exc).__name__)
-
-    async def _request_once(self, method: str, url: str, params: Mapping[str, str], body: bytes | None) -> Answer:
+    async def _request_once(
+        self, method: str, url: str, params: Mapping[str, str], body: bytes | None
+    ) -> tuple[Answer, bool]:
+        """The answer, and whether the request reached the API (False: its connection could not be made)."""
         headers = {**self.credentials.authorization()}
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -348,15 +312,18 @@ class ApiClient:
                         Verdict.FAIL_BATCH,
                         response.status,
                         f"HTTP {response.status} with an answer larger than {MAX_RESPONSE_BYTES} bytes; not read",
-                    )
-                return api.interpret(response.status, response.headers, content, url=url)
+                    ), True
+                return api.interpret(response.status, response.headers, content, url=url), True
         except TimeoutError:
-            return Answer(Verdict.RETRY, None, f"no answer within {self.settings.timeout_s:g} s")
+            return Answer(Verdict.RETRY, None, f"no answer within {self.settings.timeout_s:g} s"), True
         except aiohttp.ClientConnectorCertificateError as exc:  # no retry can mend a certificate
-            return api.certificate_failure(_origin(url), str(exc.certificate_error))
+            return api.certificate_failure(_origin(url), str(exc.certificate_error)), True
+        except aiohttp.ClientConnectorError as exc:  # refused, no route, no such host: nothing reached the API
+            text = redaction.redact(str(exc) or type(exc).__name__)
+            return Answer(Verdict.RETRY, None, f"connection failed: {text}"), False
         except aiohttp.ClientError as exc:
             text = redaction.redact(str(exc) or type(exc).__name__)
-            return Answer(Verdict.RETRY, None, f"connection failed: {text}")
+            return Answer(Verdict.RETRY, None, f"connection failed: {text}"), True
 
 
 def _origin(url: str) -> str:
@@ -365,7 +332,20 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
-def _rejected_token(answer: Answer, *, refreshed: bool) -> AuthError:
+def _unreachable(base_url: str, attempts: int, answer: Answer) -> RunStopped:
+    return RunStopped(
+        f"the API at {redaction.redact(base_url)} cannot be reached: {attempts} attempts, none connected "
+        f"({answer.error}). Nothing more is sent and the rest stays pending; check the network or --base-url, "
+        "then re-run with --resume."
+    )
+
+
+def _rejected_token(answer: Answer, *, refreshed: bool, relogin: str) -> AuthError:
+    if relogin:
+        return AuthError(
+            f"the API rejected the access token of the login ({answer.error}). Log in again ({relogin}), "
+            "then re-run with --resume."
+        )
     if refreshed:
         return AuthError(
             f"the API rejected the access token even after a refresh ({answer.error}). Check that the token "

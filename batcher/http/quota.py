@@ -7,16 +7,14 @@ writes off the per-request path; a block not used is given back when the run end
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from batcher.errors import OutputError, UsageError
-from batcher.support.files import write_text_atomically
+from batcher.support.files import exclusive_lock, write_text_atomically
 
 DEFAULT_DAILY_QUOTA = 10_000
 RESERVE_BLOCK = 10
@@ -73,6 +71,10 @@ class QuotaLedger:
         self._reserved = block - 1
         return True
 
+    def give_back(self) -> None:
+        """Uncount the last request taken: its connection could not be made, so the API never counted it."""
+        self._reserved += 1
+
     def close(self) -> None:
         """Give back the requests reserved but not sent."""
         if not self._reserved:
@@ -86,17 +88,16 @@ class QuotaLedger:
     def _locked(self) -> Iterator[tuple[str, int]]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            descriptor = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise UsageError(
-                f"{self.path.parent}: cannot keep the daily request count there ({exc.strerror or exc}); "
-                "choose another folder with --state-dir"
-            ) from exc
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            raise self._unusable(exc) from exc
+        with exclusive_lock(self.path.with_suffix(".lock"), wait=True, unusable=self._unusable):
             yield self._read()
-        finally:
-            os.close(descriptor)
+
+    def _unusable(self, exc: OSError) -> UsageError:
+        return UsageError(
+            f"{self.path.parent}: cannot keep the daily request count there ({exc.strerror or exc}); "
+            "choose another folder with --state-dir"
+        )
 
     def _read(self) -> tuple[str, int]:
         try:

@@ -1,7 +1,7 @@
 """Row-making: from the input table to rows (header matching, the row rules, an earlier run's results, notes).
 
-load_input is the entry point: it reads the table (input_table.py), matches the headers, hands the key columns
-to the row rules (row_rules.py) and returns a LoadedInput.
+load_input is the entry point: it reads the table (table.py), matches the headers, hands the key columns
+to the row rules (rules.py) and returns a LoadedInput.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 from batcher.defaults import DEFAULT_MAX_INPUT_MB, EMAIL_COLUMN, FIELDS, STATUS_COLUMN
-from batcher.errors import InputError, UsageError
+from batcher.errors import InputError, UnclearColumns, UsageError
 from batcher.input import rules as row_rules
 from batcher.input.columnar import Columns, Flags, Strings
-from batcher.input.rules import STATUS_ALIASES
-from batcher.input.table import DELIMITERS, InputFormat, Table, check_encoding, read_table
-from batcher.models import KNOWN_STATUSES, Outcome, RowGroup
-from batcher.results import file as results_file
-from batcher.results.file import RESULT_COLUMNS, EarlierResults
+from batcher.input.earlier import RESULT_COLUMNS, EarlierResults, earlier_results, split_columns
+from batcher.input.table import InputFormat, Table, check_encoding, read_table
+from batcher.models import KNOWN_STATUSES, STATUS_ALIASES, Outcome, RowGroup
+from batcher.support.csvtext import DELIMITERS, normalize_header
 
 STATUS_COLUMN_IF_PRESENT = ""
 STATUS_LOOKALIKES = frozenset({"status", "newstatus", "targetstatus"})
@@ -118,11 +117,6 @@ class LoadedInput:
     @property
     def carried_over_rows(self) -> int:
         return int(np.count_nonzero(self.carried_over))
-
-
-def normalize_header(name: str) -> str:
-    """Header key: case, surrounding spaces and inner spaces, dashes and underscores ignored."""
-    return re.sub(r"[\s_\-]+", "", name.strip().lower())
 
 
 def load_input(path: Path, *, default_status: str | None, options: InputOptions = DEFAULT_OPTIONS) -> LoadedInput:
@@ -258,7 +252,7 @@ def _select_rows(
     Returns the user's header, their columns, the rows' spreadsheet numbers, how many rows --only skipped, and
     the earlier result columns of the rows kept (None when the file is not a results file).
     """
-    header, columns, result_columns = results_file.split_columns(table.header, table.columns)
+    header, columns, result_columns = split_columns(table.header, table.columns)
     row_number = table.row_number
     if result_columns is None:
         if only is not None:
@@ -268,7 +262,7 @@ def _select_rows(
             )
         return header, columns, row_number, 0, None
     if only is None:
-        return header, columns, row_number, 0, results_file.earlier_results(result_columns)
+        return header, columns, row_number, 0, earlier_results(result_columns)
     outcome = pc.utf8_lower(pc.utf8_trim_whitespace(result_columns[0]))
     keep = pc.is_in(outcome, value_set=pa.array(sorted(only), pa.string()))
     wanted = ",".join(sorted(only))
@@ -279,7 +273,7 @@ def _select_rows(
         raise UsageError(f"{path}: no row has an outcome in --only {wanted}, so there is nothing to send ({found}).")
     kept = [column.filter(keep) for column in columns]
     skipped = len(keep) - pc.sum(keep).as_py()
-    earlier = results_file.earlier_results([column.filter(keep) for column in result_columns])
+    earlier = earlier_results([column.filter(keep) for column in result_columns])
     return header, kept, row_number[np.asarray(keep.to_numpy(), dtype=np.bool_)], skipped, earlier
 
 
@@ -292,9 +286,11 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
         if key is None or position in claimed or any(field == key for field, _ in explicit):
             continue
         if key in found:
-            raise InputError(
+            raise UnclearColumns(
                 f'{path}: columns "{printable(header[found[key]])}" and "{printable(name)}" both match "{key}"; '
-                f"rename or remove one of them, or choose one with --column {key}=HEADER."
+                f"rename or remove one of them, or choose one with --column {key}=HEADER.",
+                fields=(key,),
+                header=tuple(header),
             )
         found[key] = position
     missing = [name for name in _required(found) if name not in found]
@@ -307,10 +303,12 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
         names = " and ".join(", ".join(f'"{name}"' for name in missing).rsplit(", ", 1))
         plural = "s" if len(missing) > 1 else ""
         options = " ".join(f"--column {name}=HEADER" for name in missing)
-        raise InputError(
+        raise UnclearColumns(
             f"{path}: no {names} column{plural} (found: {_listed(header)}). "
             f"Headers match ignoring case, spaces, dashes and underscores; or name the column{plural} with "
-            f"{options}." + hint + (EMAIL_HINT if "registration_id" in missing else "")
+            f"{options}." + hint + (EMAIL_HINT if "registration_id" in missing else ""),
+            fields=tuple(missing),
+            header=tuple(header),
         )
     return found
 

@@ -31,9 +31,8 @@ from batcher.input.columnar import (
     strings,
     surely_distinct,
 )
-from batcher.models import KNOWN_STATUSES, RowGroup
+from batcher.models import KNOWN_STATUSES, STATUS_ALIASES, RowGroup
 
-STATUS_ALIASES = {"CANCELLED": "CANCELED"}
 UUID_PATTERN = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 TRACK_PATTERN = r"[A-Za-z0-9]{1,64}"
 # control characters, and the bidirectional controls that can make a message read backwards

@@ -1,7 +1,7 @@
 """Reading the input: bytes to a table of text cells (encodings, NUL bytes, byte-order marks, separators, the
 pyarrow path, the pandas fallback, workbooks, bounds on size), with each row's spreadsheet row number.
 
-What the cells mean is input_rows.py's business; this module only makes sure they are read as written.
+What the cells mean is rows.py's business; this module only makes sure they are read as written.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
 from batcher.defaults import DEFAULT_MAX_INPUT_MB, DELIMITER_NAMES
-from batcher.errors import InputError, UsageError
+from batcher.errors import InputError, NothingToDo, UsageError
 from batcher.input import workbook
 from batcher.input.columnar import byte_lengths
+from batcher.support.csvtext import DELIMITERS, sniff_delimiter
 
-DELIMITERS = (",", ";", "\t")  # in order of preference when the header splits equally
 MAX_FIELD_CHARS = workbook.MAX_CELL_CHARS  # 1 MiB: no registrations export holds a cell anywhere near this
 MIB = 1 << 20
 MAX_COLUMNS = workbook.MAX_COLUMNS  # a header past this is refused before any row is parsed
@@ -105,7 +105,7 @@ def read_table(
     header = [str(column[0].as_py()) for column in raw.columns]
     header[0] = header[0].removeprefix("\ufeff")
     if raw.num_rows == 1:
-        raise InputError(f"{path}: has a header row but no data rows.")
+        raise NothingToDo(f"{path}: has a header row but no data rows: nothing to do")
     return Table(header, [column.slice(1) for column in raw.columns], row_number[1:], source)
 
 
@@ -176,11 +176,11 @@ def _parse_csv(path: Path, data: bytes, delimiter: str | None, encoding: str | N
     _check_width(path, data, delimiter)
     source = InputFormat(delimiter, codec, bom)
     try:
-        return _read_fast(data, delimiter), source
+        return read_fast(data, delimiter), source
     except pa.ArrowException:
         # Anything unusual (rows of uneven length, lines of only spaces, bad UTF-8, an empty file) is read
         # the careful way, which reads such files as it always has and words their errors for the user.
-        return _read_careful(path, data, delimiter), source
+        return read_careful(path, data, delimiter), source
 
 
 def _without_sep_line(path: Path, data: bytes, delimiter: str | None) -> tuple[bytes, str | None]:
@@ -215,7 +215,7 @@ def _check_width(path: Path, data: bytes, delimiter: str) -> None:
         )
 
 
-def _read_fast(data: bytes, delimiter: str) -> pa.Table:
+def read_fast(data: bytes, delimiter: str) -> pa.Table:
     """Every cell exactly as written, as a string, the header as row 0, blank lines as empty rows (so that rows
     keep their numbers); raises pa.ArrowException if irregular.
 
@@ -275,7 +275,7 @@ def _ends_outside_quotes(data: bytes, table: pa.Table, delimiter: str) -> bool:
     return tail.endswith(last) and (not before or before[-1:] in separators) and b'"' not in last[:1]
 
 
-def _read_careful(path: Path, data: bytes, delimiter: str) -> pa.Table:
+def read_careful(path: Path, data: bytes, delimiter: str) -> pa.Table:
     """The table as pandas' C parser reads it: short rows padded, lines of only spaces skipped."""
     import pandas as pd  # noqa: PLC0415 - only files pyarrow refuses pay for importing pandas
 
@@ -320,27 +320,6 @@ def _record_numbers(data: bytes, delimiter: str, rows: int) -> npt.NDArray[np.in
     except csv.Error:
         return plain
     return np.asarray(kept, dtype=np.int64) if len(kept) == rows else plain
-
-
-def sniff_delimiter(head: str) -> str:
-    """The separator (comma, semicolon or tab) that splits the first record into most fields, quotes respected."""
-    best, most = DELIMITERS[0], 0
-    for delimiter in DELIMITERS:
-        fields = _first_record_width(head, delimiter)
-        if fields > most:
-            best, most = delimiter, fields
-    return best
-
-
-def _first_record_width(head: str, delimiter: str) -> int:
-    try:
-        for record in csv.reader(io.StringIO(head, newline=""), delimiter=delimiter):
-            # a line of separators alone (",,,", as spreadsheets export an empty row) is blank whatever the separator
-            if any(cell.strip(" ,;\t") for cell in record):
-                return len(record)
-    except csv.Error:
-        return 0
-    return 0
 
 
 def check_encoding(name: str) -> None:

@@ -1,6 +1,6 @@
 """Reads one sheet of an Excel .xlsx workbook as rows of text, each cell as a spreadsheet shows it.
 
-Only input_table.py calls it; openpyxl's errors on a damaged workbook become an InputError here. A workbook is
+Only table.py calls it; openpyxl's errors on a damaged workbook become an InputError here. A workbook is
 a zip of XML: what it may inflate to (in all, per member's ratio) is checked from the zip's directory before
 openpyxl opens it (zipfile never inflates a member past its declared size), and the rows, columns and cell sizes
 while the sheet streams in.

@@ -13,8 +13,10 @@ from batcher.errors import UsageError
 from batcher.input.columnar import Strings
 from batcher.input.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
 from batcher.input.rows import no_target_message
-from batcher.models import KNOWN_STATUSES, Batch, Outcome, RegistrationKey, RowGroup
+from batcher.models import Batch, RegistrationKey, RowGroup
 from batcher.plan.chunker import plan_batches
+from batcher.results.journal import journal_path, read_applied
+from batcher.results.reader import read_succeeded_keys
 from batcher.settings import Settings
 
 
@@ -80,90 +82,10 @@ def prepare(
     loaded = load_input(input_path, default_status=default_status, options=options)
     if options.status_column is None and default_status is None and loaded.earlier is None:
         raise UsageError(no_target_message(input_path, loaded.header))
-    return _batched(loaded, settings, applied, limit, notices)
+    return batched_plan(loaded, settings, applied, limit, notices)
 
 
-def prepare_undo(
-    results_path: Path, settings: Settings, *, resume_from: Path | None = None, limit: int | None = None
-) -> Plan:
-    """The plan of `batcher undo`: every row the run changed goes back to its previous_status.
-
-    A row changed (succeeded, with a previous_status known and other than its target_status) is to be set to
-    previous_status, and must still have target_status (expected_status); every other row is settled from the
-    file: unchanged (nothing to undo, with the reason) or invalid (changed, but no previous status was recorded).
-
-    Raises:
-        InputError: the file is not a results file.
-    """
-    from batcher.results.file import read_results_file  # noqa: PLC0415
-
-    notices: list[str] = []
-    applied = read_earlier_run(resume_from, notices=notices) if resume_from is not None else None
-    results = read_results_file(results_path)
-    earlier, loaded = results.earlier, results.loaded
-    outcome = np.char.lower(np.char.strip(earlier.outcome.astype(str)))
-    before = np.char.upper(np.char.strip(earlier.previous_status.astype(str)))
-    after = np.char.upper(np.char.strip(earlier.target_status.astype(str)))
-    succeeded = (outcome == Outcome.SUCCEEDED.value) & (loaded.invalid_reason == "")
-    changed = succeeded & (before != after)
-    # a status the read returned that is not in the API's enum is unknown: nothing outside the enum is ever sent
-    unknown = changed & (before != "") & ~np.isin(before, KNOWN_STATUSES)
-    undo = changed & (before != "") & ~unknown
-    n = loaded.row_count
-    invalid = np.where(changed & (before == ""), NO_PREVIOUS_STATUS, "").astype(object)
-    invalid[unknown] = [UNKNOWN_PREVIOUS_STATUS.format(status=status) for status in before[unknown].tolist()]
-    reason = np.full(n, "", dtype=object)
-    reason[~changed] = [
-        _nothing_to_undo(word, was, now)
-        for word, was, now in zip(
-            outcome[~changed].tolist(), before[~changed].tolist(), after[~changed].tolist(), strict=True
-        )
-    ]
-    preset = np.where(changed, "", Outcome.UNCHANGED.value).astype(object)
-    target = np.where(undo, before, "").astype(object)
-    undo_loaded = replace(
-        loaded,
-        registration_status=target,
-        invalid_reason=invalid,
-        duplicate_of=np.full(n, -1, dtype=np.int64),
-        groups=_groups_of(loaded, np.flatnonzero(undo), target),
-        carried_over=np.zeros(n, dtype=np.bool_),
-        earlier=None,
-        notes=(),
-        stated_status=after.astype(object),  # what the run set: the --sandbox rehearsal starts from it
-        stated_column="",  # not an export's column: the plan need not explain it
-    )
-    plan = _batched(undo_loaded, settings, applied, limit, notices)
-    return replace(plan, expected_status=after.astype(object), preset=(preset, reason))
-
-
-NO_PREVIOUS_STATUS = "no previous status was recorded; cannot undo"
-UNKNOWN_PREVIOUS_STATUS = (
-    "the status read before the run, {status!r}, is not one of the API's statuses; batcher cannot set it back "
-    "(change it by hand if you must)"
-)
-
-
-def _nothing_to_undo(outcome: str, before: str, after: str) -> str:
-    if outcome == Outcome.SUCCEEDED.value and before == after:
-        return f"nothing to undo: it was {after} before the run already"
-    if outcome in (Outcome.UNCHANGED.value, Outcome.SKIPPED.value):
-        return f"nothing to undo: the run left it {outcome}"
-    return f"nothing to undo: its outcome in the run was {outcome or 'not given'}"
-
-
-def _groups_of(loaded: LoadedInput, rows: npt.NDArray[np.intp], target: Strings) -> tuple[RowGroup, ...]:
-    """The rows by (event, track, target status), groups in order of first appearance."""
-    found: dict[tuple[str, str, str], tuple[list[str], list[int]]] = {}
-    for row in rows.tolist():
-        key = (str(loaded.event_id[row]), str(loaded.track_id[row]), str(target[row]))
-        ids, numbers = found.setdefault(key, ([], []))
-        ids.append(str(loaded.registration_id[row]))
-        numbers.append(row)
-    return tuple(RowGroup(e, t, s, tuple(ids), tuple(numbers)) for (e, t, s), (ids, numbers) in found.items())
-
-
-def _batched(
+def batched_plan(
     loaded: LoadedInput,
     settings: Settings,
     applied: Mapping[RegistrationKey, int] | None,
@@ -177,7 +99,7 @@ def _batched(
         groups = _without_applied(groups, applied, applied_before)
     held_back = 0
     if limit is not None:
-        groups, held_back = _first_rows(groups, limit)
+        groups, held_back = first_rows(groups, limit)
     batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
     return Plan(
         loaded, batches, applied_before, held_back, limit, loaded.carried_over_rows, tuple(notices), tuple(groups)
@@ -192,9 +114,6 @@ def read_earlier_run(results_path: Path, *, notices: list[str]) -> dict[Registra
     Raises:
         InputError: the earlier results file cannot be read.
     """
-    from batcher.results.file import read_succeeded_keys  # noqa: PLC0415
-    from batcher.results.journal import journal_path, read_applied  # noqa: PLC0415
-
     journal = journal_path(results_path)
     if not journal.exists() and not results_path.exists():
         notices.append(f"nothing to resume (neither {journal} nor {results_path} exists); starting fresh")
@@ -207,7 +126,7 @@ def read_earlier_run(results_path: Path, *, notices: list[str]) -> dict[Registra
     return applied
 
 
-def _first_rows(groups: list[RowGroup], limit: int) -> tuple[list[RowGroup], int]:
+def first_rows(groups: list[RowGroup], limit: int) -> tuple[list[RowGroup], int]:
     """The groups cut down to the first limit rows of the input; and how many rows were left out."""
     rows = np.sort(np.fromiter((row for group in groups for row in group.rows), dtype=np.int64))
     if len(rows) <= limit:

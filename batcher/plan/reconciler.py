@@ -1,12 +1,11 @@
 """Merges input rows and batch results into one outcome per row (RowResults). Pure: no files, no network.
 
-The results file that shows them is results_file.py's.
+The results file that shows them is results/writer.py's; RowResults itself is results/format.py's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -14,27 +13,9 @@ import numpy.typing as npt
 from batcher.input.columnar import Strings
 from batcher.input.rows import LoadedInput
 from batcher.models import Batch, BatchResult, Outcome
+from batcher.results.format import RowResults
 
 REJECTED_IN_207 = "rejected by the API in a 207 response"
-
-
-@dataclass(frozen=True, slots=True)
-class RowResults:
-    """One outcome per input row, as columns."""
-
-    outcome: Strings
-    http_status: npt.NDArray[np.int64]  # 0: no answer
-    error: Strings
-    attempts: npt.NDArray[np.int64]
-    batch: npt.NDArray[np.int64]  # 0: in no batch
-    previous_status: Strings  # what the API said before the change; "" when nothing was read
-    target_status: Strings  # the status the row was to be set to ("" for an invalid row)
-
-    def counts(self) -> dict[Outcome, int]:
-        """Rows per outcome, every outcome listed."""
-        words, numbers = np.unique(self.outcome.astype(str), return_counts=True)
-        found = dict(zip(words.tolist(), numbers.tolist(), strict=True))
-        return {outcome: int(found.get(outcome.value, 0)) for outcome in Outcome}
 
 
 def reconcile(

@@ -1,5 +1,5 @@
-"""Sends a plan: the endpoint (real or an in-process sandbox), one client for the reads and the PUTs, the journal,
-signals, then the results file.
+"""Sends a plan: the endpoint the flow gives (real or an in-process sandbox), one client for the reads and the PUTs,
+the journal, signals (support/signals.py), then the results file; remote/outcomes.py merges what decided each row.
 
 No argument parsing, no printing, no exit codes: the flow decides what a summary means.
 """
@@ -7,35 +7,38 @@ No argument parsing, no printing, no exit codes: the flow decides what a summary
 from __future__ import annotations
 
 import asyncio
-import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
-from batcher.errors import BatcherError, RunStopped, UsageError, WrongBaseUrl, internal_error
-from batcher.flows.endpoint import SandboxOptions, open_endpoint
+from batcher.errors import BatcherError, RunStopped, UsageError, internal_error
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
-from batcher.input.columnar import Strings
-from batcher.models import Batch, BatchResult, Outcome, WireStats
+from batcher.http.session import Session
+from batcher.models import Batch, BatchResult, Outcome, TrackRead, WireStats
 from batcher.plan.chunker import plan_batches
 from batcher.plan.planning import Plan
-from batcher.plan.reconciler import RowResults, reconcile
-from batcher.remote.reads import TrackRead, getter
+from batcher.plan.reconciler import reconcile
+from batcher.remote.outcomes import decided, held_back_reason, known_reads, pending_reason, previous_status
+from batcher.remote.reads import getter
 from batcher.remote.resolve import Resolution, email_mismatches, groups_of, resolve_plan
-from batcher.remote.sender import QuotaGate, send_batches
-from batcher.remote.snapshot import Preview, Settled, TrackKey, image, preview, settle, take_snapshot, tracks_of
-from batcher.results.file import write_results
-from batcher.results.journal import BeforeImage, Journal, journal_path, read_before_image, results_lock
+from batcher.remote.sender import send_batches
+from batcher.remote.snapshot import Preview, Settled, TrackKey, preview, settle, take_snapshot
+from batcher.results.format import RowResults
+from batcher.results.journal import Journal, journal_path, read_before_image, results_lock
 from batcher.results.report import Report, build_report
+from batcher.results.writer import write_results
 from batcher.settings import Settings
 from batcher.support.logs import get_logger
+from batcher.support.signals import Interrupts, StopButton, signals_set
 
 ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
+ConfirmChanges = Callable[[Preview], bool]  # the reads are done: send the PUTs (True) or nothing (False)
+# where to send: opened around the send, it yields the settings (base URL) and credentials to send with; the flow
+# gives the real API's, or an in-process sandbox's (flows/endpoint.py)
+Endpoint = Callable[[], AbstractAsyncContextManager[tuple[Settings, Credentials]]]
 log = get_logger()
 
 
@@ -64,6 +67,7 @@ class RunSummary:
     stopped: RunStopped | None = None
     interrupted: bool = False
     preview: Preview | None = None  # what the reads found (None: nothing was read)
+    declined: bool = False  # confirm_changes said no after the reads: no PUT was sent
     resolution: Resolution | None = None  # people-shaped input: default track per event, requests, per-row results
 
     @property
@@ -81,24 +85,34 @@ class _Progress:
     resolution: Resolution | None = None
     settled: Settled | None = None
     preview: Preview | None = None
+    declined: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Controls:
+    """What a front-end without a terminal needs: a say after the reads, and a stop that is not a signal."""
+
+    confirm_changes: ConfirmChanges | None = None  # None: send once the reads are done (the command line)
+    stop: StopButton | None = None
 
 
 def execute(
     plan: Plan,
     settings: Settings,
-    credentials: Credentials | None,
+    session: Session,
+    endpoint: Endpoint,
     results_path: Path,
     *,
-    sandbox_options: SandboxOptions | None = None,
     on_progress: ProgressCallback | None = None,
     resume: bool = False,
-    quota: QuotaGate | None = None,
     results_format: str = "auto",
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
+    controls: Controls = Controls(),
 ) -> RunSummary:
     """Read the current statuses (unless reads is None), send the batches left, journalling each, then write
-    one results line per input row.
+    one results line per input row. controls.confirm_changes, given the reads' from -> to table, may still
+    send nothing (the page asks its user there); it waits in a thread, so the loop's connections stay served.
 
     Raises:
         UsageError: another run holds the results path; TooManyChanges: more real changes than --max-changes.
@@ -124,8 +138,8 @@ def execute(
         stopped: RunStopped | None = None
         interrupted = False
         try:
-            run = _Run(plan, settings, journal, progress, reads, on_preview, _known(plan, images))
-            interrupted, stopped = asyncio.run(_send(run, credentials, sandbox_options, collect, quota, stats))
+            run = _Run(plan, settings, journal, progress, reads, on_preview, known_reads(plan, images), controls)
+            interrupted, stopped = asyncio.run(_send(run, session, endpoint, collect, stats))
         except BatcherError:
             raise
         except Exception as exc:  # the last line of defence: a bug still leaves the results of what was done
@@ -138,11 +152,11 @@ def execute(
             plan.loaded,
             progress.batches,
             results,
-            pending_reason=_pending_reason(stopped, interrupted),
+            pending_reason=pending_reason(stopped, interrupted, declined=progress.declined),
             applied_before=plan.applied_before,
-            held_back_reason=_held_back_reason(plan.limit),
-            previous_status=_previous_status(plan, progress.reads, images),
-            decided=_decided(plan, settled, resolution),
+            held_back_reason=held_back_reason(plan.limit),
+            previous_status=previous_status(plan, progress.reads, images),
+            decided=decided(plan, settled, resolution),
         )
         if resolution is not None:
             resolution.show(rows)  # people-shaped input: which registration and track each row went to
@@ -156,49 +170,9 @@ def execute(
         stopped=stopped,
         interrupted=interrupted,
         preview=progress.preview,
+        declined=progress.declined,
         resolution=resolution,
     )
-
-
-def _previous_status(
-    plan: Plan, reads: Mapping[TrackKey, TrackRead], images: Mapping[TrackKey, BeforeImage]
-) -> Strings | None:
-    """Per row, the status before the change: from this run's reads, except for the rows an earlier run on this
-    results path applied (--resume), which keep what its journal read before them, never what is read now (their
-    own change)."""
-    count = plan.loaded.row_count
-    previous = image(plan.loaded.groups, reads, count).previous_status if reads else None
-    applied = plan.applied_before > 0
-    if not images or not applied.any():
-        return previous
-    before = image(plan.loaded.groups, {key: recorded.read for key, recorded in images.items()}, count)
-    previous = previous.copy() if previous is not None else np.full(count, "", dtype=object)
-    previous[applied] = before.previous_status[applied]
-    return previous
-
-
-def _decided(plan: Plan, settled: Settled | None, resolution: Resolution | None) -> tuple[Strings, Strings] | None:
-    """The rows settled before sending: (undo) from the results file, by resolving, then by the reads."""
-    layers = [plan.preset, resolution.decided if resolution is not None else None]
-    layers.append((settled.outcome, settled.reason) if settled is not None else None)
-    present = [layer for layer in layers if layer is not None]
-    if not present:
-        return None
-    outcome, reason = present[0][0].copy(), present[0][1].copy()
-    for more_outcome, more_reason in present[1:]:
-        chosen = more_outcome != ""
-        outcome[chosen], reason[chosen] = more_outcome[chosen], more_reason[chosen]
-    return outcome, reason
-
-
-def _known(plan: Plan, images: Mapping[TrackKey, BeforeImage]) -> dict[TrackKey, TrackRead]:
-    """The journal's reads that answer for every id this run asks about in their track (the others: read again)."""
-    known: dict[TrackKey, TrackRead] = {}
-    for key, groups in tracks_of(plan.groups).items():
-        recorded = images.get(key)
-        if recorded is not None and all(rid in recorded.covered for group in groups for rid in group.registration_ids):
-            known[key] = recorded.read
-    return known
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,14 +186,14 @@ class _Run:
     reads: ReadOptions | None
     on_preview: Callable[[Preview], None] | None
     known: dict[TrackKey, TrackRead]
+    controls: Controls
 
 
 async def _send(
     run: _Run,
-    credentials: Credentials | None,
-    sandbox_options: SandboxOptions | None,
+    session: Session,
+    endpoint: Endpoint,
     on_result: Callable[[BatchResult], None],
-    quota: QuotaGate | None,
     stats: WireStats,
 ) -> tuple[bool, RunStopped | None]:
     """Read, then send, in this loop on one client; (interrupted by a signal, the error that stopped the run).
@@ -228,19 +202,16 @@ async def _send(
     abandons them too (their rows stay pending: a PUT is idempotent, so --resume may resend them).
     """
     stop = asyncio.Event()
-    signals: list[int] = []
-    async with (
-        open_endpoint(run.plan.loaded, run.settings, credentials, sandbox_options) as (where, token),
-        ApiClient(where, token, stop=stop, quota=quota, stats=stats) as client,
-    ):
-        task = asyncio.ensure_future(_read_and_send(run, where, token, client, on_result))
-        with _signals_set(lambda: _interrupt(signals, stop, task)):
+    async with endpoint() as (where, token), session.client(where, token, stop=stop, stats=stats) as client:
+        interrupts = Interrupts(stop, asyncio.ensure_future(_read_and_send(run, where, token, client, on_result)))
+        button = run.controls.stop
+        with signals_set(interrupts), button.listening(interrupts) if button is not None else nullcontext():
             try:
-                await _finish(task)
+                await interrupts.finish()
             except RunStopped as exc:
-                if not signals or client.stopped is not None:
-                    return bool(signals), client.stopped or exc
-    return bool(signals), None
+                if not interrupts.count or client.stopped is not None:
+                    return bool(interrupts.count), client.stopped or exc
+    return bool(interrupts.count), None
 
 
 async def _read_and_send(
@@ -265,7 +236,6 @@ async def _read_and_send(
             on_read=run.journal.record_read,
         )
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
-        _stop_on_a_wrong_base_url(made, where.base_url)
         # a row with an ID and an email: the registration as read must hold that email
         groups, mismatch = email_mismatches(loaded, plan.groups, {**known, **progress.reads})
         settled = settle(
@@ -287,19 +257,15 @@ async def _read_and_send(
                 f"--max-changes {limit}; nothing was sent. Check the input; if it is right, raise --max-changes."
             )
         progress.batches = tuple(plan_batches(settled.groups, batch_size=run.settings.batch_size))
+        found = replace(found, puts=len(progress.batches))
         progress.settled, progress.preview = settled, found
         if run.on_preview is not None:
             run.on_preview(found)
+        confirm = run.controls.confirm_changes
+        if confirm is not None and progress.batches and not await asyncio.to_thread(confirm, found):
+            progress.declined = True
+            return
     await send_batches(progress.batches, where, token, on_result=on_result, client=client)
-
-
-def _stop_on_a_wrong_base_url(made: Sequence[TrackRead], base_url: str) -> None:
-    """A base URL whose every read answer is unreadable is not the API: stop before any PUT."""
-    if made and all(read.unreadable for read in made):
-        raise WrongBaseUrl(
-            f"{base_url} does not answer like the Constant Contact API (its answers to the reads are not the "
-            "API's); check --base-url. Nothing was sent."
-        )
 
 
 def _log_batch(batch: Batch, result: BatchResult) -> None:
@@ -322,49 +288,3 @@ def _log_batch(batch: Batch, result: BatchResult) -> None:
             "error": result.error,
         },
     )
-
-
-def _interrupt(signals: list[int], stop: asyncio.Event, task: asyncio.Future[None]) -> None:
-    signals.append(1)
-    stop.set()
-    if len(signals) > 1:
-        task.cancel()
-
-
-async def _finish(task: asyncio.Future[None]) -> None:
-    try:
-        await task
-    except asyncio.CancelledError:
-        if not task.cancelled():
-            raise
-
-
-@contextmanager
-def _signals_set(handler: Callable[[], None]) -> Iterator[None]:
-    loop = asyncio.get_running_loop()
-    installed: list[signal.Signals] = []
-    for number in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(number, handler)
-            installed.append(number)
-        except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for number in installed:
-            loop.remove_signal_handler(number)
-
-
-def _held_back_reason(limit: int | None) -> str:
-    if limit is None:
-        return "not sent"
-    return f"not sent: beyond --limit {limit}; run the same command with --resume and without --limit to send it"
-
-
-def _pending_reason(stopped: RunStopped | None, interrupted: bool) -> str:
-    if interrupted:
-        return "not sent: the run was interrupted; re-run with --resume"
-    if stopped is not None:
-        return "not sent: the run stopped early; see the error message, then re-run with --resume"
-    return "not sent"

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from batcher.errors import RunStopped
 from batcher.http.api import Verdict
+from batcher.models import Record, TrackRead
 from batcher.remote import records
-from batcher.remote.records import ListFilters, Page, PageGuard, Record, UnexpectedAnswer
+from batcher.remote.records import ListFilters, Page, PageGuard, UnexpectedAnswer
 
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
@@ -67,19 +68,6 @@ def getter(client: ApiClient) -> Getter:
         return ReadAnswer(answer.http_status, error=answer.error or f"HTTP {answer.http_status}")
 
     return get
-
-
-@dataclass(frozen=True, slots=True)
-class TrackRead:
-    """What the reads found of one track's registrations."""
-
-    event_id: str
-    track_id: str
-    found: Mapping[str, Record]  # registration_id -> its record, for the ids asked about that exist
-    requests: int
-    failure: str = ""  # the track's rows cannot be read: event or track not found, or the reads failed
-    group_missing: bool = False  # the event or the track does not exist (a 404)
-    unreadable: bool = False  # the answers were not the API's (a wrong base URL, a proxy page)
 
 
 @dataclass
@@ -138,7 +126,7 @@ async def read_track(
         page = _page(answer)
         if page is None:
             failure = _unreadable("a page of registrations")
-            return TrackRead(event_id, track_id, found, cost.requests, failure=failure, unreadable=True)
+            return TrackRead(event_id, track_id, found, cost.requests, failure=failure)
         for record in page.records:
             if record.registration_id in wanted_ids:
                 found[record.registration_id] = record

@@ -10,41 +10,16 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from batcher.http.api import parse_json
+from batcher.models import Record
 from batcher.support.text import printable
 
 # the list's registration_status filter takes only these (the spec's enum has "IN_PROGRESS, FAILED" as one value)
 FILTERABLE_STATUSES = frozenset({"PENDING", "REGISTERED", "CANCELED", "EXPIRED"})
 REQUESTED_PAGE_SIZE = 100  # asked for; the server may answer fewer, and its answer is what counts
-RECORD_FIELDS = (
-    "registration_id",
-    "registration_status",
-    "first_name",
-    "last_name",
-    "email_address",
-    "payment_status",
-    "registration_time",
-    "tickets",
-    "total",
-)
 
 
 class UnexpectedAnswer(ValueError):
     """A 200 answer whose body is not what the API describes."""
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One registration as a read returned it; every field as text, empty when absent."""
-
-    registration_id: str
-    registration_status: str
-    first_name: str = ""
-    last_name: str = ""
-    email_address: str = ""
-    payment_status: str = ""
-    registration_time: str = ""
-    tickets: str = ""
-    total: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,22 +18,17 @@ import numpy as np
 
 from batcher.defaults import EMAIL_COLUMN
 from batcher.input.columnar import Strings
+from batcher.input.rows import LoadedInput, printable
 from batcher.input.rules import CONFLICT_REASON
-from batcher.models import Batch, Outcome, RowGroup
-from batcher.remote.reads import (
-    DefaultTrack,
-    Getter,
-    TrackRead,
-    getter,
-    read_default_track,
-)
+from batcher.models import Batch, Outcome, RowGroup, TrackRead
+from batcher.plan.chunker import plan_batches
+from batcher.plan.planning import Plan, first_rows
+from batcher.remote.reads import DefaultTrack, Getter, getter, read_default_track
 from batcher.remote.resolve_reads import TrackEmails, TrackKey, read_emails, resolution_bound
+from batcher.results.format import RowResults
 
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
-    from batcher.input.rows import LoadedInput
-    from batcher.plan.planning import Plan
-    from batcher.plan.reconciler import RowResults
 
 __all__ = ["Resolution", "email_mismatches", "merge", "resolution_bound", "resolve", "resolve_plan"]
 
@@ -246,8 +241,6 @@ def email_mismatches(
     those rows, and per row the reason they are invalid ("" elsewhere). A registration the reads did not find is
     left to the PUT.
     """
-    from batcher.input.rows import printable  # noqa: PLC0415
-
     reason = np.full(loaded.row_count, "", dtype=object)
     position = loaded.field_columns.get(EMAIL_COLUMN)
     if position is None:
@@ -299,16 +292,13 @@ async def resolve_plan(plan: Plan, client: ApiClient, base_url: str, batch_size:
     Raises:
         RunStopped: from the client.
     """
-    from batcher.plan.chunker import plan_batches  # noqa: PLC0415
-    from batcher.plan.planning import _first_rows  # noqa: PLC0415 - the one cut of --limit
-
     resolution = await resolve(getter(client), base_url, plan.loaded)
     merged = merge(plan.loaded, resolution, groups_of(plan.batches))
     if merged is plan.loaded:
         return plan, resolution
     groups, held_back = list(merged.groups), plan.held_back
     if plan.limit is not None:  # a canary run: the first --limit rows of the input, resolved ones included
-        groups, cut = _first_rows(groups, plan.limit)
+        groups, cut = first_rows(groups, plan.limit)
         held_back += cut
     batches = tuple(plan_batches(groups, batch_size=batch_size))
     return replace(plan, loaded=merged, batches=batches, held_back=held_back), resolution

@@ -14,9 +14,10 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from batcher.models import Record, TrackRead
 from batcher.remote import records
-from batcher.remote.reads import EVENT_NOT_FOUND, TRACK_NOT_FOUND, DefaultTrack, Getter, ReadAnswer, TrackRead
-from batcher.remote.records import ListFilters, Page, PageGuard, Record, UnexpectedAnswer
+from batcher.remote.reads import EVENT_NOT_FOUND, TRACK_NOT_FOUND, DefaultTrack, Getter, ReadAnswer
+from batcher.remote.records import ListFilters, Page, PageGuard, UnexpectedAnswer
 
 TrackKey = tuple[str, str]
 NOT_READ = "could not read the registrations of track {track} ({reason}); re-run with --resume"

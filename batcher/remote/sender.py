@@ -32,7 +32,7 @@ class _Tally:
     answers: int = 0  # answers that settled ids (applied, partial or failed)
     split: bool = False
     last: Answer | None = None
-    applied_statuses: set[int] = field(default_factory=set)  # what the server answered for the ids it applied
+    applied: list[Answer] = field(default_factory=list)  # the answers that applied ids
     failed_207: set[str] = field(default_factory=set)
     id_errors: dict[str, tuple[int | None, str]] = field(default_factory=dict)
     unsent: set[str] = field(default_factory=set)
@@ -110,7 +110,8 @@ class _Sender:
         return replace(_summarize(batch, tally), duration_s=asyncio.get_running_loop().time() - started)
 
     async def deliver(self, batch: Batch, ids: tuple[str, ...], tally: _Tally) -> None:
-        """Send ids of batch; a 400 on several ids is bisected so only the offending ids fail.
+        """Send ids of batch; an answer that says bisect (a 400 on several ids) sends each half alone, so only the
+        offending ids fail.
 
         One bad id in n costs at most 2*ceil(log2(n)) extra requests.
         """
@@ -129,7 +130,7 @@ class _Sender:
             tally.unsent.update(ids)
             return
         answer = api.partial_for(answer, ids)  # a 207 naming none of these ids does not say what became of them
-        if answer.verdict is Verdict.FAIL_BATCH and answer.http_status == 400 and len(ids) > 1:
+        if answer.splits(len(ids)):
             tally.split = True
             middle = (len(ids) + 1) // 2
             await self.deliver(batch, ids[:middle], tally)
@@ -139,9 +140,8 @@ class _Sender:
         tally.last = answer
         if answer.verdict is Verdict.PARTIAL:
             tally.failed_207.update(answer.failed_ids)
-        if answer.verdict in (Verdict.OK, Verdict.PARTIAL):
-            if answer.http_status is not None:
-                tally.applied_statuses.add(answer.http_status)
+        if answer.verdict.applied:
+            tally.applied.append(answer)
         else:
             error = answer.error if not tally.split else f"{answer.error} (sent alone: {len(ids)} id(s))"
             tally.id_errors.update(dict.fromkeys(ids, (answer.http_status, error)))
@@ -162,11 +162,11 @@ def _summarize(batch: Batch, tally: _Tally) -> BatchResult:
             error=answer.error,
             group_failed=answer.group_failed,
         )
-    # the status the server gave for the ids it applied (207 if any piece was partial); each failed id keeps its own
-    if tally.applied_statuses:
-        status: int | None = 207 if 207 in tally.applied_statuses else min(tally.applied_statuses)
-    else:
-        status = tally.last.http_status if tally.last is not None else None
+    # the status of the answers that applied ids (a partial one's, if any piece was partial); each failed id keeps
+    # its own
+    partial = [answer for answer in tally.applied if answer.verdict is Verdict.PARTIAL]
+    shown = partial or sorted(tally.applied, key=lambda answer: answer.http_status or 0)
+    status = shown[0].http_status if shown else tally.last.http_status if tally.last is not None else None
     return BatchResult(
         batch.number,
         status,

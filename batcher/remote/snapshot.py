@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from batcher.models import Outcome, RowGroup
-from batcher.remote.reads import Getter, PageCallback, TrackRead, read_bound, read_track
+from batcher.models import Outcome, RowGroup, TrackRead
+from batcher.remote.reads import Getter, PageCallback, read_bound, read_track
 
 Strings = npt.NDArray[np.object_]
 TrackKey = tuple[str, str]
@@ -212,6 +212,7 @@ class Preview:
     reads: int  # read requests made by this run
     disagree: int = 0  # rows whose input states a current status the API contradicts
     disagree_example: tuple[int, str, str] | None = None  # (row number, the input says, the API says)
+    puts: int = 0  # the PUT requests the rows to send take (set once they are batched)
 
     @property
     def changes(self) -> int:

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from batcher.errors import OutputError, UsageError
-from batcher.remote.records import RECORD_FIELDS, Record
-from batcher.results.file import LINE_END, UTF8_BOM, escape_formulas
+from batcher.models import RECORD_FIELDS, Record
+from batcher.results.format import LINE_END, UTF8_BOM, escape_formulas
 from batcher.support.files import why_unwritable, write_text_atomically
 from batcher.support.redaction import redact
 

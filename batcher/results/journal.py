@@ -14,15 +14,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from batcher.errors import JournalError, UsageError
-from batcher.models import Batch, BatchResult, RegistrationKey
+from batcher.models import Batch, BatchResult, Record, RegistrationKey, TrackRead
 from batcher.support import redaction
 from batcher.support.files import PRIVATE_MODE, exclusive_lock
-
-if TYPE_CHECKING:
-    from batcher.remote.reads import TrackRead
 
 JOURNAL_VERSION = 1
 
@@ -148,9 +145,6 @@ def read_before_image(path: Path) -> dict[tuple[str, str], BeforeImage]:
     Raises:
         UsageError: the file is not a batcher journal.
     """
-    from batcher.remote.reads import TrackRead  # noqa: PLC0415 - reads pulls in no sockets, but only resume needs it
-    from batcher.remote.records import Record  # noqa: PLC0415
-
     images: dict[tuple[str, str], BeforeImage] = {}
     for record in _records(path):
         if "read" not in record:

@@ -16,7 +16,9 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from batcher.input.columnar import Strings, fullmatch
 from batcher.input.rules import TRACK_PATTERN, UUID_PATTERN
 from batcher.models import Outcome
-from batcher.results.file import ResultsFile, escape_formulas, read_results_file, write_csv_atomically
+from batcher.results.format import escape_formulas
+from batcher.results.reader import ResultsFile, read_results_file
+from batcher.results.writer import write_csv_atomically
 
 __all__ = ["Report", "ResultsFile", "TrackLine", "build_report", "extract_rows", "read_results_file"]
 

@@ -11,6 +11,7 @@ sandbox_files.py. It imports nothing from the sender or the reads of batcher.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import ssl
@@ -22,9 +23,12 @@ from contextlib import asynccontextmanager, contextmanager
 from aiohttp import web
 
 from batcher.defaults import (
+    ACTIVATE_PATH,
     DEFAULT_MAX_PAGE_SIZE,
     DEFAULT_RATE_LIMIT_PER_S,
     DEFAULT_REGISTRATIONS,
+    DEVICE_PATH,
+    REVOKE_PATH,
     SANDBOX_CLIENT_ID,
     SANDBOX_REFRESH_TOKEN,
     SANDBOX_TOKEN,
@@ -32,6 +36,7 @@ from batcher.defaults import (
 )
 from batcher.errors import InputError
 from batcher.models import KNOWN_STATUSES
+from batcher.sandbox import device
 from batcher.sandbox.files import read_registrations
 from batcher.sandbox.reads import error, get_event, get_registration, list_registrations, missing_group
 from batcher.sandbox.state import (
@@ -41,13 +46,17 @@ from batcher.sandbox.state import (
     SandboxState,
     Scenario,
 )
+from batcher.support.signals import signals_set
 
 __all__ = [
+    "ACTIVATE_PATH",
     "DEFAULT_MAX_PAGE_SIZE",
     "DEFAULT_RATE_LIMIT_PER_S",
     "DEFAULT_REGISTRATIONS",
+    "DEVICE_PATH",
     "KNOWN_STATUSES",
     "REGISTRATION_FIELDS",
+    "REVOKE_PATH",
     "SANDBOX_CLIENT_ID",
     "SANDBOX_REFRESH_TOKEN",
     "SANDBOX_TOKEN",
@@ -67,6 +76,7 @@ __all__ = [
 FLAG_NAMES = ("increase_count", "increase_item_count", "return_items_to_inventory")
 MAX_IDS_PER_REQUEST = 500
 REGISTRATIONS_PATH = "/v3/events/{event_id}/tracks/{track_id}/registrations"
+AUTH_PATHS = frozenset({TOKEN_PATH, DEVICE_PATH, REVOKE_PATH, ACTIVATE_PATH})  # not the API: no token, no limits
 
 STATE = web.AppKey("state", SandboxState)
 SCENARIO = web.AppKey("scenario", Scenario)
@@ -87,7 +97,11 @@ def make_app(scenario: Scenario | None = None, registrations: Registrations = ()
     state.refresh_token = scenario.refresh_token
     app[STATE] = state
     app[SCENARIO] = scenario
-    app.router.add_post(TOKEN_PATH, _refresh_token)
+    app.router.add_post(TOKEN_PATH, _token)
+    app.router.add_post(DEVICE_PATH, _route(device.authorize_device))
+    app.router.add_post(REVOKE_PATH, _route(device.revoke))
+    app.router.add_get(ACTIVATE_PATH, _route(device.activate_page))
+    app.router.add_post(ACTIVATE_PATH, _route(device.decide))
     app.router.add_get("/v3/events/{event_id}", _route(get_event))
     app.router.add_put(REGISTRATIONS_PATH, _route(_put_registrations))
     app.router.add_get(REGISTRATIONS_PATH, _route(list_registrations))
@@ -107,7 +121,7 @@ async def _guard(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Limits, faults and the token check for every API route, then the route; every request is recorded."""
-    if request.path == TOKEN_PATH:
+    if request.path in AUTH_PATHS:
         return await handler(request)
     state = request.app[STATE]
     scenario = request.app[SCENARIO]
@@ -144,7 +158,8 @@ def _record(request: web.Request, payload: object, status: int, now: float) -> R
 
 async def _stopped(request: web.Request, state: SandboxState, scenario: Scenario, now: float) -> web.Response | None:
     """The answer that stops a request before its route (429, a fault, a scripted status, 401); None to go on."""
-    if _over_rate_limit(state, scenario, now):
+    state.arrived += 1
+    if _over_rate_limit(state, scenario, now) or state.arrived in scenario.throttled_arrivals:
         return error(429, "throttled", "Too Many Requests", _retry_after(scenario))
     state.quota_used += 1
     if scenario.daily_quota is not None and state.quota_used > scenario.daily_quota:
@@ -274,11 +289,13 @@ async def _random_fault(request: web.Request, state: SandboxState, scenario: Sce
     return error(status, "server.error", "There was a problem with our internal service.", _retry_after(scenario))
 
 
-async def _refresh_token(request: web.Request) -> web.Response:
-    """The OAuth2 token endpoint: grant_type=refresh_token, with rotating refresh tokens."""
+async def _token(request: web.Request) -> web.Response:
+    """The OAuth2 token endpoint: grant_type=refresh_token (rotating refresh tokens), or the device grant."""
     state = request.app[STATE]
     scenario = request.app[SCENARIO]
     form = await request.post()
+    if form.get("grant_type") == device.DEVICE_GRANT:
+        return device.grant_device({name: str(value) for name, value in form.items()}, state, scenario)
     if form.get("grant_type") != "refresh_token" or form.get("client_id") != scenario.client_id:
         return web.json_response({"error": "invalid_client", "error_description": "unknown client"}, status=400)
     if form.get("refresh_token") != state.refresh_token:
@@ -295,7 +312,7 @@ async def _refresh_token(request: web.Request) -> web.Response:
             "access_token": state.access_token,
             "refresh_token": state.refresh_token,
             "token_type": "Bearer",
-            "expires_in": 86400,
+            "expires_in": scenario.token_lifetime_s,
             "scope": "campaign_data offline_access",
         }
     )
@@ -372,7 +389,20 @@ def serve_in_thread(
 
 
 def serve(host: str, port: int, scenario: Scenario, registrations: Registrations) -> None:
-    """Run the sandbox until interrupted (for `batcher sandbox`)."""
-    app = make_app(scenario, registrations)
-    print(f"sandbox: serving on http://{host}:{port}/v3 (token: {scenario.token}); Ctrl-C stops it", flush=True)
-    web.run_app(app, host=host, port=port, print=None, access_log=None)
+    """Run the sandbox until SIGINT or SIGTERM (for `batcher sandbox`); says the URL it bound (--port 0: any free)."""
+
+    async def serve_until_stopped() -> None:
+        stop = asyncio.Event()
+        async with running(make_app(scenario, registrations), host, port) as url:
+            print(f"sandbox: serving on {url} (token: {scenario.token}); Ctrl-C stops it", flush=True)
+            origin = url.removesuffix("/v3")
+            print(
+                f"sandbox: log in with: batcher login --client-id {scenario.client_id} "
+                f"--token-url {origin}{TOKEN_PATH}",
+                flush=True,
+            )
+            with signals_set(stop.set):
+                await stop.wait()
+
+    with contextlib.suppress(KeyboardInterrupt):  # a SIGINT before the handlers are set
+        asyncio.run(serve_until_stopped())

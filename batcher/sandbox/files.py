@@ -1,6 +1,6 @@
 """Reads the sandbox's registrations file: an input-shaped CSV, an export-shaped one, or a `batcher export` file.
 
-Headers match as the input's do (batcher.input.loader.normalize_header: case, spaces, dashes and underscores ignored),
+Headers match as the input's do (support.csvtext.normalize_header: case, spaces, dashes and underscores ignored),
 so "Event ID", "Registration Status", "E-mail" and "Email Address" all name their field.
 """
 
@@ -10,8 +10,9 @@ import csv
 from pathlib import Path
 
 from batcher.errors import InputError
-from batcher.models import KNOWN_STATUSES
+from batcher.models import KNOWN_STATUSES, STATUS_ALIASES
 from batcher.sandbox.state import DEFAULT_REGISTRATION_TIME, REGISTRATION_FIELDS, Registration
+from batcher.support.csvtext import FORMULA_PREFIXES, normalize_header, sniff_delimiter
 
 REQUIRED_FIELDS = ("event_id", "track_id", "registration_id")
 # Headers that name a field under another word, beside the field's own name (matched after normalization).
@@ -25,9 +26,6 @@ def read_registrations(path: Path) -> list[Registration]:
         InputError: the file cannot be read, lacks a key column, or holds a status, ticket count or total that
             is not one.
     """
-    from batcher.input.loader import normalize_header, sniff_delimiter  # noqa: PLC0415
-    from batcher.input.rules import STATUS_ALIASES  # noqa: PLC0415 - row rules and loader load pyarrow: only a file pays
-    from batcher.results.file import FORMULA_PREFIXES  # noqa: PLC0415
 
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:

@@ -50,6 +50,7 @@ class Scenario:
     stall_rate: float = 0.0  # the answer comes only after stall_s
     stall_s: float = 30.0
     throttle_rate: float = 0.0  # 429 throttled
+    throttled_arrivals: frozenset[int] = frozenset()  # these API requests (1-based, as they arrive) answer 429
     fault_methods: frozenset[str] = frozenset({"GET", "PUT"})  # which requests the scripted and random faults hit
     daily_quota: int | None = None  # 429 quota_exceeded once this many requests came in
     token_expires_after: int | None = None  # an access token stops working after this many requests
@@ -63,6 +64,16 @@ class Scenario:
     page_sizes: list[int] = field(default_factory=list)
     short_pages: bool = False
     seed: int | None = None
+    # The device flow (RFC 8628): a code is approved at /activate (or by itself after auto_approve_after polls);
+    # device_answers are answered first to the device grant's polls, in order (an OAuth error word, or "500" and
+    # "garbage" for a broken server); token_lifetime_s is every access token's expires_in.
+    device_flow: bool = True  # False: the application may not use the device flow (unauthorized_client)
+    device_interval_s: int = 5
+    device_expires_s: int = 600
+    auto_approve_after: int | None = None
+    device_answers: list[str] = field(default_factory=list)
+    token_lifetime_s: int = 86_400
+    revocation: bool = True  # False: {auth}/revoke answers 404, as a server without one would
     # Hostile answers, for the tests of what a server that is not quite the API does to batcher:
     list_loop: str = ""  # "same": every list page is the first, with the same next_cursor; "new": a new cursor each
     repeat_first_page: bool = False  # every list page holds the first page's records; the cursor still advances
@@ -143,6 +154,19 @@ class RecordedRequest:
 
 
 @dataclass
+class DeviceLogin:
+    """One device authorization the sandbox handed out, and what became of it."""
+
+    device_code: str
+    user_code: str
+    client_id: str
+    created: float  # time.monotonic()
+    polls: int = 0
+    approved: bool | None = None  # None: not yet decided; False: denied at the page
+    granted: bool = False  # its tokens were issued (a device code is good for one grant)
+
+
+@dataclass
 class SandboxState:
     """What the sandbox knows and has seen.
 
@@ -162,6 +186,10 @@ class SandboxState:
     token_uses: int = 0  # requests authorized with the current access token
     refreshes: int = 0
     quota_used: int = 0  # requests counted against the daily quota
+    devices: dict[str, DeviceLogin] = field(default_factory=dict)  # by device_code
+    logins: int = 0  # device grants that issued tokens
+    revoked: list[str] = field(default_factory=list)  # tokens revoked at {auth}/revoke
+    arrived: int = 0  # API requests that arrived, answered or not
 
     def add(self, event_id: str, track_id: str, registration_id: str, status: str = "REGISTERED") -> None:
         """Know a registration (IDs are kept lower-case, track keys as given)."""

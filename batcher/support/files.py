@@ -112,15 +112,22 @@ def fsync_folder(folder: Path) -> None:
 
 
 @contextmanager
-def exclusive_lock(path: Path, *, wait: bool, busy_message: str = "") -> Iterator[int]:
+def exclusive_lock(
+    path: Path, *, wait: bool, busy_message: str = "", unusable: Callable[[OSError], UsageError] | None = None
+) -> Iterator[int]:
     """Hold an exclusive flock on path (created with mode 0600) for the block; yields the descriptor.
 
+    The one file lock of batcher: the results path's and the daily quota ledger's.
+
     Raises:
-        UsageError: the lock file cannot be created, or (with wait=False) another process holds it.
+        UsageError: the lock file cannot be created (unusable words it, if given), or (with wait=False) another
+            process holds it.
     """
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
     except OSError as exc:
+        if unusable is not None:
+            raise unusable(exc) from exc
         raise UsageError(f"{path}: cannot create the lock file ({exc.strerror or exc})") from exc
     try:
         try:
@@ -131,3 +138,39 @@ def exclusive_lock(path: Path, *, wait: bool, busy_message: str = "") -> Iterato
     finally:
         with contextlib.suppress(OSError):
             os.close(descriptor)
+
+
+@contextmanager
+def locked(descriptor: int, *, shared: bool = False) -> Iterator[None]:
+    """Hold a flock on a descriptor kept open by its owner (the pace record), waiting for it; released after."""
+    fcntl.flock(descriptor, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+def try_lock(path: Path) -> int | None:
+    """Take an exclusive flock on path (created with mode 0600) if no one holds it: its descriptor, else None.
+
+    For a caller that must not block its event loop; release_lock gives it back.
+
+    Raises:
+        UsageError: the lock file cannot be created.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot create the lock file ({exc.strerror or exc})") from exc
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def release_lock(descriptor: int) -> None:
+    """Give back a lock try_lock took."""
+    with contextlib.suppress(OSError):
+        os.close(descriptor)

@@ -5,6 +5,7 @@ The small files live in tests/corpus/; the ones too big to commit (a field over 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +26,6 @@ EXPECTED = {
     "conflicting_only.csv": "no row can be sent; every row is invalid",
     "empty.csv": "the file is empty",
     "garbage.bin.csv": "does not look like a CSV/text file",
-    "header_only.csv": "has a header row but no data rows",
     "high_bytes.csv": "line 1 is not valid UTF-8 (byte 0x80)",
     "latin1.csv": "line 3 is not valid UTF-8 (byte 0xe9). If it comes from Excel on Windows, run again with "
     "--encoding cp1252",
@@ -39,8 +39,25 @@ EXPECTED = {
 }
 
 
+QUIET = "header_only.csv"  # a day with no cancellations: nothing to do, exit 0
+
+
 def test_every_corpus_file_has_an_expected_message() -> None:
-    assert sorted(path.name for path in CORPUS.iterdir()) == sorted(EXPECTED)
+    assert sorted(path.name for path in CORPUS.iterdir()) == sorted([*EXPECTED, QUIET])
+
+
+def test_a_header_only_file_is_nothing_to_do_and_exits_0(
+    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    box = start_sandbox()
+    summary = tmp_path / "summary.json"
+    code = run_refused(box, CORPUS / QUIET, tmp_path / "results.csv", "--summary-json", str(summary))
+    err = capsys.readouterr().err
+    assert (code, err) == (0, f"batcher: {CORPUS / QUIET}: has a header row but no data rows: nothing to do\n")
+    assert box.state.requests == []
+    document = json.loads(summary.read_text())
+    assert (document["exit_code"], document["error"]) == (0, None)
+    assert "nothing to do" in document["note"]
 
 
 def assert_refused(

@@ -15,8 +15,8 @@ import pytest
 
 from batcher.cli import main as cli
 from batcher.cli.parser import option_table
-from batcher.cli.render import run_lines
 from batcher.flows.options import run_options
+from batcher.flows.render import run_lines
 from batcher.flows.run import RunHooks, run_flow
 from batcher.sandbox import app as sandbox
 from tests.conftest import (
@@ -379,8 +379,11 @@ def test_results_may_not_overwrite_the_input(write_csv: WriteCsv, capsys: pytest
     assert "is the input file" in capsys.readouterr().err
 
 
-def test_the_readme_cron_config_is_a_valid_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("page", ["README.md", "docs/nightly.md"])
+def test_the_documented_cron_config_is_a_valid_config_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], page: str
+) -> None:
+    readme = (ROOT / page).read_text(encoding="utf-8")
     block = readme.split("    # /etc/batcher.toml\n", 1)[1].split("\n\n", 1)[0]
     config = tmp_path / "batcher.toml"
     config.write_text("\n".join(line[4:] for line in block.splitlines()) + "\n")

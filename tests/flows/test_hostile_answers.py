@@ -16,7 +16,7 @@ import pytest
 
 from batcher.cli import main as cli
 from batcher.errors import EXIT_INTERNAL
-from batcher.http import client
+from batcher.http import pacing as client
 from batcher.models import KNOWN_STATUSES
 from batcher.remote import records
 from batcher.sandbox import app as sandbox

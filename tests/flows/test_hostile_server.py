@@ -18,7 +18,7 @@ from aiohttp import web
 
 from batcher.cli import main as cli
 from batcher.errors import AuthError, RunStopped
-from batcher.http import client
+from batcher.http import pacing, transport
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
 from batcher.models import WireStats
@@ -35,9 +35,9 @@ TOKEN_PATH = "/oauth2/token"
 
 @pytest.fixture
 def no_waits() -> Iterator[None]:
-    client.set_testing(True)
+    pacing.set_testing(True)
     yield
-    client.set_testing(False)
+    pacing.set_testing(False)
 
 
 async def in_pieces(request: web.Request, status: int, body: bytes, *, pieces: int = 3) -> web.StreamResponse:
@@ -152,7 +152,7 @@ async def test_a_read_gets_the_whole_body_and_refuses_one_past_the_cap(aiohttp_s
     async with ApiClient(replace(settings, base_url=root + "/v3"), TOKEN) as api_client:
         whole = await api_client.call("GET", f"{root}/v3/events/e", params={"size": "0"})
         too_big = await api_client.call(
-            "GET", f"{root}/v3/events/e", params={"size": str(client.MAX_RESPONSE_BYTES + 1)}
+            "GET", f"{root}/v3/events/e", params={"size": str(transport.MAX_RESPONSE_BYTES + 1)}
         )
     assert whole.answer is not None and whole.answer.body == big
     assert too_big.answer is not None and "larger than" in too_big.answer.error
@@ -228,7 +228,7 @@ async def test_an_unusable_retry_after_still_brings_the_throttle_stop(
     url, state = await serve(
         aiohttp_server, sandbox.Scenario(rate_limit_per_s=None, throttle_rate=1.0, retry_after=retry_after), groups
     )
-    quick = replace(settings, base_url=url, backoff_initial_s=0.01, backoff_max_s=0.02, max_throttle_wait_s=0.5)
+    quick = replace(settings, base_url=url, max_throttle_wait_s=0.5)
     started = time.monotonic()
     with pytest.raises(RunStopped, match="kept answering 429"):
         await asyncio.wait_for(send(plan_batches(groups, batch_size=1), quick), timeout=20)

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from batcher.cli import main as cli
-from batcher.remote.reads import TrackRead
-from batcher.remote.records import Record
+from batcher.models import Record, TrackRead
 from batcher.results.journal import Journal, journal_path
 from batcher.sandbox import app as sandbox
 from tests.conftest import EVENT, TOKEN_ENV, TRACK, StartSandbox, WriteCsv, read_results, reg_id

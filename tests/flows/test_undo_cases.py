@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from batcher.cli import main as cli
-from batcher.results.file import RESULT_COLUMNS
+from batcher.input.earlier import RESULT_COLUMNS
 from batcher.sandbox import app as sandbox
 from tests.conftest import EVENT, TOKEN_ENV, TRACK, StartSandbox, WriteCsv, read_results, reg_id, rows_for
 

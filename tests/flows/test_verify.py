@@ -12,8 +12,8 @@ from batcher.cli import main as cli
 from batcher.flows.verify import VERIFY_COLUMNS, default_verify_path, load_results, verify_results
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
+from batcher.input.earlier import RESULT_COLUMNS
 from batcher.remote.reads import getter
-from batcher.results.file import RESULT_COLUMNS
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
 from tests.conftest import EVENT, TOKEN_ENV, TRACK, StartSandbox, WriteCsv, known, read_results, reg_id, rows_for

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from batcher.http import api
-from batcher.http.api import Verdict
+from batcher.http.api import Stop, Verdict
 from batcher.models import Batch, QueryFlags
 
 
@@ -53,44 +53,102 @@ def test_only_given_flags_are_sent(flags: QueryFlags, expected: dict[str, str]) 
 
 
 ERRORS = json.dumps([{"error_key": "k", "error_message": "bad thing"}]).encode()
+QUOTA = b'[{"error_key": "quota_exceeded", "error_message": "quota"}]'
+URL = "http://127.0.0.1:9/v2/events/e/tracks/t/registrations"
+PROXY = "HTTP 503 from a proxy (an HTML page, not the API)"
+HTML = {"Content-Type": "text/html"}
+WELCOME = b"<html><body>Welcome</body></html>"
+ELSEWHERE = {"Location": "https://elsewhere.example/v3"}
+REDIRECT = "the API answered with a redirect to"
+NO_REDIRECTS = "batcher does not follow redirects (check --base-url)"
+WRONG_BASE_URL = f"from {URL}, and not the API's own error list: the base URL looks wrong (check --base-url)"
+HTML_200 = f"HTTP 200 with an HTML page from {URL}, not the API's JSON: the base URL looks wrong (check --base-url)"
+
+# (status, headers, body) -> (verdict, why it stops the run, error): the one decision per answer. An error of None
+# is not checked; "" means the answer carries none.
+VERDICTS = [
+    (200, {}, b"", Verdict.OK, None, ""),
+    (201, {}, b"", Verdict.FAIL_BATCH, None, None),  # issue 18.3: a 2xx other than 200/204/207 does not say it applied
+    (204, {}, b"", Verdict.OK, None, ""),
+    (200, {}, b'{"registration_status": "CANCELED"}', Verdict.OK, None, ""),
+    (200, HTML, WELCOME, Verdict.STOP_RUN, Stop.BASE_URL, HTML_200),
+    (200, {}, b"  <!DOCTYPE html><html>...</html>", Verdict.STOP_RUN, Stop.BASE_URL, HTML_200),
+    (301, ELSEWHERE, b"", Verdict.FAIL_BATCH, None, f"{REDIRECT} {ELSEWHERE['Location']}; {NO_REDIRECTS}"),
+    (302, {}, b"", Verdict.FAIL_BATCH, None, f"{REDIRECT} nowhere (no Location header); {NO_REDIRECTS}"),
+    (307, {"Location": "/v3/events/x"}, b"", Verdict.FAIL_BATCH, None, None),
+    (308, ELSEWHERE, b"", Verdict.FAIL_BATCH, None, None),
+    (207, {}, b'{"failed_registration_ids": ["A"]}', Verdict.PARTIAL, None, ""),
+    (207, {}, b"{}", Verdict.FAIL_BATCH, None, None),  # issue 18.3: a 207 not saying which failed proves nothing
+    (207, {}, b"", Verdict.FAIL_BATCH, None, None),
+    (207, {}, b"<html>", Verdict.STOP_RUN, Stop.BASE_URL, None),  # an HTML page is not the API's answer
+    (207, {}, b'{"failed_registration_ids": "A"}', Verdict.RETRY, None, None),
+    (400, {}, ERRORS, Verdict.BISECT, None, "HTTP 400: bad thing"),
+    (400, {}, b"", Verdict.BISECT, None, "HTTP 400"),
+    (401, {}, b'{"error_key": "unauthorized", "error_message": "nope"}', Verdict.REFRESH, None, "HTTP 401: nope"),
+    (403, {}, ERRORS, Verdict.STOP_RUN, Stop.PERMISSION, "HTTP 403: bad thing"),
+    (404, {}, ERRORS, Verdict.FAIL_GROUP, None, "HTTP 404: bad thing"),
+    (404, {}, b"404: Not Found", Verdict.STOP_RUN, Stop.BASE_URL, f"HTTP 404: 404: Not Found {WRONG_BASE_URL}"),
+    (404, {"Content-Type": "text/html"}, b"<html>Not Found</html>", Verdict.STOP_RUN, Stop.BASE_URL, None),
+    (404, {}, b"", Verdict.STOP_RUN, Stop.BASE_URL, f"HTTP 404 {WRONG_BASE_URL}"),
+    (409, {}, ERRORS, Verdict.FAIL_BATCH, None, "HTTP 409: bad thing"),
+    (429, {}, b'[{"error_key": "throttled", "error_message": "Too Many Requests"}]', Verdict.THROTTLED, None, None),
+    (429, {}, b"", Verdict.THROTTLED, None, "HTTP 429"),
+    (429, {}, QUOTA, Verdict.STOP_RUN, Stop.QUOTA, "HTTP 429: quota"),
+    (500, {}, ERRORS, Verdict.RETRY, None, "HTTP 500: bad thing"),
+    (502, {}, b"<html><body>Bad Gateway</body></html>", Verdict.RETRY, None, PROXY.replace("503", "502")),
+    (503, {}, b"", Verdict.RETRY, None, "HTTP 503"),
+    (503, {}, b"<html><head><title>503</title></head><body>Unavailable</body></html>", Verdict.RETRY, None, PROXY),
+    (503, {}, b"  <!DOCTYPE html><html>...</html>", Verdict.RETRY, None, PROXY),
+    (503, {"Content-Type": "text/html; charset=utf-8"}, b"<h1>Service Unavailable</h1>", Verdict.RETRY, None, PROXY),
+    (504, {}, b"not json", Verdict.RETRY, None, "HTTP 504: not json"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "headers", "body", "verdict", "stop", "error"), VERDICTS)
+def test_verdict_per_answer(
+    status: int, headers: dict[str, str], body: bytes, verdict: Verdict, stop: Stop | None, error: str | None
+) -> None:
+    answer = api.interpret(status, headers, body, url=URL)
+    assert (answer.verdict, answer.stop, answer.http_status) == (verdict, stop, status)
+    if error is not None:
+        assert answer.error == error
 
 
 @pytest.mark.parametrize(
-    ("status", "headers", "body", "verdict"),
+    ("verdict", "ids", "splits", "applied", "group_failed"),
     [
-        (200, {}, b"", Verdict.OK),
-        (201, {}, b"", Verdict.FAIL_BATCH),  # issue 18.3: a 2xx other than 200/204/207 does not say it applied
-        (202, {}, b"", Verdict.FAIL_BATCH),
-        (200, {"Content-Type": "text/html"}, b"<html><body>sign in</body></html>", Verdict.STOP_RUN),
-        (204, {}, b"", Verdict.OK),
-        (301, {"Location": "https://elsewhere.example/v3"}, b"", Verdict.FAIL_BATCH),
-        (302, {}, b"", Verdict.FAIL_BATCH),
-        (307, {"Location": "/v3/events/x"}, b"", Verdict.FAIL_BATCH),
-        (308, {"Location": "https://elsewhere.example/v3"}, b"", Verdict.FAIL_BATCH),
-        (207, {}, b'{"failed_registration_ids": ["A"]}', Verdict.PARTIAL),
-        (207, {}, b"{}", Verdict.FAIL_BATCH),  # issue 18.3: a 207 that does not say which failed proves nothing
-        (207, {}, b"", Verdict.FAIL_BATCH),
-        (207, {}, b"<html>", Verdict.STOP_RUN),  # an HTML page is not the API's answer
-        (207, {}, b"[" * 100_000 + b"]" * 100_000, Verdict.RETRY),  # issue 18.4: unreadable, not a crash
-        (400, {}, ERRORS, Verdict.FAIL_BATCH),
-        (401, {}, b'{"error_key": "unauthorized", "error_message": "nope"}', Verdict.REFRESH),
-        (403, {}, ERRORS, Verdict.STOP_RUN),
-        (404, {}, ERRORS, Verdict.FAIL_GROUP),
-        (404, {}, b"404: Not Found", Verdict.STOP_RUN),
-        (404, {"Content-Type": "text/html"}, b"<html>Not Found</html>", Verdict.STOP_RUN),
-        (404, {}, b"", Verdict.STOP_RUN),
-        (409, {}, ERRORS, Verdict.FAIL_BATCH),
-        (429, {}, b'[{"error_key": "throttled", "error_message": "Too Many Requests"}]', Verdict.THROTTLED),
-        (429, {}, b"", Verdict.THROTTLED),
-        (429, {}, b'[{"error_key": "quota_exceeded", "error_message": "quota"}]', Verdict.STOP_RUN),
-        (500, {}, ERRORS, Verdict.RETRY),
-        (502, {}, b"<html><body>Bad Gateway</body></html>", Verdict.RETRY),
-        (503, {}, b"", Verdict.RETRY),
-        (504, {}, b"not json", Verdict.RETRY),
+        (Verdict.OK, 2, False, True, False),
+        (Verdict.PARTIAL, 2, False, True, False),
+        (Verdict.BISECT, 2, True, False, False),
+        (Verdict.BISECT, 1, False, False, False),  # one id refused: it fails, alone
+        (Verdict.FAIL_BATCH, 2, False, False, False),
+        (Verdict.FAIL_GROUP, 2, False, False, True),
+        (Verdict.RETRY, 2, False, False, False),
+        (Verdict.STOP_RUN, 2, False, False, False),
     ],
 )
-def test_verdict_per_answer(status: int, headers: dict[str, str], body: bytes, verdict: Verdict) -> None:
-    assert api.interpret(status, headers, body).verdict is verdict
+def test_what_the_sender_does_follows_from_the_verdict(
+    verdict: Verdict, ids: int, splits: bool, applied: bool, group_failed: bool
+) -> None:
+    answer = api.Answer(verdict, 400)
+    assert (answer.splits(ids), verdict.applied, answer.group_failed) == (splits, applied, group_failed)
+
+
+@pytest.mark.parametrize(
+    ("body", "stop", "reading", "words"),
+    [
+        (ERRORS, Stop.PERMISSION, False, ("campaign:write", "--resume")),
+        (ERRORS, Stop.PERMISSION, True, ("campaign:read", "--no-snapshot")),
+        (QUOTA, Stop.QUOTA, False, ("00:00 UTC", "--resume")),
+        (b"404: Not Found", Stop.BASE_URL, False, (URL, "the base URL looks wrong", "pending")),
+    ],
+)
+def test_a_stop_is_worded_for_the_user(body: bytes, stop: Stop, reading: bool, words: tuple[str, ...]) -> None:
+    status = {Stop.PERMISSION: 403, Stop.QUOTA: 429, Stop.BASE_URL: 404}[stop]
+    answer = api.interpret(status, {}, body, url=URL)
+    assert answer.stop is stop
+    message = str(api.stop_error(answer, reading=reading))
+    assert all(word in message for word in words), message
 
 
 def test_207_failed_ids_are_read_in_canonical_form() -> None:
@@ -108,43 +166,6 @@ def test_error_body_is_cut_to_200_characters() -> None:
     assert len(answer.error) == len("HTTP 502: ") + 200
     message = json.dumps([{"error_key": "k", "error_message": "y" * 5000}]).encode()
     assert len(api.interpret(400, {}, message).error) == len("HTTP 400: ") + 200
-
-
-@pytest.mark.parametrize(
-    ("headers", "body"),
-    [
-        ({}, b"<html><head><title>503</title></head><body>Service Unavailable</body></html>"),
-        ({}, b"  <!DOCTYPE html><html>...</html>"),
-        ({"Content-Type": "text/html; charset=utf-8"}, b"<h1>Service Unavailable</h1>"),
-    ],
-)
-def test_an_html_error_page_is_summarized_not_copied(headers: dict[str, str], body: bytes) -> None:
-    assert api.interpret(503, headers, body).error == "HTTP 503 from a proxy (an HTML page, not the API)"
-
-
-def test_a_redirect_fails_the_batch_naming_its_target() -> None:
-    answer = api.interpret(307, {"Location": "https://elsewhere.example/v3"}, b"")
-    assert answer.error == (
-        "the API answered with a redirect to https://elsewhere.example/v3; batcher does not follow redirects "
-        "(check --base-url)"
-    )
-
-
-def test_a_404_that_is_not_the_api_says_the_base_url_looks_wrong() -> None:
-    answer = api.interpret(404, {}, b"404: Not Found", url="http://127.0.0.1:9/v2/events/e/tracks/t/registrations")
-    assert (answer.verdict, answer.stop) == (Verdict.STOP_RUN, api.Stop.BASE_URL)
-    message = str(api.stop_error(answer))
-    assert "http://127.0.0.1:9/v2/events/e/tracks/t/registrations" in message
-    assert "the base URL looks wrong" in message and "pending" in message
-
-
-def test_group_failure_and_stop_reasons_come_with_the_verdict() -> None:
-    assert api.interpret(404, {}, ERRORS).group_failed
-    assert not api.interpret(400, {}, ERRORS).group_failed
-    assert api.interpret(403, {}, ERRORS).stop is api.Stop.PERMISSION
-    assert "campaign:write" in str(api.stop_error(api.interpret(403, {}, ERRORS)))
-    assert "--no-snapshot" in str(api.stop_error(api.interpret(403, {}, ERRORS), reading=True))
-    assert api.interpret(429, {}, b'[{"error_key": "quota_exceeded", "error_message": "q"}]').stop is api.Stop.QUOTA
 
 
 @pytest.mark.parametrize(

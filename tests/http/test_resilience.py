@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import stat
@@ -16,7 +15,6 @@ import pytest
 from batcher.cli import main as cli
 from batcher.errors import AuthError, QuotaError, RunStopped
 from batcher.http.auth import Credentials, fingerprint, load_credentials
-from batcher.http.pacing import MAX_SLOWDOWN, RECOVER_AFTER_ANSWERS, Pace
 from batcher.http.quota import QuotaLedger
 from batcher.models import BatchResult
 from batcher.plan.chunker import plan_batches
@@ -39,6 +37,7 @@ def refreshing(url: str, *, refresh_token: str = sandbox.SANDBOX_REFRESH_TOKEN, 
     )
 
 
+@pytest.mark.real_waits
 async def test_throttled_429_waits_for_retry_after_before_sending_anything(
     aiohttp_server: Any, settings: Settings
 ) -> None:
@@ -284,19 +283,3 @@ async def test_soak_with_5xx_resets_and_stalls_applies_every_row(aiohttp_server:
     assert {state.status_of(EVENT, f"{TRACK}0", rid) for rid in groups[0].registration_ids} == {"CANCELED"}
     assert sum(1 for p in state.puts if p.status == 0) > 0  # resets did happen
     assert sum(1 for p in state.puts if p.status in (500, 503)) > 0
-
-
-async def test_pace_halves_after_a_429_and_doubles_back_after_calm_answers() -> None:
-    pace = Pace(0.01, asyncio.Event())
-    pace.throttled(0.0)
-    pace.throttled(0.0)
-    assert pace.factor == 4.0
-    for _ in range(RECOVER_AFTER_ANSWERS):
-        pace.answered()
-    assert pace.factor == 2.0
-    for _ in range(RECOVER_AFTER_ANSWERS):
-        pace.answered()
-    assert pace.factor == 1.0
-    for _ in range(10):
-        pace.throttled(0.0)
-    assert pace.factor == MAX_SLOWDOWN

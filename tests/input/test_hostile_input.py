@@ -18,8 +18,8 @@ from batcher.input.loader import MAX_COLUMNS, InputOptions, load_input, printabl
 from batcher.models import BatchResult, Outcome
 from batcher.plan.chunker import plan_batches
 from batcher.plan.reconciler import reconcile
-from batcher.results.file import write_results
 from batcher.results.report import extract_rows, read_results_file
+from batcher.results.writer import write_results
 from batcher.support import redaction
 from tests.conftest import EVENT, TRACK, reg_id
 

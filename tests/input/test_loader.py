@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from batcher.errors import InputError, UsageError
+from batcher.errors import InputError, NothingToDo, UsageError
+from batcher.input.earlier import RESULT_COLUMNS
 from batcher.input.loader import MAX_FIELD_CHARS, InputOptions, load_input, normalize_header
-from batcher.results.file import RESULT_COLUMNS
 from tests.conftest import EVENT, HEADER, TRACK, reg_id, rows_for
 
 WriteCsv = Callable[..., Path]
@@ -152,7 +152,6 @@ def test_rows_are_grouped_by_event_track_and_status_in_first_appearance_order(wr
     ("content", "message"),
     [
         (b"", "the file is empty"),
-        (b"event_id,track_id,registration_id\n", "has a header row but no data rows"),
         (b"event_id,track_id,registration_id\n\xff\xfe,x,y\n", "is not valid UTF-8"),
     ],
 )
@@ -161,6 +160,14 @@ def test_unreadable_files_are_input_errors(tmp_path: Path, content: bytes, messa
     path.write_bytes(content)
     with pytest.raises(InputError, match=message):
         load_input(path, default_status="CANCELED")
+
+
+def test_a_header_only_file_is_nothing_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "quiet.csv"
+    path.write_bytes(b"event_id,track_id,registration_id\n")
+    with pytest.raises(NothingToDo, match="has a header row but no data rows: nothing to do") as caught:
+        load_input(path, default_status="CANCELED")
+    assert caught.value.exit_code == 0
 
 
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:

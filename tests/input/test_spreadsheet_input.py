@@ -13,11 +13,13 @@ import pytest
 
 from batcher.cli import main as cli
 from batcher.errors import InputError, UsageError
+from batcher.input.earlier import RESULT_COLUMNS
 from batcher.input.loader import InputOptions, load_input
 from batcher.models import BatchResult
 from batcher.plan.chunker import plan_batches
 from batcher.plan.reconciler import reconcile
-from batcher.results.file import RESULT_COLUMNS, UTF8_BOM, write_results
+from batcher.results.format import UTF8_BOM
+from batcher.results.writer import write_results
 from tests.conftest import EVENT, TOKEN_ENV, TRACK, StartSandbox, known, reg_id
 
 WriteCsv = Callable[..., Path]

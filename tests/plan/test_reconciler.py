@@ -13,12 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from batcher.input.earlier import RESULT_COLUMNS
 from batcher.input.loader import LoadedInput, load_input
 from batcher.models import BatchResult, Outcome
 from batcher.plan.chunker import plan_batches
 from batcher.plan.reconciler import REJECTED_IN_207, all_succeeded, reconcile
-from batcher.results import file as results_file
-from batcher.results.file import FORMULA_PREFIXES, RESULT_COLUMNS, escape_formulas, write_results
+from batcher.results import writer as results_writer
+from batcher.results.format import escape_formulas
+from batcher.results.writer import write_results
+from batcher.support.csvtext import FORMULA_PREFIXES
 from tests.conftest import EVENT, TRACK, reg_id
 
 WriteCsv = Callable[..., Path]
@@ -164,7 +167,7 @@ WRITER_CELL = st.lists(
 def test_results_file_is_byte_for_byte_what_csv_writer_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notes: list[str], slice_rows: int
 ) -> None:
-    monkeypatch.setattr(results_file, "_SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(results_writer, "SLICE_ROWS", slice_rows)
     path = tmp_path / "in.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

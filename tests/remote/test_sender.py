@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from batcher.errors import AuthError, JournalError, QuotaError, RunStopped
+from batcher.errors import AuthError, JournalError, QuotaError, RunStopped, WrongBaseUrl
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
 from batcher.models import Batch, BatchResult, QueryFlags, RowGroup
@@ -95,6 +95,15 @@ async def test_retries_run_out_into_a_failed_batch(aiohttp_server: Any, settings
     assert result.attempts == 3
     assert result.error == "gave up after 3 attempts: HTTP 502 from a proxy (an HTML page, not the API)"
     assert len(state.puts) == 3
+
+
+async def test_a_200_with_a_web_page_stops_the_run_as_a_wrong_base_url(aiohttp_server: Any, settings: Settings) -> None:
+    groups = groups_of(3)
+    scenario = sandbox.Scenario(rate_limit_per_s=None, status=200, error_body="<html><body>Welcome</body></html>")
+    url, state = await serve(aiohttp_server, scenario, groups)
+    with pytest.raises(WrongBaseUrl, match=r"HTTP 200 with an HTML page from .*: the base URL looks wrong"):
+        await send(plan_batches(groups, batch_size=1), replace(settings, base_url=url))
+    assert len(state.puts) == 1  # the group's first batch goes alone, and its answer stops the run
 
 
 async def test_timeout_is_retried_and_counted(aiohttp_server: Any, settings: Settings) -> None:

@@ -1,6 +1,7 @@
 """Every text a person reads about a run: the plan, the end-of-run summary, the report, durations, plurals.
 
-Pure: values in, lines out. The command line prints them (through the redaction).
+Pure: values in, lines out. The command line prints them and the page (web/) shows them, both through the
+redaction: one text for both front-ends.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batcher.errors import WrongBaseUrl
+from batcher.errors import EXIT_OK, BatcherError, WrongBaseUrl
 from batcher.models import Outcome
 
 if TYPE_CHECKING:
     from batcher.flows.export import ExportResult
-    from batcher.flows.run import QuotaView, RunResult
-    from batcher.flows.session import SessionStats
+    from batcher.flows.summary import QuotaView, RunResult
     from batcher.flows.verify import VerifyResult
+    from batcher.http.session import SessionStats
     from batcher.plan.planning import Plan
     from batcher.remote.snapshot import Preview
     from batcher.results.report import Report
@@ -198,6 +199,11 @@ def preview_lines(preview: Preview) -> list[str]:
     return lines
 
 
+def error_word(error: BatcherError) -> str:
+    """ "error: " before an error's text, nothing before a nothing-to-do (exit 0)."""
+    return "error: " if error.exit_code != EXIT_OK else ""
+
+
 def run_lines(result: RunResult) -> tuple[list[str], list[str]]:
     """(stdout lines, stderr lines) for a finished run or plan."""
     out: list[str] = []
@@ -210,7 +216,7 @@ def run_lines(result: RunResult) -> tuple[list[str], list[str]]:
     if summary is not None and plan is not None:
         err.extend(_summary_lines(result))
     if result.error is not None:
-        err.append(f"{PROG}: error: {result.error}")
+        err.append(f"{PROG}: {error_word(result.error)}{result.error}")
     if result.interrupted:
         err.append(f"{PROG}: interrupted")
     if result.summary_error:

@@ -1,0 +1,1 @@
+"""The local page of `batcher ui`: routes, templates/, static/ (htmx, vendored), over the same flows."""

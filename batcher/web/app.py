@@ -1,0 +1,252 @@
+"""The page's routes, thin as the command line's: read the form, call a flow (through jobs.py) with the page's
+hooks, render a template. The guard (security.py) has checked every request before it gets here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import jinja2
+from aiohttp import BodyPartReader, web
+from markupsafe import Markup
+
+from batcher.defaults import FIELDS, MAX_INPUT_BYTES
+from batcher.errors import BatcherError, UsageError
+from batcher.models import KNOWN_STATUSES
+from batcher.support import redaction
+from batcher.web import views
+from batcher.web.jobs import Choices, Job, Jobs, PageSetup, safe_name
+from batcher.web.security import GATE, MULTIPART, Gate, guard
+
+JOBS = web.AppKey("jobs", Jobs)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+STATIC = Path(__file__).parent / "static"
+KEEPALIVE_S = 15.0
+CHUNK = 1 << 16
+STATUS_CHOICES = ("CANCELED", *(status for status in KNOWN_STATUSES if status != "CANCELED"))
+CANARY_ROWS = 20
+
+
+def make_app(setup: PageSetup, gate: Gate | None = None) -> web.Application:
+    """The page's application (its middleware guards every route, the static files too)."""
+    app = web.Application(middlewares=[guard], client_max_size=1 << 20)
+    app[GATE] = gate or Gate()
+    app[JOBS] = Jobs(setup)
+    app[TEMPLATES] = templates()
+    app.router.add_get("/", index)
+    app.router.add_post("/upload", upload)
+    app.router.add_post("/export", export)
+    app.router.add_get("/job/{id}", job_page)
+    app.router.add_get("/job/{id}/events", job_events)
+    app.router.add_get("/job/{id}/file/{which}", job_file)
+    app.router.add_post("/job/{id}/{action}", job_action)
+    app.router.add_static("/static/", STATIC, append_version=False)
+
+    async def close_jobs(app: web.Application) -> None:
+        await app[JOBS].close()
+
+    app.on_shutdown.append(close_jobs)
+    return app
+
+
+def templates() -> jinja2.Environment:
+    """Jinja2 with autoescape on, and every value shown passed through the redaction of known secrets."""
+
+    def finalize(value: object) -> object:
+        if isinstance(value, str) and not isinstance(value, Markup):
+            return redaction.redact(value)
+        return value
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("batcher.web", "templates"),
+        autoescape=True,
+        finalize=finalize,
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.filters.update(views.FILTERS)
+    return environment
+
+
+def render(request: web.Request, name: str, status: int = 200, **context: object) -> web.Response:
+    environment = request.app[TEMPLATES]
+    text = environment.get_template(name).render(csrf=request.app[GATE].csrf, **context)
+    return web.Response(text=text, status=status, content_type="text/html")
+
+
+async def index(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+    jobs = request.app[JOBS]
+    return render(
+        request, "index.html", status, error=error, history=jobs.listed(), api=jobs.setup.api, max_bytes=MAX_INPUT_BYTES
+    )
+
+
+async def upload(request: web.Request) -> web.StreamResponse:
+    """A CSV or xlsx from the form (or dropped on it): stored, bounded as an input is, in a 0700 folder."""
+    reader = request[MULTIPART]
+    part = await reader.next()
+    if not isinstance(part, BodyPartReader) or part.name != "file" or not part.filename:
+        return await index(request, error="choose a CSV or xlsx file first", status=400)
+    jobs = request.app[JOBS]
+    job_id, folder = jobs.new_folder()
+    path = folder / safe_name(part.filename)
+    size = 0
+    with path.open("wb") as handle:
+        while chunk := await part.read_chunk(CHUNK):
+            size += len(chunk)
+            if size > MAX_INPUT_BYTES:
+                handle.close()
+                path.unlink()
+                folder.rmdir()
+                message = f"{part.filename}: larger than {MAX_INPUT_BYTES:,} bytes, the most an input may be"
+                return await index(request, error=message, status=413)
+            handle.write(chunk)
+    if size == 0:
+        path.unlink()
+        folder.rmdir()
+        return await index(request, error=f"{part.filename}: the file is empty", status=400)
+    job = jobs.add(job_id, folder, path, part.filename)
+    raise web.HTTPSeeOther(f"/job/{job.id}")
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    """`batcher export EVENT_ID` into a job's folder; the job page then offers to use the file."""
+    from batcher.flows.export import export_flow, export_options  # noqa: PLC0415
+    from batcher.flows.options import read_options  # noqa: PLC0415
+    from batcher.flows.render import export_lines  # noqa: PLC0415
+
+    form = await request.post()
+    event = str(form.get("event_id", "")).strip()
+    jobs = request.app[JOBS]
+    values = {**jobs.setup.values, "no_progress": True}
+    try:
+        chosen = export_options([event], read_options(values), out="export.csv")
+    except BatcherError as exc:
+        return await index(request, error=str(exc), status=400)
+    job_id, folder = jobs.new_folder()
+    path = folder / f"{event.lower()}.export.csv"
+    chosen = replace(chosen, out=path)
+    try:
+        exported = await asyncio.get_running_loop().run_in_executor(
+            None, lambda: export_flow(chosen, jobs.setup.environ)
+        )
+    except BatcherError as exc:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+        return await index(request, error=str(exc), status=400)
+    job = jobs.add(job_id, folder, path, path.name)
+    job.notes = export_lines(exported)
+    raise web.HTTPSeeOther(f"/job/{job.id}")
+
+
+def _job(request: web.Request) -> Job:
+    job = request.app[JOBS].get(request.match_info["id"])
+    if job is None:
+        raise web.HTTPNotFound(text="batcher ui: no such file on this page; start again from the first page")
+    return job
+
+
+async def job_page(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
+    job = _job(request)
+    return render(request, "job.html", status, **_context(job), error=error)
+
+
+def _context(job: Job) -> dict[str, object]:
+    choices = job.choices or Choices(STATUS_CHOICES[0], limit=None)
+    return {
+        "job": job,
+        "state": views.state_of(job),
+        "choices": choices,
+        "statuses": STATUS_CHOICES,
+        "fields": FIELDS,
+        "canary_rows": CANARY_ROWS,
+        "api": job.setup.api,
+    }
+
+
+async def job_events(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: the job's state section, again at every change (a reconnect starts with it)."""
+    job = _job(request)
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
+    await response.prepare(request)
+    environment = request.app[TEMPLATES]
+    seen = -1
+    try:
+        while True:
+            if job.version != seen:
+                seen = job.version
+                html = environment.get_template("state.html").render(csrf=request.app[GATE].csrf, **_context(job))
+                data = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
+                await response.write(f"event: state\n{data}\n".encode())
+            elif not await job.wait_change(seen, KEEPALIVE_S):
+                await response.write(b": still here\n\n")
+    except (ConnectionResetError, ConnectionError):
+        pass
+    return response
+
+
+async def job_file(request: web.Request) -> web.StreamResponse:
+    """A file of the job, as an attachment: the input, the results (in the input's format), verify, undo."""
+    job = _job(request)
+    files = {
+        "input": job.input,
+        "results": job.results,
+        "verify": job.verify_file,
+        "undo": job.undo_results,
+    }
+    path = files.get(request.match_info["which"])
+    if path is None or not path.is_file():
+        raise web.HTTPNotFound(text="batcher ui: that file is not there (yet)")
+    # named after the file the person chose: "Cancellations.xlsx" gives "Cancellations.results.csv"
+    name = safe_name(Path(job.name).stem + path.name[len(job.input.stem) :])
+    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+async def job_action(request: web.Request) -> web.StreamResponse:
+    job = _job(request)
+    action = request.match_info["action"]
+    form = await request.post()
+    try:
+        if action == "preview":
+            job.start_run(_choices(form))
+        elif action == "send":
+            job.decide(send=True)
+        elif action == "cancel":
+            job.decide(send=False)
+        elif action == "stop":
+            job.press_stop()
+        elif action == "retry":
+            if job.choices is None:
+                raise UsageError("preview and send first: there is nothing to retry")
+            job.start_run(job.choices, resume=True)
+        elif action == "undo":
+            job.start_undo()
+        elif action == "verify":
+            job.start_verify()
+        else:
+            raise web.HTTPNotFound(text="batcher ui: no such action")
+    except BatcherError as exc:
+        return await job_page(request, error=str(exc), status=409 if job.busy else 400)
+    raise web.HTTPSeeOther(f"/job/{job.id}")
+
+
+def _choices(form: Mapping[str, object]) -> Choices:
+    """The Start form as run's options.
+
+    Raises:
+        UsageError: the canary's row count is not a whole number of 1 or more.
+    """
+    get = form.get
+    status = str(get("status", "CANCELED"))
+    canary = None
+    if get("canary"):
+        text = str(get("canary_rows", CANARY_ROWS)).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise UsageError(f"the canary takes a whole number of rows, 1 or more (got {text!r})")
+        canary = int(text)
+    columns = tuple(
+        (name, str(get(f"column_{name}"))) for name in FIELDS if str(get(f"column_{name}", "") or "").strip()
+    )
+    return Choices(status=status, if_status=str(get("if_status", "") or ""), limit=canary, columns=columns)

@@ -1,0 +1,87 @@
+"""Exit codes that fit a nightly job (issue 19): an API that cannot be reached stops the run (3) with the rows
+pending and the daily count untouched; Ctrl-C at the confirmation prompt is an interruption (130)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from batcher.cli import main as cli
+from batcher.http import pacing
+from batcher.http.quota import QuotaLedger
+from batcher.sandbox import app as sandbox
+from tests.conftest import RunningSandbox, known, outcomes, rows_for
+
+TOKEN = sandbox.SANDBOX_TOKEN
+StartSandbox = Callable[..., RunningSandbox]
+
+
+@pytest.fixture
+def no_waits() -> Iterator[None]:
+    pacing.set_testing(True)
+    yield
+    pacing.set_testing(False)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run(path: Path, url: str, results: Path, state: Path, *extra: str) -> int:
+    words = ["run", str(path), "--status", "CANCELED", "--base-url", url, "--results", str(results)]
+    words += ["--state-dir", str(state), "--no-progress", *extra]
+    return cli.main(words, environ={"CTCT_ACCESS_TOKEN": TOKEN})
+
+
+def test_an_unreachable_api_stops_with_3_rows_pending_and_counts_no_request(
+    write_csv: Callable[..., Path],
+    start_sandbox: StartSandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_waits: None,
+) -> None:
+    rows = rows_for(5)
+    path, results, state = write_csv(rows), tmp_path / "results.csv", tmp_path / "state"
+    code = run(path, f"http://127.0.0.1:{closed_port()}/v3", results, state, "--yes", "--no-snapshot")
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "cannot be reached" in err and "--resume" in err
+    assert set(outcomes(results)) == {"pending"}
+    assert QuotaLedger(state, 10_000).used_today() == 0  # before: every attempt of every batch was counted
+    box = start_sandbox(registrations=known(rows))
+    assert run(path, box.url, results, state, "--yes", "--no-snapshot", "--resume") == 0
+    assert set(outcomes(results)) == {"succeeded"}
+
+
+class Interrupting:
+    """A terminal's stdin where the user presses Ctrl-C at the prompt."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_at_the_confirmation_prompt_exits_130(
+    write_csv: Callable[..., Path],
+    start_sandbox: StartSandbox,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = rows_for(3)
+    box = start_sandbox(registrations=known(rows))
+    monkeypatch.setattr(sys, "stdin", Interrupting())
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code = run(write_csv(rows), box.url, tmp_path / "results.csv", tmp_path / "state", "--no-snapshot")
+    err = capsys.readouterr().err
+    assert code == 130, err  # before: 2, as if the user had answered no
+    assert "interrupted" in err
+    assert box.state.puts == []

@@ -1,0 +1,127 @@
+"""The import graph of batcher/, read from the source (imports inside functions and under TYPE_CHECKING count):
+no cycle between modules, and no private name (`_x`) imported from another module, by batcher, tests or bench.
+
+The layers themselves are import-linter's contracts in pyproject.toml (`make lint`)."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "batcher"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path, package: str | None = None) -> Iterator[tuple[str, str, int]]:
+    """(module imported from, name imported or "", line) of every import in the file, at any depth; package: the
+    one relative imports start from (default: the file's own, inside this checkout)."""
+    if package is None:
+        me = module_name(path)
+        package = me if path.name == "__init__.py" else me.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, "", node.lineno
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                yield base, alias.name, node.lineno
+
+
+def graph() -> dict[str, set[str]]:
+    """batcher's modules and the batcher modules each imports (`from package import module` names the module)."""
+    edges: dict[str, set[str]] = {name: set() for name in MODULES}
+    for name, path in MODULES.items():
+        for source, imported, _ in imports(path):
+            target = f"{source}.{imported}" if f"{source}.{imported}" in MODULES else source
+            if target in MODULES and target != name:
+                edges[name].add(target)
+    return edges
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_modules_of_batcher_import_each_other_without_a_cycle() -> None:
+    assert cycles(graph()) == []
+
+
+def test_an_import_inside_a_function_is_read_and_a_cycle_is_found(tmp_path: Path) -> None:
+    late = tmp_path / "late.py"
+    late.write_text("def later() -> None:\n    from batcher.models import _hidden\n    from . import sibling\n")
+    assert list(imports(late, package="batcher.plan")) == [
+        ("batcher.models", "_hidden", 2),
+        ("batcher.plan", "sibling", 3),
+    ]
+    assert private_imports([late]) == [f"{late}:2: _hidden from batcher.models"]
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert cycles(edges) == [["a", "b", "c"]]
+    assert "batcher.models" in graph()["batcher.settings"]  # the real graph is read
+
+
+def private_imports(paths: list[Path]) -> list[str]:
+    """Each private name (`_x`) imported from a batcher module, as path:line: name from module."""
+    found = []
+    for path in paths:
+        inside = path.is_relative_to(ROOT)
+        for source, imported, line in imports(path, package=None if inside else "batcher"):
+            if source.split(".")[0] == "batcher" and imported.startswith("_") and not imported.startswith("__"):
+                found.append(f"{path}:{line}: {imported} from {source}")
+    return found
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    paths = [path for folder in ("batcher", "tests", "bench") for path in sorted((ROOT / folder).rglob("*.py"))]
+    assert len(paths) > 50
+    assert private_imports(paths) == []
+
+
+def test_one_file_lock_flock_is_called_in_support_files_only() -> None:
+    importers = sorted(
+        name for name, path in MODULES.items() if any(source == "fcntl" for source, _, _ in imports(path))
+    )
+    assert importers == ["batcher.support.files"]
