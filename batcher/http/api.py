@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from batcher.errors import AuthError, QuotaError, RunStopped, WrongBaseUrl
 from batcher.models import KNOWN_STATUSES, Batch, QueryFlags
@@ -182,8 +182,9 @@ def interpret(status: int, headers: Mapping[str, str], body: bytes, *, url: str 
 
 
 def certificate_failure(url: str, detail: str) -> Answer:
-    """The verdict when the server's TLS certificate fails verification: stop at once, never retry."""
-    where = _cut(url.encode()) or "the server"
+    """The verdict when the TLS certificate of url's server fails verification: stop at once, never retry."""
+    parts = urlsplit(url)
+    where = _cut(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".encode()) or "the server"
     return Answer(
         Verdict.STOP_RUN,
         None,

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -317,19 +316,13 @@ class ApiClient:
         except TimeoutError:
             return Answer(Verdict.RETRY, None, f"no answer within {self.settings.timeout_s:g} s"), True
         except aiohttp.ClientConnectorCertificateError as exc:  # no retry can mend a certificate
-            return api.certificate_failure(_origin(url), str(exc.certificate_error)), True
+            return api.certificate_failure(url, str(exc.certificate_error)), True
         except aiohttp.ClientConnectorError as exc:  # refused, no route, no such host: nothing reached the API
             text = redaction.redact(str(exc) or type(exc).__name__)
             return Answer(Verdict.RETRY, None, f"connection failed: {text}"), False
         except aiohttp.ClientError as exc:
             text = redaction.redact(str(exc) or type(exc).__name__)
             return Answer(Verdict.RETRY, None, f"connection failed: {text}"), True
-
-
-def _origin(url: str) -> str:
-    """scheme://host:port of url: what a certificate is for."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def _unreachable(base_url: str, attempts: int, answer: Answer) -> RunStopped:

@@ -201,10 +201,12 @@ def test_a_deep_json_list_page_is_unreadable(
     results, summary = tmp_path / "r.csv", tmp_path / "summary.json"
     code = run(write_csv(rows), box.url, results, "--summary-json", str(summary))
     err = capsys.readouterr().err
-    assert code == 3, err
+    assert code == 1, err
     assert "Traceback" not in err
-    assert set(outcomes(results)) == {"pending"}
-    assert json.loads(summary.read_text())["exit_code"] == 3
+    lines = read_results(results)
+    assert {row["outcome"] for row in lines} == {"failed"}
+    assert all("cannot read" in row["error"] for row in lines)
+    assert json.loads(summary.read_text())["exit_code"] == 1
     assert box.state.puts == []
 
 
@@ -341,3 +343,22 @@ def test_a_certificate_that_fails_verification_stops_at_once(
         assert set(outcomes(results)) == {"pending"}
         assert export(url, tmp_path / "e.csv") == 3
         assert "certificate" in capsys.readouterr().err
+
+
+def test_a_token_endpoint_whose_certificate_fails_stops_the_run(
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    self_signed: ssl.SSLContext,
+) -> None:
+    rows = rows_of(2)
+    box = start_sandbox(registrations=known(rows))
+    environ = {"CTCT_REFRESH_TOKEN": sandbox.SANDBOX_REFRESH_TOKEN, "CTCT_CLIENT_ID": sandbox.SANDBOX_CLIENT_ID}
+    with sandbox.serve_in_thread(sandbox.Scenario(rate_limit_per_s=None), ssl_context=self_signed) as (tls, _state):
+        token_url = tls.removesuffix("/v3") + sandbox.TOKEN_PATH
+        code = run(write_csv(rows), box.url, tmp_path / "r.csv", "--token-url", token_url, environ=environ)
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "TLS certificate" in err and "failed verification" in err and "Traceback" not in err
+    assert box.state.requests == []
