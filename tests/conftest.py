@@ -1,16 +1,19 @@
-"""Shared fixtures: CSV writing, fast settings, a real sandbox server on 127.0.0.1, a clean environment."""
+"""Shared fixtures: CSV writing, fast settings, a real sandbox server on 127.0.0.1, a clean environment, the command
+line at the test environment's pace (run_cli), and no backoff waits unless a test is marked real_waits."""
 
 from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
+from batcher.cli import main as cli
 from batcher.http import pacing
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
@@ -132,3 +135,25 @@ def read_results(path: Path) -> list[dict[str, str]]:
 def outcomes(path: Path) -> list[str]:
     """The outcome column of a results file."""
     return [row["outcome"] for row in read_results(path)]
+
+
+# the test rows' own registration_status column names each row's target
+TARGET_COLUMN = ("--status-column", "registration_status")
+BLIND = (*TARGET_COLUMN, "--no-snapshot")  # ... and send without reading first
+# the test environment's pace: the sandboxes of the tests have no per-second limit; a test of the pace passes --rate,
+# which beats the environment
+TEST_PACE = {"BATCHER_RATE": "1000"}
+
+
+class RunCli(Protocol):
+    def __call__(self, args: Sequence[str], env: Mapping[str, str] | None = None) -> int: ...
+
+
+@pytest.fixture
+def run_cli() -> RunCli:
+    """cli.main(args) with the sandbox's token (or env, when given) and the test environment's pace."""
+
+    def run(args: Sequence[str], env: Mapping[str, str] | None = None) -> int:
+        return cli.main(list(args), environ={**TEST_PACE, **(TOKEN_ENV if env is None else env)})
+
+    return run

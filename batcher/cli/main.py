@@ -198,7 +198,7 @@ def _show_preview(preview: Preview) -> None:
 
 def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
     def confirm(plan: Plan, quota: QuotaView | None) -> bool:
-        if options.yes or options.sandbox or not plan.batches or not (sys.stdin.isatty() and sys.stderr.isatty()):
+        if options.yes or options.sandbox or not plan.groups or not (sys.stdin.isatty() and sys.stderr.isatty()):
             return True
         for line in plan_lines(plan, options.settings, quota, reads=options.snapshot):
             say(line)

@@ -97,7 +97,7 @@ def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None, *, reads
         left = plural(plan.held_back, "row is", "rows are")
         lines.append(f"--limit {plan.limit}: {left} left for a later run with --resume")
     bound = read_bound(plan) if reads else 0
-    puts = len(plan.batches)
+    puts = plan.requests
     lines.append(
         f"this run: {plural(plan.sendable_rows, 'registration')} in {plural(puts, 'request')} of up to "
         f"{settings.batch_size} IDs"
@@ -162,7 +162,7 @@ def _stated_lines(plan: Plan) -> list[str]:
 
 
 def confirm_question(plan: Plan, settings: Settings, *, reads: bool = True) -> str:
-    sends = f"{plural(len(plan.batches), 'request')} to {settings.base_url}? [y/N] "
+    sends = f"{plural(plan.requests, 'request')} to {settings.base_url}? [y/N] "
     return f"Read up to {read_bound(plan)} and send {sends}" if reads else f"Send {sends}"
 
 

@@ -177,12 +177,16 @@ def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks)
             on_progress=advance,
             resume=options.resume,
             results_format=options.results_format,
-            reads=ReadOptions(options.if_status, options.max_changes, force=options.force)
-            if options.snapshot
-            else None,
-            on_preview=hooks.on_preview,
+            reads=ReadOptions(options.if_status, force=options.force) if options.snapshot else None,
+            on_preview=lambda preview: _previewed(options, preview, hooks),
             controls=Controls(hooks.confirm_changes, hooks.stop),
         )
+
+
+def _previewed(options: RunOptions, preview: Preview, hooks: RunHooks) -> None:
+    """The reads are done, before any PUT: the real changes are known."""
+    check_max_changes(options, preview.changes, read=True)
+    hooks.on_preview(preview)
 
 
 def _quota_view(session: Session) -> QuotaView | None:
@@ -239,23 +243,36 @@ def _check_distinct_paths(options: RunOptions) -> None:
 
 
 def check_guard_rails(plan: Plan, options: RunOptions) -> None:
-    """Refuse a run that can send nothing, or that would change more than --max-changes.
+    """Refuse a run that can send nothing, or (without the reads) that would change more than --max-changes.
 
     Raises:
         UsageError: the run is refused; nothing was sent.
     """
-    waiting = plan.loaded.needs_resolution is not None  # people-shaped rows: batched once resolved (resolve.py)
-    nothing = not plan.batches and not plan.rows_applied_before and not plan.carried_over
+    waiting = plan.waiting is not None  # people-shaped rows: batched once resolved (resolve.py)
+    nothing = not plan.groups and not plan.rows_applied_before and not plan.carried_over
     if nothing and not waiting and plan.preset is None:
         raise UsageError(f"{options.input}: no row can be sent; every row is invalid. Run 'batcher plan' to see why.")
-    needs = plan.loaded.needs_resolution  # rows resolved when run may all change too
-    changes = plan.sendable_rows + (0 if needs is None else int(needs.sum()))
-    # with the reads, --max-changes counts the real changes once they are known (before any PUT)
-    if options.max_changes is not None and not options.snapshot and changes > options.max_changes:
-        raise UsageError(
-            f"{options.input}: this run would change {changes} registrations, more than --max-changes "
-            f"{options.max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
-        )
+    if not options.snapshot:  # with the reads, the real changes are counted once they are known (before any PUT)
+        check_max_changes(options, plan.sendable_rows + plan.waiting_rows, read=False)  # resolved rows may change too
+
+
+class TooManyChanges(UsageError):
+    """More changes than --max-changes allows: nothing was sent."""
+
+
+def check_max_changes(options: RunOptions, changes: int, *, read: bool) -> None:
+    """The one check of --max-changes: changes counted from the plan, or (read) from the reads before any PUT.
+
+    Raises:
+        TooManyChanges: the run is refused; nothing was sent.
+    """
+    if options.max_changes is None or changes <= options.max_changes:
+        return
+    shown = "the reads show this run" if read else "this run"
+    raise TooManyChanges(
+        f"{options.input}: {shown} would change {changes} registrations, more than --max-changes "
+        f"{options.max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
+    )
 
 
 def exit_code(plan: Plan, summary: RunSummary | None, *, allow_invalid: bool) -> int:

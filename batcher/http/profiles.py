@@ -33,8 +33,9 @@ LOGIN_LOCK_NAME = "login.lock"  # held by a `batcher login` from its first reque
 MAX_PROFILE_CHARS = 64
 MAX_VALUE_CHARS = 8192
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9_-]+")
-# RFC 6750's b64token and the characters of client IDs seen in practice: printable ASCII, no space, no quote
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9\-._~+/=:]+")
+# visible ASCII: OAuth tokens (RFC 6749 appendix A) and client IDs are in it; a space, a line break or a control
+# character would break (or add to) the Authorization header
+TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+")
 
 
 def check_profile_name(name: str) -> str:
@@ -60,9 +61,9 @@ def check_secret_value(value: str, what: str) -> str:
     """
     if not value:
         raise UsageError(f"{what} is empty")
-    if len(value) > MAX_VALUE_CHARS or not _TOKEN_CHARS.fullmatch(value):
+    if len(value) > MAX_VALUE_CHARS or not TOKEN_CHARACTERS.fullmatch(value):
         raise UsageError(
-            f"{what} holds a character a token never has (a control character, a space, a quote or non-ASCII); "
+            f"{what} holds a character a token never has (a control character, a space, a line break or non-ASCII); "
             "refused, nothing saved"
         )
     return value

@@ -1,4 +1,4 @@
-"""The plan of a run: an input file loaded, validated, cut down by an earlier run and --limit, and batched."""
+"""The plan of a run: an input file loaded, validated, and cut down by an earlier run and --limit (the one cut)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import numpy as np
 import numpy.typing as npt
 
 from batcher.errors import UsageError
-from batcher.input.columnar import Strings
+from batcher.input.columnar import Flags, Strings
 from batcher.input.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, load_input
 from batcher.input.rows import no_target_message
-from batcher.models import Batch, RegistrationKey, RowGroup
-from batcher.plan.chunker import plan_batches
+from batcher.models import RegistrationKey, RowGroup
+from batcher.plan.chunker import count_requests
 from batcher.results.journal import journal_path, read_applied
 from batcher.results.reader import read_succeeded_keys
 from batcher.settings import Settings
@@ -22,22 +22,37 @@ from batcher.settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """An input file validated and cut into batches; nothing sent yet."""
+    """An input file validated and cut down by an earlier run and --limit; nothing sent yet.
+
+    The plan holds groups, not batches: the chunker cuts the batches once, when the run sends, after resolving and
+    reading have settled which rows are really sent.
+    """
 
     loaded: LoadedInput
-    batches: tuple[Batch, ...]
+    groups: tuple[RowGroup, ...]  # the rows to send (after the earlier run and --limit), by event, track and status
     applied_before: npt.NDArray[np.int64]  # per row: HTTP status of an earlier run that applied it, 0 if none
+    batch_size: int
     held_back: int = 0  # valid rows left for a later run by --limit
     limit: int | None = None
     carried_over: int = 0  # rows that succeeded in an earlier results file given as input: kept, not sent
     notices: tuple[str, ...] = ()  # about the earlier run, said at the end
-    groups: tuple[RowGroup, ...] = ()  # the rows to send, before batching (after the earlier run and --limit)
+    waiting: Flags | None = None  # people-shaped rows to resolve when run (within --limit); None: no row needs it
     expected_status: Strings | None = None  # undo: per row, the status the run gave it (it must still have it)
     preset: tuple[Strings, Strings] | None = None  # undo: per row, an outcome and reason decided from the file
 
     @property
     def sendable_rows(self) -> int:
-        return sum(len(batch.rows) for batch in self.batches)
+        return sum(len(group.rows) for group in self.groups)
+
+    @property
+    def waiting_rows(self) -> int:
+        """Rows sent once resolved (people-shaped input), within --limit."""
+        return 0 if self.waiting is None else int(self.waiting.sum())
+
+    @property
+    def requests(self) -> int:
+        """The PUTs the groups take at most (reads may settle some rows first; resolved rows add theirs)."""
+        return count_requests(self.groups, batch_size=self.batch_size)
 
     @property
     def invalid_rows(self) -> int:
@@ -53,7 +68,7 @@ class Plan:
 
     def estimated_seconds(self, settings: Settings) -> float:
         """The time the requests take at the configured pace."""
-        return max(0, len(self.batches) - 1) * settings.pacing_interval_s
+        return max(0, self.requests - 1) * settings.pacing_interval_s
 
 
 def prepare(
@@ -69,7 +84,8 @@ def prepare(
 
     With resume_from, the results path of an earlier run: leave out what its journal and results say it applied.
 
-    With limit, only the first limit rows still to send (in input order) are batched: a canary run.
+    With limit, only the first limit rows still to send (in input order, people-shaped rows to resolve included)
+    are planned: a canary run.
 
     Raises:
         InputError: the file cannot be read or trusted.
@@ -82,27 +98,37 @@ def prepare(
     loaded = load_input(input_path, default_status=default_status, options=options)
     if options.status_column is None and default_status is None and loaded.earlier is None:
         raise UsageError(no_target_message(input_path, loaded.header))
-    return batched_plan(loaded, settings, applied, limit, notices)
+    return cut_plan(loaded, settings, applied, limit, notices)
 
 
-def batched_plan(
+def cut_plan(
     loaded: LoadedInput,
     settings: Settings,
     applied: Mapping[RegistrationKey, int] | None,
     limit: int | None,
     notices: list[str],
 ) -> Plan:
-    """The plan of loaded rows: leave out what an earlier run applied, cut to --limit, batch."""
+    """The plan of loaded rows: leave out what an earlier run applied, then cut to --limit (the one cut)."""
     applied_before = np.zeros(loaded.row_count, dtype=np.int64)
     groups = list(loaded.groups)  # rows carried over from a results file given as input are in no group
     if applied:
         groups = _without_applied(groups, applied, applied_before)
+    waiting = None
+    if loaded.needs_resolution is not None:
+        waiting = loaded.needs_resolution & ~loaded.carried_over & (loaded.invalid_reason == "")
     held_back = 0
     if limit is not None:
-        groups, held_back = first_rows(groups, limit)
-    batches = tuple(plan_batches(groups, batch_size=settings.batch_size))
+        groups, waiting, held_back = _first_rows(groups, waiting, limit)
     return Plan(
-        loaded, batches, applied_before, held_back, limit, loaded.carried_over_rows, tuple(notices), tuple(groups)
+        loaded,
+        tuple(groups),
+        applied_before,
+        settings.batch_size,
+        held_back,
+        limit,
+        loaded.carried_over_rows,
+        tuple(notices),
+        waiting,
     )
 
 
@@ -126,18 +152,23 @@ def read_earlier_run(results_path: Path, *, notices: list[str]) -> dict[Registra
     return applied
 
 
-def first_rows(groups: list[RowGroup], limit: int) -> tuple[list[RowGroup], int]:
-    """The groups cut down to the first limit rows of the input; and how many rows were left out."""
-    rows = np.sort(np.fromiter((row for group in groups for row in group.rows), dtype=np.int64))
+def _first_rows(groups: list[RowGroup], waiting: Flags | None, limit: int) -> tuple[list[RowGroup], Flags | None, int]:
+    """The groups and the rows to resolve cut down to the first limit rows of the input; and how many rows were
+    left out."""
+    grouped = np.fromiter((row for group in groups for row in group.rows), dtype=np.int64)
+    resolving = np.flatnonzero(waiting) if waiting is not None else np.zeros(0, dtype=np.int64)
+    rows = np.sort(np.concatenate([grouped, resolving]))
     if len(rows) <= limit:
-        return groups, 0
+        return groups, waiting, 0
     last = rows[limit - 1] if limit > 0 else -1
     kept: list[RowGroup] = []
     for group in groups:
         count = int(np.searchsorted(np.asarray(group.rows), last, side="right"))
         if count:
             kept.append(replace(group, registration_ids=group.registration_ids[:count], rows=group.rows[:count]))
-    return kept, len(rows) - limit
+    if waiting is not None:
+        waiting = waiting & (np.arange(len(waiting)) <= last)
+    return kept, waiting, len(rows) - limit
 
 
 def _without_applied(

@@ -12,7 +12,7 @@ import numpy.typing as npt
 
 from batcher.input.columnar import Strings
 from batcher.input.rows import LoadedInput
-from batcher.models import Batch, BatchResult, Outcome
+from batcher.models import Batch, BatchResult, Outcome, RowGroup
 from batcher.results.format import RowResults
 
 REJECTED_IN_207 = "rejected by the API in a 207 response"
@@ -24,6 +24,7 @@ def reconcile(
     results: Iterable[BatchResult],
     *,
     pending_reason: str = "not sent",
+    planned: Sequence[RowGroup] = (),
     applied_before: npt.NDArray[np.int64] | None = None,
     held_back_reason: str = "not sent",
     previous_status: Strings | None = None,
@@ -35,12 +36,18 @@ def reconcile(
     such rows were not sent again and count as succeeded. Rows the input carried over from an earlier results
     file keep that file's outcome (succeeded), HTTP status, attempts and batch.
 
+    planned holds the rows the run meant to send: pending (pending_reason) unless a batch's answer or a decision
+    says otherwise, even where the run stopped before they were batched; the other valid rows were held back
+    (held_back_reason).
+
     previous_status is what the reads found before the change (None: nothing was read). decided holds, per row,
     an outcome and its reason settled before sending (unchanged, skipped, failed); "" where the row was not.
     """
     n = loaded.row_count
     outcome = np.full(n, Outcome.PENDING.value, dtype=object)
-    error = np.full(n, held_back_reason, dtype=object)  # valid rows in no batch; the rest is overwritten
+    error = np.full(n, held_back_reason, dtype=object)  # valid rows not planned; the rest is overwritten
+    for group in planned:
+        error[np.asarray(group.rows, dtype=np.int64)] = pending_reason
     http_status = np.zeros(n, dtype=np.int64)
     attempts = np.zeros(n, dtype=np.int64)
     batch_of_row = np.zeros(n, dtype=np.int64)

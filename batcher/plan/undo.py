@@ -11,7 +11,7 @@ import numpy.typing as npt
 from batcher.input.columnar import Strings
 from batcher.input.rows import LoadedInput
 from batcher.models import KNOWN_STATUSES, Outcome, RowGroup
-from batcher.plan.planning import Plan, batched_plan, read_earlier_run
+from batcher.plan.planning import Plan, cut_plan, read_earlier_run
 from batcher.results.reader import read_results_file
 from batcher.settings import Settings
 
@@ -64,7 +64,7 @@ def prepare_undo(
         stated_status=after.astype(object),  # what the run set: the --sandbox rehearsal starts from it
         stated_column="",  # not an export's column: the plan need not explain it
     )
-    plan = batched_plan(undo_loaded, settings, applied, limit, notices)
+    plan = cut_plan(undo_loaded, settings, applied, limit, notices)
     return replace(plan, expected_status=after.astype(object), preset=(preset, reason))
 
 

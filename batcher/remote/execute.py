@@ -13,7 +13,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from batcher.errors import BatcherError, RunStopped, UsageError, internal_error
+from batcher.errors import BatcherError, RunStopped, internal_error
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
 from batcher.http.session import Session
@@ -23,7 +23,7 @@ from batcher.plan.planning import Plan
 from batcher.plan.reconciler import reconcile
 from batcher.remote.outcomes import decided, held_back_reason, known_reads, pending_reason, previous_status
 from batcher.remote.reads import getter
-from batcher.remote.resolve import Resolution, email_mismatches, groups_of, resolve_plan
+from batcher.remote.resolve import Resolution, email_mismatches, resolve_plan
 from batcher.remote.sender import send_batches
 from batcher.remote.snapshot import Preview, Settled, TrackKey, preview, settle, take_snapshot
 from batcher.results.format import RowResults
@@ -47,12 +47,7 @@ class ReadOptions:
     """The reads before the PUTs (the snapshot); a run without them (--no-snapshot) passes None."""
 
     if_status: frozenset[str] | None = None  # change only rows whose current status is one of these
-    max_changes: int | None = None  # refuse, before any PUT, a run that would really change more rows
     force: bool = False  # undo: change rows back even where someone changed them since the run
-
-
-class TooManyChanges(UsageError):
-    """The reads show more real changes than --max-changes allows: nothing was sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +72,10 @@ class RunSummary:
 
 @dataclass(slots=True)
 class _Progress:
-    """What the send got to: the batches really sent (re-cut after the reads), and what the reads found."""
+    """What the send got to: the batches really sent (cut once, after resolving and reading), what the reads found."""
 
-    batches: tuple[Batch, ...]
     reads: dict[TrackKey, TrackRead] = field(default_factory=dict)
+    batches: tuple[Batch, ...] = ()  # none until every row to send is known
     plan: Plan | None = None  # the plan once resolved (people-shaped input), None before
     resolution: Resolution | None = None
     settled: Settled | None = None
@@ -110,12 +105,14 @@ def execute(
     on_preview: Callable[[Preview], None] | None = None,
     controls: Controls = Controls(),
 ) -> RunSummary:
-    """Read the current statuses (unless reads is None), send the batches left, journalling each, then write
-    one results line per input row. controls.confirm_changes, given the reads' from -> to table, may still
+    """Resolve the people-shaped rows, read the current statuses (unless reads is None), cut what is left to send
+    into batches (the one call of the chunker), send them, journalling each, then write one results line per
+    input row. on_preview sees what the reads found before any PUT; an error it raises (the flow's guard rails)
+    stops the run with nothing sent. controls.confirm_changes, given the reads' from -> to table, may still
     send nothing (the page asks its user there); it waits in a thread, so the loop's connections stay served.
 
     Raises:
-        UsageError: another run holds the results path; TooManyChanges: more real changes than --max-changes.
+        UsageError: another run holds the results path; or from on_preview.
         OutputError: the journal or the results file cannot be written.
     """
     started = time.monotonic()
@@ -125,7 +122,7 @@ def execute(
         journal_file = journal_path(results_path)
         images = read_before_image(journal_file) if resume and journal_file.exists() else {}
         journal = Journal(journal_file, append=resume)
-        progress = _Progress(plan.batches, {key: image.read for key, image in images.items()})
+        progress = _Progress({key: image.read for key, image in images.items()})
 
         def collect(result: BatchResult) -> None:
             batch = progress.batches[result.batch - 1]
@@ -152,6 +149,7 @@ def execute(
             plan.loaded,
             progress.batches,
             results,
+            planned=plan.groups,
             pending_reason=pending_reason(stopped, interrupted, declined=progress.declined),
             applied_before=plan.applied_before,
             held_back_reason=held_back_reason(plan.limit),
@@ -220,10 +218,9 @@ async def _read_and_send(
     """The reads (unless turned off) settle what they can; the batches left are sent on the same client."""
     progress = run.progress
     # people-shaped input: emails and default tracks resolved on the run's one client, before any read or PUT
-    plan, resolution = await resolve_plan(run.plan, client, where.base_url, where.batch_size)
-    if plan is not run.plan:
-        plan = replace(plan, groups=tuple(groups_of(plan.batches)))
-    progress.plan, progress.resolution, progress.batches = plan, resolution, plan.batches
+    plan, resolution = await resolve_plan(run.plan, client, where.base_url)
+    progress.plan, progress.resolution = plan, resolution
+    groups, found = plan.groups, None
     if run.reads is not None:
         loaded = plan.loaded
         known = {**resolution.known(plan.groups), **run.known}  # the listings of the resolve stage are not read again
@@ -237,9 +234,9 @@ async def _read_and_send(
         )
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
         # a row with an ID and an email: the registration as read must hold that email
-        groups, mismatch = email_mismatches(loaded, plan.groups, {**known, **progress.reads})
+        checked, mismatch = email_mismatches(loaded, plan.groups, {**known, **progress.reads})
         settled = settle(
-            groups,
+            checked,
             snapshot,
             if_status=run.reads.if_status,
             expected_status=plan.expected_status,
@@ -250,17 +247,13 @@ async def _read_and_send(
         found = preview(
             loaded.registration_status, snapshot, settled, stated=loaded.stated_status, row_number=loaded.row_number
         )
-        limit = run.reads.max_changes
-        if limit is not None and found.changes > limit:
-            raise TooManyChanges(
-                f"{loaded.path}: the reads show this run would change {found.changes} registrations, more than "
-                f"--max-changes {limit}; nothing was sent. Check the input; if it is right, raise --max-changes."
-            )
-        progress.batches = tuple(plan_batches(settled.groups, batch_size=run.settings.batch_size))
+        progress.settled, groups = settled, settled.groups
+    progress.batches = tuple(plan_batches(groups, batch_size=plan.batch_size))  # the one cut into batches
+    if found is not None:
         found = replace(found, puts=len(progress.batches))
-        progress.settled, progress.preview = settled, found
         if run.on_preview is not None:
-            run.on_preview(found)
+            run.on_preview(found)  # may refuse the run (--max-changes): nothing is sent
+        progress.preview = found
         confirm = run.controls.confirm_changes
         if confirm is not None and progress.batches and not await asyncio.to_thread(confirm, found):
             progress.declined = True

@@ -17,12 +17,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from batcher.defaults import EMAIL_COLUMN
-from batcher.input.columnar import Strings
+from batcher.input.columnar import Flags, Strings
 from batcher.input.rows import LoadedInput, printable
 from batcher.input.rules import CONFLICT_REASON
-from batcher.models import Batch, Outcome, RowGroup, TrackRead
-from batcher.plan.chunker import plan_batches
-from batcher.plan.planning import Plan, first_rows
+from batcher.models import Outcome, RowGroup, TrackRead
+from batcher.plan.planning import Plan
 from batcher.remote.reads import DefaultTrack, Getter, getter, read_default_track
 from batcher.remote.resolve_reads import TrackEmails, TrackKey, read_emails, resolution_bound
 from batcher.results.format import RowResults
@@ -45,6 +44,7 @@ class Resolution:
     tracks: Mapping[TrackKey, TrackEmails]
     requests: int
     note: Strings | None = None  # per row resolved, what it went to, for the results ("" elsewhere)
+    asked: Flags | None = None  # the rows resolve was asked to resolve (None: every row of needs_resolution)
 
     @property
     def decided(self) -> tuple[Strings, Strings]:
@@ -79,8 +79,9 @@ def shared(count: int, track_id: str) -> str:
     return f"{count} registrations in track {track_id} share this email; give registration_id"
 
 
-async def resolve(get: Getter, base_url: str, loaded: LoadedInput) -> Resolution:
-    """Resolve every row of loaded.needs_resolution; the other rows are left as they are.
+async def resolve(get: Getter, base_url: str, loaded: LoadedInput, waiting: Flags | None = None) -> Resolution:
+    """Resolve the rows of waiting (the plan's, cut to --limit; None: every row of loaded.needs_resolution not
+    carried over from an earlier results file); the other rows are left as they are.
 
     Raises:
         RunStopped: from the client: no further request can succeed.
@@ -91,9 +92,11 @@ async def resolve(get: Getter, base_url: str, loaded: LoadedInput) -> Resolution
     outcome = np.full(n, "", dtype=object)
     reason = np.full(n, "", dtype=object)
     needs = loaded.needs_resolution
-    if needs is None or not needs.any():
-        return Resolution(track, registration, outcome, reason, {}, {}, 0)
-    rows = np.flatnonzero(needs & ~loaded.carried_over)  # rows an earlier results file says succeeded: kept as is
+    if waiting is None and needs is not None:
+        waiting = needs & ~loaded.carried_over  # rows an earlier results file says succeeded: kept as is
+    if waiting is None or not waiting.any():
+        return Resolution(track, registration, outcome, reason, {}, {}, 0, asked=waiting)
+    rows = np.flatnonzero(waiting)
     emails = loaded.email_address if loaded.email_address is not None else np.full(n, "", dtype=object)
 
     without_track = sorted({str(loaded.event_id[row]) for row in rows if not track[row]})
@@ -129,7 +132,7 @@ async def resolve(get: Getter, base_url: str, loaded: LoadedInput) -> Resolution
             chosen = "" if loaded.track_id[row] else ", the event's default"
             found_by = f"by email: registration {registration[row]} in " if emails[row] else ""
             note[row] = f"{found_by}track {track[row]}{chosen}"
-    return Resolution(track, registration, outcome, reason, default_of, tracks, requests, note)
+    return Resolution(track, registration, outcome, reason, default_of, tracks, requests, note, waiting)
 
 
 def _match(track: TrackEmails, email: str, given: str) -> str | tuple[str, str]:
@@ -156,11 +159,12 @@ def _match(track: TrackEmails, email: str, given: str) -> str | tuple[str, str]:
 def merge(loaded: LoadedInput, resolution: Resolution, groups: Sequence[RowGroup] | None = None) -> LoadedInput:
     """The input with its resolved rows in the groups (pure); groups: those to merge into (None: loaded's).
 
-    A resolved row takes its track and registration into loaded.track_id and loaded.registration_id (the cells
-    as written stay untouched); a row resolved invalid gets its reason. A registration reached by two rows is a
-    duplicate of the first, or, asked to take two statuses, a conflict of every row, as the row rules say.
+    A resolved row (one of resolution.asked) takes its track and registration into loaded.track_id and
+    loaded.registration_id (the cells as written stay untouched); a row resolved invalid gets its reason. A
+    registration reached by two rows is a duplicate of the first, or, asked to take two statuses, a conflict of every
+    row, as the row rules say.
     """
-    needs = loaded.needs_resolution
+    needs = resolution.asked if resolution.asked is not None else loaded.needs_resolution
     if needs is None or not needs.any():
         return loaded
     track = np.where(needs, resolution.track_id, loaded.track_id).astype(object)
@@ -268,37 +272,18 @@ def email_mismatches(
     return tuple(kept), reason
 
 
-def groups_of(batches: Sequence[Batch]) -> list[RowGroup]:
-    """The groups the batches were cut from (each batch knows its group's index)."""
-    groups: dict[int, RowGroup] = {}
-    for batch in batches:
-        earlier = groups.get(batch.group)
-        if earlier is None:
-            groups[batch.group] = RowGroup(
-                batch.event_id, batch.track_id, batch.registration_status, batch.registration_ids, batch.rows
-            )
-        else:
-            ids, rows = earlier.registration_ids + batch.registration_ids, earlier.rows + batch.rows
-            groups[batch.group] = replace(earlier, registration_ids=ids, rows=rows)
-    return [groups[index] for index in sorted(groups)]
+async def resolve_plan(plan: Plan, client: ApiClient, base_url: str) -> tuple[Plan, Resolution]:
+    """The hook of a run: resolve the plan's waiting rows on the run's client, and put them into its groups.
 
-
-async def resolve_plan(plan: Plan, client: ApiClient, base_url: str, batch_size: int) -> tuple[Plan, Resolution]:
-    """The hook of a run: resolve the plan's people-shaped rows on the run's client, and batch them in.
-
-    The plan's batches (already cut down by --resume and --limit) are the groups merged into; --limit then cuts
-    the merged groups again. Resolved rows are not checked against an earlier run's journal (a PUT is idempotent).
+    The plan's groups (already cut down by --resume and --limit) are the groups merged into; the waiting rows were
+    cut to --limit with them, so nothing is cut again. Resolved rows are not checked against an earlier run's
+    journal (a PUT is idempotent).
 
     Raises:
         RunStopped: from the client.
     """
-    resolution = await resolve(getter(client), base_url, plan.loaded)
-    merged = merge(plan.loaded, resolution, groups_of(plan.batches))
+    resolution = await resolve(getter(client), base_url, plan.loaded, plan.waiting)
+    merged = merge(plan.loaded, resolution, plan.groups)
     if merged is plan.loaded:
         return plan, resolution
-    groups, held_back = list(merged.groups), plan.held_back
-    if plan.limit is not None:  # a canary run: the first --limit rows of the input, resolved ones included
-        groups, cut = first_rows(groups, plan.limit)
-        held_back += cut
-    batches = tuple(plan_batches(groups, batch_size=batch_size))
-    return replace(plan, loaded=merged, batches=batches, held_back=held_back), resolution
+    return replace(plan, loaded=merged, groups=merged.groups, waiting=None), resolution

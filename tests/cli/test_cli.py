@@ -12,14 +12,14 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batcher.cli import main as cli
 from batcher.input.earlier import RESULT_COLUMNS
 from batcher.sandbox import app as sandbox
 from tests.conftest import (
     EVENT,
     SAMPLES,
-    TOKEN_ENV,
+    TARGET_COLUMN,
     TRACK,
+    RunCli,
     StartSandbox,
     WriteCsv,
     known,
@@ -30,17 +30,13 @@ from tests.conftest import (
 )
 
 
-def run(args: list[str], env: dict[str, str] | None = None) -> int:
-    return cli.main(args, environ=env if env is not None else TOKEN_ENV)
-
-
 def test_sample_run_gives_every_row_its_outcome_and_matches_sandbox_state(
-    start_sandbox: StartSandbox, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
     registrations = sandbox.read_registrations(sandbox.DEFAULT_REGISTRATIONS)
-    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=4), registrations)
+    box = start_sandbox(registrations=registrations)  # the pace is tests/http/test_pacing.py's: no limit here
     results = tmp_path / "results.csv"
-    code = run(
+    code = run_cli(
         [
             "run",
             str(SAMPLES / "cancellations.csv"),
@@ -62,7 +58,6 @@ def test_sample_run_gives_every_row_its_outcome_and_matches_sandbox_state(
     rows = read_results(results)
     assert [row["Registration ID"] for row in rows] == [row["Registration ID"] for row in inputs]
     assert Counter(row["outcome"] for row in rows) == {"succeeded": 305, "failed": 6, "invalid": 4, "duplicate": 1}
-    assert [p.status for p in box.state.puts].count(429) == 0
     assert len(box.state.puts) == 6  # the reads find the track gone9 missing: none of its rows is sent
     succeeded = {(r["Event ID"], r["Track ID"], r["Registration ID"]) for r in rows if r["outcome"] == "succeeded"}
     for item in registrations:
@@ -73,20 +68,22 @@ def test_sample_run_gives_every_row_its_outcome_and_matches_sandbox_state(
             assert row["error"], row
 
 
-def test_sandbox_flag_runs_without_a_token(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sandbox_flag_runs_without_a_token(
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write_csv(rows_for(5))
-    assert run(["run", "--status-column", "registration_status", str(path), "--sandbox", "--no-progress"], env={}) == 0
+    assert run_cli(["run", *TARGET_COLUMN, str(path), "--sandbox", "--no-progress"], env={}) == 0
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in rows] == ["succeeded"] * 5
     assert "5 succeeded" in capsys.readouterr().err
 
 
 def test_missing_registration_id_column_exits_2_and_sends_nothing(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box = start_sandbox()
     path = write_csv([[EVENT, TRACK]], header=["Event ID", "Track ID"])
-    assert run(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
+    assert run_cli(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
     assert capsys.readouterr().err == (
         f'batcher: error: {path}: no "registration_id" column (found: Event ID, Track ID). '
         "Headers match ignoring case, spaces, dashes and underscores; "
@@ -97,13 +94,13 @@ def test_missing_registration_id_column_exits_2_and_sends_nothing(
 
 
 def test_without_a_track_id_column_rows_take_the_default_track(
-    start_sandbox: StartSandbox, write_csv: WriteCsv
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
 ) -> None:
     box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(1), "REGISTERED")])
     path = write_csv([[EVENT, reg_id(1)]], header=["Event ID", "Registration ID"])
     results = path.with_suffix(".results.csv")
     args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
-    assert run([*args, "--results", str(results)]) == 0
+    assert run_cli([*args, "--results", str(results)]) == 0
     assert read_results(results)[0]["error"] == f"track {TRACK}, the event's default"
     assert box.state.status_of(EVENT, TRACK, reg_id(1)) == "CANCELED"
     # the event's default track, then the snapshot's read of the registration (resolving reads no list here)
@@ -113,8 +110,10 @@ def test_without_a_track_id_column_rows_take_the_default_track(
     ]
 
 
-def test_no_token_exits_2_and_says_how_to_set_one(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["run", "--status-column", "registration_status", str(write_csv(rows_for(1)))], env={}) == 2
+def test_no_token_exits_2_and_says_how_to_set_one(
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["run", *TARGET_COLUMN, str(write_csv(rows_for(1)))], env={}) == 2
     err = capsys.readouterr().err
     assert err.startswith(
         "batcher: error: no access token: run 'batcher login' once (see docs/login.md), or set CTCT_ACCESS_TOKEN"
@@ -132,25 +131,24 @@ def test_no_token_exits_2_and_says_how_to_set_one(write_csv: WriteCsv, capsys: p
     ],
 )
 def test_bad_options_exit_2_with_one_line(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], option: list[str], message: str
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], option: list[str], message: str
 ) -> None:
-    assert run(["run", "--status-column", "registration_status", str(write_csv(rows_for(1))), *option]) == 2
+    assert run_cli(["run", *TARGET_COLUMN, str(write_csv(rows_for(1))), *option]) == 2
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
 
 
 def test_401_stops_with_exit_3_and_unsent_rows_pending(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(4)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token="other"), known(rows))
     path = write_csv(rows)
-    code = run(
+    code = run_cli(
         [
             "run",
-            "--status-column",
-            "registration_status",
+            *TARGET_COLUMN,
             str(path),
             "--base-url",
             box.url,
@@ -169,20 +167,20 @@ def test_401_stops_with_exit_3_and_unsent_rows_pending(
     assert sandbox.SANDBOX_TOKEN not in err
 
 
-def test_404_fails_every_row_of_the_group(start_sandbox: StartSandbox, write_csv: WriteCsv) -> None:
+def test_404_fails_every_row_of_the_group(run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv) -> None:
     good = rows_for(2)
     lost = rows_for(3, track="gone1")
     box = start_sandbox(registrations=known(good))
     path = write_csv(
         good + [[e, t, f"00000000-0000-4000-9000-00000000000{n}", s] for n, (e, t, _, s) in enumerate(lost)]
     )
-    args = ["run", "--status-column", "registration_status", str(path), "--base-url", box.url, "--yes"]
-    assert run([*args, "--no-snapshot"]) == 1
+    args = ["run", *TARGET_COLUMN, str(path), "--base-url", box.url, "--yes"]
+    assert run_cli([*args, "--no-snapshot"]) == 1
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in rows] == ["succeeded"] * 2 + ["failed"] * 3
     assert all(row["http_status"] == "404" and "not found" in row["error"] for row in rows[2:])
     puts = len(box.state.puts)
-    assert run(args) == 1  # the reads are the preflight: the missing track fails without a PUT
+    assert run_cli(args) == 1  # the reads are the preflight: the missing track fails without a PUT
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in rows] == ["unchanged"] * 2 + ["failed"] * 3
     assert all(row["error"] == "track not found in this event" for row in rows[2:])
@@ -190,13 +188,10 @@ def test_404_fails_every_row_of_the_group(start_sandbox: StartSandbox, write_csv
 
 
 def test_plan_prints_groups_and_request_count_and_sends_nothing(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(250) + rows_for(10, track="other") + [[EVENT, TRACK, "bad", "CANCELED"]]
-    assert (
-        run(["plan", "--status-column", "registration_status", str(write_csv(rows)), "--batch-size", "100"], env={})
-        == 1
-    )
+    assert run_cli(["plan", *TARGET_COLUMN, str(write_csv(rows)), "--batch-size", "100"], env={}) == 1
     out = capsys.readouterr().out
     assert "261 rows: 260 valid, 1 invalid, 0 duplicate" in out
     assert 'row 262: registration_id is not a UUID: "bad"' in out
@@ -205,18 +200,19 @@ def test_plan_prints_groups_and_request_count_and_sends_nothing(
     assert "1 event, 2 tracks; registrations: 260 to CANCELED" in out
 
 
-def test_plan_exits_0_when_every_row_is_valid(write_csv: WriteCsv) -> None:
-    assert run(["plan", "--status-column", "registration_status", str(write_csv(rows_for(3)))], env={}) == 0
-    assert run(["run", "--status-column", "registration_status", "--dry-run", str(write_csv(rows_for(3)))], env={}) == 0
+def test_plan_exits_0_when_every_row_is_valid(run_cli: RunCli, write_csv: WriteCsv) -> None:
+    assert run_cli(["plan", *TARGET_COLUMN, str(write_csv(rows_for(3)))], env={}) == 0
+    assert run_cli(["run", *TARGET_COLUMN, "--dry-run", str(write_csv(rows_for(3)))], env={}) == 0
 
 
-def test_every_row_invalid_exits_2_before_sending(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_row_invalid_exits_2_before_sending(
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert (
-        run(
+        run_cli(
             [
                 "run",
-                "--status-column",
-                "registration_status",
+                *TARGET_COLUMN,
                 str(write_csv([[EVENT, TRACK, "x", "CANCELED"]])),
                 "--sandbox",
             ]
@@ -236,7 +232,11 @@ def test_python_m_batcher_help_runs() -> None:
 
 
 def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = [[EVENT, TRACK, reg_id(n), "CANCELED", f"person {n}"] for n in range(5)]
     header = ["event_id", "track_id", "registration_id", "registration_status", "name"]
@@ -245,11 +245,10 @@ def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
     )
     first = tmp_path / "first.csv"
     assert (
-        run(
+        run_cli(
             [
                 "run",
-                "--status-column",
-                "registration_status",
+                *TARGET_COLUMN,
                 str(write_csv(rows, header=header)),
                 "--base-url",
                 box.url,
@@ -265,11 +264,10 @@ def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
     capsys.readouterr()
 
     second = tmp_path / "second.csv"
-    code = run(
+    code = run_cli(
         [
             "run",
-            "--status-column",
-            "registration_status",
+            *TARGET_COLUMN,
             str(first),
             "--only",
             "failed,pending",
@@ -291,13 +289,12 @@ def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
     assert "batcher: 3 rows skipped by --only; they are not in the results" in capsys.readouterr().err
 
     third = tmp_path / "third.csv"
-    assert run(["plan", "--status-column", "registration_status", str(second)], env={}) == 0
+    assert run_cli(["plan", *TARGET_COLUMN, str(second)], env={}) == 0
     assert (
-        run(
+        run_cli(
             [
                 "run",
-                "--status-column",
-                "registration_status",
+                *TARGET_COLUMN,
                 str(second),
                 "--base-url",
                 box.url,
@@ -312,17 +309,20 @@ def test_a_results_file_is_valid_input_and_only_retries_the_named_outcomes(
 
 
 def test_a_results_file_as_input_carries_its_succeeded_rows_over_unsent(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = rows_for(4)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, fail_ids=frozenset({reg_id(2)})), known(rows))
     first = tmp_path / "first.csv"
     assert (
-        run(
+        run_cli(
             [
                 "run",
-                "--status-column",
-                "registration_status",
+                *TARGET_COLUMN,
                 str(write_csv(rows)),
                 "--base-url",
                 box.url,
@@ -335,15 +335,14 @@ def test_a_results_file_as_input_carries_its_succeeded_rows_over_unsent(
     )
     box.scenario.fail_ids = frozenset()
     sent = len(box.state.puts)
-    assert run(["plan", "--status-column", "registration_status", str(first)], env={}) == 0
+    assert run_cli(["plan", *TARGET_COLUMN, str(first)], env={}) == 0
     assert "3 rows succeeded in the results file given as input: carried over" in capsys.readouterr().out
     second = tmp_path / "second.csv"
     assert (
-        run(
+        run_cli(
             [
                 "run",
-                "--status-column",
-                "registration_status",
+                *TARGET_COLUMN,
                 str(first),
                 "--base-url",
                 box.url,
@@ -359,14 +358,14 @@ def test_a_results_file_as_input_carries_its_succeeded_rows_over_unsent(
 
 
 def test_upper_case_ids_with_spaces_are_sent_in_canonical_form_and_kept_as_written(
-    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box = start_sandbox(registrations=known([[EVENT, TRACK, reg_id(1)]]))
     path = tmp_path / "upper.csv"
     path.write_text(
         f"Event ID,Track ID,Registration ID,Status\n {EVENT.upper()} ,{TRACK} ,{reg_id(1).upper()},Cancelled\n"
     )
-    code = run(["run", "--status-column", "Status", str(path), "--base-url", box.url, "--yes"])
+    code = run_cli(["run", "--status-column", "Status", str(path), "--base-url", box.url, "--yes"])
     assert code == 0
     put = box.state.puts[0]
     assert put.path == f"/v3/events/{EVENT}/tracks/{TRACK}/registrations"
@@ -380,22 +379,28 @@ def test_upper_case_ids_with_spaces_are_sent_in_canonical_form_and_kept_as_writt
     assert 'batcher: note: 1 row(s) spelled the status "Cancelled"; sent as CANCELED' in capsys.readouterr().err
 
 
-def test_a_cp1252_semicolon_export_runs_with_encoding_cp1252(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_a_cp1252_semicolon_export_runs_with_encoding_cp1252(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     rows = [[EVENT, TRACK, reg_id(n)] for n in range(2)]
     box = start_sandbox(registrations=known(rows))
     path = tmp_path / "excel.csv"
     lines = ["Event ID;Track ID;Registration ID;Name"] + [f"{e};{t};{r};Renée {n}" for n, (e, t, r) in enumerate(rows)]
     path.write_bytes("\r\n".join(lines).encode("cp1252") + b"\r\n")
-    assert run(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
+    assert run_cli(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]) == 2
     assert box.state.requests == []
-    assert run(["run", str(path), "--status", "CANCELED", "--encoding", "cp1252", "--base-url", box.url, "--yes"]) == 0
+    assert (
+        run_cli(["run", str(path), "--status", "CANCELED", "--encoding", "cp1252", "--base-url", box.url, "--yes"]) == 0
+    )
     written = path.with_name("excel.results.csv").read_bytes()
     assert written.startswith(b"\xef\xbb\xbf")  # UTF-8 with a byte-order mark (Excel's "CSV UTF-8"), ";"-separated
     results = list(csv.DictReader(io.StringIO(written.decode("utf-8-sig"), newline=""), delimiter=";"))
     assert [row["Name"] for row in results] == ["Renée 0", "Renée 1"]
 
 
-def test_an_xlsx_sheet_runs_and_its_results_are_csv(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_an_xlsx_sheet_runs_and_its_results_are_csv(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     rows = [[EVENT, TRACK, reg_id(n)] for n in range(3)]
     box = start_sandbox(registrations=known(rows))
     book = openpyxl.Workbook()
@@ -408,7 +413,7 @@ def test_an_xlsx_sheet_runs_and_its_results_are_csv(start_sandbox: StartSandbox,
     book.save(path)
     args = ["run", str(path), "--sheet", "Cancel", "--status", "CANCELED", "--base-url", box.url, "--yes"]
     columns = ["--column", "event_id=Evt", "--column", "track_id=Trk", "--column", "registration_id=Reg"]
-    assert run(args + columns) == 0
+    assert run_cli(args + columns) == 0
     results = read_results(path.with_name("export.results.csv"))
     assert [(row["Reg"], row["Seats"], row["outcome"]) for row in results] == [
         (r, "2", "succeeded") for _, _, r in rows

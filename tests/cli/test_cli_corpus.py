@@ -13,7 +13,7 @@ import pytest
 
 from batcher.cli import main as cli
 from batcher.input.loader import MAX_FIELD_CHARS
-from tests.conftest import EVENT, TRACK, RunningSandbox, known, reg_id
+from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunningSandbox, known, reg_id
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 TOKEN = "corpus-token-5e2f"
@@ -78,8 +78,7 @@ def assert_refused(
 def run_refused(box: RunningSandbox, path: Path, results: Path, *extra: str) -> int:
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(path),
         "--base-url",
         box.url,

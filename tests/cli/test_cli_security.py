@@ -5,29 +5,19 @@ from __future__ import annotations
 import csv
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from batcher.cli import main as cli
-from batcher.http import pacing
 from batcher.http.auth import Credentials
 from batcher.sandbox import app as sandbox
 from batcher.support.csvtext import FORMULA_PREFIXES
-from tests.conftest import EVENT, TRACK, RunningSandbox, known, reg_id, rows_for
+from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunCli, RunningSandbox, known, reg_id, rows_for
 
 StartSandbox = Callable[..., RunningSandbox]
 WriteCsv = Callable[..., Path]
 TOKEN = "tok-9Zq4-SECRET-VALUE-do-not-leak-7f3a"
-
-
-@pytest.fixture
-def no_waits() -> Iterator[None]:
-    """No backoff waits, through the client's testing switch."""
-    pacing.set_testing(True)
-    yield
-    pacing.set_testing(False)
 
 
 def leaked_in(*texts: str) -> list[str]:
@@ -42,6 +32,7 @@ def closed_port() -> int:
 
 
 def test_token_stays_out_of_output_results_and_logs_on_a_401(
+    run_cli: RunCli,
     start_sandbox: StartSandbox,
     write_csv: WriteCsv,
     tmp_path: Path,
@@ -52,11 +43,10 @@ def test_token_stays_out_of_output_results_and_logs_on_a_401(
     rows = rows_for(3)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token="another-token"), known(rows))
     results = tmp_path / "results.csv"
-    code = cli.main(
+    code = run_cli(
         [
             "run",
-            "--status-column",
-            "registration_status",
+            *TARGET_COLUMN,
             str(write_csv(rows)),
             "--base-url",
             box.url,
@@ -64,7 +54,7 @@ def test_token_stays_out_of_output_results_and_logs_on_a_401(
             "--results",
             str(results),
         ],
-        environ={"CTCT_ACCESS_TOKEN": TOKEN},
+        {"CTCT_ACCESS_TOKEN": TOKEN},
     )
     assert code == 3
     assert box.state.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"  # it was sent, to the API only
@@ -74,20 +64,19 @@ def test_token_stays_out_of_output_results_and_logs_on_a_401(
 
 
 def test_token_stays_out_of_output_results_and_logs_on_connection_errors(
+    run_cli: RunCli,
     write_csv: WriteCsv,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
-    no_waits: None,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     results = tmp_path / "results.csv"
     url = f"http://127.0.0.1:{closed_port()}/v3"
-    code = cli.main(
+    code = run_cli(
         [
             "run",
-            "--status-column",
-            "registration_status",
+            *TARGET_COLUMN,
             str(write_csv(rows_for(2))),
             "--base-url",
             url,
@@ -97,7 +86,7 @@ def test_token_stays_out_of_output_results_and_logs_on_connection_errors(
             "--results",
             str(results),
         ],
-        environ={"CTCT_ACCESS_TOKEN": TOKEN},
+        {"CTCT_ACCESS_TOKEN": TOKEN},
     )
     assert code == 3  # an API that cannot be reached stops the run: nothing is wrong with the rows
     with results.open(newline="", encoding="utf-8") as handle:
@@ -127,11 +116,10 @@ def test_credentials_never_show_the_token() -> None:
     ],
 )
 def test_plain_http_to_another_host_is_refused(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], url: str
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str], url: str
 ) -> None:
-    code = cli.main(
-        ["run", "--status-column", "registration_status", str(write_csv(rows_for(1))), "--base-url", url, "--yes"],
-        environ={"CTCT_ACCESS_TOKEN": TOKEN},
+    code = run_cli(
+        ["run", *TARGET_COLUMN, str(write_csv(rows_for(1))), "--base-url", url, "--yes"], {"CTCT_ACCESS_TOKEN": TOKEN}
     )
     assert code == 2
     err = capsys.readouterr().err
@@ -140,13 +128,10 @@ def test_plain_http_to_another_host_is_refused(
 
 
 def test_plain_http_from_the_environment_is_refused_too(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     env = {"CTCT_ACCESS_TOKEN": TOKEN, "CTCT_BASE_URL": "http://api.cc.email/v3"}
-    assert (
-        cli.main(["run", "--status-column", "registration_status", str(write_csv(rows_for(1))), "--yes"], environ=env)
-        == 2
-    )
+    assert run_cli(["run", *TARGET_COLUMN, str(write_csv(rows_for(1))), "--yes"], env) == 2
     assert "plain http" in capsys.readouterr().err
 
 
@@ -161,17 +146,15 @@ def test_plain_http_from_the_environment_is_refused_too(
         ("https://api.cc.email/v3", []),
     ],
 )
-def test_loopback_https_or_allow_insecure_are_accepted(write_csv: WriteCsv, url: str, extra: list[str]) -> None:
-    assert (
-        cli.main(
-            ["plan", "--status-column", "registration_status", str(write_csv(rows_for(1))), "--base-url", url, *extra],
-            environ={},
-        )
-        == 0
-    )
+def test_loopback_https_or_allow_insecure_are_accepted(
+    run_cli: RunCli, write_csv: WriteCsv, url: str, extra: list[str]
+) -> None:
+    assert run_cli(["plan", *TARGET_COLUMN, str(write_csv(rows_for(1))), "--base-url", url, *extra], {}) == 0
 
 
-def test_no_cell_of_the_results_can_run_as_a_formula(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_no_cell_of_the_results_can_run_as_a_formula(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None, status=400, error_body='=HYPERLINK("http://evil.example","x")')
     )
@@ -181,9 +164,9 @@ def test_no_cell_of_the_results_can_run_as_a_formula(start_sandbox: StartSandbox
         writer.writerow(["event_id", "track_id", "registration_id", "=cmd|' /C calc'!A0"])
         writer.writerow([EVENT, TRACK, reg_id(1), "@SUM(1+1)*cmd|' /C calc'!A0"])
         writer.writerow([EVENT, "+evil", reg_id(2), "-2+3"])
-    code = cli.main(
+    code = run_cli(
         ["run", str(path), "--no-snapshot", "--status", "CANCELED", "--base-url", box.url, "--yes"],
-        environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN},
+        {"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN},
     )
     assert code == 1
     with path.with_name("input.results.csv").open(newline="", encoding="utf-8") as handle:

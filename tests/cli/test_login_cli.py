@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -13,20 +12,11 @@ from pathlib import Path
 import pytest
 
 from batcher.cli import main as cli
-from batcher.http import pacing
 from batcher.http.profiles import LOGIN_NAME, login_lock, read_login, save_login
 from batcher.sandbox import app as sandbox
 from tests.conftest import RunningSandbox, StartSandbox, WriteCsv, known, read_results, rows_for
 
 Capsys = pytest.CaptureFixture[str]
-
-
-@pytest.fixture(autouse=True)
-def no_waits() -> Iterator[None]:
-    """The login's polling waits (and every backoff) off, through the project's testing switch."""
-    pacing.set_testing(True)
-    yield
-    pacing.set_testing(False)
 
 
 def token_url(box: RunningSandbox) -> str:

@@ -5,26 +5,15 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from batcher.cli import main as cli
-from batcher.http import pacing
 from batcher.http.quota import QuotaLedger
-from batcher.sandbox import app as sandbox
-from tests.conftest import RunningSandbox, known, outcomes, rows_for
+from tests.conftest import RunCli, RunningSandbox, known, outcomes, rows_for
 
-TOKEN = sandbox.SANDBOX_TOKEN
 StartSandbox = Callable[..., RunningSandbox]
-
-
-@pytest.fixture
-def no_waits() -> Iterator[None]:
-    pacing.set_testing(True)
-    yield
-    pacing.set_testing(False)
 
 
 def closed_port() -> int:
@@ -33,29 +22,28 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def run(path: Path, url: str, results: Path, state: Path, *extra: str) -> int:
+def cancel(path: Path, url: str, results: Path, state: Path, *extra: str) -> list[str]:
     words = ["run", str(path), "--status", "CANCELED", "--base-url", url, "--results", str(results)]
-    words += ["--state-dir", str(state), "--no-progress", *extra]
-    return cli.main(words, environ={"CTCT_ACCESS_TOKEN": TOKEN})
+    return [*words, "--state-dir", str(state), "--no-progress", *extra]
 
 
 def test_an_unreachable_api_stops_with_3_rows_pending_and_counts_no_request(
+    run_cli: RunCli,
     write_csv: Callable[..., Path],
     start_sandbox: StartSandbox,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-    no_waits: None,
 ) -> None:
     rows = rows_for(5)
     path, results, state = write_csv(rows), tmp_path / "results.csv", tmp_path / "state"
-    code = run(path, f"http://127.0.0.1:{closed_port()}/v3", results, state, "--yes", "--no-snapshot")
+    code = run_cli(cancel(path, f"http://127.0.0.1:{closed_port()}/v3", results, state, "--yes", "--no-snapshot"))
     err = capsys.readouterr().err
     assert code == 3, err
     assert "cannot be reached" in err and "--resume" in err
     assert set(outcomes(results)) == {"pending"}
     assert QuotaLedger(state, 10_000).used_today() == 0  # before: every attempt of every batch was counted
     box = start_sandbox(registrations=known(rows))
-    assert run(path, box.url, results, state, "--yes", "--no-snapshot", "--resume") == 0
+    assert run_cli(cancel(path, box.url, results, state, "--yes", "--no-snapshot", "--resume")) == 0
     assert set(outcomes(results)) == {"succeeded"}
 
 
@@ -70,6 +58,7 @@ class Interrupting:
 
 
 def test_ctrl_c_at_the_confirmation_prompt_exits_130(
+    run_cli: RunCli,
     write_csv: Callable[..., Path],
     start_sandbox: StartSandbox,
     tmp_path: Path,
@@ -80,7 +69,7 @@ def test_ctrl_c_at_the_confirmation_prompt_exits_130(
     box = start_sandbox(registrations=known(rows))
     monkeypatch.setattr(sys, "stdin", Interrupting())
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    code = run(write_csv(rows), box.url, tmp_path / "results.csv", tmp_path / "state", "--no-snapshot")
+    code = run_cli(cancel(write_csv(rows), box.url, tmp_path / "results.csv", tmp_path / "state", "--no-snapshot"))
     err = capsys.readouterr().err
     assert code == 130, err  # before: 2, as if the user had answered no
     assert "interrupted" in err

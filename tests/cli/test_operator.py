@@ -20,10 +20,13 @@ from batcher.flows.render import run_lines
 from batcher.flows.run import RunHooks, run_flow
 from batcher.sandbox import app as sandbox
 from tests.conftest import (
+    BLIND,
     EVENT,
     ROOT,
+    TARGET_COLUMN,
     TOKEN_ENV,
     TRACK,
+    RunCli,
     StartSandbox,
     WriteCsv,
     known,
@@ -51,13 +54,13 @@ def test_flags_beat_environment_beat_config_beat_defaults(tmp_path: Path, capsys
     assert shown["timeout"] == "30.0  # default"
 
 
-def test_print_config_masks_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+def test_print_config_masks_secrets(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
     env = {
         "CTCT_ACCESS_TOKEN": "s3cr3t-access",
         "CTCT_REFRESH_TOKEN": "s3cr3t-refresh",
         "CTCT_CLIENT_SECRET": "s3cr3t-cs",
     }
-    assert cli.main(["run", "in.csv", "--print-config"], environ=env) == 0
+    assert run_cli(["run", "in.csv", "--print-config"], env) == 0
     out = capsys.readouterr().out
     assert "s3cr3t" not in out
     assert "CTCT_ACCESS_TOKEN: set (hidden)" in out
@@ -72,62 +75,58 @@ def test_print_config_masks_secrets(capsys: pytest.CaptureFixture[str]) -> None:
     ],
 )
 def test_bad_config_files_exit_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+    run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
 ) -> None:
     config = tmp_path / "c.toml"
     config.write_text(content)
-    assert cli.main(["run", "in.csv", "--config", str(config), "--print-config"], environ={}) == 2
+    assert run_cli(["run", "in.csv", "--config", str(config), "--print-config"], {}) == 2
     assert message in capsys.readouterr().err
 
 
-def test_bad_environment_value_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["run", "in.csv", "--print-config"], environ={"BATCHER_BATCH_SIZE": "many"}) == 2
+def test_bad_environment_value_exits_2(run_cli: RunCli, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(["run", "in.csv", "--print-config"], {"BATCHER_BATCH_SIZE": "many"}) == 2
     assert "environment variable BATCHER_BATCH_SIZE" in capsys.readouterr().err
 
 
 def test_max_changes_refuses_a_larger_run_and_sends_nothing(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(10)
     box = start_sandbox(registrations=known(rows))
-    code = cli.main(
+    code = run_cli(
         [
             "run",
-            "--status-column",
-            "registration_status",
+            *TARGET_COLUMN,
             str(write_csv(rows)),
             "--base-url",
             box.url,
             "--yes",
             "--max-changes",
             "9",
-        ],
-        environ=TOKEN_ENV,
+        ]
     )
     assert code == 2
     assert "would change 10 registrations, more than --max-changes 9" in capsys.readouterr().err
     assert box.state.puts == []  # the reads counted the real changes first
     assert (
-        cli.main(
+        run_cli(
             [
                 "run",
-                "--status-column",
-                "registration_status",
+                *TARGET_COLUMN,
                 str(write_csv(rows)),
                 "--base-url",
                 box.url,
                 "--yes",
                 "--max-changes",
                 "10",
-            ],
-            environ=TOKEN_ENV,
+            ]
         )
         == 0
     )
 
 
 def test_limit_runs_a_canary_and_resume_sends_the_rest(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(7) + rows_for(3, track="other")
     box = start_sandbox(registrations=known(rows))
@@ -135,8 +134,7 @@ def test_limit_runs_a_canary_and_resume_sends_the_rest(
     results = path.with_name("input.results.csv")
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(path),
         "--base-url",
         box.url,
@@ -144,7 +142,7 @@ def test_limit_runs_a_canary_and_resume_sends_the_rest(
         "--batch-size",
         "2",
     ]
-    assert cli.main([*args, "--limit", "3"], environ=TOKEN_ENV) == 3
+    assert run_cli([*args, "--limit", "3"]) == 3
     assert outcomes(results) == ["succeeded"] * 3 + ["pending"] * 7
     err = capsys.readouterr().err
     assert (
@@ -153,7 +151,7 @@ def test_limit_runs_a_canary_and_resume_sends_the_rest(
     )
     with results.open(newline="") as handle:
         assert "beyond --limit 3" in list(csv.DictReader(handle))[5]["error"]
-    assert cli.main([*args, "--resume"], environ=TOKEN_ENV) == 0
+    assert run_cli([*args, "--resume"]) == 0
     assert outcomes(results) == ["succeeded"] * 10
     assert sum(len(p.json["registration_ids"]) for p in box.state.puts) == 10  # type: ignore[index]
 
@@ -196,7 +194,7 @@ def test_prompt_in_a_terminal_defaults_to_no(
     box = start_sandbox(registrations=known(rows))
     env = {**os.environ, **TOKEN_ENV, "PYTHONPATH": str(ROOT), "XDG_STATE_HOME": str(tmp_path / "s")}
     got, screen = run_in_terminal(
-        ["run", "--status-column", "registration_status", "--no-snapshot", str(write_csv(rows)), "--base-url", box.url],
+        ["run", *BLIND, str(write_csv(rows)), "--base-url", box.url],
         answer,
         env,
     )
@@ -208,12 +206,11 @@ def test_prompt_in_a_terminal_defaults_to_no(
 
 
 def test_without_a_terminal_progress_is_logged_as_lines(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(write_csv(rows_for(4))),
         "--sandbox",
         "--batch-size",
@@ -221,20 +218,19 @@ def test_without_a_terminal_progress_is_logged_as_lines(
         "--rate",
         "100",
     ]
-    assert cli.main([*args, "--progress-every", "0"], environ={}) == 0
+    assert run_cli([*args, "--progress-every", "0"], {}) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
     assert len(lines) == 4
     assert "progress: 4 of 4 registrations, 4 requests" in lines[-1]
 
 
 def test_json_logs_are_json_lines_with_batch_fields(
-    write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     log_file = tmp_path / "run.log"
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(write_csv(rows_for(3))),
         "--sandbox",
         "--batch-size",
@@ -242,7 +238,7 @@ def test_json_logs_are_json_lines_with_batch_fields(
         "--rate",
         "100",
     ]
-    assert cli.main([*args, "--log-format", "json", "--log-file", str(log_file), "-q"], environ={}) == 0
+    assert run_cli([*args, "--log-format", "json", "--log-file", str(log_file), "-q"], {}) == 0
     records = [json.loads(line) for line in log_file.read_text().splitlines()]
     batches = [record for record in records if "batch" in record]
     assert [record["batch"] for record in batches] == [1, 2]
@@ -252,7 +248,11 @@ def test_json_logs_are_json_lines_with_batch_fields(
 
 
 def test_tokens_never_reach_logs_results_or_summaries(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = rows_for(3)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token="right"), known(rows))
@@ -261,8 +261,7 @@ def test_tokens_never_reach_logs_results_or_summaries(
     env = {"CTCT_ACCESS_TOKEN": "wrong-secret-token"}
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(path),
         "--base-url",
         box.url,
@@ -271,7 +270,7 @@ def test_tokens_never_reach_logs_results_or_summaries(
         "--log-file",
         str(files["log"]),
     ]
-    assert cli.main([*args, "--summary-json", str(files["summary"])], environ=env) == 3
+    assert run_cli([*args, "--summary-json", str(files["summary"])], env) == 3
     captured = capsys.readouterr()
     texts = [captured.out, captured.err, *(f.read_text() for f in files.values())]
     texts.append(path.with_name("input.results.csv").read_text())
@@ -279,22 +278,22 @@ def test_tokens_never_reach_logs_results_or_summaries(
     assert not [text for text in texts if "wrong-secret-token" in text]
 
 
-def test_summary_json_has_counts_requests_exit_code_and_paths(write_csv: WriteCsv, tmp_path: Path) -> None:
+def test_summary_json_has_counts_requests_exit_code_and_paths(
+    run_cli: RunCli, write_csv: WriteCsv, tmp_path: Path
+) -> None:
     rows = [*rows_for(3), [EVENT, TRACK, "bad", "CANCELED"]]
     summary = tmp_path / "summary.json"
     assert (
-        cli.main(
+        run_cli(
             [
                 "run",
-                "--no-snapshot",
-                "--status-column",
-                "registration_status",
+                *BLIND,
                 str(write_csv(rows)),
                 "--sandbox",
                 "--summary-json",
                 str(summary),
             ],
-            environ={},
+            {},
         )
         == 1
     )
@@ -315,17 +314,11 @@ def test_summary_json_has_counts_requests_exit_code_and_paths(write_csv: WriteCs
 
 
 def test_run_end_summary_names_tracks_reasons_and_the_retry_command(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(4)
     box = start_sandbox(registrations=known(rows[:2]))
-    assert (
-        cli.main(
-            ["run", "--status-column", "registration_status", str(write_csv(rows)), "--base-url", box.url, "--yes"],
-            environ=TOKEN_ENV,
-        )
-        == 1
-    )
+    assert run_cli(["run", *TARGET_COLUMN, str(write_csv(rows)), "--base-url", box.url, "--yes"]) == 1
     err = capsys.readouterr().err
     assert "batcher: 4 rows: 2 succeeded, 2 failed, 0 invalid, 0 duplicate, 0 pending" in err
     assert f"  {EVENT}  {TRACK:10}          2          0        0       2        0        0" in err
@@ -334,11 +327,11 @@ def test_run_end_summary_names_tracks_reasons_and_the_retry_command(
 
 
 def test_report_summarizes_a_results_file_and_extracts_rows_to_rerun(
-    write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = [*rows_for(3), [EVENT, TRACK, "bad", "CANCELED"]]
     path = write_csv(rows, header=["Event ID", "Track ID", "Registration ID", "Registration Status"])
-    assert cli.main(["run", "--status-column", "registration_status", str(path), "--sandbox"], environ={}) == 1
+    assert run_cli(["run", *TARGET_COLUMN, str(path), "--sandbox"], {}) == 1
     capsys.readouterr()
     results = path.with_name("input.results.csv")
     retry = tmp_path / "retry.csv"
@@ -361,21 +354,19 @@ def test_report_refuses_a_file_that_is_not_a_results_file(
     assert "is not a batcher results file" in capsys.readouterr().err
 
 
-def test_a_status_lookalike_column_is_named_in_a_note(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_status_lookalike_column_is_named_in_a_note(
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write_csv(rows_for(1), header=["event_id", "track_id", "registration_id", "Status"])
-    assert cli.main(["plan", str(path), "--status", "CANCELED"], environ={}) == 0
+    assert run_cli(["plan", str(path), "--status", "CANCELED"], {}) == 0
     assert 'the column "Status" is not read (every row takes --status CANCELED)' in capsys.readouterr().err
 
 
-def test_results_may_not_overwrite_the_input(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
+def test_results_may_not_overwrite_the_input(
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write_csv(rows_for(1))
-    assert (
-        cli.main(
-            ["run", "--status-column", "registration_status", str(path), "--sandbox", "--results", str(path)],
-            environ={},
-        )
-        == 2
-    )
+    assert run_cli(["run", *TARGET_COLUMN, str(path), "--sandbox", "--results", str(path)], {}) == 2
     assert "is the input file" in capsys.readouterr().err
 
 
@@ -395,7 +386,12 @@ def test_the_documented_cron_config_is_a_valid_config_file(
 
 @pytest.mark.parametrize("where", [".", "", "/", "folder", "missing/results.csv"])
 def test_a_results_path_that_is_not_a_writable_file_is_refused_before_sending(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    where: str,
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(registrations=known(rows))
@@ -403,8 +399,7 @@ def test_a_results_path_that_is_not_a_writable_file_is_refused_before_sending(
     results = where if where in (".", "", "/") else str(tmp_path / where)
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(write_csv(rows)),
         "--base-url",
         box.url,
@@ -412,7 +407,7 @@ def test_a_results_path_that_is_not_a_writable_file_is_refused_before_sending(
         "--results",
         results,
     ]
-    assert cli.main(args, environ=TOKEN_ENV) == 2
+    assert run_cli(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("batcher: error: --results ") and err.count("\n") == 1
     assert box.state.requests == []
@@ -420,20 +415,19 @@ def test_a_results_path_that_is_not_a_writable_file_is_refused_before_sending(
 
 
 def test_plan_resume_with_a_folder_as_results_is_one_line(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
-        cli.main(
+        run_cli(
             [
                 "plan",
-                "--status-column",
-                "registration_status",
+                *TARGET_COLUMN,
                 str(write_csv(rows_for(1))),
                 "--resume",
                 "--results",
                 ".",
             ],
-            environ={},
+            {},
         )
         == 2
     )
@@ -442,15 +436,18 @@ def test_plan_resume_with_a_folder_as_results_is_one_line(
 
 
 def test_an_unwritable_summary_json_is_refused_before_sending(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(registrations=known(rows))
     summary = tmp_path / "no-such-folder" / "summary.json"
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(write_csv(rows)),
         "--base-url",
         box.url,
@@ -458,7 +455,7 @@ def test_an_unwritable_summary_json_is_refused_before_sending(
         "--summary-json",
         str(summary),
     ]
-    assert cli.main(args, environ=TOKEN_ENV) == 2
+    assert run_cli(args) == 2
     err = capsys.readouterr().err
     assert "--summary-json" in err and "does not exist" in err and err.count("\n") == 1
     assert box.state.requests == []
@@ -473,18 +470,12 @@ def test_an_unwritable_summary_json_is_refused_before_sending(
     ],
 )
 def test_summary_json_is_written_when_the_options_are_refused(
-    write_csv: WriteCsv, tmp_path: Path, args: list[str], env: dict[str, str], error: str
+    run_cli: RunCli, write_csv: WriteCsv, tmp_path: Path, args: list[str], env: dict[str, str], error: str
 ) -> None:
     summary = tmp_path / "summary.json"
     summary.write_text('{"exit_code": 0}\n')
     path = str(write_csv(rows_for(1)))
-    assert (
-        cli.main(
-            ["run", "--status-column", "registration_status", path, "--sandbox", "--summary-json", str(summary), *args],
-            environ=env,
-        )
-        == 2
-    )
+    assert run_cli(["run", *TARGET_COLUMN, path, "--sandbox", "--summary-json", str(summary), *args], env) == 2
     document = json.loads(summary.read_text())
     assert document["exit_code"] == 2 and error in document["error"]
 
@@ -499,21 +490,20 @@ def test_summary_json_is_written_when_the_options_are_refused(
     ],
 )
 def test_summary_json_is_written_on_every_exit_with_the_code_and_the_error(
-    write_csv: WriteCsv, tmp_path: Path, extra: list[str], code: int, error: str | None
+    run_cli: RunCli, write_csv: WriteCsv, tmp_path: Path, extra: list[str], code: int, error: str | None
 ) -> None:
     summary = tmp_path / "summary.json"
     summary.write_text('{"exit_code": 0, "stale": true}\n')  # last night's
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(write_csv(rows_for(2))),
         "--sandbox",
         "--summary-json",
         str(summary),
         *extra,
     ]
-    assert cli.main(args, environ={}) == code
+    assert run_cli(args, {}) == code
     document = json.loads(summary.read_text())
     assert document["exit_code"] == code and "stale" not in document
     if error is None:
@@ -522,28 +512,23 @@ def test_summary_json_is_written_on_every_exit_with_the_code_and_the_error(
         assert error in document["error"]
 
 
-def test_one_of_a_thing_is_said_in_the_singular(write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        cli.main(
-            ["plan", "--status-column", "registration_status", "--no-snapshot", str(write_csv(rows_for(1)))], environ={}
-        )
-        == 0
-    )
+def test_one_of_a_thing_is_said_in_the_singular(
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["plan", *BLIND, str(write_csv(rows_for(1)))], {}) == 0
     out = capsys.readouterr().out
     assert ": 1 row: 1 valid" in out
     assert "this run: 1 registration in 1 request of" in out
     assert "daily quota: 1 request needed" in out
     assert (
-        cli.main(
+        run_cli(
             [
                 "run",
-                "--status-column",
-                "registration_status",
-                "--no-snapshot",
+                *BLIND,
                 str(write_csv(rows_for(1))),
                 "--sandbox",
             ],
-            environ={},
+            {},
         )
         == 0
     )
@@ -551,73 +536,76 @@ def test_one_of_a_thing_is_said_in_the_singular(write_csv: WriteCsv, capsys: pyt
 
 
 def test_duplicates_of_succeeded_rows_are_not_reasons_rows_did_not_succeed(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = [*rows_for(2), rows_for(1)[0], [EVENT, TRACK, "bad", "CANCELED"]]
-    assert (
-        cli.main(["run", "--status-column", "registration_status", str(write_csv(rows)), "--sandbox"], environ={}) == 1
-    )
+    assert run_cli(["run", *TARGET_COLUMN, str(write_csv(rows)), "--sandbox"], {}) == 1
     err = capsys.readouterr().err
     reasons = err[err.index("most common reasons") :]
     assert "not a UUID" in reasons and "repeats row" not in reasons
 
 
 def test_reports_retry_hint_names_status_when_the_file_has_no_status_column(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = rows_for(3)
     box = start_sandbox(registrations=known(rows[:2]))  # the third is unknown: it fails
     path = write_csv([row[:3] for row in rows], header=["event_id", "track_id", "registration_id"])
-    assert cli.main(["run", str(path), "--base-url", box.url, "--yes", "--status", "CANCELED"], environ=TOKEN_ENV) == 1
+    assert run_cli(["run", str(path), "--base-url", box.url, "--yes", "--status", "CANCELED"]) == 1
     retry = tmp_path / "retry.csv"
     results = str(path.with_name("input.results.csv"))
     assert cli.main(["report", results, "--only", "failed", "--out", str(retry)]) == 1
     hint = capsys.readouterr().out.splitlines()[-1]
     assert hint.endswith(f"run them with: batcher run {retry} --status CANCELED")  # the target the run recorded
     command = hint.split("run them with: batcher ")[1].split()
-    assert cli.main([*command, "--base-url", box.url, "--yes"], environ=TOKEN_ENV) == 1  # sent: unknown again
+    assert run_cli([*command, "--base-url", box.url, "--yes"]) == 1  # sent: unknown again
     assert "every row is invalid" not in capsys.readouterr().err
 
 
 def test_allow_invalid_keeps_invalid_rows_in_the_results_but_exits_0(
-    write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_csv([*rows_for(2), [EVENT, TRACK, "bad", "CANCELED"]])
     summary = tmp_path / "summary.json"
-    assert cli.main(["plan", "--status-column", "registration_status", str(path), "--allow-invalid"], environ={}) == 0
-    assert cli.main(["plan", "--status-column", "registration_status", str(path)], environ={}) == 1
+    assert run_cli(["plan", *TARGET_COLUMN, str(path), "--allow-invalid"], {}) == 0
+    assert run_cli(["plan", *TARGET_COLUMN, str(path)], {}) == 1
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(path),
         "--sandbox",
         "--allow-invalid",
         "--summary-json",
         str(summary),
     ]
-    assert cli.main(args, environ={}) == 0
+    assert run_cli(args, {}) == 0
     assert outcomes(path.with_name("input.results.csv")) == ["succeeded", "succeeded", "invalid"]
     assert json.loads(summary.read_text())["counts"]["invalid"] == 1
-    assert cli.main(["run", "--status-column", "registration_status", str(path), "--sandbox"], environ={}) == 1
+    assert run_cli(["run", *TARGET_COLUMN, str(path), "--sandbox"], {}) == 1
 
 
-def test_print_config_names_the_client_id_and_the_token_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_print_config_names_the_client_id_and_the_token_url(
+    run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = tmp_path / "batcher.toml"
     config.write_text('token-url = "https://login.example.com/token"\n', encoding="utf-8")
-    assert cli.main(["run", "in.csv", "--config", str(config), "--print-config"], environ={}) == 0
+    assert run_cli(["run", "in.csv", "--config", str(config), "--print-config"], {}) == 0
     out = capsys.readouterr().out
     assert "CTCT_CLIENT_ID: not set" in out
     assert f"token-url = 'https://login.example.com/token'  # config {config}" in out
     env = {"CTCT_CLIENT_ID": "my-client", "CTCT_TOKEN_URL": "https://other.example.com/token"}
-    assert cli.main(["run", "in.csv", "--config", str(config), "--print-config"], environ=env) == 0
+    assert run_cli(["run", "in.csv", "--config", str(config), "--print-config"], env) == 0
     out = capsys.readouterr().out
     assert "CTCT_CLIENT_ID: set (hidden)" in out
     assert "token-url = 'https://other.example.com/token'  # env CTCT_TOKEN_URL" in out
 
 
 def test_the_token_url_may_come_from_the_config_file(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
     rows = rows_for(4)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token_expires_after=1), registrations=known(rows))
@@ -630,8 +618,7 @@ def test_the_token_url_may_come_from_the_config_file(
     }
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(write_csv(rows)),
         "--base-url",
         box.url,
@@ -641,17 +628,15 @@ def test_the_token_url_may_come_from_the_config_file(
         "--config",
         str(config),
     ]
-    assert cli.main([*args, "--state-dir", str(tmp_path / "state")], environ=env) == 0
+    assert run_cli([*args, "--state-dir", str(tmp_path / "state")], env) == 0
     assert outcomes(tmp_path / "input.results.csv") == ["succeeded"] * 4
 
 
-def test_the_rate_shown_never_exceeds_the_limit(write_csv: WriteCsv, tmp_path: Path) -> None:
+def test_the_rate_shown_never_exceeds_the_limit(run_cli: RunCli, write_csv: WriteCsv, tmp_path: Path) -> None:
     summary = tmp_path / "summary.json"
     args = [
         "run",
-        "--no-snapshot",
-        "--status-column",
-        "registration_status",
+        *BLIND,
         str(write_csv(rows_for(21))),
         "--sandbox",
         "--batch-size",
@@ -659,14 +644,14 @@ def test_the_rate_shown_never_exceeds_the_limit(write_csv: WriteCsv, tmp_path: P
         "--rate",
         "20",
     ]
-    assert cli.main([*args, "--summary-json", str(summary)], environ={}) == 0
+    assert run_cli([*args, "--summary-json", str(summary)], {}) == 0
     document = json.loads(summary.read_text())
     assert document["requests_sent"] == 21
     assert 10 < document["requests_per_s"] <= 20  # 21 requests span 20 intervals
 
 
 def test_what_the_command_line_prints_masks_the_environments_secrets(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     secret = "echoed-s3cr3t-refresh-token"
     rows = rows_for(1)
@@ -675,13 +660,7 @@ def test_what_the_command_line_prints_masks_the_environments_secrets(
         registrations=known(rows),
     )
     env = {**TOKEN_ENV, "CTCT_REFRESH_TOKEN": secret}
-    assert (
-        cli.main(
-            ["run", "--status-column", "registration_status", str(write_csv(rows)), "--base-url", box.url, "--yes"],
-            environ=env,
-        )
-        == 1
-    )
+    assert run_cli(["run", *TARGET_COLUMN, str(write_csv(rows)), "--base-url", box.url, "--yes"], env) == 1
     captured = capsys.readouterr()
     assert secret not in captured.err + captured.out
     assert "***" in captured.err
@@ -708,12 +687,14 @@ def test_a_summary_that_fails_only_at_the_end_is_said_and_the_run_keeps_its_exit
     assert err[-1].startswith("batcher: error: ") and err[-1].endswith("; the run's own exit code stands")
 
 
-def test_results_format_is_a_typed_option_of_every_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["run", "in.csv", "--print-config"], environ={}) == 0
+def test_results_format_is_a_typed_option_of_every_source(
+    run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli(["run", "in.csv", "--print-config"], {}) == 0
     assert "results-format = 'auto'  # default" in capsys.readouterr().out
-    assert cli.main(["run", "in.csv", "--results-format", "excel", "--print-config"], environ={}) == 0
+    assert run_cli(["run", "in.csv", "--results-format", "excel", "--print-config"], {}) == 0
     assert "results-format = 'excel'  # flag" in capsys.readouterr().out
-    assert cli.main(["run", "in.csv", "--results-format", "xls"], environ={}) == 2
+    assert run_cli(["run", "in.csv", "--results-format", "xls"], {}) == 2
     capsys.readouterr()
-    assert cli.main(["run", "in.csv"], environ={"BATCHER_RESULTS_FORMAT": "xls"}) == 2
+    assert run_cli(["run", "in.csv"], {"BATCHER_RESULTS_FORMAT": "xls"}) == 2
     assert "--results-format takes one of auto, csv, excel (got 'xls')" in capsys.readouterr().err

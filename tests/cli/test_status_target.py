@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from batcher.cli import main as cli
-from tests.conftest import EVENT, TOKEN_ENV, TRACK, StartSandbox, WriteCsv, read_results, reg_id
+from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, read_results, reg_id
 
 EXPORT_HEADER = ["Event ID", "Track ID", "Registration ID", "Registration Status", "First Name"]
 
@@ -19,11 +18,11 @@ def _export(write_csv: WriteCsv, count: int = 20) -> tuple[Path, list[list[str]]
 
 
 def test_status_cancels_every_row_of_an_export_whatever_its_status_column_says(
-    start_sandbox: StartSandbox, write_csv: WriteCsv
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
 ) -> None:
     path, rows = _export(write_csv)
     box = start_sandbox(registrations=[(EVENT, TRACK, row[2], row[3]) for row in rows])
-    code = cli.main(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"], environ=TOKEN_ENV)
+    code = run_cli(["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"])
     assert code == 0
     assert all(box.state.status_of(EVENT, TRACK, row[2]) == "CANCELED" for row in rows)
     results = read_results(path.with_name("export.results.csv"))
@@ -32,12 +31,12 @@ def test_status_cancels_every_row_of_an_export_whatever_its_status_column_says(
 
 
 def test_an_export_without_status_is_refused_naming_its_status_column_and_both_choices(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, rows = _export(write_csv)
     box = start_sandbox(registrations=[(EVENT, TRACK, row[2], row[3]) for row in rows])
-    assert cli.main(["run", str(path), "--base-url", box.url, "--yes"], environ=TOKEN_ENV) == 2
-    assert cli.main(["plan", str(path)], environ={}) == 2
+    assert run_cli(["run", str(path), "--base-url", box.url, "--yes"]) == 2
+    assert run_cli(["plan", str(path)], {}) == 2
     assert box.state.requests == []
     err = capsys.readouterr().err
     assert '"Registration Status"' in err
@@ -46,23 +45,23 @@ def test_an_export_without_status_is_refused_naming_its_status_column_and_both_c
 
 
 def test_status_column_names_the_targets_and_status_fills_its_empty_cells(
-    start_sandbox: StartSandbox, write_csv: WriteCsv
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
 ) -> None:
     header = ["event_id", "track_id", "registration_id", "New Status"]
     rows = [[EVENT, TRACK, reg_id(0), "canceled"], [EVENT, TRACK, reg_id(1), ""], [EVENT, TRACK, reg_id(2), "PENDING"]]
     path = write_csv(rows, header=header)
     box = start_sandbox(registrations=[(EVENT, TRACK, row[2], "REGISTERED") for row in rows])
     args = ["run", str(path), "--status-column", "new_status", "--base-url", box.url, "--yes"]
-    assert cli.main(args, environ=TOKEN_ENV) == 1  # the empty cell is invalid without --status
+    assert run_cli(args) == 1  # the empty cell is invalid without --status
     results = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in results] == ["succeeded", "invalid", "succeeded"]
-    assert cli.main([*args, "--status", "EXPIRED", "--resume"], environ=TOKEN_ENV) == 0
+    assert run_cli([*args, "--status", "EXPIRED", "--resume"]) == 0
     assert [box.state.status_of(EVENT, TRACK, reg_id(n)) for n in range(3)] == ["CANCELED", "EXPIRED", "PENDING"]
 
 
 def test_a_status_column_that_is_not_in_the_file_is_one_line(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, _ = _export(write_csv, 2)
-    assert cli.main(["plan", str(path), "--status-column", "Target"], environ={}) == 2
+    assert run_cli(["plan", str(path), "--status-column", "Target"], {}) == 2
     assert '--status-column Target: no column "Target"' in capsys.readouterr().err

@@ -16,28 +16,31 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from batcher.cli import main as cli
 from batcher.errors import AuthError, RunStopped
-from batcher.http import pacing, transport
+from batcher.http import transport
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
 from batcher.models import WireStats
 from batcher.plan.chunker import plan_batches
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
-from tests.conftest import EVENT, StartSandbox, WriteCsv, known, outcomes, read_results, reg_id, rows_for
+from tests.conftest import (
+    EVENT,
+    TARGET_COLUMN,
+    RunCli,
+    StartSandbox,
+    WriteCsv,
+    known,
+    outcomes,
+    read_results,
+    reg_id,
+    rows_for,
+)
 from tests.remote.test_sender import TOKEN, groups_of, send, serve
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUT_PATH = "/v3/events/{event_id}/tracks/{track_id}/registrations"
 TOKEN_PATH = "/oauth2/token"
-
-
-@pytest.fixture
-def no_waits() -> Iterator[None]:
-    pacing.set_testing(True)
-    yield
-    pacing.set_testing(False)
 
 
 async def in_pieces(request: web.Request, status: int, body: bytes, *, pieces: int = 3) -> web.StreamResponse:
@@ -88,12 +91,11 @@ def in_thread(app: web.Application) -> Iterator[str]:
         loop.close()
 
 
-def run_cli(input_path: Path, url: str, results: Path, options: str, environ: dict[str, str] | None = None) -> int:
+def run_args(input_path: Path, url: str, results: Path, options: str) -> list[str]:
     """batcher run input --base-url url --yes --results results, plus options (split on spaces)."""
     argv = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(input_path),
         "--base-url",
         url,
@@ -102,7 +104,7 @@ def run_cli(input_path: Path, url: str, results: Path, options: str, environ: di
         str(results),
         *options.split(),
     ]
-    return cli.main(argv, environ={"CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN} if environ is None else environ)
+    return argv
 
 
 # --- 13.1: bodies that arrive in pieces --------------------------------------------------------------
@@ -220,6 +222,7 @@ async def test_a_redirecting_token_endpoint_stops_the_run(aiohttp_server: Any, s
 # --- 13.3: an unusable Retry-After cannot loop forever ------------------------------------------------
 
 
+@pytest.mark.real_waits  # the unusable values must fall back to a (short) backoff, not to no wait at all
 @pytest.mark.parametrize("retry_after", ["0", "-5", "nan", "inf", "Wed, 21 Oct 2015 07:28:00 GMT"])
 async def test_an_unusable_retry_after_still_brings_the_throttle_stop(
     aiohttp_server: Any, settings: Settings, retry_after: str
@@ -237,12 +240,16 @@ async def test_an_unusable_retry_after_still_brings_the_throttle_stop(
 
 
 def test_cli_with_retry_after_0_stops_with_exit_3_in_bounded_time(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, no_waits: None, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = rows_for(5)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, throttle_rate=1.0, retry_after="0"), known(rows))
     started = time.monotonic()
-    code = run_cli(write_csv(rows), box.url, tmp_path / "r.csv", "--rate 100 --max-throttle-wait 10")
+    code = run_cli(run_args(write_csv(rows), box.url, tmp_path / "r.csv", "--rate 100 --max-throttle-wait 10"))
     assert code == 3
     assert time.monotonic() - started < 20
     assert "kept answering 429" in capsys.readouterr().err
@@ -328,7 +335,7 @@ def leaks(texts: dict[str, str]) -> list[tuple[str, str]]:
     return [(name, secret) for name, text in texts.items() for secret in SECRETS if secret in text]
 
 
-def hostile_run(root: str, folder: Path, rows: list[list[str]], token_file: dict[str, str]) -> int:
+def hostile_run(run_cli: RunCli, root: str, folder: Path, rows: list[list[str]], token_file: dict[str, str]) -> int:
     (folder / "tokens.json").write_text(json.dumps(token_file), encoding="utf-8")
     (folder / "input.csv").write_text(
         "event_id,track_id,registration_id,registration_status\n" + "".join(",".join(row) + "\n" for row in rows)
@@ -337,15 +344,15 @@ def hostile_run(root: str, folder: Path, rows: list[list[str]], token_file: dict
     options += " --no-snapshot"  # the scripted answers are for the PUTs
     environ = {"CTCT_TOKEN_URL": root + TOKEN_PATH, "CTCT_CLIENT_SECRET": CLIENT_SECRET, "CTCT_CLIENT_ID": CLIENT_ID}
     summary = f" --summary-json {folder / 'summary.json'}"
-    return run_cli(folder / "input.csv", root + "/v3", folder / "results.csv", options + summary, environ)
+    return run_cli(run_args(folder / "input.csv", root + "/v3", folder / "results.csv", options + summary), environ)
 
 
 def test_echoed_tokens_never_reach_any_output(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_waits: None
+    run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = [*rows_for(3, track="ok"), *rows_for(1, track="t400"), *rows_for(1, track="t500")]
     with in_thread(echoing_app()) as root:
-        code = hostile_run(root, tmp_path, rows, {"access_token": OLD_ACCESS, "refresh_token": OLD_REFRESH})
+        code = hostile_run(run_cli, root, tmp_path, rows, {"access_token": OLD_ACCESS, "refresh_token": OLD_REFRESH})
     texts = everything_written(capsys, tmp_path)
     assert code == 1, texts["stderr"]
     assert {"run.log", "summary.json", "results.csv"} <= set(texts)
@@ -355,10 +362,12 @@ def test_echoed_tokens_never_reach_any_output(
 
 
 def test_an_invalid_grant_echoing_the_client_secret_and_basic_header_leaks_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with in_thread(echoing_app()) as root:
-        code = hostile_run(root, tmp_path, rows_for(2), {"access_token": "", "refresh_token": "ref-STALE-0000"})
+        code = hostile_run(
+            run_cli, root, tmp_path, rows_for(2), {"access_token": "", "refresh_token": "ref-STALE-0000"}
+        )
     texts = everything_written(capsys, tmp_path)
     assert code == 3
     assert "invalid_grant" in texts["stderr"]
@@ -369,13 +378,17 @@ def test_an_invalid_grant_echoing_the_client_secret_and_basic_header_leaks_nothi
 
 
 def test_a_wrong_base_url_stops_the_run_and_leaves_rows_pending(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = rows_for(3)
     box = start_sandbox(registrations=known(rows))
     wrong = box.url.removesuffix("/v3") + "/v2"
     results = tmp_path / "r.csv"
-    code = run_cli(write_csv(rows), wrong, results, "")
+    code = run_cli(run_args(write_csv(rows), wrong, results, ""))
     err = capsys.readouterr().err
     assert code == 3
     assert f"{wrong}/events/{EVENT}" in err and "the base URL looks wrong" in err
@@ -388,11 +401,17 @@ def test_a_wrong_base_url_stops_the_run_and_leaves_rows_pending(
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_a_log_file_on_a_full_disk_is_reported_once(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = rows_for(20)
     box = start_sandbox(registrations=known(rows))
-    code = run_cli(write_csv(rows), box.url, tmp_path / "r.csv", "--rate 1000 --batch-size 1 --log-file /dev/full -v")
+    code = run_cli(
+        run_args(write_csv(rows), box.url, tmp_path / "r.csv", "--rate 1000 --batch-size 1 --log-file /dev/full -v")
+    )
     err = capsys.readouterr().err
     assert code == 0
     assert "Logging error" not in err and "Traceback" not in err

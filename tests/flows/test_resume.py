@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from batcher.cli import main as cli
 from batcher.results.journal import journal_path, read_applied, results_lock
 from batcher.sandbox import app as sandbox
 from tests.conftest import (
+    BLIND,
     EVENT,
     ROOT,
+    TARGET_COLUMN,
     TOKEN_ENV,
     TRACK,
+    RunCli,
     RunningSandbox,
     StartSandbox,
     WriteCsv,
@@ -41,20 +43,15 @@ def ids_sent(box: RunningSandbox, *, status: int | None = None, after: float = 0
     ]
 
 
-def run(args: list[str], env: dict[str, str] | None = None) -> int:
-    return cli.main(args, environ=env if env is not None else TOKEN_ENV)
-
-
 def test_resume_after_a_bad_token_sends_only_what_was_pending(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(6)
     box = start_sandbox(registrations=known(rows))
     path = write_csv(rows)
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(path),
         "--base-url",
         box.url,
@@ -62,7 +59,7 @@ def test_resume_after_a_bad_token_sends_only_what_was_pending(
         "2",
         "--yes",
     ]
-    assert run(args, env={"CTCT_ACCESS_TOKEN": "expired"}) == 3
+    assert run_cli(args, env={"CTCT_ACCESS_TOKEN": "expired"}) == 3
     results = path.with_name("input.results.csv")
     assert outcomes(results) == ["pending"] * 6
     err = capsys.readouterr().err
@@ -70,20 +67,22 @@ def test_resume_after_a_bad_token_sends_only_what_was_pending(
         f"batcher run --status-column registration_status {path} --base-url {box.url} --batch-size 2 --yes --resume"
     )
     assert f"to send the rows not yet sent: {command} --results {path.with_name('input.results.csv')}" in err
-    assert run([*args, "--resume"]) == 0
+    assert run_cli([*args, "--resume"]) == 0
     assert outcomes(results) == ["succeeded"] * 6
     assert sorted(ids_sent(box, status=200)) == sorted(row[2] for row in rows)
 
 
-def test_resume_skips_succeeded_rows_and_retries_failed_ones(start_sandbox: StartSandbox, write_csv: WriteCsv) -> None:
+def test_resume_skips_succeeded_rows_and_retries_failed_ones(
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
+) -> None:
     rows = rows_for(4)
     box = start_sandbox(registrations=known(rows[:3]))  # the last one is unknown: 207
     path = write_csv(rows)
-    args = ["run", "--status-column", "registration_status", str(path), "--base-url", box.url, "--yes"]
-    assert run(args) == 1
+    args = ["run", *TARGET_COLUMN, str(path), "--base-url", box.url, "--yes"]
+    assert run_cli(args) == 1
     box.state.add(rows[3][0], rows[3][1], rows[3][2])  # it exists now
     started = time.monotonic()
-    assert run([*args, "--resume"]) == 0
+    assert run_cli([*args, "--resume"]) == 0
     assert ids_sent(box, after=started) == [rows[3][2]]
     results = path.with_name("input.results.csv")
     assert outcomes(results) == ["succeeded"] * 4
@@ -93,16 +92,14 @@ def test_resume_skips_succeeded_rows_and_retries_failed_ones(start_sandbox: Star
 
 
 def test_quota_exceeded_exits_3_with_the_reset_time_and_the_resume_command(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(5)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, daily_quota=2), known(rows))
     path = write_csv(rows)
     args = [
         "run",
-        "--no-snapshot",
-        "--status-column",
-        "registration_status",
+        *BLIND,
         str(path),
         "--base-url",
         box.url,
@@ -112,7 +109,7 @@ def test_quota_exceeded_exits_3_with_the_reset_time_and_the_resume_command(
         "1",
         "--yes",
     ]
-    assert run(args) == 3
+    assert run_cli(args) == 3
     assert outcomes(path.with_name("input.results.csv")) == ["succeeded"] * 2 + ["pending"] * 3
     err = capsys.readouterr().err
     assert "resets at 00:00 UTC" in err
@@ -121,18 +118,16 @@ def test_quota_exceeded_exits_3_with_the_reset_time_and_the_resume_command(
 
 
 def test_local_daily_quota_shows_in_plan_and_stops_the_run(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(3)
     box = start_sandbox(registrations=known(rows))
     path = write_csv(rows)
     assert (
-        run(
+        run_cli(
             [
                 "plan",
-                "--status-column",
-                "registration_status",
-                "--no-snapshot",
+                *BLIND,
                 str(path),
                 "--batch-size",
                 "1",
@@ -145,9 +140,7 @@ def test_local_daily_quota_shows_in_plan_and_stops_the_run(
     assert "daily quota: 3 requests needed, 2 of 2 left today" in capsys.readouterr().out
     args = [
         "run",
-        "--no-snapshot",
-        "--status-column",
-        "registration_status",
+        *BLIND,
         str(path),
         "--base-url",
         box.url,
@@ -157,49 +150,49 @@ def test_local_daily_quota_shows_in_plan_and_stops_the_run(
         "1",
         "--yes",
     ]
-    assert run([*args, "--daily-quota", "2"]) == 3
+    assert run_cli([*args, "--daily-quota", "2"]) == 3
     assert len(box.state.puts) == 2
     assert "--daily-quota" in capsys.readouterr().err
 
 
 def test_a_second_run_on_the_same_results_path_is_refused(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_csv(rows_for(1))
     with results_lock(path.with_name("input.results.csv")):
-        assert run(["run", "--status-column", "registration_status", str(path), "--sandbox", "--yes"]) == 2
+        assert run_cli(["run", *TARGET_COLUMN, str(path), "--sandbox", "--yes"]) == 2
     assert "another batcher run is writing" in capsys.readouterr().err
 
 
 def test_the_lock_file_is_removed_at_the_end_and_a_held_one_still_refuses(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_csv(rows_for(1))
     results = path.with_name("input.results.csv")
-    assert run(["run", "--status-column", "registration_status", str(path), "--sandbox", "--yes"]) == 0
+    assert run_cli(["run", *TARGET_COLUMN, str(path), "--sandbox", "--yes"]) == 0
     assert not results.with_name(results.name + ".lock").exists()
     with results_lock(results):
-        assert run(["run", "--status-column", "registration_status", str(path), "--sandbox", "--yes"]) == 2
+        assert run_cli(["run", *TARGET_COLUMN, str(path), "--sandbox", "--yes"]) == 2
     assert "another batcher run is writing" in capsys.readouterr().err
     assert not results.with_name(results.name + ".lock").exists()
 
 
 def test_resume_with_nothing_to_resume_starts_fresh_with_a_note(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_csv(rows_for(2))
-    assert run(["run", "--status-column", "registration_status", str(path), "--sandbox", "--resume"]) == 0
+    assert run_cli(["run", *TARGET_COLUMN, str(path), "--sandbox", "--resume"]) == 0
     assert "batcher: note: nothing to resume (neither " in capsys.readouterr().err
     assert outcomes(path.with_name("input.results.csv")) == ["succeeded", "succeeded"]
 
 
 def test_every_switch_has_a_no_form_that_beats_the_config_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "batcher.toml"
     config.write_text("resume = true\nyes = true\nsandbox = true\nallow-invalid = true\n", encoding="utf-8")
     args = ["run", "in.csv", "--config", str(config), "--print-config"]
-    assert cli.main([*args, "--no-resume", "--no-yes", "--no-sandbox", "--no-allow-invalid"], environ={}) == 0
+    assert run_cli([*args, "--no-resume", "--no-yes", "--no-sandbox", "--no-allow-invalid"], {}) == 0
     out = capsys.readouterr().out
     for name in ("resume", "yes", "sandbox", "allow-invalid"):
         assert f"{name} = False  # flag" in out
@@ -214,12 +207,11 @@ def test_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:
     assert read_applied(path) == {("e", "t", "a", "CANCELED"): 200, ("e", "t", "b", "CANCELED"): 200}
 
 
-def resume(box: RunningSandbox, path: Path, *, batch_size: int) -> int:
-    """The same run again, in-process, with --resume and a pace that keeps the test short."""
+def resume(box: RunningSandbox, path: Path, *, batch_size: int) -> list[str]:
+    """The same run again, with --resume."""
     args = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(path),
         "--base-url",
         box.url,
@@ -228,7 +220,7 @@ def resume(box: RunningSandbox, path: Path, *, batch_size: int) -> int:
         "--batch-size",
         str(batch_size),
     ]
-    return run([*args, "--rate", "200"])
+    return args
 
 
 def start_subprocess_run(box: RunningSandbox, path: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -238,8 +230,7 @@ def start_subprocess_run(box: RunningSandbox, path: Path, tmp_path: Path) -> sub
         "-m",
         "batcher",
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(path),
         "--base-url",
         box.url,
@@ -258,7 +249,7 @@ def wait_for_puts(box: RunningSandbox, count: int, process: subprocess.Popen[byt
 
 
 def test_sigkill_mid_run_then_resume_resends_no_batch_that_had_succeeded(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
     rows = rows_for(120)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, latency_s=(0.01, 0.03)), known(rows))
@@ -272,7 +263,7 @@ def test_sigkill_mid_run_then_resume_resends_no_batch_that_had_succeeded(
     journaled = {key[2] for key in read_applied(journal_path(results))}
     succeeded_before = set(ids_sent(box, status=200))
     assert len(journaled) >= 20
-    assert resume(box, path, batch_size=1) == 0
+    assert run_cli(resume(box, path, batch_size=1)) == 0
     resent = set(ids_sent(box, after=killed_at))
     assert not resent & journaled  # nothing the journal recorded went out again
     assert len(resent & succeeded_before) <= 2  # at most the requests in flight when it died (--concurrency 2)
@@ -281,7 +272,7 @@ def test_sigkill_mid_run_then_resume_resends_no_batch_that_had_succeeded(
 
 
 def test_sigint_lets_in_flight_batches_finish_writes_pending_rows_and_exits_130(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
     rows = rows_for(120)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, latency_s=(0.05, 0.05)), known(rows))
@@ -297,13 +288,13 @@ def test_sigint_lets_in_flight_batches_finish_writes_pending_rows_and_exits_130(
     assert set(first) <= {"pending", "succeeded"}
     assert b"Traceback" not in err
     sent_before = len(box.state.puts)
-    assert resume(box, path, batch_size=1) == 0
+    assert run_cli(resume(box, path, batch_size=1)) == 0
     assert len(box.state.puts) - sent_before == first.count("pending")
     assert outcomes(results) == ["succeeded"] * 120
 
 
 def test_a_full_disk_stops_the_run_and_resume_completes_it(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
     rows = rows_for(200)
     box = start_sandbox(registrations=known(rows))
@@ -319,9 +310,7 @@ def test_a_full_disk_stops_the_run_and_resume_completes_it(
         "-m",
         "batcher",
         "run",
-        "--no-snapshot",
-        "--status-column",
-        "registration_status",
+        *BLIND,
         str(path),
         "--base-url",
         box.url,
@@ -343,7 +332,7 @@ def test_a_full_disk_stops_the_run_and_resume_completes_it(
     journaled = {key[2] for key in read_applied(journal_path(results))}
     assert 0 < len(journaled) < 200
     before = time.monotonic()
-    assert resume(box, path, batch_size=5) == 0
+    assert run_cli(resume(box, path, batch_size=5)) == 0
     assert not set(ids_sent(box, after=before)) & journaled
     # applied before the disk filled but not journaled: the reads find them CANCELED already
     assert set(outcomes(results)) <= {"succeeded", "unchanged"}

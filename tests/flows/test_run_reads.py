@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from batcher.cli import main as cli
 from batcher.models import Record, TrackRead
 from batcher.results.journal import Journal, journal_path
 from batcher.sandbox import app as sandbox
-from tests.conftest import EVENT, TOKEN_ENV, TRACK, StartSandbox, WriteCsv, read_results, reg_id
+from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, read_results, reg_id
 
 OTHER_EVENT = "9d2f0f55-8a4b-4d4e-9a43-7b2ad2a1c0de"
 
@@ -21,13 +20,12 @@ def _reads_of(box_state: sandbox.SandboxState, track: str) -> int:
     return sum(1 for request in box_state.reads if f"/tracks/{track}/" in f"{request.path}/")
 
 
-def _run(path: Path, url: str, *extra: str) -> int:
-    args = ["run", str(path), "--status", "CANCELED", "--base-url", url, "--yes", "--no-progress", *extra]
-    return cli.main(args, environ=TOKEN_ENV)
+def cancel(path: Path, url: str, *extra: str) -> list[str]:
+    return ["run", str(path), "--status", "CANCELED", "--base-url", url, "--yes", "--no-progress", *extra]
 
 
 def test_short_pages_are_followed_to_the_end_and_every_previous_status_is_right(
-    start_sandbox: StartSandbox, write_csv: WriteCsv
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
 ) -> None:
     statuses = ["REGISTERED", "PENDING", "CANCELED"]
     registrations = [(EVENT, TRACK, reg_id(n), statuses[n % 3]) for n in range(120)]
@@ -36,7 +34,7 @@ def test_short_pages_are_followed_to_the_end_and_every_previous_status_is_right(
         [[EVENT, TRACK, reg_id(n)] for n in range(0, 120, 2)],
         header=["event_id", "track_id", "registration_id"],
     )
-    assert _run(path, box.url) == 0
+    assert run_cli(cancel(path, box.url)) == 0
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["previous_status"] for row in rows] == [statuses[n % 3] for n in range(0, 120, 2)]
     assert [row["outcome"] for row in rows] == [
@@ -49,7 +47,7 @@ def test_short_pages_are_followed_to_the_end_and_every_previous_status_is_right(
 
 
 def test_the_read_cost_stays_within_the_bound_listing_one_track_and_getting_the_other(
-    start_sandbox: StartSandbox, write_csv: WriteCsv
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
 ) -> None:
     size, page = 300, 50
     registrations = [(EVENT, track, reg_id(n), "REGISTERED") for track in ("list1", "gets2") for n in range(size)]
@@ -59,7 +57,7 @@ def test_the_read_cost_stays_within_the_bound_listing_one_track_and_getting_the_
         [[EVENT, track, reg_id(n)] for track, rows in wanted.items() for n in range(rows)],
         header=["event_id", "track_id", "registration_id"],
     )
-    assert _run(path, box.url) == 0
+    assert run_cli(cancel(path, box.url)) == 0
     pages = -(-size // page)
     for track, rows in wanted.items():
         assert _reads_of(box.state, track) <= 1 + min(pages - 1, rows), track
@@ -69,12 +67,12 @@ def test_the_read_cost_stays_within_the_bound_listing_one_track_and_getting_the_
 
 
 def test_a_missing_event_or_track_fails_its_rows_without_a_put(
-    start_sandbox: StartSandbox, write_csv: WriteCsv
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
 ) -> None:
     box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(2)])
     rows = [[EVENT, TRACK, reg_id(0)], [EVENT, "gone7", reg_id(1)], [OTHER_EVENT, TRACK, reg_id(2)]]
     path = write_csv(rows, header=["event_id", "track_id", "registration_id"])
-    assert _run(path, box.url) == 1
+    assert run_cli(cancel(path, box.url)) == 1
     results = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in results] == ["succeeded", "failed", "failed"]
     assert [row["error"] for row in results[1:]] == ["track not found in this event", "event not found"]
@@ -82,14 +80,14 @@ def test_a_missing_event_or_track_fails_its_rows_without_a_put(
 
 
 def test_a_403_on_a_read_stops_before_any_put_and_says_what_reads_need(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None, statuses=[403]),
         [(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(3)],
     )
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(3)], header=["event_id", "track_id", "registration_id"])
-    assert _run(path, box.url) == 3
+    assert run_cli(cancel(path, box.url)) == 3
     assert box.state.puts == []
     err = capsys.readouterr().err
     assert "campaign:read" in err
@@ -98,13 +96,17 @@ def test_a_403_on_a_read_stops_before_any_put_and_says_what_reads_need(
 
 
 def test_rows_at_their_target_are_unchanged_and_if_status_skips_the_others(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     now = ["REGISTERED", "CANCELED", "PENDING", "REGISTERED"]
     box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(n), status) for n, status in enumerate(now)])
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(4)], header=["event_id", "track_id", "registration_id"])
     summary = tmp_path / "summary.json"
-    assert _run(path, box.url, "--if-status", "registered", "--summary-json", str(summary)) == 0
+    assert run_cli(cancel(path, box.url, "--if-status", "registered", "--summary-json", str(summary))) == 0
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in rows] == ["succeeded", "unchanged", "skipped", "succeeded"]
     assert rows[1]["error"] == "already CANCELED; not sent"
@@ -130,17 +132,19 @@ def test_rows_at_their_target_are_unchanged_and_if_status_skips_the_others(
     assert document["reads"] == 1
 
 
-def test_max_changes_counts_only_the_real_changes(start_sandbox: StartSandbox, write_csv: WriteCsv) -> None:
+def test_max_changes_counts_only_the_real_changes(
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
+) -> None:
     box = start_sandbox(
         registrations=[(EVENT, TRACK, reg_id(n), "CANCELED" if n < 8 else "REGISTERED") for n in range(10)]
     )
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(10)], header=["event_id", "track_id", "registration_id"])
-    assert _run(path, box.url, "--max-changes", "2") == 0
+    assert run_cli(cancel(path, box.url, "--max-changes", "2")) == 0
     assert sorted(rid for put in box.state.puts for rid in put.json["registration_ids"]) == [reg_id(8), reg_id(9)]
 
 
 def test_resume_after_a_kill_in_the_reads_does_not_read_a_track_the_journal_holds(
-    start_sandbox: StartSandbox, write_csv: WriteCsv
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
 ) -> None:
     registrations = [(EVENT, track, reg_id(n), "REGISTERED") for track in ("first1", "second2") for n in range(4)]
     box = start_sandbox(registrations=registrations)
@@ -152,7 +156,7 @@ def test_resume_after_a_kill_in_the_reads_does_not_read_a_track_the_journal_hold
     found = {reg_id(n): Record(reg_id(n), "PENDING" if n == 0 else "REGISTERED") for n in range(3)}
     journal.record_read(TrackRead(EVENT, "first1", found, requests=1), [reg_id(n) for n in range(4)])
     journal.close()
-    assert _run(path, box.url, "--resume") == 0
+    assert run_cli(cancel(path, box.url, "--resume")) == 0
     assert _reads_of(box.state, "first1") == 0
     assert _reads_of(box.state, "second2") >= 1
     written = read_results(results)
@@ -162,7 +166,7 @@ def test_resume_after_a_kill_in_the_reads_does_not_read_a_track_the_journal_hold
     assert all(box.state.status_of(EVENT, track, reg_id(n)) == "CANCELED" for track, _, n in _keys())
     # a second resume knows every track: it reads nothing and sends nothing
     reads, puts = len(box.state.reads), len(box.state.puts)
-    assert _run(path, box.url, "--resume") == 0
+    assert run_cli(cancel(path, box.url, "--resume")) == 0
     assert (len(box.state.reads), len(box.state.puts)) == (reads, puts)
 
 
@@ -171,46 +175,46 @@ def _keys() -> list[tuple[str, str, int]]:
 
 
 def test_the_plan_reads_nothing_and_bounds_the_reads(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(3)], header=["event_id", "track_id", "registration_id"])
-    assert cli.main(["plan", str(path), "--status", "CANCELED"], environ={}) == 0
+    assert run_cli(["plan", str(path), "--status", "CANCELED"], {}) == 0
     out = capsys.readouterr().out
     assert "reads first: up to 4 read requests" in out
     assert "daily quota: 5 requests needed" in out
 
 
 def test_the_sandbox_rehearsal_starts_from_the_status_the_input_states(
-    write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     header = ["Event ID", "Track ID", "Registration ID", "Registration Status"]
     rows = [[EVENT, TRACK, reg_id(n), "Canceled" if n == 0 else "REGISTERED"] for n in range(3)]
     path = write_csv(rows, header=header)
-    assert cli.main(["run", str(path), "--status", "CANCELED", "--sandbox", "--no-progress"], environ={}) == 0
+    assert run_cli(["run", str(path), "--status", "CANCELED", "--sandbox", "--no-progress"], {}) == 0
     results = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in results] == ["unchanged", "succeeded", "succeeded"]
     assert "REGISTERED → CANCELED 2 · already CANCELED 1 (not sent)" in capsys.readouterr().err
 
 
-def test_reads_are_retried_like_puts(start_sandbox: StartSandbox, write_csv: WriteCsv) -> None:
+def test_reads_are_retried_like_puts(run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv) -> None:
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None, statuses=[503, 500], fault_methods=frozenset({"GET"})),
         [(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(3)],
     )
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(3)], header=["event_id", "track_id", "registration_id"])
-    assert _run(path, box.url) == 0
+    assert run_cli(cancel(path, box.url)) == 0
     assert [read.status for read in box.state.reads][:3] == [503, 500, 200]
     assert {row["previous_status"] for row in read_results(path.with_name("input.results.csv"))} == {"REGISTERED"}
 
 
 def test_where_the_input_states_another_status_than_the_api_it_is_said(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(3)])
     header = ["Event ID", "Track ID", "Registration ID", "Registration Status"]
     path = write_csv(
         [[EVENT, TRACK, reg_id(n), "PENDING" if n == 1 else "REGISTERED"] for n in range(3)], header=header
     )
-    assert _run(path, box.url) == 0
+    assert run_cli(cancel(path, box.url)) == 0
     err = capsys.readouterr().err
     assert "disagrees with the API for 1 row (row 3: the file says PENDING, the API says REGISTERED)" in err

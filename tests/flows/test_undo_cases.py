@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from batcher.cli import main as cli
 from batcher.input.earlier import RESULT_COLUMNS
 from batcher.sandbox import app as sandbox
-from tests.conftest import EVENT, TOKEN_ENV, TRACK, StartSandbox, WriteCsv, read_results, reg_id, rows_for
+from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, read_results, reg_id, rows_for
 
 NO_PREVIOUS = "no previous status was recorded; cannot undo"
 
@@ -24,13 +23,12 @@ def default_undo_path(results: Path) -> Path:
     return results.with_name(results.stem + ".undo.csv")
 
 
-FAST = ["--rate", "500", "--no-progress"]
 HEADER = ("event_id", "track_id", "registration_id", *RESULT_COLUMNS)
 OTHER_TRACK = "vip"
 
 
-def undo(results: Path, url: str, *more: str) -> int:
-    return cli.main(["undo", str(results), "--base-url", url, "--yes", *FAST, *more], environ=TOKEN_ENV)
+def undo(results: Path, url: str, *more: str) -> list[str]:
+    return ["undo", str(results), "--base-url", url, "--yes", "--no-progress", *more]
 
 
 def write_run_results(path: Path, rows: list[tuple[str, str, str, str, str]]) -> Path:
@@ -68,12 +66,12 @@ def changed_run(tmp_path: Path) -> tuple[Path, list[sandbox.Registration | tuple
 
 
 def test_undo_puts_back_every_changed_row_grouped_by_its_previous_status(
-    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
     summary = tmp_path / "undo.json"
-    assert undo(results, box.url, "--summary-json", str(summary)) == 0
+    assert run_cli(undo(results, box.url, "--summary-json", str(summary))) == 0
     state = box.state
     back = ["REGISTERED", "PENDING", "CANCELED", "REGISTERED", "REGISTERED", "PENDING"]
     assert [status(state, reg_id(n)) for n in (0, 1, 2, 3, 4, 6)] == back
@@ -101,12 +99,12 @@ def test_undo_puts_back_every_changed_row_grouped_by_its_previous_status(
 
 
 def test_a_registration_changed_since_the_run_fails_and_is_not_sent_unless_forced(
-    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
     box.state.set_status(EVENT, TRACK, reg_id(3), "PENDING")  # someone else changed it since
-    assert undo(results, box.url) == 1
+    assert run_cli(undo(results, box.url)) == 1
     written = read_results(default_undo_path(results))
     assert (written[3]["outcome"], written[3]["previous_status"], written[3]["target_status"]) == (
         "failed",
@@ -121,7 +119,7 @@ def test_a_registration_changed_since_the_run_fails_and_is_not_sent_unless_force
     # --force: the changed one is put back too; the others already are (unchanged, not sent)
     box.state.requests.clear()
     forced = tmp_path / "forced.csv"
-    assert undo(results, box.url, "--force", "--results", str(forced)) == 0
+    assert run_cli(undo(results, box.url, "--force", "--results", str(forced))) == 0
     assert status(box.state, reg_id(3)) == "REGISTERED"
     again = read_results(forced)
     assert (again[3]["outcome"], again[3]["previous_status"]) == ("succeeded", "PENDING")
@@ -130,12 +128,14 @@ def test_a_registration_changed_since_the_run_fails_and_is_not_sent_unless_force
     assert reg_id(3) in json.dumps(box.state.puts[0].json)
 
 
-def test_undo_of_an_undo_brings_back_the_runs_statuses(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_undo_of_an_undo_brings_back_the_runs_statuses(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
-    assert undo(results, box.url) == 0
+    assert run_cli(undo(results, box.url)) == 0
     first = default_undo_path(results)
-    assert undo(first, box.url) == 0
+    assert run_cli(undo(first, box.url)) == 0
     assert [status(box.state, reg_id(n)) for n in (0, 1, 2, 3, 4, 6)] == [
         "CANCELED",
         "CANCELED",
@@ -156,18 +156,18 @@ def test_undo_of_an_undo_brings_back_the_runs_statuses(start_sandbox: StartSandb
 
 
 def test_dry_run_reads_and_sends_nothing_and_shows_the_plan(
-    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
-    assert undo(results, box.url, "--dry-run") == 0
+    assert run_cli(undo(results, box.url, "--dry-run")) == 0
     assert not box.state.requests
     assert not default_undo_path(results).exists()
     assert "3 requests" in capsys.readouterr().out
 
 
 def test_rows_changed_without_a_previous_status_are_invalid_and_not_read_or_sent(
-    start_sandbox: StartSandbox, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
     rows = [
         (TRACK, reg_id(0), "succeeded", "", "CANCELED"),  # the run used --no-snapshot
@@ -177,51 +177,55 @@ def test_rows_changed_without_a_previous_status_are_invalid_and_not_read_or_sent
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(n), "CANCELED") for n in (0, 1)]
     )
-    assert undo(results, box.url) == 1
+    assert run_cli(undo(results, box.url)) == 1
     written = read_results(default_undo_path(results))
     assert (written[0]["outcome"], written[0]["error"]) == ("invalid", NO_PREVIOUS)
     assert written[1]["outcome"] == "succeeded"
     assert status(box.state, reg_id(0)) == "CANCELED" and status(box.state, reg_id(1)) == "REGISTERED"
     assert all(reg_id(0) not in json.dumps(request.json) for request in box.state.puts)
-    assert undo(results, box.url, "--allow-invalid", "--results", str(tmp_path / "again.csv")) == 0
+    assert run_cli(undo(results, box.url, "--allow-invalid", "--results", str(tmp_path / "again.csv"))) == 0
 
 
 def test_limit_then_resume_undoes_the_rest_without_reading_or_sending_twice(
-    start_sandbox: StartSandbox, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
     rows = [(TRACK, reg_id(n), "succeeded", "REGISTERED", "CANCELED") for n in range(6)]
     results = write_run_results(tmp_path / "r.csv", rows)
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(n), "CANCELED") for n in range(6)]
     )
-    assert undo(results, box.url, "--limit", "2", "--batch-size", "1") == 3
+    assert run_cli(undo(results, box.url, "--limit", "2", "--batch-size", "1")) == 3
     assert [status(box.state, reg_id(n)) for n in range(6)] == ["REGISTERED"] * 2 + ["CANCELED"] * 4
     assert [row["outcome"] for row in read_results(default_undo_path(results))] == ["succeeded"] * 2 + ["pending"] * 4
     box.state.requests.clear()
-    assert undo(results, box.url, "--resume", "--batch-size", "1") == 0
+    assert run_cli(undo(results, box.url, "--resume", "--batch-size", "1")) == 0
     assert [status(box.state, reg_id(n)) for n in range(6)] == ["REGISTERED"] * 6
     assert len(box.state.puts) == 4
     written = read_results(default_undo_path(results))
     assert [(row["outcome"], row["previous_status"]) for row in written] == [("succeeded", "CANCELED")] * 6
 
 
-def test_max_changes_refuses_after_the_reads_and_sends_nothing(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_max_changes_refuses_after_the_reads_and_sends_nothing(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
-    assert undo(results, box.url, "--max-changes", "4") == 2
+    assert run_cli(undo(results, box.url, "--max-changes", "4")) == 2
     assert not box.state.puts
 
 
-def test_reads_and_puts_together_keep_the_pace_zero_429s(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_reads_and_puts_together_keep_the_pace_zero_429s(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=4), known)
-    assert undo(results, box.url, "--rate", "4") == 0
+    assert run_cli(undo(results, box.url, "--rate", "4")) == 0
     assert len(box.state.reads) == 2 and len(box.state.puts) == 3  # two phases, two clients, one pace
     assert [request.status for request in box.state.requests if request.status == 429] == []
 
 
 def test_a_registration_gone_fails_without_a_put_and_a_duplicate_stays_one(
-    start_sandbox: StartSandbox, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
     rows = [
         (TRACK, reg_id(0), "succeeded", "REGISTERED", "CANCELED"),
@@ -230,7 +234,7 @@ def test_a_registration_gone_fails_without_a_put_and_a_duplicate_stays_one(
     ]
     results = write_run_results(tmp_path / "r.csv", rows)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(0), "CANCELED")])
-    assert undo(results, box.url) == 1
+    assert run_cli(undo(results, box.url)) == 1
     written = read_results(default_undo_path(results))
     assert [row["outcome"] for row in written] == ["succeeded", "unchanged", "failed"]
     assert written[1]["error"].startswith("nothing to undo")
@@ -239,19 +243,21 @@ def test_a_registration_gone_fails_without_a_put_and_a_duplicate_stays_one(
 
 
 def test_a_file_that_is_not_a_results_file_is_refused(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None))
     path = write_csv(rows_for(2))
     summary = path.with_name("s.json")
-    assert undo(path, box.url, "--summary-json", str(summary)) == 2
+    assert run_cli(undo(path, box.url, "--summary-json", str(summary))) == 2
     assert "is not a batcher results file" in capsys.readouterr().err
     document = json.loads(summary.read_text())
     assert document["exit_code"] == 2 and "is not a batcher results file" in document["error"]
     assert not box.state.requests
 
 
-def test_the_inputs_own_status_column_is_not_what_undo_sets(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_the_inputs_own_status_column_is_not_what_undo_sets(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     path = tmp_path / "export.results.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -263,7 +269,7 @@ def test_the_inputs_own_status_column_is_not_what_undo_sets(start_sandbox: Start
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(n), "CANCELED") for n in (0, 1)]
     )
-    code = undo(path, box.url)
+    code = run_cli(undo(path, box.url))
     written = read_results(default_undo_path(path))
     assert [row["Registration Status"] for row in written] == ["PENDING", "nonsense"]  # the input's cells, as written
     assert status(box.state, reg_id(0)) == "REGISTERED"
@@ -273,7 +279,9 @@ def test_the_inputs_own_status_column_is_not_what_undo_sets(start_sandbox: Start
     assert status(box.state, reg_id(1)) == "PENDING"
 
 
-def test_nothing_to_undo_sends_nothing_and_exits_0(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_nothing_to_undo_sends_nothing_and_exits_0(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     rows = [
         (TRACK, reg_id(0), "unchanged", "CANCELED", "CANCELED"),
         (TRACK, reg_id(1), "succeeded", "CANCELED", "CANCELED"),
@@ -283,14 +291,16 @@ def test_nothing_to_undo_sends_nothing_and_exits_0(start_sandbox: StartSandbox, 
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(n), "CANCELED") for n in range(3)]
     )
-    assert undo(results, box.url) == 0
+    assert run_cli(undo(results, box.url)) == 0
     assert not box.state.requests
     written = read_results(default_undo_path(results))
     assert [row["outcome"] for row in written] == ["unchanged"] * 3
     assert all(row["error"].startswith("nothing to undo") for row in written)
 
 
-def test_a_token_the_reads_refreshed_is_the_one_the_puts_use(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_a_token_the_reads_refreshed_is_the_one_the_puts_use(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token_expires_after=1), known)
     env = {
@@ -299,14 +309,14 @@ def test_a_token_the_reads_refreshed_is_the_one_the_puts_use(start_sandbox: Star
         "CTCT_CLIENT_ID": sandbox.SANDBOX_CLIENT_ID,
         "CTCT_TOKEN_URL": box.url.removesuffix("/v3") + sandbox.TOKEN_PATH,
     }
-    args = ["undo", str(results), "--base-url", box.url, "--yes", *FAST, "--state-dir", str(tmp_path / "state")]
-    assert cli.main(args, environ=env) == 0  # the refresh token rotates: the PUTs must not reuse the first one
+    args = ["undo", str(results), "--base-url", box.url, "--yes", "--state-dir", str(tmp_path / "state")]
+    assert run_cli(args, env) == 0  # the refresh token rotates: the PUTs must not reuse the first one
     assert box.state.refreshes >= 2
     assert status(box.state, reg_id(0)) == "REGISTERED"
 
 
 def test_a_canary_then_resume_keeps_the_canarys_previous_status_so_undo_restores_every_row(
-    start_sandbox: StartSandbox, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
     count = 60  # one track: the resumed run lists it, and the listing shows the canary rows already CANCELED
     box = start_sandbox(
@@ -317,10 +327,10 @@ def test_a_canary_then_resume_keeps_the_canarys_previous_status_so_undo_restores
         "event_id,track_id,registration_id\n" + "".join(f"{EVENT},{TRACK},{reg_id(n)}\n" for n in range(count)),
         encoding="utf-8",
     )
-    run = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", *FAST]
-    assert cli.main([*run, "--limit", "2"], environ=TOKEN_ENV) == 3
-    assert cli.main([*run, "--resume"], environ=TOKEN_ENV) == 0
+    run = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes"]
+    assert run_cli([*run, "--limit", "2"]) == 3
+    assert run_cli([*run, "--resume"]) == 0
     results = tmp_path / "input.results.csv"
     assert {row["previous_status"] for row in read_results(results)} == {"REGISTERED"}  # the canary's too
-    assert undo(results, box.url) == 0
+    assert run_cli(undo(results, box.url)) == 0
     assert {status(box.state, reg_id(n)) for n in range(count)} == {"REGISTERED"}

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from batcher.cli import main as cli
 from batcher.flows.verify import VERIFY_COLUMNS, default_verify_path, load_results, verify_results
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
@@ -16,31 +15,40 @@ from batcher.input.earlier import RESULT_COLUMNS
 from batcher.remote.reads import getter
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
-from tests.conftest import EVENT, TOKEN_ENV, TRACK, StartSandbox, WriteCsv, known, read_results, reg_id, rows_for
+from tests.conftest import (
+    EVENT,
+    TRACK,
+    RunCli,
+    StartSandbox,
+    WriteCsv,
+    known,
+    read_results,
+    reg_id,
+    rows_for,
+)
 
-FAST = ["--rate", "500", "--no-progress"]
 OTHER_TRACK = "vip"
 
 
-def run(args: list[str], env: dict[str, str] | None = None) -> int:
-    return cli.main([*args, *FAST], environ=env if env is not None else TOKEN_ENV)
-
-
-def cancel(path: Path, url: str, results: Path) -> int:
-    return run(["run", str(path), "--status", "CANCELED", "--base-url", url, "--yes", "--results", str(results)])
+def cancel(path: Path, url: str, results: Path) -> list[str]:
+    return ["run", str(path), "--status", "CANCELED", "--base-url", url, "--yes", "--results", str(results)]
 
 
 def test_verify_passes_after_a_real_run_and_writes_the_results_plus_two_columns(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = [row[:3] for row in rows_for(130)]
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
     path = write_csv(rows, header=("event_id", "track_id", "registration_id"))
     results = tmp_path / "input.results.csv"
-    assert cancel(path, box.url, results) == 0
+    assert run_cli(cancel(path, box.url, results)) == 0
     box.state.requests.clear()
     capsys.readouterr()
-    assert run(["verify", str(results), "--base-url", box.url]) == 0
+    assert run_cli(["verify", str(results), "--base-url", box.url]) == 0
     out = default_verify_path(results)
     assert out.name == "input.results.verify.csv"
     written = read_results(out)
@@ -55,7 +63,11 @@ def test_verify_passes_after_a_real_run_and_writes_the_results_plus_two_columns(
 
 
 def test_verify_catches_a_200_that_changed_nothing_and_a_registration_gone(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = [*rows_for(6), *rows_for(2, track=OTHER_TRACK)]
     rows[6][2], rows[7][2] = reg_id(100), reg_id(101)
@@ -63,13 +75,13 @@ def test_verify_catches_a_200_that_changed_nothing_and_a_registration_gone(
     box = start_sandbox(scenario, known(rows))
     path = write_csv(rows)
     results = tmp_path / "r.csv"
-    assert cancel(path, box.url, results) == 0
+    assert run_cli(cancel(path, box.url, results)) == 0
     assert set(read_results(results)[n]["outcome"] for n in range(8)) == {"succeeded"}  # the server said so
     del box.state.registrations[(EVENT, TRACK)][reg_id(4)]  # someone deleted it since
     del box.state.registrations[(EVENT, OTHER_TRACK)]  # and a whole track
     out = tmp_path / "check.csv"
     capsys.readouterr()
-    assert run(["verify", str(results), "--base-url", box.url, "--out", str(out)]) == 1
+    assert run_cli(["verify", str(results), "--base-url", box.url, "--out", str(out)]) == 1
     verdicts = [(row["registration_id"], row["current_status"], row["verified"]) for row in read_results(out)]
     assert verdicts == [
         (reg_id(0), "CANCELED", "yes"),
@@ -88,15 +100,19 @@ def test_verify_catches_a_200_that_changed_nothing_and_a_registration_gone(
 
 
 def test_rows_that_did_not_succeed_are_not_read_and_stay_blank(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = [*rows_for(3), [EVENT, TRACK, "not-a-uuid", "CANCELED"]]
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, fail_ids=frozenset({reg_id(1)})), known(rows[:3]))
     results = tmp_path / "r.csv"
-    assert cancel(write_csv(rows), box.url, results) == 1
+    assert run_cli(cancel(write_csv(rows), box.url, results)) == 1
     box.state.requests.clear()
     capsys.readouterr()
-    assert run(["verify", str(results), "--base-url", box.url]) == 0
+    assert run_cli(["verify", str(results), "--base-url", box.url]) == 0
     written = read_results(default_verify_path(results))
     assert [(row["outcome"], row["verified"]) for row in written] == [
         ("succeeded", "yes"),
@@ -109,29 +125,33 @@ def test_rows_that_did_not_succeed_are_not_read_and_stay_blank(
 
 
 def test_a_stop_is_exit_3_and_a_file_that_is_not_results_exit_2(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = rows_for(3)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
     path = write_csv(rows)
     results = tmp_path / "r.csv"
-    assert cancel(path, box.url, results) == 0
+    assert run_cli(cancel(path, box.url, results)) == 0
     box.scenario.status = 403
-    assert run(["verify", str(results), "--base-url", box.url]) == 3
+    assert run_cli(["verify", str(results), "--base-url", box.url]) == 3
     assert "refused to read" in capsys.readouterr().err
     assert not default_verify_path(results).exists()
-    assert run(["verify", str(path), "--base-url", box.url]) == 2
+    assert run_cli(["verify", str(path), "--base-url", box.url]) == 2
     assert "is not a batcher results file" in capsys.readouterr().err
-    assert run(["verify", str(results), "--out", str(results), "--base-url", box.url]) == 2
+    assert run_cli(["verify", str(results), "--out", str(results), "--base-url", box.url]) == 2
 
 
 def test_verify_results_reads_through_any_client_the_way_run_verify_would(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
     results = tmp_path / "r.csv"
-    assert cancel(write_csv(rows), box.url, results) == 0
+    assert run_cli(cancel(write_csv(rows), box.url, results)) == 0
     loaded = load_results(results)
 
     async def check() -> list[str]:
@@ -144,7 +164,7 @@ def test_verify_results_reads_through_any_client_the_way_run_verify_would(
 
 
 def test_the_verification_follows_the_results_format(
-    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
@@ -153,7 +173,7 @@ def test_the_verification_follows_the_results_format(
     results = tmp_path / "semi.results.csv"
     words = ["--results-format", "excel"]
     assert (
-        run(
+        run_cli(
             [
                 "run",
                 str(path),
@@ -169,7 +189,7 @@ def test_the_verification_follows_the_results_format(
         )
         == 0
     )
-    assert run(["verify", str(results), "--base-url", box.url]) == 0
+    assert run_cli(["verify", str(results), "--base-url", box.url]) == 0
     written = default_verify_path(results).read_bytes()
     assert written.startswith(b"\xef\xbb\xbfEvent ID;Track ID;Registration ID;Note;outcome;")
     assert written.splitlines()[1].decode().split(";")[3:4] == ["'=1+1"]  # escaped again, as in the results
@@ -187,29 +207,35 @@ def test_a_run_gives_its_api_options_to_the_verify_after_it(tmp_path: Path) -> N
 
 
 def test_a_few_rows_of_a_long_track_are_read_one_by_one_within_the_bound(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
     rows = rows_for(1000)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
     chosen = [rows[10], rows[500], rows[999]]
     results = tmp_path / "r.csv"
-    assert cancel(write_csv(chosen), box.url, results) == 0
+    assert run_cli(cancel(write_csv(chosen), box.url, results)) == 0
     box.state.requests.clear()
-    assert run(["verify", str(results), "--base-url", box.url]) == 0
+    assert run_cli(["verify", str(results), "--base-url", box.url]) == 0
     pages = math.ceil(1000 / 50)
     # the first page holds row 10; the two others are fetched one by one rather than listing 19 more pages
     assert len(box.state.reads) == 1 + 2 <= 1 + min(pages - 1, len(chosen))
 
 
 def test_run_verify_reads_back_at_the_end_and_a_silent_200_makes_the_run_exit_1(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli,
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     rows = [row[:3] for row in rows_for(4)]
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, silent_ids=frozenset({reg_id(2)})), known(rows))
     path = write_csv(rows, header=("event_id", "track_id", "registration_id"))
     results = tmp_path / "input.results.csv"
     args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--results", str(results)]
-    assert run([*args, "--verify"]) == 1  # the run itself succeeded; the read back caught the registration untouched
+    assert (
+        run_cli([*args, "--verify"]) == 1
+    )  # the run itself succeeded; the read back caught the registration untouched
     assert {row["outcome"] for row in read_results(results)} == {"succeeded"}
     verified = {row["registration_id"]: row["verified"] for row in read_results(default_verify_path(results))}
     assert verified == {reg_id(0): "yes", reg_id(1): "yes", reg_id(2): "no", reg_id(3): "yes"}
@@ -218,12 +244,12 @@ def test_run_verify_reads_back_at_the_end_and_a_silent_200_makes_the_run_exit_1(
 
 
 def test_run_without_verify_reads_nothing_after_the_puts(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
     rows = [row[:3] for row in rows_for(4)]
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
     path = write_csv(rows, header=("event_id", "track_id", "registration_id"))
-    assert cancel(path, box.url, tmp_path / "input.results.csv") == 0
+    assert run_cli(cancel(path, box.url, tmp_path / "input.results.csv")) == 0
     last_put = max(index for index, request in enumerate(box.state.requests) if request.method == "PUT")
     assert all(request.method == "PUT" for request in box.state.requests[last_put:])
     assert not default_verify_path(tmp_path / "input.results.csv").exists()

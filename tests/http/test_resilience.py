@@ -23,7 +23,7 @@ from batcher.results.journal import Journal
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
 from batcher.support import redaction
-from tests.conftest import EVENT, TRACK, RunningSandbox, StartSandbox, reg_id
+from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunningSandbox, StartSandbox, reg_id
 from tests.remote.test_sender import TOKEN, groups_of, send, serve
 
 
@@ -181,8 +181,7 @@ def cli_run(box: RunningSandbox, folder: Path, rows: int, name: str, *extra: str
     options += " --no-snapshot"
     argv = [
         "run",
-        "--status-column",
-        "registration_status",
+        *TARGET_COLUMN,
         str(path),
         "--base-url",
         box.url,

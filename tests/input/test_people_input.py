@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from batcher.cli import main as cli
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
 from batcher.input.loader import InputOptions, LoadedInput, load_input
@@ -22,8 +21,8 @@ from batcher.settings import Settings
 from tests.conftest import (
     EVENT,
     SAMPLES,
-    TOKEN_ENV,
     TRACK,
+    RunCli,
     RunningSandbox,
     StartSandbox,
     WriteCsv,
@@ -278,7 +277,7 @@ def test_a_plain_file_is_not_touched_by_merge(write_csv: WriteCsv, tmp_path: Pat
 
 
 def test_a_run_from_emails_cancels_the_right_registrations_with_one_line_per_row(
-    start_sandbox: StartSandbox, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
     box = _sandbox(start_sandbox)
     people = tmp_path / "people.csv"
@@ -286,7 +285,7 @@ def test_a_run_from_emails_cancels_the_right_registrations_with_one_line_per_row
     people.write_text("\n".join([*lines, f"{SPRING},nobody@example.org", f"{UNKNOWN_EVENT},x@example.org"]) + "\n")
     results = tmp_path / "people.results.csv"
     args = ["run", str(people), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
-    code = cli.main([*args, "--results", str(results)], environ=TOKEN_ENV)
+    code = run_cli([*args, "--results", str(results)])
     assert code == 1  # two rows failed
     lines_out = read_results(results)
     assert len(lines_out) == 12
@@ -305,28 +304,46 @@ def test_a_run_from_emails_cancels_the_right_registrations_with_one_line_per_row
     # its results as the next input: the rows that succeeded are carried over, not resolved or read again
     again = tmp_path / "again.results.csv"
     reads_before = len(box.state.reads)
-    assert cli.main(["run", str(results), *args[2:], "--results", str(again)], environ=TOKEN_ENV) == 1
+    assert run_cli(["run", str(results), *args[2:], "--results", str(again)]) == 1
     assert [line["outcome"] for line in read_results(again)] == ["succeeded"] * 10 + ["failed"] * 2
     assert len(box.state.reads) - reads_before == 3  # for the two failed rows: two events, one search
 
 
 def test_limit_counts_resolved_rows_and_max_changes_counts_the_rows_that_wait(
-    start_sandbox: StartSandbox, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
     box = _sandbox(start_sandbox)
     results = tmp_path / "people.results.csv"
     args = ["run", str(SAMPLES / "people.csv"), "--status", "CANCELED", "--base-url", box.url, "--yes"]
     args += ["--no-progress", "--results", str(results)]
-    assert cli.main([*args, "--max-changes", "9"], environ=TOKEN_ENV) == 2
+    assert run_cli([*args, "--max-changes", "9"]) == 2
     assert box.state.puts == []  # the reads counted the real changes first (issue 11)
     # a canary run: the rest is left for --resume (the flow's exit code still sees the plan before resolving)
-    assert cli.main([*args, "--limit", "3"], environ=TOKEN_ENV) != 0
+    assert run_cli([*args, "--limit", "3"]) != 0
     assert [line["outcome"] for line in read_results(results)] == ["succeeded"] * 3 + ["pending"] * 7
     assert sum(len(put.json["registration_ids"]) for put in box.state.puts) == 3  # type: ignore[index, arg-type]
 
 
+def test_a_canary_of_mixed_rows_sends_the_first_limit_rows_resolved_ones_included(
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+) -> None:
+    box = _sandbox(start_sandbox)
+    rows = [
+        [SPRING, "spring1", KEN, ""],
+        [SPRING, "", "", "alan.ritchie2@example.org"],  # resolved when run: still one of the first two rows
+        [SPRING, "spring1", HEDY, ""],
+    ]
+    path = write_csv(rows, header=["Event ID", "Track ID", "Registration ID", "Email"])
+    results = tmp_path / "r.csv"
+    args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    args += ["--batch-size", "1", "--no-snapshot", "--limit", "2", "--results", str(results)]
+    assert run_cli(args) == 3  # rows are left for --resume
+    assert [line["outcome"] for line in read_results(results)] == ["succeeded", "succeeded", "pending"]
+    assert [put.json["registration_ids"] for put in box.state.puts] == [[KEN], [ALAN]]  # type: ignore[index]
+
+
 def test_a_row_whose_registration_id_and_email_disagree_is_invalid_and_not_sent(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path
 ) -> None:
     box = _sandbox(start_sandbox)
     rows = [
@@ -336,7 +353,7 @@ def test_a_row_whose_registration_id_and_email_disagree_is_invalid_and_not_sent(
     path = write_csv(rows, header=["Event ID", "Track ID", "Registration ID", "Email"])
     results = tmp_path / "r.csv"
     args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
-    assert cli.main([*args, "--results", str(results)], environ=TOKEN_ENV) == 1
+    assert run_cli([*args, "--results", str(results)]) == 1
     lines = read_results(results)
     assert [line["outcome"] for line in lines] == ["succeeded", "invalid"]
     assert (
@@ -348,26 +365,26 @@ def test_a_row_whose_registration_id_and_email_disagree_is_invalid_and_not_sent(
 
 
 def test_the_summary_names_the_default_track_chosen_for_each_event(
-    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box = _sandbox(start_sandbox)
     args = ["run", str(SAMPLES / "people.csv"), "--status", "CANCELED", "--base-url", box.url, "--yes"]
-    assert cli.main([*args, "--no-progress", "--results", str(tmp_path / "r.csv")], environ=TOKEN_ENV) == 0
+    assert run_cli([*args, "--no-progress", "--results", str(tmp_path / "r.csv")]) == 0
     err = capsys.readouterr().err
     assert f"batcher: event {SPRING}: its default track spring1 was used" in err
     assert f"batcher: event {RUN}: its default track run5k was used" in err
 
 
 def test_a_resumed_export_with_emails_is_not_held_against_the_journal_before_image(
-    start_sandbox: StartSandbox, tmp_path: Path
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
     """The second night resumes from the journal, whose before-image keeps statuses, not emails."""
     box = _sandbox(start_sandbox)
     results = tmp_path / "r.csv"
     args = ["run", str(SAMPLES / "event_export.csv"), "--status", "CANCELED", "--base-url", box.url, "--yes"]
     args += ["--no-progress", "--resume", "--results", str(results)]
-    assert cli.main(args, environ=TOKEN_ENV) == 0
+    assert run_cli(args) == 0
     first = [line["outcome"] for line in read_results(results)]
     assert set(first) == {"succeeded", "unchanged"}
-    assert cli.main(args, environ=TOKEN_ENV) == 0
+    assert run_cli(args) == 0
     assert {line["outcome"] for line in read_results(results)} <= {"succeeded", "unchanged"}

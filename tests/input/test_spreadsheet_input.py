@@ -11,7 +11,6 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batcher.cli import main as cli
 from batcher.errors import InputError, UsageError
 from batcher.input.earlier import RESULT_COLUMNS
 from batcher.input.loader import InputOptions, load_input
@@ -20,7 +19,7 @@ from batcher.plan.chunker import plan_batches
 from batcher.plan.reconciler import reconcile
 from batcher.results.format import UTF8_BOM
 from batcher.results.writer import write_results
-from tests.conftest import EVENT, TOKEN_ENV, TRACK, StartSandbox, known, reg_id
+from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, known, reg_id
 
 WriteCsv = Callable[..., Path]
 
@@ -28,13 +27,13 @@ WriteCsv = Callable[..., Path]
 # --- 10.8: row numbers count physical rows, blank ones included
 
 
-def test_csv_row_numbers_count_blank_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_csv_row_numbers_count_blank_lines(run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "blank.csv"
     lines = ["event_id,track_id,registration_id", f"{EVENT},{TRACK},{reg_id(1)}", "", ",,", f"{EVENT},{TRACK},bad", ""]
     path.write_text("\r\n".join(lines), encoding="utf-8")
     loaded = load_input(path, default_status="CANCELED")
     assert loaded.row_number.tolist() == [2, 5]
-    assert cli.main(["plan", str(path), "--status", "CANCELED"], environ={}) == 1
+    assert run_cli(["plan", str(path), "--status", "CANCELED"], {}) == 1
     assert 'row 5: registration_id is not a UUID: "bad"' in capsys.readouterr().out
 
 
@@ -226,11 +225,13 @@ def test_only_still_picks_the_rows_and_carries_nothing_over(tmp_path: Path) -> N
     assert [group.registration_ids for group in loaded.groups] == [(reg_id(1), reg_id(2))]
 
 
-def test_a_run_on_a_results_file_sends_only_what_did_not_succeed(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_a_run_on_a_results_file_sends_only_what_did_not_succeed(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     box = start_sandbox(registrations=known([[EVENT, TRACK, reg_id(n)] for n in (1, 2, 3)]))
     results = tmp_path / "again.results.csv"
     args = ["run", str(_earlier_results(tmp_path)), "--status", "CANCELED", "--base-url", box.url, "--yes"]
-    assert cli.main([*args, "--results", str(results)], environ=TOKEN_ENV) == 0
+    assert run_cli([*args, "--results", str(results)]) == 0
     assert [put.json["registration_ids"] for put in box.state.puts] == [[reg_id(2), reg_id(3)]]
     with results.open(newline="", encoding="utf-8") as handle:
         assert [(row["Name"], row["outcome"]) for row in csv.DictReader(handle)] == [

@@ -64,6 +64,16 @@ def test_batches_without_a_result_stay_pending_with_the_reason(write_csv: WriteC
     assert rows.error.tolist() == ["", "why"]
 
 
+def test_planned_rows_not_yet_batched_are_pending_and_the_rest_held_back(write_csv: WriteCsv) -> None:
+    """A run stopped before its batches were cut (in the reads) leaves its planned rows pending, not held back."""
+    loaded = load(write_csv, [[EVENT, TRACK, reg_id(n), ""] for n in range(3)])
+    planned = [replace(loaded.groups[0], registration_ids=loaded.groups[0].registration_ids[:2], rows=(0, 1))]
+    rows = reconcile(loaded, [], [], pending_reason="stopped", planned=planned, held_back_reason="beyond --limit")
+    assert rows.outcome.tolist() == ["pending"] * 3
+    assert rows.error.tolist() == ["stopped", "stopped", "beyond --limit"]
+    assert rows.batch.tolist() == [0, 0, 0]
+
+
 def test_duplicates_follow_their_first_copy_for_the_exit_code(write_csv: WriteCsv) -> None:
     loaded = load(write_csv, [[EVENT, TRACK, reg_id(1), ""], [EVENT, TRACK, reg_id(1), ""]])
     batches = plan_batches(loaded.groups, batch_size=100)

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from batcher.cli import main as cli
 from batcher.remote import reads
 from batcher.sandbox import app as sandbox
-from tests.conftest import EVENT, SAMPLES, TRACK, reg_id
+from tests.conftest import EVENT, SAMPLES, TRACK, RunCli, reg_id
 from tests.sandbox.test_sandbox import AUTH, URL, body
 
 OTHER_TRACK = "day2"
@@ -330,12 +329,12 @@ def test_serve_in_thread_yields_a_url_and_the_live_state() -> None:
         assert [read.path for read in state.reads] == [f"{URL}/{reg_id(1)}"]
 
 
-def test_a_rehearsal_accepts_export_headers_in_sandbox_registrations(tmp_path: Path) -> None:
+def test_a_rehearsal_accepts_export_headers_in_sandbox_registrations(run_cli: RunCli, tmp_path: Path) -> None:
     """Issue 10.13: --sandbox-registrations takes display headers ("Event ID", "Email Address", ...)."""
     results = tmp_path / "export.results.csv"
     sample = SAMPLES / "event_export.csv"
     args = ["run", str(sample), "--status", "CANCELED", "--sandbox", "--sandbox-registrations", str(sample)]
-    code = cli.main([*args, "--yes", "--no-progress", "--results", str(results)], environ={})
+    code = run_cli([*args, "--yes", "--no-progress", "--results", str(results)], {})
     assert code == 0
     with results.open(newline="", encoding="utf-8") as handle:
         outcomes = {row["outcome"] for row in csv.DictReader(handle)}

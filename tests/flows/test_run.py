@@ -1,0 +1,42 @@
+"""The run flow's own decisions, from tables: --max-changes is checked once, by one function."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from batcher.flows.options import OutputOptions, RunOptions
+from batcher.flows.run import TooManyChanges, check_max_changes
+from batcher.input.loader import DEFAULT_OPTIONS
+from batcher.settings import Settings
+
+
+def options(max_changes: int | None) -> RunOptions:
+    results = Path("in.results.csv")
+    return RunOptions(Path("in.csv"), Settings(), DEFAULT_OPTIONS, OutputOptions(), results, max_changes=max_changes)
+
+
+@pytest.mark.parametrize(
+    ("max_changes", "changes", "read", "refused"),
+    [
+        (None, 10**6, False, ""),
+        (None, 10**6, True, ""),
+        (10, 10, False, ""),
+        (10, 10, True, ""),
+        (10, 11, False, "in.csv: this run would change 11 registrations, more than --max-changes 10; nothing was sent"),
+        (9, 10, True, "in.csv: the reads show this run would change 10 registrations, more than --max-changes 9; "),
+        (0, 1, False, "would change 1 registrations, more than --max-changes 0"),
+    ],
+)
+def test_max_changes_refuses_only_more_changes_than_allowed(
+    max_changes: int | None, changes: int, read: bool, refused: str
+) -> None:
+    if not refused:
+        check_max_changes(options(max_changes), changes, read=read)
+        return
+    with pytest.raises(TooManyChanges) as caught:
+        check_max_changes(options(max_changes), changes, read=read)
+    assert refused in str(caught.value)
+    assert str(caught.value).endswith("Check the input; if it is right, raise --max-changes.")
+    assert caught.value.exit_code == 2
