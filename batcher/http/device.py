@@ -27,6 +27,7 @@ MAX_INTERVAL_S = 60
 DEFAULT_EXPIRES_IN_S = 600
 DEFAULT_ACCESS_LIFETIME_S = 86_400  # API.md: access tokens last 24 hours
 BODY_SHOWN_CHARS = 200
+MAX_SHOWN_CHARS = 2000  # a user code or verification URL longer than this is not one
 
 
 def sibling_url(token_url: str, name: str) -> str:
@@ -86,6 +87,10 @@ def _shown(body: bytes) -> str:
     return redaction.redact(text)[:BODY_SHOWN_CHARS] or "an empty answer"
 
 
+def _printable(text: str) -> bool:
+    return text.isprintable() and " " not in text and len(text) <= MAX_SHOWN_CHARS
+
+
 def _seconds(value: object, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         return default
@@ -131,8 +136,11 @@ def read_device_code(url: str, status: int, body: bytes, client_id: str) -> Devi
     verification = str(fields["verification_uri"])
     complete = data.get("verification_uri_complete")
     for shown in (verification, complete):
-        if isinstance(shown, str) and urlsplit(shown).scheme not in ("http", "https"):
+        if isinstance(shown, str) and (urlsplit(shown).scheme not in ("http", "https") or not _printable(shown)):
             raise LoginError(f"{url} gave a verification URL that is not a web address; nothing was saved")
+    if not _printable(str(fields["user_code"])):
+        # it is shown to the person as it is: an escape sequence would rewrite their terminal
+        raise LoginError(f"{url} gave a user code with characters no code has; nothing was saved")
     return DeviceCode(
         device_code=str(fields["device_code"]),
         user_code=str(fields["user_code"]),

@@ -330,3 +330,24 @@ def test_the_device_endpoint_is_the_token_endpoint_s_sibling_unless_given(tmp_pa
         login_options(token_url=token, device_url="http://device.example.com/da", **common)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match="--client-id holds a character"):
         login_options(token_url=token, device_url=None, **{**common, "client_id": "a\x1bb"})  # type: ignore[arg-type]
+
+
+def test_no_token_of_the_login_reaches_the_log_file_at_any_verbosity(
+    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(auto_approving(token_lifetime_s=60, token_expires_after=1), known(rows))
+    assert login(box, tmp_path) == 0
+    log = tmp_path / "run.log"
+    words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
+    assert cli.main([*words, "-vv", "--log-file", str(log)], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 0
+    assert box.state.refreshes >= 1  # early, and again after the token stopped working
+    out, err = capsys.readouterr()
+    said = out + err + log.read_text(encoding="utf-8")
+    for secret in (
+        box.state.access_token,
+        box.state.refresh_token,
+        "sandbox-token-login-1",
+        "sandbox-refresh-token-login-1",
+    ):
+        assert secret not in said

@@ -47,6 +47,8 @@ def test_a_device_code_answer_is_read_with_the_interval_capped_and_defaults_fill
         (502, b"", "answered HTTP 502 with 'an empty answer'"),
         (200, body(user_code="u"), "without a device_code"),
         (200, body(device_code="d", user_code="u", verification_uri="javascript:alert(1)"), "not a web address"),
+        (200, body(device_code="d", user_code="u", verification_uri="https://x/\x1b[2J"), "not a web address"),
+        (200, body(device_code="d", user_code="AB\x1b[2JCD", verification_uri="https://x"), "no code has"),
     ],
 )
 def test_a_refused_or_broken_device_authorization_is_one_login_error(status: int, answer: bytes, words: str) -> None:
