@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from batcher.flows.verify import VerifyResult
     from batcher.http.session import SessionStats
     from batcher.plan.planning import Plan
+    from batcher.remote.estimate import Estimate
     from batcher.remote.snapshot import Preview
     from batcher.results.report import Report
     from batcher.settings import Settings
@@ -69,13 +70,6 @@ def skipped(rows: int) -> str:
     return f"{plural(rows, 'row')} skipped by --only"
 
 
-def read_bound(plan: Plan) -> int:
-    """The most read requests the snapshot of this plan can take."""
-    from batcher.remote.snapshot import snapshot_bound  # noqa: PLC0415 - light; kept beside its uses
-
-    return snapshot_bound(plan.groups)
-
-
 def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None, *, reads: bool = True) -> list[str]:
     """The plan: row counts, invalid rows, the per-group table, the request count, time and quota."""
 
@@ -90,58 +84,96 @@ def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None, *, reads
     if invalid > len(shown):
         more = plural(invalid - len(shown), "more invalid row")
         lines.append(f"  ... and {more} (all listed in the results file)")
-    lines.extend(_group_lines(plan, settings))
+    guess = plan_estimate(plan, settings, reads=reads)
+    lines.extend(_group_lines(plan, settings, guess))
     lines.extend(_stated_lines(plan))
     lines.extend(_earlier_lines(plan, ""))
     if plan.held_back:
         left = plural(plan.held_back, "row is", "rows are")
         lines.append(f"--limit {plan.limit}: {left} left for a later run with --resume")
-    bound = read_bound(plan) if reads else 0
-    puts = plan.requests
+    people = sum(group.rows for group in guess.people)
     lines.append(
-        f"this run: {plural(plan.sendable_rows, 'registration')} in {plural(puts, 'request')} of up to "
-        f"{settings.batch_size} IDs"
-        + (" at most (rows the reads find already at their target are not sent)" if reads and puts else "")
+        f"this run: {plural(plan.sendable_rows + people, 'registration')} in {plural(guess.puts, 'request')} of up "
+        f"to {settings.batch_size} IDs"
+        + (" at most (rows the reads find already at their target are not sent)" if reads and guess.puts else "")
     )
-    if reads:
+    if people:
         lines.append(
-            f"reads first: up to {plural(bound, 'read request')} for the current statuses (per track at most "
-            "1 + min(list pages - 1, rows)); --no-snapshot sends without reading"
+            f"  {plural(people, 'row')} of them name people by email or have no track: their registrations are "
+            "found by the reads first"
         )
-    seconds = max(0, bound + puts - 1) * settings.pacing_interval_s
+    if guess.reads_bound:
+        at_most = (
+            f"; at most {guess.reads_bound:,} if the tracks hold far more registrations" if guess.bound_differs else ""
+        )
+        lines.append(
+            f"reads first: about {plural(guess.reads, 'read request')} (list pages of {guess.page_size} records)"
+            + at_most
+            + ("; --no-snapshot sends without reading" if reads else "")
+        )
+    seconds = guess.seconds(settings.pacing_interval_s)
     lines.append(
-        f"estimated time at {settings.rate_per_s:g} requests/s: {duration(seconds)}"
-        + (f" for {bound} reads and {puts} PUTs at most" if reads else "")
+        f"estimated time at {settings.rate_per_s:g} requests/s: about {duration(seconds)} for "
+        f"{plural(guess.reads, 'read')} and {plural(guess.puts, 'PUT')}"
     )
     if quota is not None:
-        needed = bound + puts
-        verdict = "covers it" if quota.left_today >= needed else "does NOT cover it: the run would stop part-way"
-        lines.append(
-            f"daily quota: {plural(needed, 'request')} needed, {quota.left_today} of {quota.daily_quota} left today "
-            f"(UTC, counted by batcher in {quota.folder}); {verdict}"
-        )
+        lines.append(quota_line(guess, quota))
     return lines
 
 
-def _group_lines(plan: Plan, settings: Settings) -> list[str]:
+def plan_estimate(plan: Plan, settings: Settings, *, reads: bool) -> Estimate:
+    """The requests this plan will likely make, and at most."""
+    from batcher.remote.estimate import estimate  # noqa: PLC0415 - light; kept beside its uses
+
+    return estimate(plan.groups, plan.requests, plan.loaded, batch_size=settings.batch_size, reads=reads)
+
+
+def quota_line(guess: Estimate, quota: QuotaView) -> str:
+    """Whether today's quota covers the run, on the likely figure; the bound named where it differs much."""
+    needed = f"about {plural(guess.likely, 'request')} needed"
+    if guess.bound_differs:
+        needed += f" (at most {guess.bound:,})"
+    if quota.left_today < guess.likely:
+        verdict = "does NOT cover it: the run would stop part-way"
+    elif quota.left_today < guess.bound:
+        verdict = "covers it, unless the tracks hold far more registrations than this file names"
+    else:
+        verdict = "covers it"
+    return (
+        f"daily quota: {needed}, {quota.left_today:,} of {quota.daily_quota:,} left today "
+        f"(UTC, counted by batcher in {quota.folder}); {verdict}"
+    )
+
+
+def _group_lines(plan: Plan, settings: Settings, guess: Estimate) -> list[str]:
+    """The table per event, track and target (people by email per event, under its default track or theirs)."""
     from batcher.plan.chunker import count_requests  # noqa: PLC0415 - light; kept beside its one use
 
     groups = plan.loaded.groups
-    if not groups:
+    if not groups and not guess.people:
         return []
     lines = [f"{'event_id':36}  {'track_id':10}  {'status':11}  {'rows':>7}  {'requests':>8}"]
     per_status: dict[str, int] = {}
+    tracks: set[tuple[str, str]] = set()
     for group in groups:
         requests = count_requests([group], batch_size=settings.batch_size)
         per_status[group.registration_status] = per_status.get(group.registration_status, 0) + len(group.rows)
+        tracks.add((group.event_id, group.track_id))
         lines.append(
             f"{group.event_id:36}  {group.track_id:10}  {group.registration_status:11}  "
             f"{len(group.rows):>7}  {requests:>8}"
         )
-    events = len({group.event_id for group in groups})
-    tracks = len({(group.event_id, group.track_id) for group in groups})
-    targets = ", ".join(f"{rows} to {status}" for status, rows in per_status.items())
-    lines.append(f"{plural(events, 'event')}, {plural(tracks, 'track')}; registrations: {targets}")
+    for person in guess.people:
+        per_status[person.registration_status] = per_status.get(person.registration_status, 0) + person.rows
+        tracks.add((person.event_id, person.track_id))
+        track = person.track_id or "(default)"
+        lines.append(
+            f"{person.event_id:36}  {track:10}  {person.registration_status:11}  {person.rows:>7}  "
+            f"{person.puts:>8}  by email: found by the reads first"
+        )
+    events = len({event for event, _ in tracks})
+    targets = ", ".join(f"{rows:,} to {status}" for status, rows in per_status.items())
+    lines.append(f"{plural(events, 'event')}, {plural(len(tracks), 'track')}; registrations: {targets}")
     return lines
 
 
@@ -162,8 +194,12 @@ def _stated_lines(plan: Plan) -> list[str]:
 
 
 def confirm_question(plan: Plan, settings: Settings, *, reads: bool = True) -> str:
-    sends = f"{plural(plan.requests, 'request')} to {settings.base_url}? [y/N] "
-    return f"Read up to {read_bound(plan)} and send {sends}" if reads else f"Send {sends}"
+    guess = plan_estimate(plan, settings, reads=reads)
+    sends = f"{plural(guess.puts, 'request')} to {settings.base_url}? [y/N] "
+    if not guess.reads_bound:
+        return f"Send {sends}"
+    at_most = f" (at most {guess.reads_bound:,})" if guess.bound_differs else ""
+    return f"Read about {guess.reads:,}{at_most} and send up to {sends}"
 
 
 def transition_text(preview: Preview) -> str:

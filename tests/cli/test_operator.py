@@ -200,7 +200,7 @@ def test_prompt_in_a_terminal_defaults_to_no(
     )
     assert got == code, screen
     assert "this run: 3 registrations in 1 request of" in screen
-    assert "daily quota: 1 request needed" in screen
+    assert "daily quota: about 1 request needed" in screen
     assert "Send 1 request to" in screen or code == 0
     assert len(box.state.puts) == (1 if code == 0 else 0)
 
@@ -519,7 +519,7 @@ def test_one_of_a_thing_is_said_in_the_singular(
     out = capsys.readouterr().out
     assert ": 1 row: 1 valid" in out
     assert "this run: 1 registration in 1 request of" in out
-    assert "daily quota: 1 request needed" in out
+    assert "daily quota: about 1 request needed" in out
     assert (
         run_cli(
             [

@@ -137,7 +137,7 @@ def test_local_daily_quota_shows_in_plan_and_stops_the_run(
         )
         == 0
     )
-    assert "daily quota: 3 requests needed, 2 of 2 left today" in capsys.readouterr().out
+    assert "daily quota: about 3 requests needed, 2 of 2 left today" in capsys.readouterr().out
     args = [
         "run",
         *BLIND,

@@ -180,8 +180,8 @@ def test_the_plan_reads_nothing_and_bounds_the_reads(
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(3)], header=["event_id", "track_id", "registration_id"])
     assert run_cli(["plan", str(path), "--status", "CANCELED"], {}) == 0
     out = capsys.readouterr().out
-    assert "reads first: up to 4 read requests" in out
-    assert "daily quota: 5 requests needed" in out
+    assert "reads first: about 1 read request (list pages of 50 records); at most 4 if the tracks" in out
+    assert "daily quota: about 2 requests needed (at most 5)" in out
 
 
 def test_the_sandbox_rehearsal_starts_from_the_status_the_input_states(

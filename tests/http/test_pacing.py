@@ -5,6 +5,7 @@ The schedule is driven by a clock of the test's own (plain numbers), never by th
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -106,17 +107,29 @@ def test_an_unwritable_state_folder_leaves_the_pace_to_the_client(tmp_path: Path
 
 
 async def test_two_clients_on_one_key_share_one_pace(
-    start_sandbox: StartSandbox, settings: Settings, tmp_path: Path
+    start_sandbox: StartSandbox, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Back to back, each at the full rate, against a strict window: no 429 (before: the second started at once)."""
+    """Back to back, each at the full rate: every request start, of either client, is one interval after the one
+    before (before: the second client started at once, and a strict window answered 429). The starts are the
+    record's own, so this holds however loaded the machine is; the bench's back-to-back case counts the 429s."""
+    granted: list[tuple[float, float]] = []
+    claim = PaceRecord.claim
+
+    def recording(record: PaceRecord, now: float, interval_s: float) -> float:
+        wait = claim(record, now, interval_s)
+        if wait == 0.0:
+            granted.append((now, interval_s))
+        return wait
+
+    monkeypatch.setattr(PaceRecord, "claim", recording)
     rate = 20
     groups = groups_of(30)
-    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=rate), registrations(groups))
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), registrations(groups))
     paced = replace(settings, base_url=box.url, rate_per_s=rate, concurrency=4)
     batches = plan_batches(groups, batch_size=1)
     for part in (batches[:15], batches[15:]):
         ledger = QuotaLedger(tmp_path / "state", 10_000)
         await send(part, paced, quota=ledger)
         ledger.close()
-    assert len(box.state.puts) == 30
-    assert [p.status for p in box.state.puts].count(429) == 0
+    assert len(box.state.puts) == len(granted) == 30
+    assert all(later >= earlier + interval for (earlier, interval), (later, _) in itertools.pairwise(granted))
