@@ -157,3 +157,47 @@ def run_cli() -> RunCli:
         return cli.main(list(args), environ={**TEST_PACE, **(TOKEN_ENV if env is None else env)})
 
     return run
+
+
+def record_run(results: Path, state_dir: Path | None = None) -> str:
+    """Put a hand-written results file into the run history, as if a run wrote it: its journal records every row
+    the file says succeeded with a change (an intent with its previous_status, then an applied batch).
+
+    state_dir: None for the default state folder of the CLI tests (under the test's HOME). Returns the run ID.
+    """
+    from batcher.models import Batch, BatchResult  # noqa: PLC0415
+    from batcher.results import history  # noqa: PLC0415
+    from batcher.results.journal import Journal  # noqa: PLC0415
+
+    state = state_dir or Path.home() / ".local" / "state" / "batcher"
+    run = history.begin(
+        state,
+        history.RunRecord(
+            run_id="",
+            command="run",
+            started="",
+            input=str(results.with_suffix(".input.csv").resolve()),
+            input_sha256="",
+            results=str(results.resolve()),
+            api="http://127.0.0.1/v3",
+            finished=True,
+        ),
+    )
+    journal = Journal(run.journal, append=True)
+    rows = read_results(results)
+    for number, row in enumerate(rows):
+        keys = [value for name, value in row.items() if name.replace(" ", "_").lower() in HEADER[:3]]
+        before, after = row["previous_status"], row["target_status"]
+        if row["outcome"] != "succeeded" or before == after or len(keys) != 3:
+            continue
+        batch = Batch(number + 1, 0, keys[0], keys[1], after, (keys[2].lower(),), (number,))
+        journal.record_intent(batch, [before])
+        journal.record(batch, BatchResult(number + 1, 200))
+    journal.close()
+    return run.run_id
+
+
+def history_files(state_dir: Path | None = None) -> dict[str, str]:
+    """The text of every file the run history holds (run.json, journal, results copies), by 'RUN_ID/name'."""
+    runs = (state_dir or Path.home() / ".local" / "state" / "batcher") / "runs"
+    return {f"{p.parent.name}/{p.name}": p.read_text(encoding="utf-8") for p in runs.glob("*/*") if p.is_file()}

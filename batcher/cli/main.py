@@ -70,6 +70,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             return _sandbox(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "runs":
+            return _runs(args, env)
         if args.command == "ui":
             return _ui(args, env)
         if args.command in ("verify", "export"):
@@ -237,6 +239,15 @@ def _report(args: argparse.Namespace) -> int:
         for line in extracted_lines(result.extracted, chosen, args.out, result.needs_status, result.status):
             say(line, sys.stdout)
     return result.exit_code
+
+
+def _runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from batcher.flows.render import runs_lines  # noqa: PLC0415
+    from batcher.flows.runs import runs_flow  # noqa: PLC0415
+
+    for line in runs_lines(runs_flow(args.state_dir, env, args.profile)):
+        say(line, sys.stdout)
+    return EXIT_OK
 
 
 def _sandbox(args: argparse.Namespace) -> int:

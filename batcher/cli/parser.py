@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command",
         required=True,
-        metavar="{run,plan,undo,report,verify,export,sandbox,ui,login,logout,whoami,profiles}",
+        metavar="{run,plan,undo,report,verify,export,runs,sandbox,ui,login,logout,whoami,profiles}",
     )
     run = commands.add_parser(
         "run",
@@ -69,25 +69,26 @@ def build_parser() -> argparse.ArgumentParser:
     add_send_options(plan)
     undo = commands.add_parser(
         "undo",
-        help="put every registration a run changed back to its previous status, from the run's results file",
+        help="put every registration a run changed back to its previous status, as the run's journal says",
         epilog="examples:\n  batcher undo cancellations.results.csv --dry-run\n"
-        "  batcher undo cancellations.results.csv --yes\n",
+        "  batcher undo cancellations.results.csv --yes\n  batcher undo 20261204T183012Z-3fa9 --yes\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
     undo.add_argument(
         "input",
         type=Path,
-        metavar="RESULTS",
-        help="the results file of the run to undo (its own results: "
-        "RESULTS with .undo.csv in place of .csv, unless --results)",
+        metavar="RESULTS|RUN_ID",
+        help="the results file of the run to undo, or its run ID (batcher runs); its own results: "
+        "RESULTS with .undo.csv in place of .csv, unless --results",
     )
     add_pace_options(undo)
     add_send_options(undo)
     undo.add_argument(
         "--force",
         action="store_true",
-        help="also put back registrations whose status changed since the run (default: they fail, not undone)",
+        help="also put back registrations whose status changed since the run (default: they fail, not undone), "
+        "and rows the run's journal does not know, from the results file's previous_status",
     )
     report = commands.add_parser(
         "report",

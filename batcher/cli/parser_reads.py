@@ -35,7 +35,13 @@ def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
-    verify.add_argument("results", type=Path, default=None, metavar="RESULTS", help="a results CSV of batcher run")
+    verify.add_argument(
+        "results",
+        type=Path,
+        default=None,
+        metavar="RESULTS|RUN_ID",
+        help="a results CSV of batcher run, or a run ID of 'batcher runs'",
+    )
     verify.add_argument(
         "--out",
         type=Path,
@@ -44,6 +50,26 @@ def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
         help="the verification CSV (default: RESULTS with .verify.csv in place of .csv)",
     )
     add_read_options(verify)
+    runs = commands.add_parser(
+        "runs",
+        help="list the run history: every run and undo, with its ID, time, input, API, counts and exit code",
+        epilog="example:\n  batcher runs\n  batcher undo 20261204T183012Z-3fa9 --dry-run\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    runs.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the state folder that holds the history (default: $BATCHER_STATE_DIR, else "
+        "$XDG_STATE_HOME/batcher, else ~/.local/state/batcher)",
+    )
+    runs.add_argument(
+        "--profile",
+        default=None,
+        metavar="NAME",
+        help="the history of this profile's runs (default: $BATCHER_PROFILE, else default)",
+    )
     export = commands.add_parser(
         "export",
         help="write every registration of one or more events (their default track, or --track) to a CSV",

@@ -126,6 +126,7 @@ class RunOptions:
     undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
     force: bool = False  # undo: also rows someone changed since the run
     words: tuple[str, ...] = ()  # the command line as typed, for the resume command
+    results_given: bool = False  # --results was given (undo RUN_ID puts its own results beside the run's else)
 
     @property
     def session(self) -> SessionOptions:
@@ -199,6 +200,7 @@ def run_options(
         undo=command == "undo",
         force=bool(values.get("force", False)),
         words=words,
+        results_given=given is not None,
     )
 
 

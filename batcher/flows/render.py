@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from batcher.plan.planning import Plan
     from batcher.remote.estimate import Estimate
     from batcher.remote.snapshot import Preview
+    from batcher.results.history import RunRecord
     from batcher.results.report import Report
     from batcher.settings import Settings
 
@@ -353,16 +355,37 @@ def verify_lines(result: VerifyResult) -> list[str]:
     lines.append(
         f"{PROG}: verified {plural(checked, 'row')} (outcome succeeded or unchanged): {counts['yes']} yes, "
         f"{counts['no']} no, {counts['missing']} missing"
+        + (f", {counts['unknown']} unknown (no run record says which registration)" if counts.get("unknown") else "")
         + (f"; {plural(result.not_checked, 'other row')} not checked" if result.not_checked else "")
     )
     for item in result.mismatches:
         now = f"is {item.current_status}" if item.current_status else "was not found"
+        if not item.registration_id:
+            lines.append(f"  row {item.row_number}: its registration is not known (no run record); not checked")
+            continue
         lines.append(f"  row {item.row_number}: registration {item.registration_id} {now}, not {item.target_status}")
     shown = len(result.mismatches)
-    if counts["no"] + counts["missing"] > shown:
-        lines.append(f"  ... and {counts['no'] + counts['missing'] - shown} more (all in the verification file)")
+    wrong = counts["no"] + counts["missing"] + counts.get("unknown", 0)
+    if wrong > shown:
+        lines.append(f"  ... and {wrong - shown} more (all in the verification file)")
     lines.append(f"{PROG}: verification: {result.options.out_path}")
     lines.append(_session_line(result.session))
+    return lines
+
+
+def runs_lines(runs: Sequence[RunRecord]) -> list[str]:
+    """`batcher runs`: one line per run of the history, oldest first (stdout)."""
+    if not runs:
+        return ["no run in the run history yet"]
+    lines = [f"{'run':22}  {'started':24}  {'command':7}  {'exit':>4}  {'state':8}  counts / input / API"]
+    for run in runs:
+        counts = ", ".join(f"{count} {word}" for word, count in run.counts.items() if count) or "-"
+        state = "finished" if run.finished else "running" if not run.ended else "open"
+        code = "" if run.exit_code is None else str(run.exit_code)
+        what = f"undo of {run.undoes}" if run.undoes else Path(run.input).name
+        lines.append(
+            f"{run.run_id:22}  {run.started:24}  {run.command:7}  {code:>4}  {state:8}  {counts} / {what} / {run.api}"
+        )
     return lines
 
 

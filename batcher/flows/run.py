@@ -31,11 +31,13 @@ from batcher.support.files import SameFile, check_distinct, why_unwritable
 from batcher.support.logs import get_logger
 
 if TYPE_CHECKING:
+    from batcher.flows.record import Chosen, UndoTarget
     from batcher.flows.verify import VerifyResult
     from batcher.http.session import Session
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback, RunSummary
     from batcher.remote.snapshot import Preview
+    from batcher.results.history import RunRecord
     from batcher.support.signals import StopButton
 
 PROG = "batcher"
@@ -79,64 +81,98 @@ class _Seen:
 
 
 def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen: _Seen) -> RunResult:
+    from batcher.flows import record  # noqa: PLC0415 - pyarrow only to read input
     from batcher.http.session import Session  # noqa: PLC0415 - the flows stay light for `batcher --help`
+    from batcher.results.journal import results_lock  # noqa: PLC0415
+
+    target = None
+    if options.undo:  # undo RUN_ID: the run's kept results, from the history of the session's state folder
+        options, target = record.undo_target(options, record.state_folder(options, environ))
+    check_output_paths(options, record.state_folder(options, environ))
+    # the one owner of the token, the state folder and the quota ledger (a sandbox run counts no quota); then the
+    # lock, before the plan: no other run on this results path can plan from the same earlier state
+    with (
+        Session(options.session, environ, credentials=options.sends, ledger=not options.sandbox) as session,
+        nullcontext() if options.dry_run else results_lock(options.results),
+    ):
+        undoes = target.run.run_id if target is not None and target.run is not None else ""
+        chosen = record.choose(options, environ, session.state_dir, undoes=undoes)
+        plan = _prepare(options, chosen, target)
+        seen.plan = plan
+        return _run_planned(options, environ, hooks, plan, session, chosen)
+
+
+def _prepare(options: RunOptions, chosen: Chosen, target: UndoTarget | None) -> Plan:
+    from batcher.flows import record  # noqa: PLC0415
+
+    if target is not None:
+        from batcher.plan.undo import prepare_undo  # noqa: PLC0415
+
+        source = record.undo_source(target, force=options.force)
+        return prepare_undo(options.input, options.settings, source, limit=options.limit, notices=chosen.notices)
     from batcher.plan.planning import prepare  # noqa: PLC0415 - pyarrow only to read input
 
-    check_output_paths(options)
-    # the one owner of the token, the state folder and the quota ledger; a sandbox run counts no quota
-    with Session(options.session, environ, credentials=options.sends, ledger=not options.sandbox) as session:
-        if options.undo:
-            from batcher.plan.undo import prepare_undo  # noqa: PLC0415
+    return prepare(
+        options.input,
+        options.settings,
+        default_status=options.default_status,
+        # with the reads, the API's state decides; without them, the journal of the run continued is all there is
+        applied=chosen.earlier.applied if chosen.continued is not None and not options.snapshot else None,
+        limit=options.limit,
+        options=options.input_options,
+        notices=chosen.notices,
+    )
 
-            plan = prepare_undo(
-                options.input,
-                options.settings,
-                resume_from=options.results if options.resume else None,
-                limit=options.limit,
-            )
-        else:
-            plan = prepare(
-                options.input,
-                options.settings,
-                default_status=options.default_status,
-                resume_from=options.results if options.resume else None,
-                limit=options.limit,
-                options=options.input_options,
-            )
-        notices = list(plan.notices)
-        seen.plan = plan
-        hooks.on_plan(plan)
-        try:
-            view = _quota_view(session)
-            if options.dry_run:
-                code = exit_code(plan, None, allow_invalid=options.allow_invalid)
-                return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
-            check_guard_rails(plan, options)
-            if not hooks.confirm(plan, view):
-                return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
-            summary = _execute(options, plan, session, hooks)
-        finally:
-            session.close()
-        if summary.declined:  # the page's "Cancel" after the reads: nothing was sent
-            return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(session), declined=True)
-        notices += session.notices()
-        code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
-        retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
-        verification = None
-        if options.verify and summary.stopped is None and not summary.interrupted:
-            verification, verify_code = _verify(options, environ, session, notices)
-            if code == EXIT_OK:
-                code = verify_code
-        return RunResult(
-            options,
-            code,
-            plan=plan,
-            summary=summary,
-            quota=_quota_view(session),
-            notices=tuple(notices),
-            resume_command=retry,
-            verification=verification,
-        )
+
+def _run_planned(
+    options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, plan: Plan, session: Session, chosen: Chosen
+) -> RunResult:
+    from batcher.flows import record  # noqa: PLC0415
+
+    notices = list(plan.notices)
+    hooks.on_plan(plan)
+    run = None
+    try:
+        view = _quota_view(session)
+        if options.dry_run:
+            code = exit_code(plan, None, allow_invalid=options.allow_invalid)
+            return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
+        check_guard_rails(plan, options)
+        if not hooks.confirm(plan, view):
+            return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
+        run = record.start(chosen, session.state_dir)
+        summary = _execute(options, plan, session, hooks, run, chosen)
+    except BaseException as exc:
+        if run is not None:  # the run's record says how it ended: not finished, --resume continues it
+            code = exc.exit_code if isinstance(exc, BatcherError) else EXIT_INTERRUPTED
+            record.finish(run, exit_code=code, counts=None, finished=False)
+        raise
+    finally:
+        session.close()
+    if summary.declined:  # the page's "Cancel" after the reads: nothing was sent
+        record.finish(run, exit_code=EXIT_USAGE, counts=summary.counts, finished=False)
+        return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(session), declined=True)
+    notices += session.notices()
+    code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
+    unfinished = _unfinished(summary) or bool(plan.held_back) or summary.stopped is not None or summary.interrupted
+    retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
+    verification = None
+    if options.verify and summary.stopped is None and not summary.interrupted:
+        verification, verify_code = _verify(options, environ, session, notices)
+        if code == EXIT_OK:
+            code = verify_code
+    run = record.finish(run, exit_code=code, counts=summary.counts, finished=not unfinished)
+    return RunResult(
+        options,
+        code,
+        plan=plan,
+        summary=summary,
+        quota=_quota_view(session),
+        notices=tuple(notices),
+        resume_command=retry,
+        verification=verification,
+        run=run,
+    )
 
 
 def _verify(
@@ -162,7 +198,9 @@ def _verify(
     return verification, verification.exit_code
 
 
-def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks) -> RunSummary:
+def _execute(
+    options: RunOptions, plan: Plan, session: Session, hooks: RunHooks, run: RunRecord, chosen: Chosen
+) -> RunSummary:
     from batcher.flows.endpoint import SandboxOptions, open_endpoint  # noqa: PLC0415
     from batcher.remote.execute import Controls, ReadOptions, execute  # noqa: PLC0415 - aiohttp only to send
 
@@ -175,7 +213,8 @@ def _execute(options: RunOptions, plan: Plan, session: Session, hooks: RunHooks)
             functools.partial(open_endpoint, plan.loaded, options.settings, session.credentials, sandbox),
             options.results,
             on_progress=advance,
-            resume=options.resume,
+            journal_file=run.journal,
+            earlier=chosen.earlier,
             results_format=options.results_format,
             reads=ReadOptions(options.if_status, force=options.force) if options.snapshot else None,
             on_preview=lambda preview: _previewed(options, preview, hooks),
@@ -196,7 +235,7 @@ def _quota_view(session: Session) -> QuotaView | None:
     return QuotaView(ledger.daily_quota, ledger.remaining_today(), ledger.path.parent)
 
 
-def check_output_paths(options: RunOptions) -> None:
+def check_output_paths(options: RunOptions, state_folder: Path | None = None) -> None:
     """Refuse, before anything is read or sent, an output path that cannot be written.
 
     Raises:
@@ -213,31 +252,44 @@ def check_output_paths(options: RunOptions) -> None:
             raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")
         if results.resolve() == options.input.resolve():
             raise UsageError(f"--results {results} is the input file; give the results another path")
-    _check_distinct_paths(options)
+    _check_distinct_paths(options, state_folder)
 
 
-SIDE_FILE_SUFFIXES = (".journal", ".lock")  # the files batcher keeps beside a results file
+SIDE_FILE_SUFFIXES = (".lock",)  # the file batcher keeps beside a results file
 
 
-def _check_distinct_paths(options: RunOptions) -> None:
-    """Refuse any two of the input and the files this run writes that are one file (issue 18.12)."""
-    from batcher.results.journal import journal_path, lock_path  # noqa: PLC0415
+def _check_distinct_paths(options: RunOptions, state_folder: Path | None) -> None:
+    """Refuse any two of the input and the files this run writes that are one file, and an output inside the run
+    history (another run's journal, results copy or record) (issue 18.12)."""
+    from batcher.results.history import runs_folder  # noqa: PLC0415
+    from batcher.results.journal import lock_path  # noqa: PLC0415
 
     writes_results = not options.dry_run or options.resume
     results = options.results if writes_results else None
     if results is not None and results.name.endswith(SIDE_FILE_SUFFIXES):
         raise SameFile(
-            f"--results {str(results)!r} has the name of a run's {results.suffix.lstrip('.')} file; batcher keeps "
-            "those beside each results file. Give the results a name of their own; nothing was read or sent."
+            f"--results {str(results)!r} has the name of a run's lock file; batcher keeps those beside each "
+            "results file. Give the results a name of their own; nothing was read or sent."
         )
+    outputs = [
+        ("--results", results),
+        ("--summary-json", options.output.summary_json),
+        ("--log-file", options.output.log_file),
+    ]
+    if state_folder is not None:
+        history = runs_folder(state_folder).resolve()
+        for name, path in outputs:
+            if path is not None and path.resolve().is_relative_to(history):
+                raise SameFile(
+                    f"{name} {str(path)!r} is inside the run history ({history}), where batcher keeps each run's "
+                    "journal and results: writing there would destroy another run's record. Give another path; "
+                    "nothing was read or sent."
+                )
     check_distinct(
         [
             ("the input", options.input),
-            ("--results", results),
-            ("the results' journal", journal_path(results) if results is not None else None),
+            *outputs,
             ("the results' lock", lock_path(results) if results is not None else None),
-            ("--summary-json", options.output.summary_json),
-            ("--log-file", options.output.log_file),
         ]
     )
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from batcher.flows.verify import VerifyResult
     from batcher.plan.planning import Plan
     from batcher.remote.execute import RunSummary
+    from batcher.results.history import RunRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class RunResult:
     resume_command: str = ""
     summary_error: str = ""  # the summary JSON could not be written at the end
     verification: VerifyResult | None = None  # run --verify: what reading back found
+    run: RunRecord | None = None  # the run's record in the run history, once it started sending
 
 
 class UnwritableSummary(UsageError):
@@ -68,6 +70,7 @@ def summary_document(result: RunResult) -> dict[str, object]:
         "error": _error_text(result),
         "input": str(result.options.input),
         "results": str(result.options.results),
+        "run_id": result.run.run_id if result.run is not None else None,
     }
     if result.error is not None and result.error.exit_code == EXIT_OK:
         document["note"] = str(result.error)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped
 from batcher.flows.options import ReadOptions
@@ -23,13 +25,19 @@ from batcher.input.columnar import Strings
 from batcher.input.earlier import RESULT_COLUMNS
 from batcher.models import Outcome, TrackRead
 from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, read_track
+from batcher.results import history
 from batcher.results.export_file import check_out_path, csv_text, write_csv_text
 from batcher.results.format import output_format
+from batcher.results.journal import read_resolved
 from batcher.results.reader import ResultsFile, read_results_file
 from batcher.support.files import check_distinct
 
+if TYPE_CHECKING:
+    from batcher.input.rows import LoadedInput
+    from batcher.results.history import RunRecord
+
 VERIFY_COLUMNS = ("current_status", "verified")
-YES, NO, MISSING = "yes", "no", "missing"
+YES, NO, MISSING, UNKNOWN = "yes", "no", "missing", "unknown"  # unknown: no registration to read (no run record)
 CHECKED_OUTCOMES = (Outcome.SUCCEEDED.value, Outcome.UNCHANGED.value)
 MAX_SHOWN = 10
 # any status will do: the rows' targets are read from the target_status column, the loader only needs one
@@ -65,7 +73,7 @@ class Verification:
     @property
     def counts(self) -> dict[str, int]:
         counted = Counter(str(value) for value in self.verified.tolist())
-        return {word: counted[word] for word in (YES, NO, MISSING)}
+        return {word: counted[word] for word in (YES, NO, MISSING, UNKNOWN)}
 
     @property
     def checked(self) -> int:
@@ -74,7 +82,7 @@ class Verification:
     @property
     def all_verified(self) -> bool:
         counts = self.counts
-        return counts[NO] == 0 and counts[MISSING] == 0
+        return counts[NO] == 0 and counts[MISSING] == 0 and counts[UNKNOWN] == 0
 
 
 def load_results(path: Path) -> ResultsFile:
@@ -86,11 +94,35 @@ def load_results(path: Path) -> ResultsFile:
     return read_results_file(path, default_status=_LOADER_STATUS)
 
 
+def with_resolved(results: ResultsFile, resolved: Mapping[int, tuple[str, str, str]]) -> ResultsFile:
+    """The results with each row named by email (or without a track) given the registration its run's journal says
+    it went to."""
+    if not resolved:
+        return results
+    loaded = results.loaded
+    event, track, registration = (np.asarray(column, dtype=object).copy() for column in _keys(loaded))
+    for row, (event_id, track_id, registration_id) in resolved.items():
+        if 0 <= row < loaded.row_count and not registration[row]:
+            event[row], track[row], registration[row] = event_id, track_id, registration_id
+    return replace(results, loaded=replace(loaded, event_id=event, track_id=track, registration_id=registration))
+
+
+def _keys(loaded: LoadedInput) -> tuple[Strings, Strings, Strings]:
+    return loaded.event_id, loaded.track_id, loaded.registration_id
+
+
+def to_check(results: ResultsFile) -> npt.NDArray[np.bool_]:
+    """The rows verify must check: every row whose outcome says its registration is at its target now."""
+    checked = np.isin(results.earlier.outcome, CHECKED_OUTCOMES) & (results.earlier.target_status != "")
+    return np.asarray(checked, dtype=np.bool_)
+
+
 def rows_to_check(results: ResultsFile) -> dict[tuple[str, str], list[int]]:
-    """The rows to read back, by (event, track): outcome succeeded or unchanged, keys and target known."""
-    loaded, earlier = results.loaded, results.earlier
+    """The rows to read back, by (event, track): outcome succeeded or unchanged, keys and target known (a row to
+    check whose registration is not known is UNKNOWN: it fails the verification)."""
+    loaded = results.loaded
     keyed = (loaded.event_id != "") & (loaded.track_id != "") & (loaded.registration_id != "")
-    chosen = np.isin(earlier.outcome, CHECKED_OUTCOMES) & keyed & (earlier.target_status != "")
+    chosen = to_check(results) & keyed
     tracks: dict[tuple[str, str], list[int]] = {}
     for row in np.flatnonzero(chosen).tolist():
         tracks.setdefault((str(loaded.event_id[row]), str(loaded.track_id[row])), []).append(row)
@@ -124,7 +156,7 @@ async def verify_results(
         )
     )
     current = np.full(loaded.row_count, "", dtype=object)
-    verified = np.full(loaded.row_count, "", dtype=object)
+    verified = np.where(to_check(results), UNKNOWN, "").astype(object)  # until read
     for read, rows in zip(reads, tracks.values(), strict=True):
         if read.failure and not read.group_missing:
             reason = read.failure.removesuffix(f"; {NOT_READ_HINT}")
@@ -202,18 +234,25 @@ def verify_flow(
         RunStopped: 401/403/quota, or a track could not be read.
         OutputError: the verification cannot be written.
     """
+    from batcher.flows.record import state_folder  # noqa: PLC0415
+
+    folder = session.state_dir if session is not None else state_folder(options.read, environ)
+    options, run = verify_target(options, folder)
     out = options.out_path
     check_out_path(out)
     check_distinct([("the results file", options.results), ("--out", out)])
-    results = load_results(options.results)
+    resolved = read_resolved(run.journal) if run is not None and run.journal.exists() else {}
+    results = with_resolved(load_results(options.results), resolved)
 
     async def work(get: Getter, base_url: str) -> Verification:
         return await verify_results(get, base_url, results, on_listing=on_listing)
 
     verification, stats = run_reads(options.read, environ, work, session=session)
     write_verification(out, results, verification)
+    if run is not None:
+        history.keep(run, out, history.VERIFY_FILE)
     loaded = results.loaded
-    wrong = np.flatnonzero(np.isin(verification.verified, (NO, MISSING)))[:MAX_SHOWN].tolist()
+    wrong = np.flatnonzero(np.isin(verification.verified, (NO, MISSING, UNKNOWN)))[:MAX_SHOWN].tolist()
     mismatches = tuple(
         Mismatch(
             int(loaded.row_number[row]),
@@ -231,3 +270,19 @@ def verify_flow(
         stats,
         EXIT_OK if verification.all_verified else EXIT_SOME_FAILED,
     )
+
+
+def verify_target(options: VerifyOptions, state_dir: Path) -> tuple[VerifyOptions, RunRecord | None]:
+    """verify RUN_ID or verify RESULTS: the options with the results file to read (for a run ID: its kept copy,
+    and the verification beside the run's own results unless --out), and the run that wrote it.
+
+    Raises:
+        UsageError: a run ID the history does not hold.
+    """
+    from batcher.flows.record import beside, run_named  # noqa: PLC0415 - pyarrow only to read results
+
+    run, named = run_named(options.results, state_dir)
+    if run is None or not named:
+        return options, run
+    out = options.out if options.out is not None else beside(run, ".verify.csv")
+    return replace(options, results=run.results_copy, out=out), run

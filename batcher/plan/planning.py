@@ -15,8 +15,6 @@ from batcher.input.loader import DEFAULT_OPTIONS, InputOptions, LoadedInput, loa
 from batcher.input.rows import no_target_message
 from batcher.models import RegistrationKey, RowGroup
 from batcher.plan.chunker import count_requests
-from batcher.results.journal import journal_path, read_applied
-from batcher.results.reader import read_succeeded_keys
 from batcher.settings import Settings
 
 
@@ -76,13 +74,15 @@ def prepare(
     settings: Settings,
     *,
     default_status: str | None,
-    resume_from: Path | None = None,
+    applied: Mapping[RegistrationKey, int] | None = None,
     limit: int | None = None,
     options: InputOptions = DEFAULT_OPTIONS,
+    notices: Sequence[str] = (),
 ) -> Plan:
-    """Load, validate and batch an input file, leaving out registrations an earlier run applied.
+    """Load, validate and plan an input file, leaving out registrations applied says are done.
 
-    With resume_from, the results path of an earlier run: leave out what its journal and results say it applied.
+    applied: what the journal of the unfinished run this one continues says it applied, with the HTTP status; given
+    only when nothing is read before the PUTs (--no-snapshot): with the reads, the API's state decides.
 
     With limit, only the first limit rows still to send (in input order, people-shaped rows to resolve included)
     are planned: a canary run.
@@ -91,14 +91,10 @@ def prepare(
         InputError: the file cannot be read or trusted.
         UsageError: --status is not a known status, or an input option does not fit the file.
     """
-    notices: list[str] = []
-    applied = None
-    if resume_from is not None:
-        applied = read_earlier_run(resume_from, notices=notices)
     loaded = load_input(input_path, default_status=default_status, options=options)
     if options.status_column is None and default_status is None and loaded.earlier is None:
         raise UsageError(no_target_message(input_path, loaded.header))
-    return cut_plan(loaded, settings, applied, limit, notices)
+    return cut_plan(loaded, settings, applied, limit, list(notices))
 
 
 def cut_plan(
@@ -130,26 +126,6 @@ def cut_plan(
         tuple(notices),
         waiting,
     )
-
-
-def read_earlier_run(results_path: Path, *, notices: list[str]) -> dict[RegistrationKey, int]:
-    """What an earlier run on this results path applied, from its journal and its results file.
-
-    With neither (the first night of a cron job that always resumes), a notice says the run starts fresh.
-
-    Raises:
-        InputError: the earlier results file cannot be read.
-    """
-    journal = journal_path(results_path)
-    if not journal.exists() and not results_path.exists():
-        notices.append(f"nothing to resume (neither {journal} nor {results_path} exists); starting fresh")
-        return {}
-    applied: dict[RegistrationKey, int] = {}
-    if results_path.exists():
-        applied.update(read_succeeded_keys(results_path, default_status=None))  # each row's target_status
-    if journal.exists():
-        applied.update(read_applied(journal))
-    return applied
 
 
 def _first_rows(groups: list[RowGroup], waiting: Flags | None, limit: int) -> tuple[list[RowGroup], Flags | None, int]:

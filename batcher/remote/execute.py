@@ -13,6 +13,8 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from batcher.errors import BatcherError, RunStopped, internal_error
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
@@ -21,13 +23,14 @@ from batcher.models import Batch, BatchResult, Outcome, TrackRead, WireStats
 from batcher.plan.chunker import plan_batches
 from batcher.plan.planning import Plan
 from batcher.plan.reconciler import reconcile
-from batcher.remote.outcomes import decided, held_back_reason, known_reads, pending_reason, previous_status
+from batcher.remote.adopt import adopt, journal_resolved
+from batcher.remote.outcomes import decided, held_back_reason, pending_reason, previous_status
 from batcher.remote.reads import getter
 from batcher.remote.resolve import Resolution, email_mismatches, resolve_plan
 from batcher.remote.sender import send_batches
-from batcher.remote.snapshot import Preview, Settled, TrackKey, preview, settle, take_snapshot
+from batcher.remote.snapshot import Preview, Settled, TrackKey, preview, settle, take_snapshot, tracks_of
 from batcher.results.format import RowResults
-from batcher.results.journal import Journal, journal_path, read_before_image, results_lock
+from batcher.results.journal import NO_EARLIER_ATTEMPTS, EarlierAttempts, Journal
 from batcher.results.report import Report, build_report
 from batcher.results.writer import write_results
 from batcher.settings import Settings
@@ -81,6 +84,7 @@ class _Progress:
     settled: Settled | None = None
     preview: Preview | None = None
     declined: bool = False
+    adopted: dict[int, str] = field(default_factory=dict)  # row -> before-image, of rows an earlier attempt changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +102,9 @@ def execute(
     endpoint: Endpoint,
     results_path: Path,
     *,
+    journal_file: Path,
+    earlier: EarlierAttempts = NO_EARLIER_ATTEMPTS,
     on_progress: ProgressCallback | None = None,
-    resume: bool = False,
     results_format: str = "auto",
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
@@ -110,55 +115,55 @@ def execute(
     input row. on_preview sees what the reads found before any PUT; an error it raises (the flow's guard rails)
     stops the run with nothing sent. controls.confirm_changes, given the reads' from -> to table, may still
     send nothing (the page asks its user there); it waits in a thread, so the loop's connections stay served.
+    The caller holds the results path's lock. journal_file is the run's journal; earlier, what the earlier attempts
+    of this run did (--resume of an unfinished run): a registration they sent that the reads find at its target
+    is this run's change, with their before-image; every other row is as the reads find it.
 
     Raises:
-        UsageError: another run holds the results path; or from on_preview.
+        UsageError: from on_preview.
         OutputError: the journal or the results file cannot be written.
     """
     started = time.monotonic()
     results: list[BatchResult] = []
     stats = WireStats()
-    with results_lock(results_path):
-        journal_file = journal_path(results_path)
-        images = read_before_image(journal_file) if resume and journal_file.exists() else {}
-        journal = Journal(journal_file, append=resume)
-        progress = _Progress({key: image.read for key, image in images.items()})
+    journal = Journal(journal_file, append=True)
+    progress = _Progress()
 
-        def collect(result: BatchResult) -> None:
-            batch = progress.batches[result.batch - 1]
-            journal.record(batch, result)  # durable before the rows count as done
-            results.append(result)
-            _log_batch(batch, result)
-            if on_progress is not None:
-                on_progress(len(batch.rows), result.attempts)
+    def collect(result: BatchResult) -> None:
+        batch = progress.batches[result.batch - 1]
+        journal.record(batch, result)  # durable before the rows count as done
+        results.append(result)
+        _log_batch(batch, result)
+        if on_progress is not None:
+            on_progress(len(batch.rows), result.attempts)
 
-        stopped: RunStopped | None = None
-        interrupted = False
-        try:
-            run = _Run(plan, settings, journal, progress, reads, on_preview, known_reads(plan, images), controls)
-            interrupted, stopped = asyncio.run(_send(run, session, endpoint, collect, stats))
-        except BatcherError:
-            raise
-        except Exception as exc:  # the last line of defence: a bug still leaves the results of what was done
-            log.exception("unexpected error during the run")
-            stopped = internal_error(exc)
-        finally:
-            journal.close()
-        plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled
-        rows = reconcile(
-            plan.loaded,
-            progress.batches,
-            results,
-            planned=plan.groups,
-            pending_reason=pending_reason(stopped, interrupted, declined=progress.declined),
-            applied_before=plan.applied_before,
-            held_back_reason=held_back_reason(plan.limit),
-            previous_status=previous_status(plan, progress.reads, images),
-            decided=decided(plan, settled, resolution),
-        )
-        if resolution is not None:
-            resolution.show(rows)  # people-shaped input: which registration and track each row went to
-        write_results(results_path, plan.loaded, rows, results_format=results_format)
+    stopped: RunStopped | None = None
+    interrupted = False
+    try:
+        run = _Run(plan, settings, journal, progress, reads, on_preview, earlier, controls)
+        interrupted, stopped = asyncio.run(_send(run, session, endpoint, collect, stats))
+    except BatcherError:
+        raise
+    except Exception as exc:  # the last line of defence: a bug still leaves the results of what was done
+        log.exception("unexpected error during the run")
+        stopped = internal_error(exc)
+    finally:
+        journal.close()
+    plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled
+    rows = reconcile(
+        plan.loaded,
+        progress.batches,
+        results,
+        planned=plan.groups,
+        pending_reason=pending_reason(stopped, interrupted, declined=progress.declined),
+        applied_before=plan.applied_before,
+        held_back_reason=held_back_reason(plan.limit),
+        previous_status=previous_status(plan, progress.reads, progress.adopted, earlier),
+        decided=decided(plan, settled, resolution),
+    )
+    if resolution is not None:
+        resolution.show(rows)  # people-shaped input: which registration and track each row went to
+    write_results(results_path, plan.loaded, rows, results_format=results_format)
     return RunSummary(
         rows=rows,
         stats=stats,
@@ -183,7 +188,7 @@ class _Run:
     progress: _Progress
     reads: ReadOptions | None
     on_preview: Callable[[Preview], None] | None
-    known: dict[TrackKey, TrackRead]
+    earlier: EarlierAttempts  # what the earlier attempts of this (unfinished) run did
     controls: Controls
 
 
@@ -220,10 +225,15 @@ async def _read_and_send(
     # people-shaped input: emails and default tracks resolved on the run's one client, before any read or PUT
     plan, resolution = await resolve_plan(run.plan, client, where.base_url)
     progress.plan, progress.resolution = plan, resolution
-    groups, found = plan.groups, None
+    journal_resolved(run.journal, run.plan.loaded, resolution)
+    groups, found, previous = plan.groups, None, None
     if run.reads is not None:
         loaded = plan.loaded
-        known = {**resolution.known(plan.groups), **run.known}  # the listings of the resolve stage are not read again
+        known = resolution.known(plan.groups)  # the listings of the resolve stage are not read again
+        wanted = tracks_of(plan.groups)
+        for key, read in known.items():  # but they are this run's before-image too
+            run.journal.record_read(read, [rid for group in wanted.get(key, []) for rid in group.registration_ids])
+        progress.reads.update(known)
         snapshot, made = await take_snapshot(
             getter(client),
             where.base_url,
@@ -244,6 +254,8 @@ async def _read_and_send(
         )
         wrong = mismatch != ""
         settled.outcome[wrong], settled.reason[wrong] = Outcome.INVALID.value, mismatch[wrong]
+        progress.adopted = adopt(run.journal, run.earlier, checked, snapshot.previous_status, settled)
+        previous = snapshot.previous_status
         found = preview(
             loaded.registration_status, snapshot, settled, stated=loaded.stated_status, row_number=loaded.row_number
         )
@@ -258,6 +270,9 @@ async def _read_and_send(
         if confirm is not None and progress.batches and not await asyncio.to_thread(confirm, found):
             progress.declined = True
             return
+    if previous is not None:  # each before-image is durable before any PUT (--no-snapshot: there is none)
+        for batch in progress.batches:
+            run.journal.record_intent(batch, previous[np.asarray(batch.rows, dtype=np.int64)].tolist())
     await send_batches(progress.batches, where, token, on_result=on_result, client=client)
 
 

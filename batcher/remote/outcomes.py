@@ -12,24 +12,27 @@ from batcher.input.columnar import Strings
 from batcher.models import TrackRead
 from batcher.plan.planning import Plan
 from batcher.remote.resolve import Resolution
-from batcher.remote.snapshot import Settled, TrackKey, image, tracks_of
-from batcher.results.journal import BeforeImage
+from batcher.remote.snapshot import Settled, TrackKey, image
+from batcher.results.journal import EarlierAttempts
 
 
 def previous_status(
-    plan: Plan, reads: Mapping[TrackKey, TrackRead], images: Mapping[TrackKey, BeforeImage]
+    plan: Plan, reads: Mapping[TrackKey, TrackRead], adopted: Mapping[int, str], earlier: EarlierAttempts
 ) -> Strings | None:
-    """Per row, the status before the change: from this run's reads, except for the rows an earlier run on this
-    results path applied (--resume), which keep what its journal read before them, never what is read now (their
-    own change)."""
+    """Per row, the status before the change: from this attempt's reads, except for the rows an earlier attempt of
+    this run changed (adopted, or applied and not read again with --no-snapshot): their journal's before-image."""
     count = plan.loaded.row_count
     previous = image(plan.loaded.groups, reads, count).previous_status if reads else None
-    applied = plan.applied_before > 0
-    if not images or not applied.any():
+    applied = np.flatnonzero(plan.applied_before > 0)
+    if not adopted and not len(applied):
         return previous
-    before = image(plan.loaded.groups, {key: recorded.read for key, recorded in images.items()}, count)
     previous = previous.copy() if previous is not None else np.full(count, "", dtype=object)
-    previous[applied] = before.previous_status[applied]
+    for row, before in adopted.items():
+        previous[row] = before
+    loaded = plan.loaded
+    for row in applied.tolist():
+        key = (str(loaded.event_id[row]), str(loaded.track_id[row]), str(loaded.registration_id[row]))
+        previous[row] = earlier.previous_of((*key, str(loaded.registration_status[row]))) or ""
     return previous
 
 
@@ -45,16 +48,6 @@ def decided(plan: Plan, settled: Settled | None, resolution: Resolution | None) 
         chosen = more_outcome != ""
         outcome[chosen], reason[chosen] = more_outcome[chosen], more_reason[chosen]
     return outcome, reason
-
-
-def known_reads(plan: Plan, images: Mapping[TrackKey, BeforeImage]) -> dict[TrackKey, TrackRead]:
-    """The journal's reads that answer for every id this run asks about in their track (the others: read again)."""
-    known: dict[TrackKey, TrackRead] = {}
-    for key, groups in tracks_of(plan.groups).items():
-        recorded = images.get(key)
-        if recorded is not None and all(rid in recorded.covered for group in groups for rid in group.registration_ids):
-            known[key] = recorded.read
-    return known
 
 
 def held_back_reason(limit: int | None) -> str:

@@ -1,8 +1,14 @@
-"""The append-only record of finished batches beside the results file, and the lock on that file.
+"""A run's append-only journal (kept in its folder of the run history), and the lock on a results path.
 
-Each finished batch is written and fsynced before its rows count as done, so a crash, a kill or a
-full disk leaves a record that `--resume` reads to skip every registration already applied. Each track's
-read (the before-image) is written as it ends, so `--resume` does not read it again.
+Every record is one JSON line, fsynced before the run goes on:
+- {"read": event, "track_id", "statuses", "missing"}: a track's read, as it ends;
+- {"intent": batch, ..., "previous": {id: status}, "rows": [...]}: before a batch's PUT, each registration's
+  status from the read made before it (its before-image: undo puts it back);
+- {"batch": n, ..., "applied": [...]}: a finished batch, before its rows count as done;
+- {"adopted": ..., "previous": {...}}: registrations an earlier attempt of this run sent (its intent) that a
+  resumed attempt's read found at their target: this run changed them;
+- {"resolved": ...}: the registration and track each row named by email (or without a track) went to.
+A crash, a kill or a full disk leaves a record that `--resume` (of this unfinished run only) reads.
 """
 
 from __future__ import annotations
@@ -17,15 +23,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from batcher.errors import JournalError, UsageError
-from batcher.models import Batch, BatchResult, Record, RegistrationKey, TrackRead
+from batcher.models import Batch, BatchResult, RegistrationKey, RowGroup, TrackRead
 from batcher.support import redaction
 from batcher.support.files import PRIVATE_MODE, exclusive_lock
 
-JOURNAL_VERSION = 1
+Registration = tuple[str, str, str]  # (event, track, registration)
 
-
-def journal_path(results_path: Path) -> Path:
-    return results_path.with_name(results_path.name + ".journal")
+JOURNAL_VERSION = 2
 
 
 def lock_path(results_path: Path) -> Path:
@@ -116,6 +120,48 @@ class Journal:
         missing = [rid for rid in wanted if rid not in read.found]
         self._write({"read": read.event_id, "track_id": read.track_id, "statuses": statuses, "missing": missing})
 
+    def record_intent(self, batch: Batch, previous: Sequence[str]) -> None:
+        """Before a batch's PUT: each registration's status as read before it ("" where not read or not found).
+
+        Raises:
+            JournalError: the journal cannot be written; the run must stop before the PUT.
+        """
+        self._write(
+            {
+                "intent": batch.number,
+                "event_id": batch.event_id,
+                "track_id": batch.track_id,
+                "registration_status": batch.registration_status,
+                "previous": dict(zip(batch.registration_ids, previous, strict=True)),
+                "rows": list(batch.rows),
+            }
+        )
+
+    def record_adopted(self, group: RowGroup, previous: Sequence[str]) -> None:
+        """Registrations an earlier attempt of this run sent that are at their target now: this run's changes.
+
+        Raises:
+            JournalError: the journal cannot be written.
+        """
+        self._write(
+            {
+                "adopted": group.registration_status,
+                "event_id": group.event_id,
+                "track_id": group.track_id,
+                "registration_status": group.registration_status,
+                "previous": dict(zip(group.registration_ids, previous, strict=True)),
+                "rows": list(group.rows),
+            }
+        )
+
+    def record_resolved(self, rows: Sequence[int], registrations: Sequence[Registration]) -> None:
+        """The registration each row named by email (or without a track) went to.
+
+        Raises:
+            JournalError: the journal cannot be written.
+        """
+        self._write({"resolved": [[row, *key] for row, key in zip(rows, registrations, strict=True)]})
+
     def _write(self, record: dict[str, object]) -> None:
         try:
             self._handle.write(redaction.redact(json.dumps(record, separators=(",", ":"))) + "\n")
@@ -129,33 +175,6 @@ class Journal:
     def close(self) -> None:
         with contextlib.suppress(OSError):  # every record was fsynced as it was written
             self._handle.close()
-
-
-@dataclass(frozen=True, slots=True)
-class BeforeImage:
-    """One track's read as a journal recorded it: the reads' result, and every id it answered for."""
-
-    read: TrackRead
-    covered: frozenset[str]  # ids asked about: found (in read.found) or known not to exist
-
-
-def read_before_image(path: Path) -> dict[tuple[str, str], BeforeImage]:
-    """Every track read a journal records, the latest per (event, track); a torn last line is ignored.
-
-    Raises:
-        UsageError: the file is not a batcher journal.
-    """
-    images: dict[tuple[str, str], BeforeImage] = {}
-    for record in _records(path):
-        if "read" not in record:
-            continue
-        statuses = record.get("statuses") or {}
-        missing = record.get("missing") or []
-        event_id, track_id = str(record["read"]), str(record["track_id"])
-        found = {str(rid): Record(str(rid), str(status)) for rid, status in statuses.items()}
-        read = TrackRead(event_id, track_id, found, requests=0)
-        images[(event_id, track_id)] = BeforeImage(read, frozenset(found) | frozenset(map(str, missing)))
-    return images
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -194,3 +213,106 @@ def read_applied(path: Path) -> dict[RegistrationKey, int]:
             key = (record["event_id"], record["track_id"], registration_id, record["registration_status"])
             applied[key] = status
     return applied
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A registration a run changed, as its journal says: to target, from previous ("" when nothing was read)."""
+
+    target: str
+    previous: str
+    row: int  # the input row that named it (-1 when the journal does not say)
+
+
+def read_changes(path: Path) -> dict[Registration, Change]:
+    """Every registration a journal says its run changed, with its before-image.
+
+    A registration is changed when a batch applied it (its previous status: the intent written before that
+    batch's PUT) or when a resumed attempt adopted it. A torn last line is ignored.
+
+    Raises:
+        UsageError: the file is not a batcher journal.
+    """
+    intents: dict[tuple[str, str, str, str], tuple[str, int]] = {}
+    changes: dict[Registration, Change] = {}
+    for record in _records(path):
+        kind = (
+            "intent"
+            if "intent" in record
+            else "adopted"
+            if "adopted" in record
+            else "batch"
+            if "batch" in record
+            else ""
+        )
+        if not kind:
+            continue
+        event_id, track_id, status = (
+            str(record["event_id"]),
+            str(record["track_id"]),
+            str(record["registration_status"]),
+        )
+        if kind == "batch":
+            for registration_id in record.get("applied") or []:
+                before, row = intents.get((event_id, track_id, str(registration_id), status), ("", -1))
+                changes[(event_id, track_id, str(registration_id))] = Change(status, before, row)
+            continue
+        rows = list(record.get("rows") or [])
+        for index, (registration_id, before) in enumerate((record.get("previous") or {}).items()):
+            row = int(rows[index]) if index < len(rows) else -1
+            if kind == "intent":
+                intents[(event_id, track_id, str(registration_id), status)] = (str(before or ""), row)
+            else:
+                changes[(event_id, track_id, str(registration_id))] = Change(status, str(before or ""), row)
+    return changes
+
+
+def read_intents(path: Path) -> dict[RegistrationKey, str]:
+    """Every registration a journal's run meant to send (it may have been sent), with its before-image."""
+    found: dict[RegistrationKey, str] = {}
+    for record in _records(path):
+        if "intent" in record:
+            event_id, track_id = str(record["event_id"]), str(record["track_id"])
+            status = str(record["registration_status"])
+            for registration_id, before in (record.get("previous") or {}).items():
+                found[(event_id, track_id, str(registration_id), status)] = str(before or "")
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierAttempts:
+    """What the earlier attempts of an unfinished run did, as its journal says (what --resume may keep)."""
+
+    changes: dict[Registration, Change]  # applied (or adopted), with the before-image
+    intents: dict[RegistrationKey, str]  # meant to be sent (maybe sent before a crash), with the before-image
+    applied: dict[RegistrationKey, int]  # applied, with the HTTP status (--no-snapshot skips these)
+
+    def previous_of(self, key: RegistrationKey) -> str | None:
+        """The before-image of a registration this run may have set to key's status (None: it did not)."""
+        change = self.changes.get(key[:3])
+        if change is not None and change.target == key[3]:
+            return change.previous
+        return self.intents.get(key)
+
+
+NO_EARLIER_ATTEMPTS = EarlierAttempts({}, {}, {})
+
+
+def read_attempts(path: Path) -> EarlierAttempts:
+    """The earlier attempts of a run from its journal (none when it does not exist).
+
+    Raises:
+        UsageError: the file is not a batcher journal.
+    """
+    if not path.exists():
+        return NO_EARLIER_ATTEMPTS
+    return EarlierAttempts(read_changes(path), read_intents(path), read_applied(path))
+
+
+def read_resolved(path: Path) -> dict[int, Registration]:
+    """Per row named by email (or without a track): the registration it went to, as the journal says."""
+    found: dict[int, Registration] = {}
+    for record in _records(path):
+        for row, event_id, track_id, registration_id in record.get("resolved") or []:
+            found[int(row)] = (str(event_id), str(track_id), str(registration_id))
+    return found

@@ -152,20 +152,42 @@ def test_an_output_path_equal_to_the_results_is_refused_before_anything_is_sent(
     assert box.state.requests == []
 
 
-@pytest.mark.parametrize("suffix", [".journal", ".lock"])
-def test_results_that_are_another_runs_journal_or_lock_are_refused(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str], suffix: str
+def test_results_that_are_another_runs_lock_are_refused(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(registrations=known(rows))
-    journal = tmp_path / f"earlier.results.csv{suffix}"
-    journal.write_text('{"kind": "batch"}\n', encoding="utf-8")
-    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--results", str(journal), *STATUS]
+    lock = tmp_path / "earlier.results.csv.lock"
+    lock.write_text("", encoding="utf-8")
+    args = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--results", str(lock), *STATUS]
+    assert cli.main(args, environ=TOKEN_ENV) == 2
+    assert "lock" in capsys.readouterr().err
+    assert box.state.requests == []
+
+
+@pytest.mark.parametrize("option", ["--results", "--summary-json", "--log-file"])
+def test_an_output_that_is_another_runs_journal_is_refused(
+    start_sandbox: StartSandbox,
+    write_csv: WriteCsv,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+) -> None:
+    rows = rows_for(2)
+    box = start_sandbox(registrations=known(rows))
+    first = ["run", str(write_csv(rows)), "--base-url", box.url, "--yes", "--no-progress", *STATUS]
+    assert cli.main([*first, "--results", str(tmp_path / "first.csv")], environ=TOKEN_ENV) == 0
+    (journal,) = tmp_path.rglob("runs/*/journal")  # the run history, in the test's own home
+    kept = journal.read_bytes()
+    requests = len(box.state.requests)
+    capsys.readouterr()
+    args = [*first, "--results", str(tmp_path / "second.csv"), option, str(journal)]
     code = cli.main(args, environ=TOKEN_ENV)
     err = capsys.readouterr().err
     assert code == 2, err
-    assert journal.read_text(encoding="utf-8") == '{"kind": "batch"}\n'
-    assert box.state.requests == []
+    assert "run history" in err
+    assert journal.read_bytes() == kept
+    assert len(box.state.requests) == requests
 
 
 def test_a_summary_equal_to_the_log_file_is_refused(

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from batcher.results.journal import journal_path, read_applied, results_lock
+from batcher.results import history
+from batcher.results.journal import read_applied, results_lock
 from batcher.sandbox import app as sandbox
 from tests.conftest import (
     BLIND,
@@ -88,7 +89,13 @@ def test_resume_skips_succeeded_rows_and_retries_failed_ones(
     assert outcomes(results) == ["succeeded"] * 4
     with results.open(newline="") as handle:
         first = next(csv.DictReader(handle))
-    assert (first["http_status"], first["attempts"], first["batch"]) == ("207", "", "")
+    # the reads find it CANCELED; the run's journal says it changed it: succeeded, not sent again
+    assert (first["outcome"], first["previous_status"], first["attempts"], first["batch"]) == (
+        "succeeded",
+        "REGISTERED",
+        "",
+        "",
+    )
 
 
 def test_quota_exceeded_exits_3_with_the_reset_time_and_the_resume_command(
@@ -182,7 +189,7 @@ def test_resume_with_nothing_to_resume_starts_fresh_with_a_note(
 ) -> None:
     path = write_csv(rows_for(2))
     assert run_cli(["run", *TARGET_COLUMN, str(path), "--sandbox", "--resume"]) == 0
-    assert "batcher: note: nothing to resume (neither " in capsys.readouterr().err
+    assert "batcher: note: --resume: no earlier run wrote " in capsys.readouterr().err
     assert outcomes(path.with_name("input.results.csv")) == ["succeeded", "succeeded"]
 
 
@@ -207,8 +214,8 @@ def test_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:
     assert read_applied(path) == {("e", "t", "a", "CANCELED"): 200, ("e", "t", "b", "CANCELED"): 200}
 
 
-def resume(box: RunningSandbox, path: Path, *, batch_size: int) -> list[str]:
-    """The same run again, with --resume."""
+def resume(box: RunningSandbox, path: Path, *, batch_size: int, state: Path) -> list[str]:
+    """The same run again, with --resume (in the state folder of the subprocess runs)."""
     args = [
         "run",
         *TARGET_COLUMN,
@@ -220,7 +227,14 @@ def resume(box: RunningSandbox, path: Path, *, batch_size: int) -> list[str]:
         "--batch-size",
         str(batch_size),
     ]
-    return args
+    return [*args, "--state-dir", str(state)]
+
+
+def journal_of(tmp_path: Path, results: Path) -> Path:
+    """The journal of the latest run on results, in the run history of the subprocess runs' state folder."""
+    run = history.latest_on(tmp_path / "state" / "batcher", results)
+    assert run is not None
+    return run.journal
 
 
 def start_subprocess_run(box: RunningSandbox, path: Path, tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -260,10 +274,10 @@ def test_sigkill_mid_run_then_resume_resends_no_batch_that_had_succeeded(
     process.wait(10)
     killed_at = time.monotonic()
     results = path.with_name("input.results.csv")
-    journaled = {key[2] for key in read_applied(journal_path(results))}
+    journaled = {key[2] for key in read_applied(journal_of(tmp_path, results))}
     succeeded_before = set(ids_sent(box, status=200))
     assert len(journaled) >= 20
-    assert run_cli(resume(box, path, batch_size=1)) == 0
+    assert run_cli(resume(box, path, batch_size=1, state=tmp_path / "state" / "batcher")) == 0
     resent = set(ids_sent(box, after=killed_at))
     assert not resent & journaled  # nothing the journal recorded went out again
     assert len(resent & succeeded_before) <= 2  # at most the requests in flight when it died (--concurrency 2)
@@ -288,7 +302,7 @@ def test_sigint_lets_in_flight_batches_finish_writes_pending_rows_and_exits_130(
     assert set(first) <= {"pending", "succeeded"}
     assert b"Traceback" not in err
     sent_before = len(box.state.puts)
-    assert run_cli(resume(box, path, batch_size=1)) == 0
+    assert run_cli(resume(box, path, batch_size=1, state=tmp_path / "state" / "batcher")) == 0
     assert len(box.state.puts) - sent_before == first.count("pending")
     assert outcomes(results) == ["succeeded"] * 120
 
@@ -329,10 +343,10 @@ def test_a_full_disk_stops_the_run_and_resume_completes_it(
     assert "cannot be written" in done.stderr and "--resume" in done.stderr
     assert "Traceback" not in done.stderr
     results = path.with_name("input.results.csv")
-    journaled = {key[2] for key in read_applied(journal_path(results))}
+    journaled = {key[2] for key in read_applied(journal_of(tmp_path, results))}
     assert 0 < len(journaled) < 200
     before = time.monotonic()
-    assert run_cli(resume(box, path, batch_size=5)) == 0
+    assert run_cli(resume(box, path, batch_size=5, state=tmp_path / "state" / "batcher")) == 0
     assert not set(ids_sent(box, after=before)) & journaled
     # applied before the disk filled but not journaled: the reads find them CANCELED already
     assert set(outcomes(results)) <= {"succeeded", "unchanged"}

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from batcher.models import Record, TrackRead
-from batcher.results.journal import Journal, journal_path
 from batcher.sandbox import app as sandbox
-from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, read_results, reg_id
+from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, outcomes, read_results, reg_id
 
 OTHER_EVENT = "9d2f0f55-8a4b-4d4e-9a43-7b2ad2a1c0de"
 
@@ -143,31 +141,32 @@ def test_max_changes_counts_only_the_real_changes(
     assert sorted(rid for put in box.state.puts for rid in put.json["registration_ids"]) == [reg_id(8), reg_id(9)]
 
 
-def test_resume_after_a_kill_in_the_reads_does_not_read_a_track_the_journal_holds(
+def test_resume_after_a_stop_in_the_reads_reads_every_track_again(
     run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
 ) -> None:
     registrations = [(EVENT, track, reg_id(n), "REGISTERED") for track in ("first1", "second2") for n in range(4)]
-    box = start_sandbox(registrations=registrations)
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, daily_quota=1), registrations)
     rows = [[EVENT, track, reg_id(n)] for track in ("first1", "second2") for n in range(4)]
     path = write_csv(rows, header=["event_id", "track_id", "registration_id"])
     results = path.with_name("input.results.csv")
-    # the journal a run killed during its reads leaves: the before-image of one track, nothing sent
-    journal = Journal(journal_path(results), append=False)
-    found = {reg_id(n): Record(reg_id(n), "PENDING" if n == 0 else "REGISTERED") for n in range(3)}
-    journal.record_read(TrackRead(EVENT, "first1", found, requests=1), [reg_id(n) for n in range(4)])
-    journal.close()
+    assert run_cli(cancel(path, box.url, "--concurrency", "1")) == 3  # the day's quota ends it in the reads
+    assert not box.state.puts
+    reads = len(box.state.reads)
+    box.state.set_status(EVENT, "first1", reg_id(1), "CANCELED")  # someone else, before the resume
+    box.state.set_status(EVENT, "first1", reg_id(0), "PENDING")
+    box.scenario.daily_quota = None
     assert run_cli(cancel(path, box.url, "--resume")) == 0
-    assert _reads_of(box.state, "first1") == 0
-    assert _reads_of(box.state, "second2") >= 1
+    assert _reads_of(box.state, "first1") >= 1 and _reads_of(box.state, "second2") >= 1
+    assert len(box.state.reads) - reads >= 2  # the journal's reads are not trusted: the API's state now is
     written = read_results(results)
-    assert [row["previous_status"] for row in written] == ["PENDING", "REGISTERED", "REGISTERED", ""] + [
-        "REGISTERED"
-    ] * 4
+    assert [row["previous_status"] for row in written] == ["PENDING", "CANCELED"] + ["REGISTERED"] * 6
+    assert [row["outcome"] for row in written] == ["succeeded", "unchanged"] + ["succeeded"] * 6
     assert all(box.state.status_of(EVENT, track, reg_id(n)) == "CANCELED" for track, _, n in _keys())
-    # a second resume knows every track: it reads nothing and sends nothing
-    reads, puts = len(box.state.reads), len(box.state.puts)
+    # a second resume: the run finished, so it is a new run; it reads, and sends nothing
+    puts = len(box.state.puts)
     assert run_cli(cancel(path, box.url, "--resume")) == 0
-    assert (len(box.state.reads), len(box.state.puts)) == (reads, puts)
+    assert len(box.state.puts) == puts
+    assert set(outcomes(results)) == {"unchanged"}
 
 
 def _keys() -> list[tuple[str, str, int]]:

@@ -14,7 +14,17 @@ import pytest
 
 from batcher.input.earlier import RESULT_COLUMNS
 from batcher.sandbox import app as sandbox
-from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, read_results, reg_id, rows_for
+from tests.conftest import (
+    EVENT,
+    TRACK,
+    RunCli,
+    StartSandbox,
+    WriteCsv,
+    read_results,
+    record_run,
+    reg_id,
+    rows_for,
+)
 
 NO_PREVIOUS = "no previous status was recorded; cannot undo"
 
@@ -41,6 +51,7 @@ def write_run_results(path: Path, rows: list[tuple[str, str, str, str, str]]) ->
             writer.writerow(
                 [EVENT, track, registration, outcome, before, after, "200" if sent else "", "", "1", str(number)]
             )
+    record_run(path)  # the run's journal, in the run history: undo follows it
     return path
 
 
@@ -266,6 +277,7 @@ def test_the_inputs_own_status_column_is_not_what_undo_sets(
             [EVENT, TRACK, reg_id(0), "PENDING", "succeeded", "REGISTERED", "CANCELED", "200", "", "1", "1"]
         )
         writer.writerow([EVENT, TRACK, reg_id(1), "nonsense", "succeeded", "PENDING", "CANCELED", "200", "", "1", "1"])
+    record_run(path)
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(n), "CANCELED") for n in (0, 1)]
     )
@@ -302,6 +314,7 @@ def test_a_token_the_reads_refreshed_is_the_one_the_puts_use(
     run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
 ) -> None:
     results, known = changed_run(tmp_path)
+    record_run(results, tmp_path / "state")  # the history of this --state-dir
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, token_expires_after=1), known)
     env = {
         "CTCT_ACCESS_TOKEN": sandbox.SANDBOX_TOKEN,

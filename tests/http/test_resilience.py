@@ -23,7 +23,7 @@ from batcher.results.journal import Journal
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
 from batcher.support import redaction
-from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunningSandbox, StartSandbox, reg_id
+from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunningSandbox, StartSandbox, history_files, reg_id
 from tests.remote.test_sender import TOKEN, groups_of, send, serve
 
 
@@ -211,7 +211,10 @@ def test_a_token_file_run_that_refreshes_shows_no_token_anywhere(
     secrets = [ACCESS, REFRESH, box.state.access_token, box.state.refresh_token, f"{ACCESS}-1", f"{REFRESH}-1"]
     texts = {"stdout": out, "stderr": err}
     texts |= {p.name: p.read_text(encoding="utf-8") for p in tmp_path.iterdir() if p.is_file() and p != tokens}
-    assert {"night.log", "night.summary.json", "night.results.csv", "night.results.csv.journal"} <= set(texts)
+    assert {"night.log", "night.summary.json", "night.results.csv"} <= set(texts)
+    kept = history_files()
+    assert {name.split("/")[1] for name in kept} == {"run.json", "journal", "results.csv"}
+    texts |= kept
     assert "the access token was refreshed" in texts["night.log"]
     assert [(name, secret) for name, text in texts.items() for secret in secrets if secret in text] == []
 

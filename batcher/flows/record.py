@@ -1,0 +1,188 @@
+"""A run's place in the run history: which run it is (new, or the unfinished one --resume continues), what it was
+run against, and how it ended. The flows of run, undo and verify use it; it prints nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from batcher.flows.options import ReadOptions, RunOptions
+from batcher.http.profiles import profile_folder
+from batcher.http.quota import default_state_dir
+from batcher.models import Outcome
+from batcher.plan.undo import UndoSource
+from batcher.results import history
+from batcher.results.history import RunRecord
+from batcher.results.journal import NO_EARLIER_ATTEMPTS, EarlierAttempts, read_attempts, read_changes, read_resolved
+
+ENV_CLIENT_ID = "CTCT_CLIENT_ID"
+
+
+@dataclass(frozen=True, slots=True)
+class Chosen:
+    """The run this command is: a new one (continued None), or the unfinished run it continues."""
+
+    wanted: RunRecord  # what this run is run against (no ID yet)
+    continued: RunRecord | None
+    earlier: EarlierAttempts  # what the continued run's earlier attempts did
+    notices: tuple[str, ...]
+
+
+def state_folder(options: RunOptions | ReadOptions, environ: Mapping[str, str]) -> Path:
+    """The state folder a command's session uses (its profile's), where the run history is."""
+    session = options.session
+    return profile_folder(session.state_dir or default_state_dir(environ), session.profile)
+
+
+def api_of(options: RunOptions) -> str:
+    return history.SANDBOX_API if options.sandbox else options.settings.base_url
+
+
+def client_of(environ: Mapping[str, str]) -> str:
+    """The API key, as a fingerprint (the key itself is kept out of records and pages)."""
+    client = environ.get(ENV_CLIENT_ID, "").strip()
+    return f"sha256:{hashlib.sha256(client.encode()).hexdigest()[:12]}" if client else ""
+
+
+def wanted_record(options: RunOptions, environ: Mapping[str, str], *, undoes: str = "") -> RunRecord:
+    """The record of this run as it starts (no ID, no folder yet)."""
+    flags = []
+    if not options.snapshot:
+        flags.append("--no-snapshot")
+    if options.limit is not None:
+        flags.append(f"--limit {options.limit}")
+    if options.if_status:
+        flags.append("--if-status " + ",".join(sorted(options.if_status)))
+    if options.force:
+        flags.append("--force")
+    if options.input_options.status_column:
+        target = f"column {options.input_options.status_column}"
+    else:
+        target = options.default_status or ""
+    if undoes:
+        target = f"the previous statuses of run {undoes}"
+    return RunRecord(
+        run_id="",
+        command="undo" if options.undo else "run",
+        started="",
+        input=str(options.input.resolve()),
+        input_sha256=history.fingerprint(options.input),
+        results=str(options.results.resolve()),
+        api=api_of(options),
+        client=client_of(environ),
+        target=target,
+        flags=tuple(flags),
+        undoes=undoes,
+    )
+
+
+def choose(options: RunOptions, environ: Mapping[str, str], state_dir: Path, *, undoes: str = "") -> Chosen:
+    """Which run this is. --resume continues the latest run on the results path only when it did not finish and
+    has the same input, API and target; otherwise the notices say why this is a new run, and that the results it
+    replaces are kept in the history."""
+    wanted = wanted_record(options, environ, undoes=undoes)
+    last = history.latest_on(state_dir, options.results)
+    notices: list[str] = []
+    if options.resume:
+        why = history.why_not_continue(last, wanted)
+        if not why:
+            assert last is not None
+            notices.append(f"--resume: continues run {last.run_id} (started {last.started}, not finished)")
+            if not options.snapshot:
+                notices.append(
+                    f"--no-snapshot: nothing is checked against the API; the rows run {last.run_id}'s journal says "
+                    "it applied are not sent again, every other row is sent"
+                )
+            return Chosen(wanted, last, read_attempts(last.journal), tuple(notices))
+        notices.append(f"--resume: {why}; this is a new run")
+    if not options.snapshot:
+        notices.append("--no-snapshot: nothing is checked against the API before the PUTs; every row is sent")
+    if last is not None and options.results.exists() and not options.dry_run:
+        notices.append(
+            f"{options.results} held the results of run {last.run_id}; they are replaced here and kept in the run "
+            f"history ('batcher runs'; 'batcher undo {last.run_id}' still puts that run back)"
+        )
+    return Chosen(wanted, None, NO_EARLIER_ATTEMPTS, tuple(notices))
+
+
+def start(chosen: Chosen, state_dir: Path) -> RunRecord:
+    """The run's record as it starts sending: the continued run (one attempt more), or a new folder.
+
+    Raises:
+        UsageError: the state folder cannot be written.
+    """
+    if chosen.continued is not None:
+        record = replace(chosen.continued, attempts=chosen.continued.attempts + 1, ended="", exit_code=None)
+        history.save(record)
+        return record
+    return history.begin(state_dir, chosen.wanted)
+
+
+def finish(record: RunRecord, *, exit_code: int, counts: Mapping[Outcome, int] | None, finished: bool) -> RunRecord:
+    """Write how the run ended, and keep a copy of its results file in its folder."""
+    done = replace(
+        record,
+        ended=history.now_text(),
+        exit_code=exit_code,
+        counts={str(outcome): count for outcome, count in counts.items()} if counts is not None else record.counts,
+        finished=finished,
+    )
+    history.keep(done, Path(record.results), history.RESULTS_FILE)
+    history.save(done)
+    return done
+
+
+@dataclass(frozen=True, slots=True)
+class UndoTarget:
+    """What undo puts back: the results file to read, the run that wrote it (None: not in the history)."""
+
+    results_file: Path
+    run: RunRecord | None
+
+
+def undo_target(options: RunOptions, state_dir: Path) -> tuple[RunOptions, UndoTarget]:
+    """undo RUN_ID or undo RESULTS: the options with the results file as input (and, for a run ID, the undo's
+    results beside the run's own results unless --results), and the run to put back.
+
+    Raises:
+        UsageError: a run ID the history does not hold.
+    """
+    run, named = run_named(options.input, state_dir)
+    if run is None or not named:
+        return options, UndoTarget(options.input, run)
+    out = options.results if options.results_given else beside(run, ".undo.csv")
+    return replace(options, input=run.results_copy, results=out), UndoTarget(run.results_copy, run)
+
+
+def run_named(given: Path, state_dir: Path) -> tuple[RunRecord | None, bool]:
+    """The run a command names: by its ID (True), else the latest run that wrote the results file given (False).
+
+    Raises:
+        UsageError: a run ID the history does not hold.
+    """
+    if not given.exists() and history.looks_like_run_id(given.name):
+        return history.find(state_dir, given.name), True
+    return history.latest_on(state_dir, given), False
+
+
+def beside(run: RunRecord, suffix: str) -> Path:
+    """A file beside the run's own results: X.results.csv -> X.results<suffix>."""
+    results = Path(run.results)
+    return results.with_name(results.stem + suffix)
+
+
+def undo_source(target: UndoTarget, *, force: bool) -> UndoSource:
+    """What the journal of the run to undo says it changed (nothing known when no run of the history wrote it).
+
+    Raises:
+        UsageError: the journal is not a batcher journal.
+    """
+    run = target.run
+    if run is None:
+        return UndoSource(None, {}, force=force)
+    if not run.journal.exists():
+        return UndoSource({}, {}, run.run_id, force=force)
+    return UndoSource(read_changes(run.journal), read_resolved(run.journal), run.run_id, force=force)
