@@ -5,6 +5,8 @@ from __future__ import annotations
 from importlib.resources import files
 from pathlib import Path
 
+PROG = "batcher"  # the command's name: its usage line, and the first word of every line it says
+
 # the input's fields, in the order a results file lists them
 REQUIRED_COLUMNS = ("event_id", "track_id", "registration_id")  # the key of a row; track_id may be left out
 STATUS_COLUMN = "registration_status"

@@ -14,6 +14,17 @@ KNOWN_STATUSES = ("REGISTERED", "PENDING", "CANCELED", "EXPIRED", "IN_PROGRESS",
 STATUS_ALIASES = {"CANCELLED": "CANCELED"}
 
 
+def canonical_status(word: str) -> str:
+    """A status as the API spells it: trimmed, upper case, an alias (CANCELLED) in its known spelling."""
+    word = word.strip().upper()
+    return STATUS_ALIASES.get(word, word)
+
+
+def status_words(text: str) -> list[str]:
+    """The statuses of a comma-separated list, each as the API spells it (empty items left out)."""
+    return [canonical_status(word) for word in text.split(",") if word.strip()]
+
+
 class Outcome(StrEnum):
     """What happened to one input row; the value is the word written to the results CSV."""
 

@@ -125,3 +125,13 @@ def test_one_file_lock_flock_is_called_in_support_files_only() -> None:
         name for name, path in MODULES.items() if any(source == "fcntl" for source, _, _ in imports(path))
     )
     assert importers == ["batcher.support.files"]
+
+
+def test_one_session_owner_builds_every_client_ledger_and_credentials() -> None:
+    """run, plan, undo, verify, export and run --verify all get them from http/session.py's Session."""
+    owners: dict[str, set[str]] = {"ApiClient": set(), "QuotaLedger": set(), "load_credentials": set()}
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in owners:
+                owners[node.func.id].add(name)
+    assert owners == {key: {"batcher.http.session"} for key in owners}

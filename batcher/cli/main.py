@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import PROG, build_parser, documented_options, option_table
+from batcher.cli.parser import build_parser, documented_options, option_table
 from batcher.cli.parser_login import LOGIN_OPTIONS
+from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError, internal_error
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
@@ -24,6 +25,7 @@ from batcher.flows.render import (
     error_word,
     extracted_lines,
     note_lines,
+    plan_estimate,
     plan_lines,
     preview_lines,
     run_lines,
@@ -36,6 +38,7 @@ from batcher.support.text import printable_lines
 
 if TYPE_CHECKING:
     from batcher.plan.planning import Plan
+    from batcher.remote.estimate import Estimate
     from batcher.remote.execute import ProgressCallback
     from batcher.remote.snapshot import Preview
 
@@ -126,8 +129,14 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     except BatcherError as exc:
         write_error_summary(Path(str(summary)) if summary else None, exc, args.input)
         raise
+    planned: list[Estimate] = []  # the plan's estimate, for the progress's total and time left
+
+    def on_plan(plan: Plan) -> None:
+        planned.append(plan_estimate(plan, options.settings, reads=options.snapshot))
+        _show_notes(plan)
+
     hooks = RunHooks(
-        on_plan=_show_notes, confirm=_confirmer(options), progress=_progress(options), on_preview=_show_preview
+        on_plan=on_plan, confirm=_confirmer(options), progress=_progress(options, planned), on_preview=_show_preview
     )
     result = run_flow(options, env, hooks)
     out, err = run_lines(result)
@@ -215,13 +224,23 @@ def _confirmer(options: RunOptions) -> Callable[[Plan, QuotaView | None], bool]:
     return confirm
 
 
-def _progress(options: RunOptions) -> Callable[[int], AbstractContextManager[ProgressCallback | None]]:
+def _progress(
+    options: RunOptions, planned: list[Estimate]
+) -> Callable[[int], AbstractContextManager[ProgressCallback | None]]:
     @contextmanager
     def show(total: int) -> Iterator[ProgressCallback | None]:
         from batcher.cli.progress import Progress  # noqa: PLC0415
 
+        guess = planned[-1] if planned else None
+        people = sum(group.rows for group in guess.people) if guess is not None else 0
         bar = options.output.progress and sys.stderr.isatty()
-        with Progress(total, bar=bar, line_every_s=options.output.progress_every_s) as progress:
+        with Progress(
+            total + people,
+            bar=bar,
+            line_every_s=options.output.progress_every_s,
+            likely_requests=guess.likely if guess is not None else 0,
+            interval_s=options.settings.pacing_interval_s,
+        ) as progress:
             yield progress.advance
 
     return show

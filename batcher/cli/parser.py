@@ -11,12 +11,12 @@ from batcher.cli.parser_reads import READ_OPTIONS, add_read_commands
 from batcher.cli.parser_run import SWITCH, add_input_options, add_pace_options, add_send_options
 from batcher.cli.parser_sandbox import add_sandbox_command
 from batcher.cli.parser_ui import add_ui_command
+from batcher.defaults import PROG
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.models import Outcome
 
-__all__ = ["PROG", "READ_OPTIONS", "SWITCH", "build_parser", "documented_options", "option_table"]
+__all__ = ["READ_OPTIONS", "SWITCH", "build_parser", "documented_options", "option_table"]
 
-PROG = "batcher"
 EXAMPLES = """\
 examples:
   batcher plan cancellations.csv --status CANCELED                  # check the file, send nothing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from types import TracebackType
+from typing import Never
 
 from tqdm import tqdm
 
@@ -12,16 +13,34 @@ from batcher.support.logs import NOTICE, get_logger
 
 
 class Progress:
-    """Counts registrations done; draws them as a bar or as periodic lines."""
+    """Counts registrations done and requests sent (reads too); draws them as a bar or as periodic lines.
 
-    def __init__(self, total: int, *, bar: bool, line_every_s: float) -> None:
+    With the plan's likely request count (likely_requests) the bar counts requests, so the read phase moves it
+    too, and the time left is the likely requests not yet sent at the pace (interval_s); without it, registrations.
+    """
+
+    def __init__(
+        self, total: int, *, bar: bool, line_every_s: float, likely_requests: int = 0, interval_s: float = 0.0
+    ) -> None:
         self.total = total
         self.done = 0
         self.requests = 0
+        self.reads = 0
+        self.likely_requests = likely_requests
+        self.interval_s = interval_s
         self.line_every_s = line_every_s
         self.started = time.monotonic()
         self.last_line = self.started
-        self.bar = tqdm(total=total, unit="reg", file=sys.stderr, dynamic_ncols=True, smoothing=0.1) if bar else None
+        self.bar: tqdm[Never] | None = None
+        if bar:
+            by_requests = likely_requests > 0
+            self.bar = tqdm(
+                total=likely_requests if by_requests else total,
+                unit="req" if by_requests else "reg",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
 
     def __enter__(self) -> Progress:
         return self
@@ -33,25 +52,43 @@ class Progress:
             self.bar.close()
 
     def advance(self, rows: int, requests: int) -> None:
-        """rows more registrations settled, with requests more requests sent."""
+        """rows more registrations settled, with requests more requests sent (a read page: 0 rows, 1 request)."""
         self.done += rows
         self.requests += requests
+        if not rows:
+            self.reads += requests
         if self.bar is not None:
-            self.bar.update(rows)
+            if self.likely_requests:
+                self.bar.update(requests)
+                self.bar.set_postfix_str(self.phase(), refresh=False)
+            else:
+                self.bar.update(rows)
             return
         now = time.monotonic()
         if now - self.last_line >= self.line_every_s:
             self.last_line = now
             self.log_line(now)
 
-    def log_line(self, now: float) -> None:
+    def phase(self) -> str:
+        if not self.done:
+            return f"reading: {self.reads:,} pages"
+        return f"{self.done:,} of {self.total:,} registrations"
+
+    def seconds_left(self, now: float) -> float | None:
+        """The time left: the likely requests not yet sent at the pace; else from the registrations' rate."""
+        if self.likely_requests and self.interval_s:
+            return max(0, self.likely_requests - self.requests) * self.interval_s
         elapsed = now - self.started
         rate = self.done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - self.done) / rate if rate > 0 else float("inf")
-        eta = f"{left / 60:.1f} min" if left != float("inf") else "unknown"
+        return (self.total - self.done) / rate if rate > 0 else None
+
+    def log_line(self, now: float) -> None:
+        left = self.seconds_left(now)
+        eta = "unknown" if left is None else f"{left:.0f} s" if left < 120 else f"{left / 60:.1f} min"
+        reading = f" ({self.reads:,} list pages read)" if self.reads else ""
         get_logger().log(
             NOTICE,
-            f"progress: {self.done} of {self.total} registrations, {self.requests} requests, "
-            f"{rate:.0f} registrations/s, about {eta} left",
-            extra={"done": self.done, "total": self.total, "requests": self.requests},
+            f"progress: {self.done:,} of {self.total:,} registrations, {self.requests:,} requests{reading}, "
+            f"about {eta} left",
+            extra={"done": self.done, "total": self.total, "requests": self.requests, "reads": self.reads},
         )

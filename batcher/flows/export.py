@@ -19,7 +19,7 @@ from batcher.flows.options import ReadOptions
 from batcher.flows.session import run_reads
 from batcher.http.session import SessionStats
 from batcher.input.rules import TRACK_PATTERN, UUID_PATTERN
-from batcher.models import KNOWN_STATUSES, STATUS_ALIASES, Record
+from batcher.models import KNOWN_STATUSES, Record, status_words
 from batcher.remote.reads import EVENT_NOT_FOUND, NOT_READ_HINT, Getter, PageCallback, list_track, read_default_track
 from batcher.remote.records import FILTERABLE_STATUSES, ListFilters
 from batcher.results.export_file import (
@@ -103,8 +103,7 @@ def statuses(text: str | None) -> tuple[str, ...]:
     """
     if not text:
         return ()
-    words = [word.strip().upper() for word in text.split(",") if word.strip()]
-    words = [STATUS_ALIASES.get(word, word) for word in words]
+    words = status_words(text)
     unknown = [word for word in words if word not in KNOWN_STATUSES]
     if unknown or not words:
         raise UsageError(f"--status takes statuses from {', '.join(KNOWN_STATUSES)}, comma-separated (got {text!r})")

@@ -14,7 +14,7 @@ from batcher.errors import UsageError
 from batcher.http.profiles import DEFAULT_PROFILE, check_profile_name
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
 from batcher.http.session import SessionOptions
-from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags
+from batcher.models import KNOWN_STATUSES, Outcome, QueryFlags, status_words
 from batcher.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_BATCH_SIZE,
@@ -301,9 +301,7 @@ def if_status(value: object) -> frozenset[str] | None:
     """
     if not value:
         return None
-    aliases = {"CANCELLED": "CANCELED"}
-    words = [word.strip().upper() for word in str(value).split(",") if word.strip()]
-    statuses = frozenset(aliases.get(word, word) for word in words)
+    statuses = frozenset(status_words(str(value)))
     unknown = sorted(statuses - set(KNOWN_STATUSES))
     if not statuses or unknown:
         raise UsageError(
@@ -372,22 +370,14 @@ def _path(value: object) -> Path | None:
 
 @dataclass(frozen=True, slots=True)
 class ReadOptions:
-    """How a command that only reads (`verify`, `export`) reaches the API: settings, token, quota, progress."""
+    """How a command that only reads (`verify`, `export`) reaches the API, and whether it shows progress."""
 
-    settings: Settings
-    daily_quota: int | None = DEFAULT_DAILY_QUOTA
-    state_dir: Path | None = None  # None: quota.default_state_dir of the environment
-    token_file: Path | None = None
-    token_url: str | None = None  # None: the environment's CTCT_TOKEN_URL, else the login's, else auth's default
-    profile: str = DEFAULT_PROFILE
+    session: SessionOptions
     progress: bool = True
 
     @property
-    def session(self) -> SessionOptions:
-        """How this command reaches the API (http/session.py builds its token, ledger and client from it)."""
-        return SessionOptions(
-            self.settings, self.daily_quota, self.state_dir, self.token_file, self.token_url, self.profile
-        )
+    def settings(self) -> Settings:
+        return self.session.settings
 
 
 def read_options(values: Mapping[str, object]) -> ReadOptions:
@@ -396,25 +386,17 @@ def read_options(values: Mapping[str, object]) -> ReadOptions:
     Raises:
         UsageError: a value does not fit its option.
     """
-    return ReadOptions(
+    session = SessionOptions(
         settings=_settings(values),
         daily_quota=_whole(values, "daily_quota"),
         state_dir=_path(values["state_dir"]),
         token_file=_path(values["token_file"]),
         token_url=_token_url(values),
         profile=_profile(values),
-        progress=not values["no_progress"],
     )
+    return ReadOptions(session, progress=not values["no_progress"])
 
 
 def read_options_of(run: RunOptions) -> ReadOptions:
     """The API options of a run, for the reads after it (`run --verify` calls verify_flow with these)."""
-    return ReadOptions(
-        settings=run.settings,
-        daily_quota=run.daily_quota,
-        state_dir=run.state_dir,
-        token_file=run.token_file,
-        token_url=run.token_url,
-        profile=run.profile,
-        progress=run.output.progress,
-    )
+    return ReadOptions(run.session, progress=run.output.progress)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batcher.defaults import PROG
 from batcher.errors import EXIT_OK, BatcherError, WrongBaseUrl
 from batcher.models import Outcome
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from batcher.results.report import Report
     from batcher.settings import Settings
 
-PROG = "batcher"
 MAX_INVALID_SHOWN = 10
 MIN_REQUESTS_FOR_RATE = 20
 MAX_TRACK_LINES = 20

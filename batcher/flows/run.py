@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batcher.defaults import PROG
 from batcher.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from batcher.remote.snapshot import Preview
     from batcher.results.history import RunRecord
     from batcher.support.signals import StopButton
-
-PROG = "batcher"
 
 
 @dataclass(frozen=True, slots=True)

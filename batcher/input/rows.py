@@ -25,7 +25,7 @@ from batcher.input import rules as row_rules
 from batcher.input.columnar import Columns, Flags, Strings
 from batcher.input.earlier import RESULT_COLUMNS, EarlierResults, earlier_results, split_columns
 from batcher.input.table import InputFormat, Table, check_encoding, read_table
-from batcher.models import KNOWN_STATUSES, STATUS_ALIASES, Outcome, RowGroup
+from batcher.models import KNOWN_STATUSES, Outcome, RowGroup, canonical_status
 from batcher.support.csvtext import DELIMITERS, normalize_header
 
 STATUS_COLUMN_IF_PRESENT = ""
@@ -363,7 +363,7 @@ def printable(text: str, limit: int = 80) -> str:
 def _normalize_default_status(default_status: str | None) -> str | None:
     if default_status is None:
         return None
-    status = STATUS_ALIASES.get(default_status.strip().upper(), default_status.strip().upper())
+    status = canonical_status(default_status)
     if status not in KNOWN_STATUSES:
         raise UsageError(f"--status {default_status!r} is not a known status; use one of {', '.join(KNOWN_STATUSES)}")
     return status

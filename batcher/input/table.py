@@ -40,7 +40,8 @@ _SCAN_BYTES = 1 << 24  # a file is scanned for lone carriage returns this much a
 _CR, _LF = 13, 10
 # Excel's first line naming the separator ("sep=;"); Excel does not show it as a row
 _SEP_LINE = re.compile(rb'"?sep=(\t|\\t|[^\r\n"])"?(\r\n|\n|\r)')
-_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t]*\r?\n")
+# a line of only spaces and tabs, whatever ends the lines (\n, \r\n, or a lone \r, as the fast reader counts them)
+_BLANK_LINE = re.compile(rb"(?:^|\n|\r(?!\n))[ \t]*(?:\r\n|\r|\n)")
 
 
 @dataclass(frozen=True, slots=True)

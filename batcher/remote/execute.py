@@ -7,6 +7,7 @@ No argument parsing, no printing, no exit codes: the flow decides what a summary
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -37,7 +38,7 @@ from batcher.settings import Settings
 from batcher.support.logs import get_logger
 from batcher.support.signals import Interrupts, StopButton, signals_set
 
-ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent)
+ProgressCallback = Callable[[int, int], None]  # (rows settled, requests sent); a read page is (0, 1)
 ConfirmChanges = Callable[[Preview], bool]  # the reads are done: send the PUTs (True) or nothing (False)
 # where to send: opened around the send, it yields the settings (base URL) and credentials to send with; the flow
 # gives the real API's, or an in-process sandbox's (flows/endpoint.py)
@@ -140,7 +141,7 @@ def execute(
     stopped: RunStopped | None = None
     interrupted = False
     try:
-        run = _Run(plan, settings, journal, progress, reads, on_preview, earlier, controls)
+        run = _Run(plan, settings, journal, progress, reads, on_preview, earlier, controls, on_progress)
         interrupted, stopped = asyncio.run(_send(run, session, endpoint, collect, stats))
     except BatcherError:
         raise
@@ -190,6 +191,7 @@ class _Run:
     on_preview: Callable[[Preview], None] | None
     earlier: EarlierAttempts  # what the earlier attempts of this (unfinished) run did
     controls: Controls
+    on_progress: ProgressCallback | None = None  # told of each read page too, as (0 rows, 1 request)
 
 
 async def _send(
@@ -241,6 +243,7 @@ async def _read_and_send(
             loaded.row_count,
             known=known,
             on_read=run.journal.record_read,
+            on_track=None if run.on_progress is None else functools.partial(_page_read, run.on_progress),
         )
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
         # a row with an ID and an email: the registration as read must hold that email
@@ -273,7 +276,12 @@ async def _read_and_send(
     if previous is not None:  # each before-image is durable before any PUT (--no-snapshot: there is none)
         for batch in progress.batches:
             run.journal.record_intent(batch, previous[np.asarray(batch.rows, dtype=np.int64)].tolist())
-    await send_batches(progress.batches, where, token, on_result=on_result, client=client)
+    await send_batches(progress.batches, where, client, on_result=on_result)
+
+
+def _page_read(on_progress: ProgressCallback, records: int, total_records: int | None) -> None:
+    """A list page read: progress too (no row settled yet, one request)."""
+    on_progress(0, 1)
 
 
 def _log_batch(batch: Batch, result: BatchResult) -> None:

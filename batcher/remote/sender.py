@@ -13,15 +13,14 @@ from dataclasses import dataclass, field, replace
 from batcher.errors import JournalError
 from batcher.http import api
 from batcher.http.api import Answer, Verdict
-from batcher.http.auth import Credentials
-from batcher.http.client import ApiClient, QuotaGate
-from batcher.models import Batch, BatchResult, WireStats
+from batcher.http.client import ApiClient
+from batcher.models import Batch, BatchResult
 from batcher.settings import Settings
 
 WORKERS_PER_PLACE = 2
 
 ResultCallback = Callable[[BatchResult], None]
-__all__ = ["QuotaGate", "ResultCallback", "send_batches"]
+__all__ = ["ResultCallback", "send_batches"]
 
 
 @dataclass
@@ -183,21 +182,12 @@ async def _release_when_stopped(sender: _Sender) -> None:
 
 
 async def send_batches(
-    batches: Sequence[Batch],
-    settings: Settings,
-    credentials: Credentials,
-    *,
-    on_result: ResultCallback,
-    stop: asyncio.Event | None = None,
-    quota: QuotaGate | None = None,
-    stats: WireStats | None = None,
-    client: ApiClient | None = None,
+    batches: Sequence[Batch], settings: Settings, client: ApiClient, *, on_result: ResultCallback
 ) -> list[BatchResult]:
-    """Send every batch, at most settings.concurrency at once, paced to settings.rate_per_s.
+    """Send every batch on client (already entered: its session, pace, quota, token, stop and request count), at
+    most settings.concurrency at once. The client is the caller's: a run's session opens it (http/session.py).
 
-    Results come back in batch order. A batch without a result was not applied. stats counts every
-    request on the wire. With client (already entered), its session, pace, quota, token, stop and stats
-    are used and stop, quota and stats here are ignored; otherwise one client is built for this call.
+    Results come back in batch order. A batch without a result was not applied.
 
     Raises:
         RunStopped: no further request can succeed (401 without refresh, 403, quota, a wrong base URL,
@@ -205,10 +195,7 @@ async def send_batches(
     """
     if not batches:
         return []
-    if client is not None:
-        return await _send_with(batches, settings, client, on_result)
-    async with ApiClient(settings, credentials, stop=stop, quota=quota, stats=stats) as own:
-        return await _send_with(batches, settings, own, on_result)
+    return await _send_with(batches, settings, client, on_result)
 
 
 async def _send_with(

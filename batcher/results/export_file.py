@@ -1,21 +1,22 @@
 """The CSV files that `export` and `verify` write: cells formula-escaped as the results', one atomic write.
 
-Small files (a list of registrations, a results file plus two columns), so plain csv.writer rows; the results
-file's column-wise writer stays the one for the run's millions.
+Small files (a list of registrations, a results file plus two columns): made in memory by the results file's
+writer (results/writer.py), the one CSV writer of batcher.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa  # type: ignore[import-untyped]
 
 from batcher.errors import OutputError, UsageError
 from batcher.models import RECORD_FIELDS, Record
-from batcher.results.format import LINE_END, UTF8_BOM, escape_formulas
+from batcher.results.format import UTF8_BOM, escape_column, escape_formulas
+from batcher.results.writer import redacted, write_csv_lines
 from batcher.support.files import why_unwritable, write_text_atomically
 from batcher.support.redaction import redact
 
@@ -30,14 +31,13 @@ def export_row(event_id: str, track_id: str, record: Record) -> tuple[str, ...]:
 def csv_text(header: Sequence[str], columns: Sequence[Sequence[str]], *, separator: str = ",") -> str:
     """The CSV of header and columns (one sequence of cells per column): every cell formula-escaped, secrets masked.
 
-    Minimal quoting and CRLF line ends, as the results file.
+    The results file's writer (minimal quoting and CRLF line ends), into memory: these files are small.
     """
-    escaped = [escape_formulas(np.array(column, dtype=object)).tolist() for column in columns]
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=separator, lineterminator=LINE_END)
-    writer.writerow(escape_formulas(np.array(header, dtype=object)).tolist())
-    writer.writerows(zip(*escaped, strict=True))
-    return redact(out.getvalue())
+    cells = [redacted(escape_column(pa.array(list(column), pa.string()))) for column in columns]
+    names = [redact(name) for name in escape_formulas(np.array(header, dtype=object)).tolist()]
+    out = io.BytesIO()
+    write_csv_lines(out, names, [cells] if cells and len(cells[0]) else [], separator=separator)
+    return out.getvalue().decode("utf-8")
 
 
 def write_csv_text(path: Path, text: str, *, bom: bool = False, what: str) -> None:

@@ -16,9 +16,9 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from batcher.input.columnar import Strings, fullmatch
 from batcher.input.rules import TRACK_PATTERN, UUID_PATTERN
 from batcher.models import Outcome
-from batcher.results.format import escape_formulas
+from batcher.results.format import as_text, escape_formulas
 from batcher.results.reader import ResultsFile, read_results_file
-from batcher.results.writer import write_csv_atomically
+from batcher.results.writer import write_csv
 
 __all__ = ["Report", "ResultsFile", "TrackLine", "build_report", "extract_rows", "read_results_file"]
 
@@ -88,8 +88,6 @@ def extract_rows(results: ResultsFile, outcomes: Sequence[Outcome], out: Path) -
     Raises:
         OutputError: out cannot be written.
     """
-    import pandas as pd  # noqa: PLC0415 - see build_report
-
     chosen = np.isin(results.outcome, [item.value for item in outcomes])
     loaded = results.loaded
     columns = [escape_formulas(column[chosen]) for column in loaded.values]
@@ -100,6 +98,6 @@ def extract_rows(results: ResultsFile, outcomes: Sequence[Outcome], out: Path) -
             canonical: Strings = getattr(loaded, field)[chosen]
             accepted = fullmatch(pa.chunked_array([pa.array(canonical, pa.string())]), ID_PATTERNS[field])
             columns[position] = np.where(accepted, canonical, columns[position])
-    frame = pd.DataFrame(dict(enumerate(columns)))
-    write_csv_atomically(out, frame, escape_formulas(np.array(loaded.header, dtype=object)).tolist())
+    header = escape_formulas(np.array(loaded.header, dtype=object)).tolist()
+    write_csv(out, header, [as_text(column) for column in columns], what="the rows")
     return int(chosen.sum())

@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
@@ -35,9 +35,6 @@ from batcher.results.format import (
 )
 from batcher.support import redaction
 from batcher.support.files import write_atomically
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 SLICE_ROWS = 1 << 18  # rows converted and written at a time, to bound memory
 
@@ -67,13 +64,9 @@ def write_results(path: Path, loaded: LoadedInput, rows: RowResults, *, results_
         if isinstance(values, Columns)
         else [pa.chunked_array([as_text(column)], type=pa.string()) for column in values]
     )
-    errors = _redacted(as_text(rows.error))
-    writer = _SliceWriter(separator)
+    errors = redacted(as_text(rows.error))
 
-    def write(handle: IO[bytes]) -> None:
-        if bom:
-            handle.write(UTF8_BOM)
-        handle.write(writer.line(header))
+    def slices() -> Iterator[list[pa.Array]]:
         for start in range(0, loaded.row_count, SLICE_ROWS):
             stop = start + SLICE_ROWS
             columns = [escape_column(column.slice(start, SLICE_ROWS).combine_chunks()) for column in columns_in]
@@ -86,34 +79,59 @@ def write_results(path: Path, loaded: LoadedInput, rows: RowResults, *, results_
             )
             # the error may quote a cell, or the server's words
             columns += [status, escape_column(errors.slice(start, SLICE_ROWS)), attempts, batch]
-            writer.write(handle, columns)
+            yield columns
 
     try:
-        write_atomically(path, write, what="the results")
+        _write_csv(path, header, slices(), separator=separator, bom=bom, what="the results")
     except OutputError as exc:
         cause = exc.__cause__
         detail = cause.strerror if isinstance(cause, OSError) and cause.strerror else str(cause or exc)
         raise OutputError(f"{path}: cannot be written ({detail}). {WRITE_FAILED_HINT}") from exc
 
 
-def write_csv_atomically(path: Path, frame: pd.DataFrame, header: Sequence[str]) -> None:
-    """Write frame as CSV under header (cells as they are) via the one atomic write.
+def write_csv(
+    path: Path,
+    header: Sequence[str],
+    columns: Sequence[pa.Array],
+    *,
+    separator: str = ",",
+    bom: bool = False,
+    what: str,
+) -> None:
+    """Write header and text columns (cells as they are: the caller escapes and masks) as CSV, via the one
+    atomic write; the same bytes as the results file's (csv.writer's minimal quoting, CRLF line ends).
 
     Raises:
         OutputError: the file cannot be written.
     """
-
-    def write(handle: IO[bytes]) -> None:
-        text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        frame.to_csv(text, index=False, header=list(header), lineterminator=LINE_END)
-        text.flush()
-        text.detach()  # the bytes handle stays open for the fsync
-
-    write_atomically(path, write, what="the rows")
+    count = len(columns[0]) if columns else 0
+    slices = ([column.slice(start, SLICE_ROWS) for column in columns] for start in range(0, count, SLICE_ROWS))
+    _write_csv(path, header, slices, separator=separator, bom=bom, what=what)
 
 
-def _redacted(errors: pa.Array) -> pa.Array:
-    """The error column with every known secret masked; redact runs once per distinct message."""
+def _write_csv(
+    path: Path, header: Sequence[str], slices: Iterable[list[pa.Array]], *, separator: str, bom: bool, what: str
+) -> None:
+    write_atomically(
+        path, lambda handle: write_csv_lines(handle, header, slices, separator=separator, bom=bom), what=what
+    )
+
+
+def write_csv_lines(
+    handle: IO[bytes], header: Sequence[str], slices: Iterable[list[pa.Array]], *, separator: str, bom: bool = False
+) -> None:
+    """The one CSV writer of batcher (results, report --out, export, verify): the header, then each slice of text
+    columns, in csv.writer's bytes (minimal quoting, CRLF line ends), cells as they are."""
+    writer = _SliceWriter(separator)
+    if bom:
+        handle.write(UTF8_BOM)
+    handle.write(writer.line(header))
+    for columns in slices:
+        writer.write(handle, columns)
+
+
+def redacted(errors: pa.Array) -> pa.Array:
+    """A text column with every known secret masked; redact runs once per distinct cell."""
     encoded = pc.dictionary_encode(errors)
     messages = [redaction.redact(str(text)) for text in encoded.dictionary.to_pylist()]
     return pa.array(messages, pa.string()).take(encoded.indices)

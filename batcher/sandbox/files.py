@@ -10,7 +10,7 @@ import csv
 from pathlib import Path
 
 from batcher.errors import InputError
-from batcher.models import KNOWN_STATUSES, STATUS_ALIASES
+from batcher.models import KNOWN_STATUSES, canonical_status
 from batcher.sandbox.state import DEFAULT_REGISTRATION_TIME, REGISTRATION_FIELDS, Registration
 from batcher.support.csvtext import FORMULA_PREFIXES, normalize_header, sniff_delimiter
 
@@ -48,7 +48,7 @@ def read_registrations(path: Path) -> list[Registration]:
                 )
             found: list[Registration] = []
             for number, cells in enumerate(reader, start=2):
-                item = _registration(path, number, cells, positions, STATUS_ALIASES, FORMULA_PREFIXES)
+                item = _registration(path, number, cells, positions, FORMULA_PREFIXES)
                 if item is not None:
                     found.append(item)
             return found
@@ -61,7 +61,6 @@ def _registration(
     number: int,
     cells: list[str],
     positions: dict[str, int],
-    aliases: dict[str, str],
     formula_prefixes: tuple[str, ...],
 ) -> Registration | None:
     def cell(name: str) -> str:
@@ -73,8 +72,7 @@ def _registration(
     event_id, track_id, registration_id = (cell(name) for name in REQUIRED_FIELDS)
     if not (event_id and track_id and registration_id):
         return None
-    status = cell("registration_status").upper() or "REGISTERED"
-    status = aliases.get(status, status)
+    status = canonical_status(cell("registration_status") or "REGISTERED")
     if status not in KNOWN_STATUSES:
         raise InputError(
             f"{path}: row {number}: registration_status {cell('registration_status')[:40]!r} is not one of "

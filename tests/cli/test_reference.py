@@ -1,17 +1,18 @@
 """docs/reference.md names every command and every option that `batcher CMD --help` prints.
 
 Commands are found in `batcher --help` itself, so a command someone adds later is held to this too. The help is
-read as a user sees it (a `python -m batcher` process), not from the parser's internals.
+read as printed (what the `batcher` script's main() writes), not from the parser's internals.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
-import subprocess
-import sys
 
 import pytest
 
+from batcher.cli import main as cli
 from tests.conftest import ROOT
 
 REFERENCE = ROOT / "docs" / "reference.md"
@@ -20,16 +21,13 @@ _OPTION_LINE = re.compile(r"^ {1,4}(-[^ ].*?)(?: {2,}|$)")
 _OPTION = re.compile(r"^--?[A-Za-z][\w-]*")
 
 
-def help_texts(*commands: str) -> list[str]:
-    """`batcher --help` (no command) or `batcher CMD --help` for each command, run side by side."""
-    argvs = [[sys.executable, "-m", "batcher", *([command] if command else []), "--help"] for command in commands]
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for argv in argvs]
-    texts = []
-    for argv, proc in zip(argvs, procs, strict=True):
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, f"{' '.join(argv[2:])} failed: {err}"
-        texts.append(out)
-    return texts
+def help_text(*words: str) -> str:
+    """What `batcher [CMD] --help` prints, through the console script's own function."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main([*words, "--help"], environ={})
+    assert code == 0, f"batcher {' '.join(words)} --help exited {code}"
+    return out.getvalue()
 
 
 def commands_in(top_help: str) -> list[str]:
@@ -64,9 +62,7 @@ def sections_of(reference: str, command: str) -> str:
 @pytest.fixture(scope="module")
 def helps() -> dict[str, str]:
     """Each command's `--help`, by command."""
-    (top,) = help_texts("")
-    commands = commands_in(top)
-    return dict(zip(commands, help_texts(*commands), strict=True))
+    return {command: help_text(command) for command in commands_in(help_text())}
 
 
 def test_the_help_lists_the_known_commands_and_options(helps: dict[str, str]) -> None:

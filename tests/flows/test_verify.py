@@ -203,7 +203,7 @@ def test_a_run_gives_its_api_options_to_the_verify_after_it(tmp_path: Path) -> N
     _, defaults = option_table()
     values = {**defaults, "rate": 2.5, "state_dir": str(tmp_path), "no_progress": True}
     chosen = read_options_of(run_options(values, command="run", input_path=tmp_path / "in.csv"))
-    assert (chosen.settings.rate_per_s, chosen.state_dir, chosen.progress) == (2.5, tmp_path, False)
+    assert (chosen.settings.rate_per_s, chosen.session.state_dir, chosen.progress) == (2.5, tmp_path, False)
 
 
 def test_a_few_rows_of_a_long_track_are_read_one_by_one_within_the_bound(

@@ -1,19 +1,24 @@
 """The pace: one slowdown per congestion event, recovery by time, and one pace per API key across clients.
 
-The schedule is driven by a clock of the test's own (plain numbers), never by the real clock.
+The schedule is driven by a clock of the test's own (plain numbers), never by the real clock; Pace, which waits
+in the running loop, runs on a loop whose clock is the test's (VirtualLoop), as aiolimiter's tests control the
+loop's time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import selectors
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from batcher.http.pace_record import MAX_AHEAD_S, PaceRecord
-from batcher.http.pacing import MAX_SLOWDOWN, RECOVERY_S, PaceSchedule
+from batcher.http.pacing import MAX_SLOWDOWN, RECOVERY_S, Pace, PaceSchedule
 from batcher.http.quota import QuotaLedger
 from batcher.plan.chunker import plan_batches
 from batcher.sandbox import app as sandbox
@@ -133,3 +138,103 @@ async def test_two_clients_on_one_key_share_one_pace(
         ledger.close()
     assert len(box.state.puts) == len(granted) == 30
     assert all(later >= earlier + interval for (earlier, interval), (later, _) in itertools.pairwise(granted))
+
+
+class _SkippingSelector(selectors.DefaultSelector):
+    """Never sleeps: when nothing is ready, the loop's clock moves on to the next timer instead."""
+
+    def __init__(self, loop: VirtualLoop) -> None:
+        super().__init__()
+        self.loop = loop
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready = super().select(0)
+        if not ready and timeout is None:
+            raise RuntimeError("nothing scheduled and nothing ready: the test would wait forever")
+        if not ready and timeout:
+            self.loop.now += timeout
+        return ready
+
+
+class VirtualLoop(asyncio.SelectorEventLoop):
+    """An event loop whose time() moves only to the next timer: waits of the pace cost no real time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        super().__init__(_SkippingSelector(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+def on_virtual_clock(main: Callable[[VirtualLoop], Awaitable[None]]) -> None:
+    loop = VirtualLoop()
+    try:
+        loop.run_until_complete(main(loop))
+    finally:
+        loop.close()
+
+
+async def take(pace: Pace, count: int, starts: list[float]) -> None:
+    for _ in range(count):
+        start = await pace.slot()
+        assert start is not None
+        starts.append(start)
+
+
+def busiest_second(starts: list[float]) -> int:
+    return max(sum(1 for t in starts if start <= t < start + 1.0) for start in starts)
+
+
+def test_concurrent_callers_get_starts_an_interval_apart_and_never_more_than_the_rate_in_a_second() -> None:
+    rate = 20
+    interval = Settings(rate_per_s=rate).pacing_interval_s
+    starts: list[float] = []
+
+    async def main(loop: VirtualLoop) -> None:
+        pace = Pace(interval, asyncio.Event())
+        await asyncio.gather(*(take(pace, 10, starts) for _ in range(4)))  # --concurrency 4
+
+    on_virtual_clock(main)
+    assert len(starts) == 40
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert min(gaps) == pytest.approx(interval)
+    assert busiest_second(starts) <= rate
+    assert (len(starts) - 1) / (starts[-1] - starts[0]) >= 0.97 * rate  # and no slower than the pace
+
+
+def test_a_429_pauses_every_caller_for_its_retry_after_then_the_pace_climbs_back() -> None:
+    interval = Settings(rate_per_s=4).pacing_interval_s
+    starts: list[float] = []
+    throttled_at: list[float] = []
+
+    async def main(loop: VirtualLoop) -> None:
+        pace = Pace(interval, asyncio.Event())
+        await take(pace, 5, starts)
+        throttled_at.append(loop.time())
+        assert pace.throttled(sent_at=starts[-1], wait_s=2.0)  # a new congestion event
+        await asyncio.gather(take(pace, 5, starts), take(pace, 5, starts))
+
+    on_virtual_clock(main)
+    after = starts[5:]
+    assert after[0] == pytest.approx(throttled_at[0] + 2.0)  # nothing before the Retry-After
+    assert after[1] - after[0] == pytest.approx(2 * interval)  # half the pace at the end of the pause
+    gaps = [later - earlier for earlier, later in itertools.pairwise(after)]
+    assert gaps == sorted(gaps, reverse=True) and gaps[-1] < 2 * interval  # climbing back by time
+
+
+def test_two_clients_sharing_a_pace_record_take_turns_on_a_virtual_clock(tmp_path: Path) -> None:
+    interval = Settings(rate_per_s=4).pacing_interval_s
+    starts: list[float] = []
+
+    async def main(loop: VirtualLoop) -> None:
+        records = [PaceRecord(tmp_path), PaceRecord(tmp_path)]
+        paces = [Pace(interval, asyncio.Event(), shared=record, wall=loop.time) for record in records]
+        await asyncio.gather(*(take(pace, 8, starts) for pace in paces))
+        for record in records:
+            record.close()
+
+    on_virtual_clock(main)
+    starts.sort()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    assert len(starts) == 16 and min(gaps) >= interval * 0.999  # one key, one pace: 4 a second for both together

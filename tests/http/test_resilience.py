@@ -18,13 +18,12 @@ from batcher.http.auth import Credentials, fingerprint, load_credentials
 from batcher.http.quota import QuotaLedger
 from batcher.models import BatchResult
 from batcher.plan.chunker import plan_batches
-from batcher.remote.sender import send_batches
 from batcher.results.journal import Journal
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
 from batcher.support import redaction
 from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunningSandbox, StartSandbox, history_files, reg_id
-from tests.remote.test_sender import TOKEN, groups_of, send, serve
+from tests.remote.test_sender import groups_of, send, serve
 
 
 def refreshing(url: str, *, refresh_token: str = sandbox.SANDBOX_REFRESH_TOKEN, **kwargs: Any) -> Credentials:
@@ -71,11 +70,8 @@ async def test_quota_exceeded_stops_at_once_without_resending(aiohttp_server: An
     url, state = await serve(aiohttp_server, sandbox.Scenario(rate_limit_per_s=None, daily_quota=2), groups)
     seen: list[BatchResult] = []
     with pytest.raises(QuotaError, match="resets at 00:00 UTC"):
-        await send_batches(
-            plan_batches(groups, batch_size=1),
-            replace(settings, base_url=url, concurrency=1),
-            TOKEN,
-            on_result=seen.append,
+        await send(
+            plan_batches(groups, batch_size=1), replace(settings, base_url=url, concurrency=1), on_result=seen.append
         )
     assert [r.http_status for r in seen] == [200, 200]
     assert [p.status for p in state.puts] == [200, 200, 429]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -11,13 +12,13 @@ from aiohttp import web
 
 from batcher.errors import AuthError, JournalError, QuotaError, RunStopped, WrongBaseUrl
 from batcher.http.auth import Credentials
-from batcher.http.client import ApiClient
-from batcher.models import Batch, BatchResult, QueryFlags, RowGroup
+from batcher.http.client import ApiClient, QuotaGate
+from batcher.models import Batch, BatchResult, QueryFlags, RowGroup, WireStats
 from batcher.plan.chunker import plan_batches
 from batcher.remote.sender import send_batches
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
-from tests.conftest import EVENT, TRACK, StartSandbox, reg_id
+from tests.conftest import EVENT, TRACK, reg_id
 
 TOKEN = Credentials(sandbox.SANDBOX_TOKEN)
 
@@ -43,8 +44,22 @@ async def serve(
     return str(server.make_url("/v3")), app[sandbox.STATE]
 
 
-async def send(batches: list[Batch], settings: Settings, **kwargs: Any) -> list[BatchResult]:
-    return await send_batches(batches, settings, kwargs.pop("credentials", TOKEN), on_result=lambda _: None, **kwargs)
+async def send(
+    batches: list[Batch],
+    settings: Settings,
+    *,
+    credentials: Credentials = TOKEN,
+    on_result: Callable[[BatchResult], None] = lambda _: None,
+    stop: asyncio.Event | None = None,
+    quota: QuotaGate | None = None,
+    stats: WireStats | None = None,
+    client: ApiClient | None = None,
+) -> list[BatchResult]:
+    """send_batches on client, else on a client of its own (as a run's session opens one)."""
+    if client is not None:
+        return await send_batches(batches, settings, client, on_result=on_result)
+    async with ApiClient(settings, credentials, stop=stop, quota=quota, stats=stats) as own:
+        return await send_batches(batches, settings, own, on_result=on_result)
 
 
 async def test_200_applies_every_batch_with_full_requests(aiohttp_server: Any, settings: Settings) -> None:
@@ -156,10 +171,10 @@ async def test_401_stops_the_run_and_leaves_unsent_batches_without_result(
     url, state = await serve(aiohttp_server, sandbox.Scenario(rate_limit_per_s=None), groups)
     seen: list[BatchResult] = []
     with pytest.raises(AuthError, match="rejected the access token"):
-        await send_batches(
+        await send(
             plan_batches(groups, batch_size=1),
             replace(settings, base_url=url, concurrency=1),
-            Credentials("wrong-token"),
+            credentials=Credentials("wrong-token"),
             on_result=seen.append,
         )
     assert seen == []
@@ -181,20 +196,6 @@ async def test_run_stopping_answers_raise(
     assert len(state.puts) == 1
 
 
-async def test_pacing_holds_the_rate_without_a_429(start_sandbox: StartSandbox, settings: Settings) -> None:
-    rate = 20
-    groups = groups_of(41)
-    # the sandbox runs its own event loop in a thread, so its arrival times do not wait on the sender's loop
-    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=rate), registrations(groups))
-    paced = replace(settings, base_url=box.url, rate_per_s=rate, concurrency=4)
-    results = await send(plan_batches(groups, batch_size=1), paced)
-    assert len(results) == 41
-    assert [p.status for p in box.state.puts].count(429) == 0
-    arrivals = [p.at for p in box.state.puts]
-    worst = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
-    assert worst <= rate
-
-
 async def test_stop_event_leaves_remaining_batches_unsent(aiohttp_server: Any, settings: Settings) -> None:
     groups = groups_of(20)
     url, state = await serve(aiohttp_server, sandbox.Scenario(rate_limit_per_s=None), groups)
@@ -206,10 +207,9 @@ async def test_stop_event_leaves_remaining_batches_unsent(aiohttp_server: Any, s
         if len(seen) == 3:
             stop.set()
 
-    results = await send_batches(
+    results = await send(
         plan_batches(groups, batch_size=1),
         replace(settings, base_url=url, concurrency=1),
-        TOKEN,
         on_result=on_result,
         stop=stop,
     )
@@ -251,14 +251,14 @@ async def test_a_journal_failure_stops_the_run_and_other_errors_are_not_taken_fo
         raise JournalError("r.csv.journal: cannot write the journal (No space left on device)")
 
     with pytest.raises(JournalError, match="No space left"):
-        await send_batches(plan_batches(groups, batch_size=1), fast, TOKEN, on_result=full_disk)
+        await send(plan_batches(groups, batch_size=1), fast, on_result=full_disk)
     assert len(state.puts) == 1
 
     def bug(result: BatchResult) -> None:
         raise RunStopped("not a journal failure")
 
     with pytest.raises(RunStopped, match="not a journal failure"):
-        await send_batches(plan_batches(groups, batch_size=1), fast, TOKEN, on_result=bug)
+        await send(plan_batches(groups, batch_size=1), fast, on_result=bug)
 
 
 async def test_a_client_passed_in_is_shared_and_counts_requests(aiohttp_server: Any, settings: Settings) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import signal
 import subprocess
 import sys
+import tomllib
 import urllib.request
 from pathlib import Path
 
-from batcher.defaults import SANDBOX_TOKEN
+from batcher.defaults import DEFAULT_REGISTRATIONS, SANDBOX_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -39,3 +41,14 @@ def test_port_0_prints_the_port_it_bound_and_answers_there(tmp_path: Path) -> No
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "Traceback" not in err
+    assert "no registrations loaded" not in err  # the sample registrations, found from another folder
+
+
+def test_the_sample_registrations_ship_inside_the_package() -> None:
+    package = ROOT / "batcher"
+    assert DEFAULT_REGISTRATIONS.is_file()
+    shipped = DEFAULT_REGISTRATIONS.relative_to(package / "sandbox")  # not ../sample_inputs: a wheel has that
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "batcher.sandbox"
+    ]
+    assert any(fnmatch.fnmatch(str(shipped), glob) for glob in globs)
