@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -201,3 +202,25 @@ def history_files(state_dir: Path | None = None) -> dict[str, str]:
     """The text of every file the run history holds (run.json, journal, results copies), by 'RUN_ID/name'."""
     runs = (state_dir or Path.home() / ".local" / "state" / "batcher") / "runs"
     return {f"{p.parent.name}/{p.name}": p.read_text(encoding="utf-8") for p in runs.glob("*/*") if p.is_file()}
+
+
+def cancel_argv(path: Path, url: str, *extra: str) -> list[str]:
+    """batcher run PATH --status CANCELED --base-url URL --yes --no-progress, then extra."""
+    return ["run", str(path), "--status", "CANCELED", "--base-url", url, "--yes", "--no-progress", *extra]
+
+
+def undo_argv(results: Path, url: str, *extra: str) -> list[str]:
+    """batcher undo RESULTS --base-url URL --yes --no-progress, then extra."""
+    return ["undo", str(results), "--base-url", url, "--yes", "--no-progress", *extra]
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def token_url(box: RunningSandbox) -> str:
+    """The sandbox's token endpoint."""
+    return box.url.removesuffix("/v3") + sandbox.TOKEN_PATH

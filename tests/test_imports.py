@@ -6,6 +6,8 @@ The layers themselves are import-linter's contracts in pyproject.toml (`make lin
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,3 +137,31 @@ def test_one_session_owner_builds_every_client_ledger_and_credentials() -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in owners:
                 owners[node.func.id].add(name)
     assert owners == {key: {"batcher.http.session"} for key in owners}
+
+
+def loaded_after(argv: list[str], tmp_path: Path) -> list[str]:
+    """The heavy packages a fresh `batcher ARGV` process has imported when it ends."""
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = ['batcher', *{argv!r}]\n"
+        "try:\n    runpy.run_module('batcher', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted(name for name in ('aiohttp', 'asyncio', 'pandas', 'pyarrow') if name in sys.modules))\n"
+    )
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BATCHER_STATE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    return list(ast.literal_eval(done.stdout.strip().splitlines()[-1]))
+
+
+def test_help_starts_without_asyncio_aiohttp_pandas_or_pyarrow(tmp_path: Path) -> None:
+    assert loaded_after(["--help"], tmp_path) == []
+    assert loaded_after(["run", "--help"], tmp_path) == []
+
+
+def test_plan_loads_no_aiohttp(tmp_path: Path) -> None:
+    source = ROOT / "sample_inputs" / "cancellations.csv"
+    loaded = loaded_after(["plan", str(source), "--status", "CANCELED"], tmp_path)
+    assert "pyarrow" in loaded  # the plan was made (the probe sees what a command loads)
+    assert "aiohttp" not in loaded

@@ -1,7 +1,9 @@
 """The `run` and `plan` flow: earlier run, plan, guard rails, confirmation, quota, send, summary, exit code.
 
 It prints nothing: confirmation and progress come in as callbacks, and everything to tell comes back in one
-RunResult, which render.py turns into text.
+RunResult, which render.py turns into text. The command line imports this module for every command: the session
+(http/session.py), planning (pyarrow) and execute (aiohttp) are imported where they are used, so `--help` and
+`plan` do not pay for what they do not run.
 """
 
 from __future__ import annotations

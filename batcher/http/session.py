@@ -4,7 +4,6 @@ them. The commands' flows open one Session and ask it for their client; none loa
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,9 @@ from batcher.http.quota import DEFAULT_DAILY_QUOTA, QuotaLedger, default_state_d
 from batcher.models import WireStats
 from batcher.settings import Settings
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # asyncio and the client (aiohttp) cost start-up; `batcher --help` builds SessionOptions' class
+    import asyncio
+
     from batcher.http.client import ApiClient
 
 

@@ -13,11 +13,10 @@ import pytest
 
 from batcher.cli import main as cli
 from batcher.input.loader import MAX_FIELD_CHARS
-from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunningSandbox, known, reg_id
+from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunningSandbox, StartSandbox, known, reg_id
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 TOKEN = "corpus-token-5e2f"
-StartSandbox = Callable[..., RunningSandbox]
 
 # file in tests/corpus -> the words its message must hold
 EXPECTED = {

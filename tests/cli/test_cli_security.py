@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import socket
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,22 +11,25 @@ import pytest
 from batcher.http.auth import Credentials
 from batcher.sandbox import app as sandbox
 from batcher.support.csvtext import FORMULA_PREFIXES
-from tests.conftest import EVENT, TARGET_COLUMN, TRACK, RunCli, RunningSandbox, known, reg_id, rows_for
+from tests.conftest import (
+    EVENT,
+    TARGET_COLUMN,
+    TRACK,
+    RunCli,
+    StartSandbox,
+    WriteCsv,
+    closed_port,
+    known,
+    reg_id,
+    rows_for,
+)
 
-StartSandbox = Callable[..., RunningSandbox]
-WriteCsv = Callable[..., Path]
 TOKEN = "tok-9Zq4-SECRET-VALUE-do-not-leak-7f3a"
 
 
 def leaked_in(*texts: str) -> list[str]:
     """The texts that hold the token, or the part of it after the first dash."""
     return [text for text in texts if TOKEN in text or TOKEN.split("-", 1)[1] in text]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_token_stays_out_of_output_results_and_logs_on_a_401(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -14,13 +13,9 @@ import pytest
 from batcher.cli import main as cli
 from batcher.http.profiles import LOGIN_NAME, login_lock, read_login, save_login
 from batcher.sandbox import app as sandbox
-from tests.conftest import RunningSandbox, StartSandbox, WriteCsv, known, read_results, rows_for
+from tests.conftest import RunningSandbox, StartSandbox, WriteCsv, closed_port, known, read_results, rows_for, token_url
 
 Capsys = pytest.CaptureFixture[str]
-
-
-def token_url(box: RunningSandbox) -> str:
-    return box.url.removesuffix("/v3") + sandbox.TOKEN_PATH
 
 
 def login(box: RunningSandbox, state: Path, *extra: str, client_id: str = sandbox.SANDBOX_CLIENT_ID) -> int:
@@ -33,10 +28,7 @@ def auto_approving(**changes: object) -> sandbox.Scenario:
 
 
 def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/oauth2/default/v1/token"
+    return f"http://127.0.0.1:{closed_port()}/oauth2/default/v1/token"
 
 
 def test_login_shows_the_page_and_code_then_says_where_the_tokens_are(

@@ -16,13 +16,9 @@ from typing import IO
 
 from batcher.http.profiles import LOGIN_NAME, SavedLogin, read_login, save_login, tokens_lock
 from batcher.sandbox import app as sandbox
-from tests.conftest import RunningSandbox, StartSandbox, WriteCsv, known, read_results, rows_for
+from tests.conftest import StartSandbox, WriteCsv, known, read_results, rows_for, token_url
 
 LINE_LIMIT = 400  # lines read while waiting for the one expected
-
-
-def token_url(box: RunningSandbox) -> str:
-    return box.url.removesuffix("/v3") + sandbox.TOKEN_PATH
 
 
 def environment(state: Path) -> dict[str, str]:

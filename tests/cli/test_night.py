@@ -3,7 +3,6 @@ pending and the daily count untouched; Ctrl-C at the confirmation prompt is an i
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,15 +10,7 @@ from pathlib import Path
 import pytest
 
 from batcher.http.quota import QuotaLedger
-from tests.conftest import RunCli, RunningSandbox, known, outcomes, rows_for
-
-StartSandbox = Callable[..., RunningSandbox]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.conftest import RunCli, StartSandbox, closed_port, known, outcomes, rows_for
 
 
 def cancel(path: Path, url: str, results: Path, state: Path, *extra: str) -> list[str]:

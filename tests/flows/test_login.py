@@ -16,11 +16,7 @@ from batcher.errors import LoginError, UsageError
 from batcher.flows.login import LoginHooks, LoginPrompt, login_flow, login_options, logout_flow, status_flow
 from batcher.http.profiles import LOGIN_NAME, file_mode, login_lock, read_login
 from batcher.sandbox import app as sandbox
-from tests.conftest import RunningSandbox, StartSandbox
-
-
-def token_url(box: RunningSandbox) -> str:
-    return box.url.removesuffix("/v3") + sandbox.TOKEN_PATH
+from tests.conftest import RunningSandbox, StartSandbox, token_url
 
 
 def decide_at_page(prompt: LoginPrompt, decision: str = "approve") -> str:

@@ -9,17 +9,13 @@ from pathlib import Path
 import pytest
 
 from batcher.sandbox import app as sandbox
-from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, outcomes, read_results, reg_id
+from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, cancel_argv, outcomes, read_results, reg_id
 
 OTHER_EVENT = "9d2f0f55-8a4b-4d4e-9a43-7b2ad2a1c0de"
 
 
 def _reads_of(box_state: sandbox.SandboxState, track: str) -> int:
     return sum(1 for request in box_state.reads if f"/tracks/{track}/" in f"{request.path}/")
-
-
-def cancel(path: Path, url: str, *extra: str) -> list[str]:
-    return ["run", str(path), "--status", "CANCELED", "--base-url", url, "--yes", "--no-progress", *extra]
 
 
 def test_short_pages_are_followed_to_the_end_and_every_previous_status_is_right(
@@ -32,7 +28,7 @@ def test_short_pages_are_followed_to_the_end_and_every_previous_status_is_right(
         [[EVENT, TRACK, reg_id(n)] for n in range(0, 120, 2)],
         header=["event_id", "track_id", "registration_id"],
     )
-    assert run_cli(cancel(path, box.url)) == 0
+    assert run_cli(cancel_argv(path, box.url)) == 0
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["previous_status"] for row in rows] == [statuses[n % 3] for n in range(0, 120, 2)]
     assert [row["outcome"] for row in rows] == [
@@ -55,7 +51,7 @@ def test_the_read_cost_stays_within_the_bound_listing_one_track_and_getting_the_
         [[EVENT, track, reg_id(n)] for track, rows in wanted.items() for n in range(rows)],
         header=["event_id", "track_id", "registration_id"],
     )
-    assert run_cli(cancel(path, box.url)) == 0
+    assert run_cli(cancel_argv(path, box.url)) == 0
     pages = -(-size // page)
     for track, rows in wanted.items():
         assert _reads_of(box.state, track) <= 1 + min(pages - 1, rows), track
@@ -70,7 +66,7 @@ def test_a_missing_event_or_track_fails_its_rows_without_a_put(
     box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(2)])
     rows = [[EVENT, TRACK, reg_id(0)], [EVENT, "gone7", reg_id(1)], [OTHER_EVENT, TRACK, reg_id(2)]]
     path = write_csv(rows, header=["event_id", "track_id", "registration_id"])
-    assert run_cli(cancel(path, box.url)) == 1
+    assert run_cli(cancel_argv(path, box.url)) == 1
     results = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in results] == ["succeeded", "failed", "failed"]
     assert [row["error"] for row in results[1:]] == ["track not found in this event", "event not found"]
@@ -85,7 +81,7 @@ def test_a_403_on_a_read_stops_before_any_put_and_says_what_reads_need(
         [(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(3)],
     )
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(3)], header=["event_id", "track_id", "registration_id"])
-    assert run_cli(cancel(path, box.url)) == 3
+    assert run_cli(cancel_argv(path, box.url)) == 3
     assert box.state.puts == []
     err = capsys.readouterr().err
     assert "campaign:read" in err
@@ -104,7 +100,7 @@ def test_rows_at_their_target_are_unchanged_and_if_status_skips_the_others(
     box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(n), status) for n, status in enumerate(now)])
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(4)], header=["event_id", "track_id", "registration_id"])
     summary = tmp_path / "summary.json"
-    assert run_cli(cancel(path, box.url, "--if-status", "registered", "--summary-json", str(summary))) == 0
+    assert run_cli(cancel_argv(path, box.url, "--if-status", "registered", "--summary-json", str(summary))) == 0
     rows = read_results(path.with_name("input.results.csv"))
     assert [row["outcome"] for row in rows] == ["succeeded", "unchanged", "skipped", "succeeded"]
     assert rows[1]["error"] == "already CANCELED; not sent"
@@ -137,7 +133,7 @@ def test_max_changes_counts_only_the_real_changes(
         registrations=[(EVENT, TRACK, reg_id(n), "CANCELED" if n < 8 else "REGISTERED") for n in range(10)]
     )
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(10)], header=["event_id", "track_id", "registration_id"])
-    assert run_cli(cancel(path, box.url, "--max-changes", "2")) == 0
+    assert run_cli(cancel_argv(path, box.url, "--max-changes", "2")) == 0
     assert sorted(rid for put in box.state.puts for rid in put.json["registration_ids"]) == [reg_id(8), reg_id(9)]
 
 
@@ -149,13 +145,13 @@ def test_resume_after_a_stop_in_the_reads_reads_every_track_again(
     rows = [[EVENT, track, reg_id(n)] for track in ("first1", "second2") for n in range(4)]
     path = write_csv(rows, header=["event_id", "track_id", "registration_id"])
     results = path.with_name("input.results.csv")
-    assert run_cli(cancel(path, box.url, "--concurrency", "1")) == 3  # the day's quota ends it in the reads
+    assert run_cli(cancel_argv(path, box.url, "--concurrency", "1")) == 3  # the day's quota ends it in the reads
     assert not box.state.puts
     reads = len(box.state.reads)
     box.state.set_status(EVENT, "first1", reg_id(1), "CANCELED")  # someone else, before the resume
     box.state.set_status(EVENT, "first1", reg_id(0), "PENDING")
     box.scenario.daily_quota = None
-    assert run_cli(cancel(path, box.url, "--resume")) == 0
+    assert run_cli(cancel_argv(path, box.url, "--resume")) == 0
     assert _reads_of(box.state, "first1") >= 1 and _reads_of(box.state, "second2") >= 1
     assert len(box.state.reads) - reads >= 2  # the journal's reads are not trusted: the API's state now is
     written = read_results(results)
@@ -164,7 +160,7 @@ def test_resume_after_a_stop_in_the_reads_reads_every_track_again(
     assert all(box.state.status_of(EVENT, track, reg_id(n)) == "CANCELED" for track, _, n in _keys())
     # a second resume: the run finished, so it is a new run; it reads, and sends nothing
     puts = len(box.state.puts)
-    assert run_cli(cancel(path, box.url, "--resume")) == 0
+    assert run_cli(cancel_argv(path, box.url, "--resume")) == 0
     assert len(box.state.puts) == puts
     assert set(outcomes(results)) == {"unchanged"}
 
@@ -201,7 +197,7 @@ def test_reads_are_retried_like_puts(run_cli: RunCli, start_sandbox: StartSandbo
         [(EVENT, TRACK, reg_id(n), "REGISTERED") for n in range(3)],
     )
     path = write_csv([[EVENT, TRACK, reg_id(n)] for n in range(3)], header=["event_id", "track_id", "registration_id"])
-    assert run_cli(cancel(path, box.url)) == 0
+    assert run_cli(cancel_argv(path, box.url)) == 0
     assert [read.status for read in box.state.reads][:3] == [503, 500, 200]
     assert {row["previous_status"] for row in read_results(path.with_name("input.results.csv"))} == {"REGISTERED"}
 
@@ -214,6 +210,6 @@ def test_where_the_input_states_another_status_than_the_api_it_is_said(
     path = write_csv(
         [[EVENT, TRACK, reg_id(n), "PENDING" if n == 1 else "REGISTERED"] for n in range(3)], header=header
     )
-    assert run_cli(cancel(path, box.url)) == 0
+    assert run_cli(cancel_argv(path, box.url)) == 0
     err = capsys.readouterr().err
     assert "disagrees with the API for 1 row (row 3: the file says PENDING, the API says REGISTERED)" in err

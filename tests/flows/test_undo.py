@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import EVENT, TRACK, RunCli, RunningSandbox, StartSandbox, WriteCsv, read_results, reg_id
+from tests.conftest import EVENT, TRACK, RunCli, RunningSandbox, StartSandbox, WriteCsv, read_results, reg_id, undo_argv
 
 BEFORE = ["REGISTERED", "PENDING", "CANCELED", "REGISTERED"]
 CHANGED_SINCE = "changed since the run (now EXPIRED); not undone; --force undoes it anyway"
@@ -28,19 +28,15 @@ def _first_run(run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv
     return box, path.with_name("input.results.csv")
 
 
-def undo(results: Path, url: str, *extra: str) -> list[str]:
-    return ["undo", str(results), "--base-url", url, "--yes", "--no-progress", *extra]
-
-
 def test_undo_puts_changed_rows_back_and_leaves_alone_what_changed_since_unless_forced(
     run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
 ) -> None:
     box, results = _first_run(run_cli, start_sandbox, write_csv)
     box.state.set_status(EVENT, TRACK, reg_id(1), "EXPIRED")  # someone else, after the run
     puts = len(box.state.puts)
-    assert run_cli(undo(results, box.url, "--dry-run")) == 0  # the plan sends nothing
+    assert run_cli(undo_argv(results, box.url, "--dry-run")) == 0  # the plan sends nothing
     assert len(box.state.puts) == puts
-    assert run_cli(undo(results, box.url)) == 1
+    assert run_cli(undo_argv(results, box.url)) == 1
     assert _statuses(box) == ["REGISTERED", "EXPIRED", "CANCELED", "REGISTERED"]
     undone = read_results(results.with_name("input.results.undo.csv"))
     assert len(undone) == 5  # one line per row of the results file
@@ -53,17 +49,17 @@ def test_undo_puts_changed_rows_back_and_leaves_alone_what_changed_since_unless_
     assert "CANCELED → REGISTERED 2" in capsys.readouterr().err
     # --force (with --resume: what the undo already did is not sent again)
     sent = len(box.state.puts)
-    assert run_cli(undo(results, box.url, "--force", "--resume")) == 0
+    assert run_cli(undo_argv(results, box.url, "--force", "--resume")) == 0
     assert _statuses(box) == ["REGISTERED", "PENDING", "CANCELED", "REGISTERED"]
     assert [put.json["registration_ids"] for put in box.state.puts[sent:]] == [[reg_id(1)]]
 
 
 def test_an_undo_can_be_undone(run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv) -> None:
     box, results = _first_run(run_cli, start_sandbox, write_csv)
-    assert run_cli(undo(results, box.url)) == 0
+    assert run_cli(undo_argv(results, box.url)) == 0
     assert _statuses(box) == BEFORE
     undone = results.with_name("input.results.undo.csv")
-    assert run_cli(undo(undone, box.url)) == 0
+    assert run_cli(undo_argv(undone, box.url)) == 0
     assert _statuses(box) == ["CANCELED"] * 4
     redone = read_results(undone.with_name("input.results.undo.undo.csv"))
     assert [row["outcome"] for row in redone] == ["succeeded", "succeeded", "unchanged", "succeeded", "unchanged"]
@@ -78,7 +74,7 @@ def test_a_run_without_reads_cannot_be_undone_and_says_why(
     assert run_cli(args) == 0
     results = path.with_name("input.results.csv")
     puts = len(box.state.puts)
-    assert run_cli(undo(results, box.url)) == 1
+    assert run_cli(undo_argv(results, box.url)) == 1
     undone = read_results(results.with_name("input.results.undo.csv"))
     assert [row["outcome"] for row in undone] == ["invalid", "invalid"]
     assert {row["error"] for row in undone} == {"no previous status was recorded; cannot undo"}

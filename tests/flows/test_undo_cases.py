@@ -24,6 +24,7 @@ from tests.conftest import (
     record_run,
     reg_id,
     rows_for,
+    undo_argv,
 )
 
 NO_PREVIOUS = "no previous status was recorded; cannot undo"
@@ -35,10 +36,6 @@ def default_undo_path(results: Path) -> Path:
 
 HEADER = ("event_id", "track_id", "registration_id", *RESULT_COLUMNS)
 OTHER_TRACK = "vip"
-
-
-def undo(results: Path, url: str, *more: str) -> list[str]:
-    return ["undo", str(results), "--base-url", url, "--yes", "--no-progress", *more]
 
 
 def write_run_results(path: Path, rows: list[tuple[str, str, str, str, str]]) -> Path:
@@ -82,7 +79,7 @@ def test_undo_puts_back_every_changed_row_grouped_by_its_previous_status(
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
     summary = tmp_path / "undo.json"
-    assert run_cli(undo(results, box.url, "--summary-json", str(summary))) == 0
+    assert run_cli(undo_argv(results, box.url, "--summary-json", str(summary))) == 0
     state = box.state
     back = ["REGISTERED", "PENDING", "CANCELED", "REGISTERED", "REGISTERED", "PENDING"]
     assert [status(state, reg_id(n)) for n in (0, 1, 2, 3, 4, 6)] == back
@@ -115,7 +112,7 @@ def test_a_registration_changed_since_the_run_fails_and_is_not_sent_unless_force
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
     box.state.set_status(EVENT, TRACK, reg_id(3), "PENDING")  # someone else changed it since
-    assert run_cli(undo(results, box.url)) == 1
+    assert run_cli(undo_argv(results, box.url)) == 1
     written = read_results(default_undo_path(results))
     assert (written[3]["outcome"], written[3]["previous_status"], written[3]["target_status"]) == (
         "failed",
@@ -130,7 +127,7 @@ def test_a_registration_changed_since_the_run_fails_and_is_not_sent_unless_force
     # --force: the changed one is put back too; the others already are (unchanged, not sent)
     box.state.requests.clear()
     forced = tmp_path / "forced.csv"
-    assert run_cli(undo(results, box.url, "--force", "--results", str(forced))) == 0
+    assert run_cli(undo_argv(results, box.url, "--force", "--results", str(forced))) == 0
     assert status(box.state, reg_id(3)) == "REGISTERED"
     again = read_results(forced)
     assert (again[3]["outcome"], again[3]["previous_status"]) == ("succeeded", "PENDING")
@@ -144,9 +141,9 @@ def test_undo_of_an_undo_brings_back_the_runs_statuses(
 ) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
-    assert run_cli(undo(results, box.url)) == 0
+    assert run_cli(undo_argv(results, box.url)) == 0
     first = default_undo_path(results)
-    assert run_cli(undo(first, box.url)) == 0
+    assert run_cli(undo_argv(first, box.url)) == 0
     assert [status(box.state, reg_id(n)) for n in (0, 1, 2, 3, 4, 6)] == [
         "CANCELED",
         "CANCELED",
@@ -171,7 +168,7 @@ def test_dry_run_reads_and_sends_nothing_and_shows_the_plan(
 ) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
-    assert run_cli(undo(results, box.url, "--dry-run")) == 0
+    assert run_cli(undo_argv(results, box.url, "--dry-run")) == 0
     assert not box.state.requests
     assert not default_undo_path(results).exists()
     assert "3 requests" in capsys.readouterr().out
@@ -188,13 +185,13 @@ def test_rows_changed_without_a_previous_status_are_invalid_and_not_read_or_sent
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(n), "CANCELED") for n in (0, 1)]
     )
-    assert run_cli(undo(results, box.url)) == 1
+    assert run_cli(undo_argv(results, box.url)) == 1
     written = read_results(default_undo_path(results))
     assert (written[0]["outcome"], written[0]["error"]) == ("invalid", NO_PREVIOUS)
     assert written[1]["outcome"] == "succeeded"
     assert status(box.state, reg_id(0)) == "CANCELED" and status(box.state, reg_id(1)) == "REGISTERED"
     assert all(reg_id(0) not in json.dumps(request.json) for request in box.state.puts)
-    assert run_cli(undo(results, box.url, "--allow-invalid", "--results", str(tmp_path / "again.csv"))) == 0
+    assert run_cli(undo_argv(results, box.url, "--allow-invalid", "--results", str(tmp_path / "again.csv"))) == 0
 
 
 def test_limit_then_resume_undoes_the_rest_without_reading_or_sending_twice(
@@ -205,11 +202,11 @@ def test_limit_then_resume_undoes_the_rest_without_reading_or_sending_twice(
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(n), "CANCELED") for n in range(6)]
     )
-    assert run_cli(undo(results, box.url, "--limit", "2", "--batch-size", "1")) == 3
+    assert run_cli(undo_argv(results, box.url, "--limit", "2", "--batch-size", "1")) == 3
     assert [status(box.state, reg_id(n)) for n in range(6)] == ["REGISTERED"] * 2 + ["CANCELED"] * 4
     assert [row["outcome"] for row in read_results(default_undo_path(results))] == ["succeeded"] * 2 + ["pending"] * 4
     box.state.requests.clear()
-    assert run_cli(undo(results, box.url, "--resume", "--batch-size", "1")) == 0
+    assert run_cli(undo_argv(results, box.url, "--resume", "--batch-size", "1")) == 0
     assert [status(box.state, reg_id(n)) for n in range(6)] == ["REGISTERED"] * 6
     assert len(box.state.puts) == 4
     written = read_results(default_undo_path(results))
@@ -221,7 +218,7 @@ def test_max_changes_refuses_after_the_reads_and_sends_nothing(
 ) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known)
-    assert run_cli(undo(results, box.url, "--max-changes", "4")) == 2
+    assert run_cli(undo_argv(results, box.url, "--max-changes", "4")) == 2
     assert not box.state.puts
 
 
@@ -230,7 +227,7 @@ def test_reads_and_puts_together_keep_the_pace_zero_429s(
 ) -> None:
     results, known = changed_run(tmp_path)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=4), known)
-    assert run_cli(undo(results, box.url, "--rate", "4")) == 0
+    assert run_cli(undo_argv(results, box.url, "--rate", "4")) == 0
     assert len(box.state.reads) == 2 and len(box.state.puts) == 3  # two phases, two clients, one pace
     assert [request.status for request in box.state.requests if request.status == 429] == []
 
@@ -245,7 +242,7 @@ def test_a_registration_gone_fails_without_a_put_and_a_duplicate_stays_one(
     ]
     results = write_run_results(tmp_path / "r.csv", rows)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(0), "CANCELED")])
-    assert run_cli(undo(results, box.url)) == 1
+    assert run_cli(undo_argv(results, box.url)) == 1
     written = read_results(default_undo_path(results))
     assert [row["outcome"] for row in written] == ["succeeded", "unchanged", "failed"]
     assert written[1]["error"].startswith("nothing to undo")
@@ -259,7 +256,7 @@ def test_a_file_that_is_not_a_results_file_is_refused(
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None))
     path = write_csv(rows_for(2))
     summary = path.with_name("s.json")
-    assert run_cli(undo(path, box.url, "--summary-json", str(summary))) == 2
+    assert run_cli(undo_argv(path, box.url, "--summary-json", str(summary))) == 2
     assert "is not a batcher results file" in capsys.readouterr().err
     document = json.loads(summary.read_text())
     assert document["exit_code"] == 2 and "is not a batcher results file" in document["error"]
@@ -281,7 +278,7 @@ def test_the_inputs_own_status_column_is_not_what_undo_sets(
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(n), "CANCELED") for n in (0, 1)]
     )
-    code = run_cli(undo(path, box.url))
+    code = run_cli(undo_argv(path, box.url))
     written = read_results(default_undo_path(path))
     assert [row["Registration Status"] for row in written] == ["PENDING", "nonsense"]  # the input's cells, as written
     assert status(box.state, reg_id(0)) == "REGISTERED"
@@ -303,7 +300,7 @@ def test_nothing_to_undo_sends_nothing_and_exits_0(
     box = start_sandbox(
         sandbox.Scenario(rate_limit_per_s=None), [(EVENT, TRACK, reg_id(n), "CANCELED") for n in range(3)]
     )
-    assert run_cli(undo(results, box.url)) == 0
+    assert run_cli(undo_argv(results, box.url)) == 0
     assert not box.state.requests
     written = read_results(default_undo_path(results))
     assert [row["outcome"] for row in written] == ["unchanged"] * 3
@@ -345,5 +342,5 @@ def test_a_canary_then_resume_keeps_the_canarys_previous_status_so_undo_restores
     assert run_cli([*run, "--resume"]) == 0
     results = tmp_path / "input.results.csv"
     assert {row["previous_status"] for row in read_results(results)} == {"REGISTERED"}  # the canary's too
-    assert run_cli(undo(results, box.url)) == 0
+    assert run_cli(undo_argv(results, box.url)) == 0
     assert {status(box.state, reg_id(n)) for n in range(count)} == {"REGISTERED"}

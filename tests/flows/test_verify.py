@@ -21,6 +21,7 @@ from tests.conftest import (
     RunCli,
     StartSandbox,
     WriteCsv,
+    cancel_argv,
     known,
     read_results,
     reg_id,
@@ -31,7 +32,7 @@ OTHER_TRACK = "vip"
 
 
 def cancel(path: Path, url: str, results: Path) -> list[str]:
-    return ["run", str(path), "--status", "CANCELED", "--base-url", url, "--yes", "--results", str(results)]
+    return cancel_argv(path, url, "--results", str(results))
 
 
 def test_verify_passes_after_a_real_run_and_writes_the_results_plus_two_columns(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +12,7 @@ import pytest
 from batcher.errors import InputError, NothingToDo, UsageError
 from batcher.input.earlier import RESULT_COLUMNS
 from batcher.input.loader import MAX_FIELD_CHARS, InputOptions, load_input, normalize_header
-from tests.conftest import EVENT, HEADER, TRACK, reg_id, rows_for
-
-WriteCsv = Callable[..., Path]
+from tests.conftest import EVENT, HEADER, TRACK, WriteCsv, reg_id, rows_for
 
 
 @pytest.mark.parametrize("name", ["event_id", "Event ID", "event-id", "EventId", "  EVENT_ID  ", "Event  Id"])

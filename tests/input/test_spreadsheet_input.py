@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from pathlib import Path
 
 import openpyxl
@@ -19,10 +18,7 @@ from batcher.plan.chunker import plan_batches
 from batcher.plan.reconciler import reconcile
 from batcher.results.format import UTF8_BOM
 from batcher.results.writer import write_results
-from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, known, reg_id
-
-WriteCsv = Callable[..., Path]
-
+from tests.conftest import EVENT, TRACK, RunCli, StartSandbox, WriteCsv, known, reg_id
 
 # --- 10.8: row numbers count physical rows, blank ones included
 

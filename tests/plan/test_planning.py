@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,9 +10,8 @@ import pytest
 from batcher.plan.chunker import plan_batches
 from batcher.plan.planning import prepare
 from batcher.settings import Settings
-from tests.conftest import EVENT, TRACK, reg_id
+from tests.conftest import EVENT, TRACK, WriteCsv, reg_id
 
-WriteCsv = Callable[..., Path]
 HEADER = ["event_id", "track_id", "registration_id", "email"]
 
 
