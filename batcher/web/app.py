@@ -37,6 +37,7 @@ def make_app(setup: PageSetup, gate: Gate | None = None) -> web.Application:
     app[JOBS] = Jobs(setup)
     app[TEMPLATES] = templates()
     app.router.add_get("/", index)
+    app.router.add_get("/favicon.ico", no_icon)
     app.router.add_post("/upload", upload)
     app.router.add_post("/export", export)
     app.router.add_get("/job/{id}", job_page)
@@ -81,6 +82,10 @@ async def index(request: web.Request, *, error: str = "", status: int = 200) -> 
     return render(
         request, "index.html", status, error=error, history=jobs.listed(), api=jobs.setup.api, max_bytes=MAX_INPUT_BYTES
     )
+
+
+async def no_icon(request: web.Request) -> web.Response:
+    return web.Response(status=204)
 
 
 async def upload(request: web.Request) -> web.StreamResponse:
@@ -172,9 +177,10 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     environment = request.app[TEMPLATES]
+    jobs = request.app[JOBS]
     seen = -1
     try:
-        while True:
+        while not jobs.closing:
             if job.version != seen:
                 seen = job.version
                 html = environment.get_template("state.html").render(csrf=request.app[GATE].csrf, **_context(job))

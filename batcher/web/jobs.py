@@ -109,13 +109,14 @@ class Job:
         self.notes: list[str] = []  # e.g. the export's lines
         self.stop = StopButton()
         self.task: asyncio.Future[None] | None = None
+        self.running = False  # a task is on: set before it starts, cleared as its last change is told
         self._answer: bool | None = None
         self._decided = threading.Event()
         self._last_wake = 0.0
 
     @property
     def busy(self) -> bool:
-        return self.task is not None and not self.task.done()
+        return self.running
 
     @property
     def results(self) -> Path:
@@ -243,9 +244,10 @@ class Job:
             except BatcherError as exc:
                 self.error = str(exc)
             finally:
-                self.phase = "done"
+                self.phase, self.running = "done", False
                 self.changed()
 
+        self.running = True
         self.task = self.loop.run_in_executor(None, guarded)
         self.changed()
 
@@ -311,6 +313,7 @@ class Jobs:
     def __init__(self, setup: PageSetup) -> None:
         self.setup = setup
         self.by_id: dict[str, Job] = {}
+        self.closing = False  # the server is stopping: the event streams end
 
     @property
     def uploads(self) -> Path:
@@ -368,9 +371,11 @@ class Jobs:
 
     async def close(self) -> None:
         """Stop every task (as Ctrl-C) and wait for them: their rows are written, pending where unsent."""
-        tasks = [job.task for job in self.by_id.values() if job.busy and job.task is not None]
+        self.closing = True
+        tasks = [job.task for job in self.by_id.values() if job.task is not None and not job.task.done()]
         for job in self.by_id.values():
             job.press_stop()
+            job.changed()  # wakes its streams, which see closing and end
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 

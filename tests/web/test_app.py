@@ -210,3 +210,37 @@ async def test_the_events_stream_starts_with_the_state_section(make_page: PageFa
     response.close()
     await page.post(f"/job/{job_id}/cancel")
     await page.settle(job_id, "done")
+
+
+async def test_the_stream_tells_a_watching_page_when_the_send_is_done(make_page: PageFactory) -> None:
+    """The last change a task tells is its end: a page that only listens (no reload) sees the Done section."""
+    page = await make_page()
+    job_id = await page.upload(EXPORT_CSV)
+    await page.post(f"/job/{job_id}/preview", {"status": "CANCELED"})
+    await page.settle(job_id, "confirm")
+    response = await page.client.get(f"/job/{job_id}/events")
+    await page.post(f"/job/{job_id}/send")
+    told = b""
+    for _ in range(200):  # each event is one state of the job; the send has only a few
+        told = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 30)  # a ceiling, not a measure
+        if b"5. Done" in told:
+            break
+    response.close()
+    assert b"5. Done" in told and b"Download results" in told
+
+
+async def test_a_task_is_no_longer_busy_when_it_tells_its_end(
+    make_page: PageFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The end's change is rendered at once by the streams: by then the job must show the results, not a task."""
+    page = await make_page()
+    job_id = await page.upload(EXPORT_CSV)
+    job = page.job(job_id)
+    told: list[tuple[str, bool]] = []
+    tell = job.changed
+    monkeypatch.setattr(job, "changed", lambda: (told.append((job.phase, job.busy)), tell()))
+    await page.post(f"/job/{job_id}/preview", {"status": "CANCELED"})
+    await page.settle(job_id, "confirm")
+    await page.post(f"/job/{job_id}/send")
+    await page.settle(job_id, "done")
+    assert told[-1] == ("done", False)
