@@ -165,3 +165,17 @@ def test_plan_loads_no_aiohttp(tmp_path: Path) -> None:
     loaded = loaded_after(["plan", str(source), "--status", "CANCELED"], tmp_path)
     assert "pyarrow" in loaded  # the plan was made (the probe sees what a command loads)
     assert "aiohttp" not in loaded
+
+
+def test_the_state_folder_is_found_in_http_session_only() -> None:
+    """--state-dir, the environment's default and the profile's folder: one expression, in http/session.py."""
+    callers = sorted(
+        name
+        for name, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("default_state_dir", "profile_folder")
+        and name not in ("batcher.http.profiles", "batcher.flows.login")  # a login names its profile's folder
+    )
+    assert set(callers) == {"batcher.http.session"}

@@ -27,8 +27,8 @@ from batcher.flows.login import (
     profiles_flow,
     status_flow,
 )
+from batcher.http import session as http_session
 from batcher.http.profiles import SavedLogin, chosen_profile
-from batcher.http.quota import default_state_dir
 from batcher.settings import DEFAULT_TOKEN_URL
 from batcher.support import redaction
 
@@ -42,7 +42,7 @@ def login_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     config_path = getattr(args, "config", None) or (Path(environ[ENV_CONFIG]) if environ.get(ENV_CONFIG) else None)
     run_specs, _ = option_table()
     values = config.resolve(given, specs, defaults, environ, config_path, also_known=run_specs).values
-    state_root = Path(str(values["state_dir"])) if values.get("state_dir") else default_state_dir(environ)
+    state_root = http_session.state_root(Path(str(values["state_dir"])) if values.get("state_dir") else None, environ)
     profile = chosen_profile(str(values["profile"]) if values.get("profile") else None, environ)
     if args.command == "profiles":
         return _profiles(state_root, profile)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import build_parser, documented_options, option_table
+from batcher.cli.parser import build_parser, option_table
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError, internal_error
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from batcher.remote.execute import ProgressCallback
     from batcher.remote.snapshot import Preview
 
-__all__ = ["build_parser", "documented_options", "main"]
+__all__ = ["build_parser", "main"]
 
 # the names are auth's; kept here so that `--help` and `--print-config` need not import auth
 ENV_ACCESS_TOKEN, ENV_REFRESH_TOKEN = "CTCT_ACCESS_TOKEN", "CTCT_REFRESH_TOKEN"
@@ -159,17 +159,17 @@ def _credentials_line(resolved: config.Resolved, env: Mapping[str, str]) -> str:
     """--print-config's last line: where the tokens come from (flag, environment, config file, profile)."""
     from batcher.flows.login import credentials_source  # noqa: PLC0415
     from batcher.http.profiles import chosen_profile  # noqa: PLC0415
-    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.http.session import state_root  # noqa: PLC0415
 
     values = resolved.values
     token_file = Path(str(values["token_file"])) if values.get("token_file") else None
-    state_root = Path(str(values["state_dir"])) if values.get("state_dir") else default_state_dir(env)
+    root = state_root(Path(str(values["state_dir"])) if values.get("state_dir") else None, env)
     profile = chosen_profile(str(values["profile"]) if values.get("profile") else None, env)
     what, source = credentials_source(
         env,
         token_file=token_file,
         token_file_source=resolved.sources.get("token_file", ""),
-        state_root=state_root,
+        state_root=root,
         profile=profile,
     )
     return f"credentials = {what!r}  # {source}"
@@ -303,14 +303,14 @@ def _sandbox(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """The page: run's options resolved as run's are, served until Ctrl-C."""
     from batcher.cli.parser_ui import UI_OPTIONS  # noqa: PLC0415
-    from batcher.http.quota import default_state_dir  # noqa: PLC0415
+    from batcher.http.session import state_root  # noqa: PLC0415
     from batcher.web.serve import PageOptions, serve_page  # noqa: PLC0415 - aiohttp and Jinja2 only for the page
 
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in UI_OPTIONS}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     values = config.resolve(given, specs, defaults, env, config_path).values
-    state_dir = Path(str(values["state_dir"])) if values["state_dir"] else default_state_dir(env)
+    state_dir = state_root(Path(str(values["state_dir"])) if values["state_dir"] else None, env)
     options = PageOptions(values, state_dir, port=args.port, browser=not args.no_browser, sandbox=args.sandbox)
     # the one line that shows the one-time token: printed as it is (say() would mask it as a secret)
     serve_page(options, env, on_ready=lambda address: print(f"{PROG} ui: open {address}", flush=True))

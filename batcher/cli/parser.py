@@ -15,7 +15,7 @@ from batcher.defaults import PROG
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.models import Outcome
 
-__all__ = ["READ_OPTIONS", "SWITCH", "build_parser", "documented_options", "option_table"]
+__all__ = ["READ_OPTIONS", "SWITCH", "build_parser", "option_table"]
 
 EXAMPLES = """\
 examples:
@@ -133,20 +133,3 @@ def option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:
     add_send_options(scratch)
     specs = option_specs(scratch)
     return specs, {dest: RUN_DEFAULTS[dest] for dest in specs}
-
-
-def documented_options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
-    """(subcommand, --option) for every long option of every subcommand, --help and --no- forms aside."""
-    found: list[tuple[str, str]] = []
-    for action in parser._actions:  # noqa: SLF001 - argparse offers no public walk of subcommands
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            for name, sub in action.choices.items():
-                found.extend(
-                    (name, option)
-                    for sub_action in sub._actions  # noqa: SLF001
-                    for option in sub_action.option_strings
-                    if option.startswith("--")
-                    and option != "--help"
-                    and not (isinstance(sub_action, SWITCH) and option.startswith("--no-"))
-                )
-    return found

@@ -10,8 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from batcher.flows.options import ReadOptions, RunOptions
-from batcher.http.profiles import profile_folder
-from batcher.http.quota import default_state_dir
+from batcher.http.session import state_folder
 from batcher.models import Outcome
 from batcher.plan.undo import UndoSource
 from batcher.results import history
@@ -31,10 +30,9 @@ class Chosen:
     notices: tuple[str, ...]
 
 
-def state_folder(options: RunOptions | ReadOptions, environ: Mapping[str, str]) -> Path:
+def history_folder(options: RunOptions | ReadOptions, environ: Mapping[str, str]) -> Path:
     """The state folder a command's session uses (its profile's), where the run history is."""
-    session = options.session
-    return profile_folder(session.state_dir or default_state_dir(environ), session.profile)
+    return state_folder(options.session.state_dir, options.session.profile, environ)
 
 
 def api_of(options: RunOptions) -> str:

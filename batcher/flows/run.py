@@ -88,8 +88,8 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
 
     target = None
     if options.undo:  # undo RUN_ID: the run's kept results, from the history of the session's state folder
-        options, target = record.undo_target(options, record.state_folder(options, environ))
-    check_output_paths(options, record.state_folder(options, environ))
+        options, target = record.undo_target(options, record.history_folder(options, environ))
+    check_output_paths(options, record.history_folder(options, environ))
     # the one owner of the token, the state folder and the quota ledger (a sandbox run counts no quota); then the
     # lock, before the plan: no other run on this results path can plan from the same earlier state
     with (

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from batcher.http.profiles import chosen_profile, profile_folder
-from batcher.http.quota import default_state_dir
+from batcher.http.profiles import chosen_profile
+from batcher.http.session import state_folder
 from batcher.results.history import RunRecord, find, list_runs
 
 __all__ = ["find_run", "runs_flow"]
@@ -37,4 +37,4 @@ def find_run(state_dir: Path | None, environ: Mapping[str, str], run_id: str, pr
 
 
 def _folder(state_dir: Path | None, environ: Mapping[str, str], profile: str | None) -> Path:
-    return profile_folder(state_dir or default_state_dir(environ), chosen_profile(profile, environ))
+    return state_folder(state_dir, chosen_profile(profile, environ), environ)

@@ -234,9 +234,9 @@ def verify_flow(
         RunStopped: 401/403/quota, or a track could not be read.
         OutputError: the verification cannot be written.
     """
-    from batcher.flows.record import state_folder  # noqa: PLC0415
+    from batcher.flows.record import history_folder  # noqa: PLC0415
 
-    folder = session.state_dir if session is not None else state_folder(options.read, environ)
+    folder = session.state_dir if session is not None else history_folder(options.read, environ)
     options, run = verify_target(options, folder)
     out = options.out_path
     check_out_path(out)

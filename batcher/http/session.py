@@ -34,6 +34,16 @@ class SessionOptions:
     profile: str = DEFAULT_PROFILE  # --profile: its own folder under the state folder (a saved login, its own ledger)
 
 
+def state_root(state_dir: Path | None, environ: Mapping[str, str]) -> Path:
+    """--state-dir when given, else the environment's (quota.default_state_dir): where every profile's folder is."""
+    return state_dir if state_dir is not None else default_state_dir(environ)
+
+
+def state_folder(state_dir: Path | None, profile: str, environ: Mapping[str, str]) -> Path:
+    """A profile's folder under the state root: its quota ledger, saved tokens, pace and run history."""
+    return profile_folder(state_root(state_dir, environ), profile)
+
+
 @dataclass(frozen=True, slots=True)
 class SessionStats:
     """What a session spent: requests on the wire, today's quota left, things to say once (a saved token)."""
@@ -56,7 +66,7 @@ class Session:
         self, options: SessionOptions, environ: Mapping[str, str], *, credentials: bool = True, ledger: bool = True
     ) -> None:
         self.options = options
-        self.state_dir = profile_folder(options.state_dir or default_state_dir(environ), options.profile)
+        self.state_dir = state_folder(options.state_dir, options.profile, environ)
         self.credentials: Credentials | None = None
         if credentials:
             self.credentials = load_credentials(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from batcher.defaults import DELIMITER_NAMES, FIELDS, REQUIRED_COLUMNS, STATUS_COLUMN
 from batcher.input.columnar import Strings
-from batcher.input.rows import DEFAULT_OPTIONS, FIRST_DATA_ROW, InputOptions, LoadedInput, load_input, printable
+from batcher.input.meaning import printable
+from batcher.input.rows import DEFAULT_OPTIONS, FIRST_DATA_ROW, InputOptions, LoadedInput, load_input
 from batcher.input.table import MAX_COLUMNS, MAX_FIELD_CHARS, InputFormat
 from batcher.support.csvtext import DELIMITERS, normalize_header, sniff_delimiter
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from batcher.errors import InputError, UnclearColumns, UsageError
 from batcher.input import rules as row_rules
 from batcher.input.columnar import Columns, Flags, Strings
 from batcher.input.earlier import RESULT_COLUMNS, EarlierResults, earlier_results, split_columns
+from batcher.input.meaning import lost_characters, printable, refuse_look_alikes
 from batcher.input.table import InputFormat, Table, check_encoding, read_table
 from batcher.models import KNOWN_STATUSES, Outcome, RowGroup, canonical_status
 from batcher.support.csvtext import DELIMITERS, normalize_header
@@ -36,7 +36,6 @@ MAX_COLUMNS_LISTED = 20
 # header keys (see normalize_header) that name a field besides the field's own name
 HEADER_ALIASES = {"email": EMAIL_COLUMN}
 EMAIL_HINT = " Or name people by email: an Email column, or --column email_address=HEADER."
-_CONTROL_RE = re.compile(row_rules.CONTROL_CHARS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +64,11 @@ class InputOptions:
         for field, header in self.columns:
             if field not in FIELDS:
                 raise UsageError(f"--column {field}=...: {field!r} is not one of {', '.join(FIELDS)}")
-            if not header.strip():
+            if not header.strip() and field != EMAIL_COLUMN:  # email_address= : no email column, no email check
                 raise UsageError(f"--column {field}= needs the header of the column after '='")
             if fields.count(field) > 1:
                 raise UsageError(f"--column {field}=... is given more than once")
-        headers = [header.strip().casefold() for _, header in self.columns]
+        headers = [header.strip().casefold() for _, header in self.columns if header.strip()]
         if len(set(headers)) < len(headers):
             raise UsageError("--column maps one header to two fields; each column can hold only one of them")
         outcomes = [outcome.value for outcome in Outcome]
@@ -174,6 +173,8 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
         notes.append(f'{checked.aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
     if checked.needs_resolution is not None:
         notes.append(_people_note(checked))
+    if EMAIL_COLUMN in columns:
+        notes.extend(lost_characters(header[columns[EMAIL_COLUMN]], columns_in[columns[EMAIL_COLUMN]], row_number))
     if target_position is None and default is not None:
         lookalike = next((name for name in header if normalize_header(name) in STATUS_LOOKALIKES), None)
         if lookalike is not None:
@@ -278,7 +279,7 @@ def _select_rows(
 
 
 def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str], ...]) -> dict[str, int]:
-    found = {field: _find_header(path, header, field, wanted) for field, wanted in explicit}
+    found = {field: _find_header(path, header, field, wanted) for field, wanted in explicit if wanted.strip()}
     claimed = set(found.values())
     keys = {normalize_header(name): name for name in FIELDS} | HEADER_ALIASES
     for position, name in enumerate(header):
@@ -293,6 +294,7 @@ def _match_columns(path: Path, header: list[str], explicit: tuple[tuple[str, str
                 header=tuple(header),
             )
         found[key] = position
+    refuse_look_alikes(path, header, found)
     missing = [name for name in _required(found) if name not in found]
     if missing:
         hint = (
@@ -352,12 +354,6 @@ def _listed(header: list[str]) -> str:
     names = ", ".join(printable(name, 40) for name in header[:MAX_COLUMNS_LISTED])
     more = len(header) - MAX_COLUMNS_LISTED
     return names + (f", and {more} more" if more > 0 else "")
-
-
-def printable(text: str, limit: int = 80) -> str:
-    """Text safe for a one-line message: control and bidi characters shown as U+FFFD, long text cut."""
-    text = _CONTROL_RE.sub("\ufffd", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _normalize_default_status(default_status: str | None) -> str | None:

@@ -27,7 +27,7 @@ from batcher.plan.reconciler import reconcile
 from batcher.remote.adopt import adopt, journal_resolved
 from batcher.remote.outcomes import decided, held_back_reason, pending_reason, previous_status
 from batcher.remote.reads import getter
-from batcher.remote.resolve import Resolution, email_mismatches, resolve_plan
+from batcher.remote.resolve import Resolution, check_email_column, email_mismatches, resolve_plan
 from batcher.remote.sender import send_batches
 from batcher.remote.snapshot import Preview, Settled, TrackKey, preview, settle, take_snapshot, tracks_of
 from batcher.results.format import RowResults
@@ -248,6 +248,7 @@ async def _read_and_send(
         progress.reads.update({(read.event_id, read.track_id): read for read in made})
         # a row with an ID and an email: the registration as read must hold that email
         checked, mismatch = email_mismatches(loaded, plan.groups, {**known, **progress.reads})
+        check_email_column(loaded, plan.groups, mismatch)  # most rows disagree: stop before any PUT
         settled = settle(
             checked,
             snapshot,

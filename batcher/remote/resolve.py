@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from batcher.defaults import EMAIL_COLUMN
+from batcher.errors import UsageError
 from batcher.input.columnar import Flags, Strings
-from batcher.input.rows import LoadedInput, printable
+from batcher.input.meaning import printable
+from batcher.input.rows import LoadedInput
 from batcher.input.rules import CONFLICT_REASON
 from batcher.models import Outcome, RowGroup, TrackRead
 from batcher.plan.planning import Plan
@@ -270,6 +272,31 @@ def email_mismatches(
             ids, rows = zip(*pairs, strict=True)
             kept.append(replace(group, registration_ids=tuple(ids), rows=tuple(rows)))
     return tuple(kept), reason
+
+
+MOST = 0.5  # more than this share of the rows with an email disagreeing: the column is not the registrants'
+
+
+def check_email_column(loaded: LoadedInput, groups: Sequence[RowGroup], mismatch: Strings) -> None:
+    """Refuse, before any PUT, an email column most of whose rows disagree with the registrations as read: it holds
+    someone else's address (a requester's, say), and every row would fail invalid.
+
+    Raises:
+        UsageError: most rows with an email disagree.
+    """
+    position = loaded.field_columns.get(EMAIL_COLUMN)
+    wrong = int(np.count_nonzero(mismatch != ""))
+    if position is None or not wrong:
+        return
+    emails = loaded.values[position]
+    compared = sum(1 for group in groups for row in group.rows if str(emails[row]).strip())
+    if wrong <= MOST * compared:
+        return
+    raise UsageError(
+        f'{loaded.path}: the column "{printable(loaded.header[position])}" disagrees with the registrations as read on '
+        f"{wrong:,} of {compared:,} rows, so it does not hold the registrants' emails; nothing was sent. If the "
+        "registration IDs are right, run again with --column email_address= (no email column: the check is off)."
+    )
 
 
 async def resolve_plan(plan: Plan, client: ApiClient, base_url: str) -> tuple[Plan, Resolution]:
