@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from aiohttp import BodyPartReader, web
@@ -21,6 +22,9 @@ from batcher.web import views
 from batcher.web.jobs import Choices, Job, Jobs, PageSetup, safe_name
 from batcher.web.security import GATE, MULTIPART, Gate, guard
 
+if TYPE_CHECKING:
+    from batcher.results.history import RunRecord
+
 JOBS = web.AppKey("jobs", Jobs)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 STATIC = Path(__file__).parent / "static"
@@ -28,6 +32,7 @@ KEEPALIVE_S = 15.0
 CHUNK = 1 << 16
 STATUS_CHOICES = ("CANCELED", *(status for status in KNOWN_STATUSES if status != "CANCELED"))
 CANARY_ROWS = 20
+MAX_RUNS_SHOWN = 30
 
 
 def make_app(setup: PageSetup, gate: Gate | None = None) -> web.Application:
@@ -44,6 +49,8 @@ def make_app(setup: PageSetup, gate: Gate | None = None) -> web.Application:
     app.router.add_get("/job/{id}/events", job_events)
     app.router.add_get("/job/{id}/file/{which}", job_file)
     app.router.add_post("/job/{id}/{action}", job_action)
+    app.router.add_post("/runs/{run_id}/undo", undo_run)
+    app.router.add_get("/runs/{run_id}/file/{which}", run_file)
     app.router.add_static("/static/", STATIC, append_version=False)
 
     async def close_jobs(app: web.Application) -> None:
@@ -79,9 +86,68 @@ def render(request: web.Request, name: str, status: int = 200, **context: object
 
 async def index(request: web.Request, *, error: str = "", status: int = 200) -> web.Response:
     jobs = request.app[JOBS]
+    try:
+        runs = list(reversed(_runs(jobs)))[:MAX_RUNS_SHOWN]
+    except BatcherError as exc:
+        runs, error = [], error or str(exc)
     return render(
-        request, "index.html", status, error=error, history=jobs.listed(), api=jobs.setup.api, max_bytes=MAX_INPUT_BYTES
+        request,
+        "index.html",
+        status,
+        error=error,
+        files=jobs.listed(),
+        runs=runs,
+        api=jobs.setup.api,
+        max_bytes=MAX_INPUT_BYTES,
     )
+
+
+def _runs(jobs: Jobs) -> list[RunRecord]:
+    """The run history of the page's state folder and profile (runs of the command line too), oldest first."""
+    from batcher.flows.runs import runs_flow  # noqa: PLC0415
+
+    values = jobs.setup.values
+    state_dir = Path(str(values["state_dir"])) if values.get("state_dir") else None
+    profile = str(values["profile"]) if values.get("profile") else None
+    return runs_flow(state_dir, jobs.setup.environ, profile)
+
+
+def _run(request: web.Request) -> RunRecord:
+    from batcher.flows.runs import find_run  # noqa: PLC0415
+
+    jobs = request.app[JOBS]
+    run_id = request.match_info["run_id"]
+    values = jobs.setup.values
+    state_dir = Path(str(values["state_dir"])) if values.get("state_dir") else None
+    profile = str(values["profile"]) if values.get("profile") else None
+    try:
+        return find_run(state_dir, jobs.setup.environ, run_id, profile)
+    except BatcherError as exc:
+        raise web.HTTPNotFound(text=f"batcher ui: {exc}") from None
+
+
+async def undo_run(request: web.Request) -> web.StreamResponse:
+    """Undo a run of the history (`batcher undo RUN_ID`): a job of its own, which starts with undo's preview."""
+    run = _run(request)
+    jobs = request.app[JOBS]
+    job_id, folder = jobs.new_folder()
+    job = jobs.add(job_id, folder, folder / safe_name(Path(run.input).name), f"run {run.run_id}", run_id=run.run_id)
+    try:
+        job.start_undo()
+    except BatcherError as exc:
+        return await index(request, error=str(exc), status=400)
+    raise web.HTTPSeeOther(f"/job/{job.id}")
+
+
+async def run_file(request: web.Request) -> web.StreamResponse:
+    """The copy of a run's results, or of its latest verification, that the history keeps."""
+    run = _run(request)
+    path = {"results": run.results_copy, "verify": run.verify_copy}.get(request.match_info["which"])
+    if path is None or not path.is_file():
+        raise web.HTTPNotFound(text="batcher ui: that file is not there")
+    suffix = ".results.csv" if request.match_info["which"] == "results" else ".results.verify.csv"
+    name = safe_name(Path(run.input).stem.removesuffix(".results") + suffix)
+    return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 async def no_icon(request: web.Request) -> web.Response:

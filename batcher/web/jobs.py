@@ -107,6 +107,7 @@ class Job:
         self.error = ""  # the last task's error, for the page
         self.unclear: UnclearColumns | None = None
         self.notes: list[str] = []  # e.g. the export's lines
+        self.run_id = ""  # a job started from the run history: the run it undoes (it has no input file)
         self.stop = StopButton()
         self.task: asyncio.Future[None] | None = None
         self.running = False  # a task is on: set before it starts, cleared as its last change is told
@@ -181,11 +182,13 @@ class Job:
         Raises:
             UsageError: a task is going on, or there is no results file to undo.
         """
-        if not self.results.exists():
+        # a run of the history is named by its ID: undo then reads that run's own journal and results copy
+        source = Path(self.run_id) if self.run_id else self.results
+        if not self.run_id and not self.results.exists():
             raise UsageError("there is no results file to undo yet: send first")
         values = self._values(results=str(self.undo_results))
-        words = ("undo", str(self.results), "--results", str(self.undo_results))
-        options = run_options(values, command="undo", input_path=self.results, words=words)
+        words = ("undo", str(source), "--results", str(self.undo_results))
+        options = run_options(values, command="undo", input_path=source, words=words)
         self._start("undo", lambda: self._run_flow(options))
 
     def start_verify(self) -> None:
@@ -321,7 +324,7 @@ class Jobs:
 
     def new_folder(self) -> tuple[str, Path]:
         """A fresh private folder for one file."""
-        for folder in (self.setup.folder, self.uploads):
+        for folder in (self.setup.folder, self.uploads):  # private, whatever the umask
             folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
             os.chmod(folder, FOLDER_MODE)
         job_id = secrets.token_hex(8)
@@ -329,9 +332,11 @@ class Jobs:
         folder.mkdir(mode=FOLDER_MODE)
         return job_id, folder
 
-    def add(self, job_id: str, folder: Path, input_path: Path, name: str) -> Job:
+    def add(self, job_id: str, folder: Path, input_path: Path, name: str, *, run_id: str = "") -> Job:
         job = Job(job_id, folder, input_path, name, self.setup)
-        (folder / "job.json").write_text(json.dumps({"name": name, "input": input_path.name, "at": time.time()}))
+        job.run_id = run_id
+        about = {"name": name, "input": input_path.name, "at": time.time(), "run_id": run_id}
+        (folder / "job.json").write_text(json.dumps(about))
         self.by_id[job_id] = job
         return job
 
@@ -349,6 +354,7 @@ class Jobs:
         except (OSError, ValueError, KeyError, TypeError):
             return None
         job = self.by_id[job_id] = Job(job_id, folder, input_path, str(about.get("name", input_path.name)), self.setup)
+        job.run_id = str(about.get("run_id", ""))
         return job
 
     def listed(self) -> list[tuple[str, str, float, bool]]:

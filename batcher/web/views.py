@@ -90,7 +90,12 @@ def when(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
 
 
+def basename(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
 FILTERS: dict[str, Callable[..., object]] = {
+    "basename": basename,
     "seconds": seconds,
     "thousands": thousands,
     "sent_rows": sent_rows,

@@ -244,3 +244,41 @@ async def test_a_task_is_no_longer_busy_when_it_tells_its_end(
     await page.post(f"/job/{job_id}/send")
     await page.settle(job_id, "done")
     assert told[-1] == ("done", False)
+
+
+async def test_a_command_line_run_is_in_the_history_and_undone_from_it(make_page: PageFactory, tmp_path: Path) -> None:
+    """An undo a week later starts from the list: the run history of the state folder, the CLI's runs too."""
+    page = await make_page()
+    state_dir = str(page.app[page_app.JOBS].setup.values["state_dir"])
+    results = tmp_path / "typed.results.csv"
+    words = ["run", str(EXPORT_CSV), "--status", "CANCELED", "--yes", "--base-url", page.sandbox.url]
+    words += [
+        "--allow-insecure",
+        "--rate",
+        "1000",
+        "--results",
+        str(results),
+        "--no-progress",
+        "--state-dir",
+        state_dir,
+    ]
+    assert await asyncio.to_thread(main, words, {"CTCT_ACCESS_TOKEN": ACCESS_TOKEN}) == 0
+    puts = page.puts()
+
+    shown = await (await page.client.get("/")).text()
+    run_id = shown.split('action="/runs/', 1)[1].split("/", 1)[0]
+    assert f'aria-label="Undo run {run_id}">Undo…</button>' in shown
+    assert "39 succeeded, 5 unchanged" in shown
+    download = await page.client.get(f"/runs/{run_id}/file/results")
+    assert download.status == 200 and await download.read() == results.read_bytes()
+
+    response = await page.post(f"/runs/{run_id}/undo")
+    assert response.status == 303
+    job_id = response.headers["Location"].rsplit("/", 1)[-1]
+    await page.settle(job_id, "confirm")
+    assert "Undo: send 3 requests" in await (await page.client.get(f"/job/{job_id}")).text()
+    assert page.puts() == puts
+    await page.post(f"/job/{job_id}/send")
+    job = await page.settle(job_id, "done")
+    assert job.undo is not None and job.undo.exit_code == 0 and page.puts() == puts + 3
+    assert "undo" in await (await page.client.get("/")).text()
