@@ -1,6 +1,6 @@
 """Where each `run` option's value comes from: flag, then environment, then config file, then default.
 
-Options are named once, by the argument parser; this module reads that parser's actions, so a new
+Options are named once, by the argument parser; this module reads the options it keeps (option_parser.py), so a new
 option is settable from a config file (TOML) and from `BATCHER_<OPTION>` with no further code.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from batcher.cli.option_parser import OptionParser
 from batcher.errors import UsageError
 from batcher.settings import ENV_BASE_URL, ENV_DEVICE_URL, ENV_TOKEN_URL, without_credentials
 
@@ -52,11 +53,11 @@ class Resolved:
     sources: dict[str, str]  # dest -> "flag", "env NAME", "config FILE" or "default"
 
 
-def option_specs(parser: argparse.ArgumentParser) -> dict[str, OptionSpec]:
-    """The specs of the parser's long options (the parser is only read)."""
+def option_specs(parser: OptionParser) -> dict[str, OptionSpec]:
+    """The specs of the parser's long options, as it keeps them."""
     specs: dict[str, OptionSpec] = {}
-    for action in parser._actions:  # noqa: SLF001 - argparse offers no public walk of its actions
-        longs = [option for option in action.option_strings if option.startswith("--")]
+    for defined in parser.defined:
+        action, longs = defined.action, defined.long_flags
         if not longs or action.dest in NOT_CONFIGURABLE or action.dest in specs:
             continue  # a second flag of one dest (--progress beside --no-progress) is its opposite
         specs[action.dest] = OptionSpec(
@@ -64,7 +65,7 @@ def option_specs(parser: argparse.ArgumentParser) -> dict[str, OptionSpec]:
             flag=longs[0],
             is_switch=action.nargs == 0,
             convert=action.type if callable(action.type) else None,
-            is_list=isinstance(action, argparse._AppendAction),  # noqa: SLF001
+            is_list=defined.is_list,
         )
     return specs
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import build_parser, option_table
+from batcher.cli.parser import build_parser, option_table, summary_path
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError, internal_error
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
         if code:
             refused = UsageError("the command line was refused; see the usage message above")
-            write_error_summary(_summary_word(words), refused, None)
+            write_error_summary(summary_path(words), refused, None)
         return code
     try:
         if args.command == "sandbox":
@@ -173,16 +173,6 @@ def _credentials_line(resolved: config.Resolved, env: Mapping[str, str]) -> str:
         profile=profile,
     )
     return f"credentials = {what!r}  # {source}"
-
-
-def _summary_word(words: Sequence[str]) -> Path | None:
-    """The --summary-json of a command line argparse refused, read as well as it can be."""
-    for index, word in enumerate(words):
-        if word.startswith("--summary-json="):
-            return Path(word.partition("=")[2])
-        if word == "--summary-json" and index + 1 < len(words):
-            return Path(words[index + 1])
-    return None
 
 
 def _configure_logs(options: RunOptions, env: Mapping[str, str]) -> None:

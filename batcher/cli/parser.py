@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from batcher.cli.config import OptionSpec, option_specs
+from batcher.cli.option_parser import OptionParser
 from batcher.cli.parser_login import add_login_commands
 from batcher.cli.parser_reads import READ_OPTIONS, add_read_commands
 from batcher.cli.parser_run import SWITCH, add_input_options, add_pace_options, add_send_options
@@ -36,15 +38,15 @@ or skipped), 1 some rows failed or were invalid, 2 usage or input error (nothing
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> OptionParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = OptionParser(
         prog=PROG,
         description="Change the registration status of many Constant Contact event registrations from a CSV.",
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(
+    commands = parser.add_commands(
         dest="command",
         required=True,
         metavar="{run,plan,undo,report,verify,export,runs,sandbox,ui,login,logout,whoami,profiles}",
@@ -128,8 +130,20 @@ def outcome_list(text: str) -> tuple[Outcome, ...]:
 
 def option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:
     """The specs and defaults of every option of run and plan."""
-    scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    scratch = OptionParser(add_help=False, argument_default=argparse.SUPPRESS)
     add_input_options(scratch)
     add_send_options(scratch)
     specs = option_specs(scratch)
     return specs, {dest: RUN_DEFAULTS[dest] for dest in specs}
+
+
+def summary_path(words: Sequence[str]) -> Path | None:
+    """The --summary-json of a command line the parser refused, read by a parser of that option alone."""
+    alone = argparse.ArgumentParser(add_help=False, exit_on_error=False)
+    alone.add_argument("--summary-json", type=Path)
+    try:
+        known, _ = alone.parse_known_args(list(words))
+    except (argparse.ArgumentError, SystemExit):
+        return None
+    path: Path | None = known.summary_json
+    return path

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from batcher.cli.config import OptionSpec, finite_number, option_specs
+from batcher.cli.option_parser import OptionParser
 from batcher.errors import UsageError
 from batcher.http.profiles import check_profile_name
 from batcher.settings import DEFAULT_TIMEOUT_S
@@ -41,7 +42,7 @@ def add_profile_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", type=profile_name, metavar="NAME", help=PROFILE_HELP)
 
 
-def add_login_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_login_commands(commands: argparse._SubParsersAction[OptionParser]) -> None:
     """The subcommands login, logout, whoami and profiles."""
     login = commands.add_parser(
         "login",
@@ -119,7 +120,7 @@ def add_login_options(parser: argparse.ArgumentParser) -> None:
 
 def login_option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:
     """The specs and defaults of login's options (also those of whoami, logout and profiles)."""
-    scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    scratch = OptionParser(add_help=False, argument_default=argparse.SUPPRESS)
     add_login_options(scratch)
     specs = option_specs(scratch)
     return specs, {dest: LOGIN_DEFAULTS.get(dest) for dest in specs}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from batcher.cli.option_parser import OptionParser
 from batcher.cli.parser_run import add_input_options, add_send_options
 from batcher.models import KNOWN_STATUSES
 
@@ -25,7 +26,7 @@ READ_OPTIONS = (
 )  # the run options verify and export take too, resolved as run's are (flag, environment, config file)
 
 
-def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_read_commands(commands: argparse._SubParsersAction[OptionParser]) -> None:
     """The subcommands that only read: verify (a results file against the API) and export (an event's list)."""
     verify = commands.add_parser(
         "verify",
@@ -110,12 +111,10 @@ def add_read_commands(commands: argparse._SubParsersAction[argparse.ArgumentPars
     add_read_options(export)
 
 
-def add_read_options(parser: argparse.ArgumentParser) -> None:
+def add_read_options(parser: OptionParser) -> None:
     """The API options of verify and export: run's own (same words, same help), plus --config."""
 
-    scratch = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    scratch = OptionParser(add_help=False, argument_default=argparse.SUPPRESS)
     add_input_options(scratch)
     add_send_options(scratch)
-    for action in scratch._actions:  # noqa: SLF001 - argparse offers no public walk of its actions
-        if action.dest in (*READ_OPTIONS, "config"):
-            parser._add_action(action)  # noqa: SLF001 - nor a public way to share one
+    parser.share(scratch, (*READ_OPTIONS, "config"))

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from batcher import defaults as sandbox
 from batcher.cli.config import finite_number
+from batcher.cli.option_parser import OptionParser
 
 
-def add_sandbox_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_sandbox_command(commands: argparse._SubParsersAction[OptionParser]) -> None:
     """The `sandbox` subcommand and its options."""
     box = commands.add_parser(
         "sandbox",

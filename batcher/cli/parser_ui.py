@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from batcher.cli.option_parser import OptionParser
 from batcher.cli.parser_login import add_profile_option
 
 UI_OPTIONS = ("base_url", "state_dir", "token_file", "profile")  # resolved as run's (flag, environment, config file)
 
 
-def add_ui_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_ui_command(commands: argparse._SubParsersAction[OptionParser]) -> None:
     """The `ui` subcommand and its options."""
     ui = commands.add_parser(
         "ui",
