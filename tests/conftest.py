@@ -192,7 +192,7 @@ def record_run(results: Path, state_dir: Path | None = None) -> str:
         if row["outcome"] != "succeeded" or before == after or len(keys) != 3:
             continue
         batch = Batch(number + 1, 0, keys[0], keys[1], after, (keys[2].lower(),), (number,))
-        journal.record_intent(batch, [before])
+        journal.record_intents([(batch, [before])])
         journal.record(batch, BatchResult(number + 1, 200))
     journal.close()
     return run.run_id

@@ -179,3 +179,11 @@ def test_the_state_folder_is_found_in_http_session_only() -> None:
         and name not in ("batcher.http.profiles", "batcher.flows.login")  # a login names its profile's folder
     )
     assert set(callers) == {"batcher.http.session"}
+
+
+def test_no_module_is_over_400_lines_and_few_sit_directly_in_batcher() -> None:
+    """A module past about 400 lines hides a second job; the folders, not the top, hold the code."""
+    long = {name: lines for name, path in MODULES.items() if (lines := len(path.read_text().splitlines())) > 400}
+    assert long == {}
+    top = [path.name for path in PACKAGE.glob("*.py")]
+    assert len(top) <= 8, top

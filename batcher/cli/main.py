@@ -27,13 +27,13 @@ from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
     confirm_question,
     error_word,
-    extracted_lines,
     note_lines,
     plan_estimate,
     plan_lines,
     preview_lines,
     run_lines,
 )
+from batcher.flows.render_reads import extracted_lines
 from batcher.flows.run import RunHooks, check_output_paths, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
@@ -145,7 +145,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     result = run_flow(options, env, hooks)
     out, err = run_lines(result)
     if result.verification is not None:
-        from batcher.flows.render import verify_lines  # noqa: PLC0415
+        from batcher.flows.render_reads import verify_lines  # noqa: PLC0415
 
         err += verify_lines(result.verification)
     for line in out:
@@ -255,7 +255,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from batcher.flows.render import runs_lines  # noqa: PLC0415
+    from batcher.flows.render_reads import runs_lines  # noqa: PLC0415
     from batcher.flows.runs import runs_flow  # noqa: PLC0415
 
     for line in runs_lines(runs_flow(args.state_dir, env, args.profile)):
@@ -322,14 +322,14 @@ def _read_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     logs.configure(verbosity=0, log_format="text", log_file=None, secrets=[env.get(name, "") for name in SECRET_ENV])
     with PageBar(shown=read.progress) as bar:
         if args.command == "verify":
-            from batcher.flows.render import verify_lines  # noqa: PLC0415
+            from batcher.flows.render_reads import verify_lines  # noqa: PLC0415
             from batcher.flows.verify import VerifyOptions, verify_flow  # noqa: PLC0415
 
             verified = verify_flow(VerifyOptions(args.results, read, args.out), env, on_listing=bar.listing)
             lines, code = verify_lines(verified), verified.exit_code
         else:
             from batcher.flows.export import export_flow, export_options  # noqa: PLC0415
-            from batcher.flows.render import export_lines  # noqa: PLC0415
+            from batcher.flows.render_reads import export_lines  # noqa: PLC0415
 
             chosen = export_options(
                 args.events,

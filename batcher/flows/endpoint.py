@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from batcher.defaults import DEFAULT_RATE_LIMIT_PER_S, SANDBOX_TOKEN
+from batcher.errors import UsageError
 from batcher.http.auth import Credentials
 from batcher.input.loader import LoadedInput
 from batcher.models import KNOWN_STATUSES
@@ -47,6 +48,25 @@ async def open_endpoint(
     app = sandbox.make_app(_sandbox_scenario(settings), _sandbox_registrations(loaded, sandbox_options))
     async with sandbox.running(app) as url:
         yield replace(settings, base_url=url), Credentials(SANDBOX_TOKEN)
+
+
+def check_sandbox_input(loaded: LoadedInput, registrations_file: Path | None) -> None:
+    """Refuse a --sandbox run of people named by email without --sandbox-registrations: the in-process sandbox knows
+    only the registrations the file names by ID, so it could only answer "not found" for every one of them.
+
+    Raises:
+        UsageError: rows wait to be resolved and the sandbox was given no registrations.
+    """
+    if registrations_file is not None or loaded.needs_resolution is None:
+        return
+    waiting = int(np.count_nonzero(loaded.needs_resolution & (loaded.invalid_reason == "")))
+    if waiting:
+        raise UsageError(
+            f"{loaded.path}: {waiting:,} row(s) name people by email or have no track_id, and the in-process sandbox "
+            "of --sandbox knows only the registrations a file names by ID: it cannot know these people. Give it the "
+            "event's registrations with --sandbox-registrations FILE (a `batcher export` of the event, say); nothing "
+            "was sent."
+        )
 
 
 def _sandbox_scenario(settings: Settings) -> Scenario:

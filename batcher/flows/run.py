@@ -139,6 +139,10 @@ def _run_planned(
             code = exit_code(plan, None, allow_invalid=options.allow_invalid)
             return RunResult(options, code, plan=plan, quota=view, notices=tuple(notices))
         check_guard_rails(plan, options)
+        if options.sandbox:
+            from batcher.flows.endpoint import check_sandbox_input  # noqa: PLC0415
+
+            check_sandbox_input(plan.loaded, options.sandbox_registrations)
         if not hooks.confirm(plan, view):
             return RunResult(options, EXIT_USAGE, plan=plan, quota=view, declined=True)
         run = record.start(chosen, session.state_dir)

@@ -275,8 +275,10 @@ async def _read_and_send(
             progress.declined = True
             return
     if previous is not None:  # each before-image is durable before any PUT (--no-snapshot: there is none)
-        for batch in progress.batches:
-            run.journal.record_intent(batch, previous[np.asarray(batch.rows, dtype=np.int64)].tolist())
+        before = previous
+        run.journal.record_intents(
+            [(batch, before[np.asarray(batch.rows, dtype=np.int64)].tolist()) for batch in progress.batches]
+        )
     await send_batches(progress.batches, where, client, on_result=on_result)
 
 

@@ -120,21 +120,25 @@ class Journal:
         missing = [rid for rid in wanted if rid not in read.found]
         self._write({"read": read.event_id, "track_id": read.track_id, "statuses": statuses, "missing": missing})
 
-    def record_intent(self, batch: Batch, previous: Sequence[str]) -> None:
-        """Before a batch's PUT: each registration's status as read before it ("" where not read or not found).
+    def record_intents(self, batches: Sequence[tuple[Batch, Sequence[str]]]) -> None:
+        """Before the batches' PUTs: each registration's status as read before it ("" where not found); one fsync
+        for them all.
 
         Raises:
-            JournalError: the journal cannot be written; the run must stop before the PUT.
+            JournalError: the journal cannot be written; the run must stop before any PUT.
         """
         self._write(
-            {
-                "intent": batch.number,
-                "event_id": batch.event_id,
-                "track_id": batch.track_id,
-                "registration_status": batch.registration_status,
-                "previous": dict(zip(batch.registration_ids, previous, strict=True)),
-                "rows": list(batch.rows),
-            }
+            *(
+                {
+                    "intent": batch.number,
+                    "event_id": batch.event_id,
+                    "track_id": batch.track_id,
+                    "registration_status": batch.registration_status,
+                    "previous": dict(zip(batch.registration_ids, previous, strict=True)),
+                    "rows": list(batch.rows),
+                }
+                for batch, previous in batches
+            )
         )
 
     def record_adopted(self, group: RowGroup, previous: Sequence[str]) -> None:
@@ -162,9 +166,10 @@ class Journal:
         """
         self._write({"resolved": [[row, *key] for row, key in zip(rows, registrations, strict=True)]})
 
-    def _write(self, record: dict[str, object]) -> None:
+    def _write(self, *records: dict[str, object]) -> None:
         try:
-            self._handle.write(redaction.redact(json.dumps(record, separators=(",", ":"))) + "\n")
+            for record in records:
+                self._handle.write(redaction.redact(json.dumps(record, separators=(",", ":"))) + "\n")
             self._handle.flush()
             os.fsync(self._handle.fileno())
         except OSError as exc:

@@ -34,7 +34,7 @@ from batcher.defaults import (
     SANDBOX_TOKEN,
     TOKEN_PATH,
 )
-from batcher.errors import InputError
+from batcher.errors import InputError, UsageError
 from batcher.models import KNOWN_STATUSES
 from batcher.sandbox import device
 from batcher.sandbox.files import read_registrations
@@ -404,5 +404,11 @@ def serve(host: str, port: int, scenario: Scenario, registrations: Registrations
             with signals_set(stop.set):
                 await stop.wait()
 
-    with contextlib.suppress(KeyboardInterrupt):  # a SIGINT before the handlers are set
-        asyncio.run(serve_until_stopped())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # a SIGINT before the handlers are set
+            asyncio.run(serve_until_stopped())
+    except OSError as exc:  # the port is taken, or the host is not this machine's: nothing was served
+        raise UsageError(
+            f"--port {port}: cannot serve on {host}:{port} ({exc.strerror or exc}); choose another --port (0: any "
+            "free one), or stop what is serving there"
+        ) from None

@@ -192,6 +192,26 @@ def _sort_key(value: object) -> tuple[float, str]:
     return 0.0, str(value).casefold()
 
 
+def _page(state: SandboxState, query: ListQuery, size: int) -> tuple[list[tuple[int, Registration]], int, bool]:
+    """(the page's (position, registration) pairs, the records matching, whether more follow).
+
+    Without a filter or a sort, the page is a slice of the track's index: it costs a page, whatever the track's size.
+    A filter or a sort still goes over the whole track.
+    """
+    if not (query.sort_by or query.registration_status or query.payment_status or query.search_text):
+        ids = state.ids_in(query.event_id, query.track_id)
+        start = query.after + 1
+        page = []
+        for position, registration_id in enumerate(ids[start : start + size], start=start):
+            found = state.registration(query.event_id, query.track_id, registration_id)
+            if found is not None:
+                page.append((position, found))
+        return page, len(ids), start + size < len(ids)
+    matching = [(position, item) for position, item in enumerate(_ordered(state, query)) if query.matches(item)]
+    later = [(position, item) for position, item in matching if position > query.after]
+    return later[:size], len(matching), len(later) > size
+
+
 async def list_registrations(request: web.Request, state: SandboxState, scenario: Scenario) -> web.Response:
     event_id, track_id = request.match_info["event_id"], request.match_info["track_id"]
     missing = missing_group(state, event_id, track_id)
@@ -206,19 +226,20 @@ async def list_registrations(request: web.Request, state: SandboxState, scenario
         return error(400, bad.key, str(bad))
     if scenario.list_body is not None:
         return web.Response(status=200, text=scenario.list_body, content_type="application/json")
-    matching = [(position, item) for position, item in enumerate(_ordered(state, query)) if query.matches(item)]
-    later = [(position, item) for position, item in matching if position > query.after]
     size = _page_size(query, scenario)
-    page = later[:size]
-    served = matching[:size] if scenario.list_loop or scenario.repeat_first_page else page
-    body: dict[str, object] = {"records": [item.record() for _, item in served], "total_records": len(matching)}
+    page, total, more = _page(state, query, size)
+    # hostile scenarios: every page holds the first page's records
+    served = (
+        _page(state, replace(query, after=-1), size)[0] if scenario.list_loop or scenario.repeat_first_page else page
+    )
+    body: dict[str, object] = {"records": [item.record() for _, item in served], "total_records": total}
     links: dict[str, object] = {"self": {"href": request.path_qs}}
     if scenario.list_loop:  # a list that never ends: the first page again and again, always with a next cursor
         nonce = query.nonce + 1 if scenario.list_loop == "new" else 0
         next_cursor = replace(query, nonce=nonce).cursor(-1)
         body["next_cursor"] = next_cursor
         links["next"] = {"href": f"{request.path}?next={quote(next_cursor)}"}
-    elif len(later) > len(page):
+    elif more:
         after = page[-1][0] if page else query.after
         next_cursor = query.cursor(after)
         body["next_cursor"] = next_cursor

@@ -190,12 +190,16 @@ class SandboxState:
     logins: int = 0  # device grants that issued tokens
     revoked: list[str] = field(default_factory=list)  # tokens revoked at {auth}/revoke
     arrived: int = 0  # API requests that arrived, answered or not
+    positions: dict[Key, list[str]] = field(default_factory=dict)  # per track, its ids in list order (see ids_in)
 
     def add(self, event_id: str, track_id: str, registration_id: str, status: str = "REGISTERED") -> None:
         """Know a registration (IDs are kept lower-case, track keys as given)."""
         event_id, registration_id = event_id.lower(), registration_id.lower()
         self.events.setdefault(event_id, track_id)
-        self.registrations.setdefault((event_id, track_id), {})[registration_id] = status
+        track = self.registrations.setdefault((event_id, track_id), {})
+        if registration_id not in track:
+            self.positions.pop((event_id, track_id), None)  # a new registration: the index is made again when read
+        track[registration_id] = status
 
     def add_registration(self, registration: Registration | tuple[str, ...]) -> None:
         """Know a registration with its details."""
@@ -230,6 +234,16 @@ class SandboxState:
         if registration_id not in track:
             raise KeyError(registration_id)
         track[registration_id] = status
+
+    def ids_in(self, event_id: str, track_id: str) -> list[str]:
+        """A track's registration ids in list order, as an index kept between pages: a page of a track of 100,000
+        costs a slice, not a pass over the track. Made again after a registration is added or removed."""
+        key = (event_id, track_id)
+        track = self.registrations.get(key, {})
+        ids = self.positions.get(key)
+        if ids is None or len(ids) != len(track):
+            ids = self.positions[key] = list(track)
+        return ids
 
     def set_default_track(self, event_id: str, track_id: str) -> None:
         self.events[event_id.lower()] = track_id

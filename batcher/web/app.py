@@ -186,7 +186,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     """`batcher export EVENT_ID` into a job's folder; the job page then offers to use the file."""
     from batcher.flows.export import export_flow, export_options  # noqa: PLC0415
     from batcher.flows.options import read_options  # noqa: PLC0415
-    from batcher.flows.render import export_lines  # noqa: PLC0415
+    from batcher.flows.render_reads import export_lines  # noqa: PLC0415
 
     form = await request.post()
     event = str(form.get("event_id", "")).strip()

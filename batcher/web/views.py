@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from batcher.flows.render import duration, preview_lines, run_lines, transition_text, verify_lines
+from batcher.flows.render import duration, preview_lines, run_lines, transition_text
+from batcher.flows.render_reads import verify_lines
 from batcher.models import Outcome
 
 if TYPE_CHECKING:

@@ -239,3 +239,63 @@ def test_a_second_run_on_the_same_results_path_is_refused_while_the_first_waits_
     result = run_flow(options, TOKEN_ENV, RunHooks(confirm=confirm))
     assert second == [2] and result.exit_code == 0
     assert sorted(put_ids(box)) == sorted(reg_id(n) for n in range(4))  # each sent once, by A
+
+
+# --resume: what it continues, and what it keeps
+def test_resume_without_reads_skips_only_what_the_unfinished_runs_journal_applied(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    box = start_sandbox(registrations=registered(range(3)))  # reg 3 unknown: a 207 fails it, the run is unfinished
+    path = write_csv(ids_rows(range(4)), header=ID_HEADER)
+    blind = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--no-snapshot", *FAST]
+    assert cmd(tmp_path, *blind) == 1
+    assert "--no-snapshot: nothing is checked against the API" in capsys.readouterr().err
+    box.state.add(EVENT, TRACK, reg_id(3))
+    before = len(box.state.puts)
+    assert cmd(tmp_path, *blind, "--resume") == 0
+    err = capsys.readouterr().err
+    assert "--resume: continues run " in err and "journal says it applied are not sent again" in err
+    assert put_ids(box, since=before) == [reg_id(3)]
+    runs = history.list_runs(state_of(tmp_path))
+    assert len(runs) == 1 and runs[0].attempts == 2 and runs[0].finished
+
+
+def test_resume_says_why_it_starts_a_new_run_when_the_input_changed(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, daily_quota=2), registered(range(4)))
+    path = write_csv(ids_rows(range(4)), header=ID_HEADER)
+    words = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--batch-size", "2", *FAST]
+    assert cmd(tmp_path, *words) == 3  # a read and one PUT, then the day's quota: unfinished
+    box.scenario.daily_quota = None
+    write_csv(ids_rows(range(2, 4)), header=ID_HEADER)  # tomorrow's file, under the same name
+    capsys.readouterr()
+    assert cmd(tmp_path, *words, "--resume") == 0
+    assert "had another input (or the file changed since); this is a new run" in capsys.readouterr().err
+    runs = history.list_runs(state_of(tmp_path))
+    assert [run.finished for run in runs] == [False, True]
+    assert runs[0].exit_code == 3 and runs[1].counts["succeeded"] == 2
+
+
+def test_verify_and_undo_take_a_run_id_and_runs_lists_the_history(
+    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    box = start_sandbox(registrations=[(EVENT, TRACK, reg_id(n), "PENDING") for n in range(3)])
+    path = write_csv(ids_rows(range(3)), header=ID_HEADER)
+    assert cmd(tmp_path, "run", str(path), "--status", "CANCELED", "--base-url", box.url, *FAST) == 0
+    (run,) = history.list_runs(state_of(tmp_path))
+    assert (run.api, run.target, run.input_sha256) == (box.url, "CANCELED", history.fingerprint(path))
+    assert run.results_copy.read_bytes() == path.with_name("input.results.csv").read_bytes()
+    assert cmd(tmp_path, "verify", run.run_id, "--base-url", box.url, "--no-progress") == 0
+    assert path.with_name("input.results.verify.csv").exists() and run.verify_copy.exists()
+    assert cmd(tmp_path, "undo", run.run_id, "--base-url", box.url, "--dry-run", *FAST) == 0
+    assert statuses(box, range(3)) == ["CANCELED"] * 3  # a dry run sends nothing
+    assert cmd(tmp_path, "undo", run.run_id, "--base-url", box.url, *FAST) == 0
+    assert statuses(box, range(3)) == ["PENDING"] * 3
+    assert outcomes(path.with_name("input.results.undo.csv")) == ["succeeded"] * 3
+    capsys.readouterr()
+    assert cmd(tmp_path, "runs") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and f"undo of {run.run_id}" in lines[2] and "3 succeeded" in lines[1]
+    assert cmd(tmp_path, "undo", "20991231T000000Z-0000", "--base-url", box.url, *FAST) == 2
+    assert "no such run" in capsys.readouterr().err

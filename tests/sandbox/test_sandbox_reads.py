@@ -356,3 +356,24 @@ async def test_batchers_own_reads_page_through_the_sandbox(aiohttp_client: Any) 
     assert default.track_id == TRACK
     missing = await reads.list_track(get, base, EVENT, "nope")
     assert missing.group_missing
+
+
+async def test_a_page_of_a_large_track_costs_a_page(aiohttp_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19, case 12: a page of a 100,000-registration track looks at its 50 records, not the whole track (the
+    count of registrations built, not a timing; before: every page built and filtered all 100,000)."""
+    built = 0
+    registration = sandbox.SandboxState.registration
+
+    def counted(state: sandbox.SandboxState, event_id: str, track_id: str, registration_id: str) -> Any:
+        nonlocal built
+        built += 1
+        return registration(state, event_id, track_id, registration_id)
+
+    big = [(EVENT, TRACK, reg_id(n)) for n in range(100_000)]
+    client = await aiohttp_client(sandbox.make_app(sandbox.Scenario(rate_limit_per_s=None), big))
+    monkeypatch.setattr(sandbox.SandboxState, "registration", counted)
+    first = await (await client.get(URL, headers=AUTH)).json()
+    after = await (await client.get(f"{URL}?next={first['next_cursor']}", headers=AUTH)).json()
+    assert built == 100
+    assert [record["registration_id"] for record in after["records"]] == [reg_id(n) for n in range(50, 100)]
+    assert after["total_records"] == 100_000
