@@ -24,7 +24,7 @@ from batcher.settings import (
     DEFAULT_RATE_PER_S,
     DEFAULT_TIMEOUT_S,
     Settings,
-    check_url,
+    check_auth_url,
 )
 from batcher.support.csvtext import normalize_header
 
@@ -352,11 +352,8 @@ def _count(value: object) -> int:
 
 
 def _token_url(values: Mapping[str, object]) -> str | None:
-    value = values["token_url"]
-    if not value:
-        return None
-    check_url("--token-url", str(value), example="https://authz.constantcontact.com/oauth2/default/v1/token")
-    return str(value)
+    value = str(values["token_url"] or "")
+    return check_auth_url(value, "--token-url") if value else None  # it receives the refresh token
 
 
 def _profile(values: Mapping[str, object]) -> str:

@@ -10,7 +10,6 @@ import codecs
 import csv
 import io
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +22,11 @@ import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 from batcher.defaults import DEFAULT_MAX_INPUT_MB, DELIMITER_NAMES
 from batcher.errors import InputError, NothingToDo, UsageError
 from batcher.input import workbook
+from batcher.input.bounds import check_regular_file, read_bounded
 from batcher.input.columnar import byte_lengths
 from batcher.support.csvtext import DELIMITERS, sniff_delimiter
 
 MAX_FIELD_CHARS = workbook.MAX_CELL_CHARS  # 1 MiB: no registrations export holds a cell anywhere near this
-MIB = 1 << 20
 MAX_COLUMNS = workbook.MAX_COLUMNS  # a header past this is refused before any row is parsed
 HEADER_SCAN_BYTES = 1 << 22  # the header's width is read from at most this much of the first line
 SNIFF_CHARS = 1 << 16  # the header, which the separator is read from, lies in the first 64 KiB
@@ -95,7 +94,7 @@ def read_table(
     else:
         if sheet is not None:
             raise UsageError(f"{path}: --sheet applies to .xlsx workbooks; this file is read as CSV text")
-        raw, source = _parse_csv(path, _read_bytes(path, limit, max_input_mb), delimiter, encoding)
+        raw, source = _parse_csv(path, read_bounded(path, limit, max_input_mb), delimiter, encoding)
     numbers = raw.column("row_number").to_numpy() if "row_number" in raw.column_names else None
     if numbers is not None:
         raw = raw.drop_columns(["row_number"])
@@ -108,46 +107,6 @@ def read_table(
     if raw.num_rows == 1:
         raise NothingToDo(f"{path}: has a header row but no data rows: nothing to do")
     return Table(header, [column.slice(1) for column in raw.columns], row_number[1:], source)
-
-
-def check_regular_file(path: Path, max_input_mb: float) -> int:
-    """The most bytes path may hold; refuses what is not a regular file (a device, a FIFO, a socket: reading one
-    can block forever or never end) and a file past max_input_mb MiB, before a byte of it is read.
-
-    Raises:
-        InputError: the file is refused.
-    """
-    try:
-        status = path.stat()  # follows a symbolic link: what counts is what it points to
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
-    if not stat.S_ISREG(status.st_mode):
-        raise InputError(
-            f"{path}: is not a regular file (a device, a FIFO or a socket); batcher reads CSV or .xlsx files. "
-            "Save the data to a file first."
-        )
-    limit = int(max_input_mb * MIB)
-    if status.st_size > limit:
-        raise InputError(_too_large(path, status.st_size, max_input_mb))
-    return limit
-
-
-def _too_large(path: Path, size: int, max_input_mb: float) -> str:
-    return (
-        f"{path}: is larger than {max_input_mb:g} MiB ({size / MIB:,.1f} MiB), the bound on what batcher reads; "
-        "if it really is the input, raise it with --max-input-mb."
-    )
-
-
-def _read_bytes(path: Path, limit: int, max_input_mb: float) -> bytes:
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(limit + 1)  # a file that grew since it was checked is still read only this far
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
-    if len(data) > limit:
-        raise InputError(_too_large(path, len(data), max_input_mb))
-    return data
 
 
 def _parse_csv(path: Path, data: bytes, delimiter: str | None, encoding: str | None) -> tuple[pa.Table, InputFormat]:

@@ -17,8 +17,8 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from aiohttp import web
 
@@ -39,6 +39,7 @@ from batcher.models import KNOWN_STATUSES
 from batcher.sandbox import device
 from batcher.sandbox.files import read_registrations
 from batcher.sandbox.reads import error, get_event, get_registration, list_registrations, missing_group
+from batcher.sandbox.serving import running
 from batcher.sandbox.state import (
     REGISTRATION_FIELDS,
     RecordedRequest,
@@ -316,30 +317,6 @@ async def _token(request: web.Request) -> web.Response:
             "scope": "campaign_data offline_access",
         }
     )
-
-
-@asynccontextmanager
-async def running(
-    app: web.Application, host: str = "127.0.0.1", port: int = 0, *, ssl_context: ssl.SSLContext | None = None
-) -> AsyncIterator[str]:
-    """Serve app in the running loop (over TLS with ssl_context); yields its base URL (ending in /v3)."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
-    await site.start()
-    try:
-        bound_port = port or _bound_port(runner)
-        scheme = "https" if ssl_context is not None else "http"
-        yield f"{scheme}://{host}:{bound_port}/v3"
-    finally:
-        await runner.cleanup()
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    raise RuntimeError("the sandbox did not bind a TCP port")
 
 
 @contextmanager
