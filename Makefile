@@ -18,7 +18,13 @@ lint: $(STAMP)
 	$(PY) -m ruff check batcher tests bench && $(PY) -m ruff format --check batcher tests bench && $(PY) -m mypy && $(PY) -m mypy bench/*.py && $(VENV)/bin/lint-imports --no-logo
 
 demo: $(STAMP)
-	$(VENV)/bin/batcher run sample_inputs/cancellations.csv --status-column "Registration Status" --status CANCELED --sandbox --sandbox-registrations batcher/sandbox/data/registrations.csv --yes --results demo.results.csv; test $$? -le 1 && echo "demo: done; open demo.results.csv (exit 1 above means some sample rows are meant to fail)"
+	@echo "demo: the plan of an event's export, cancelling every registration in it (nothing is read or sent)"
+	$(VENV)/bin/batcher plan sample_inputs/event_export.csv --status CANCELED
+	@echo "demo: the run, against the in-process sandbox (no token, nothing leaves this machine)"
+	$(VENV)/bin/batcher run sample_inputs/event_export.csv --status CANCELED --sandbox --sandbox-registrations batcher/sandbox/data/registrations.csv --yes --no-progress --results demo.results.csv
+	@echo "demo: done; the results are in demo.results.csv. To look at them, or to try it yourself, paste:"
+	@echo "  $(VENV)/bin/batcher report demo.results.csv"
+	@echo "  $(VENV)/bin/batcher run sample_inputs/event_export.csv --status CANCELED --sandbox --sandbox-registrations batcher/sandbox/data/registrations.csv --results my.results.csv"
 
 sandbox: $(STAMP)
 	$(VENV)/bin/batcher sandbox
@@ -27,4 +33,4 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info demo.results.csv sample_inputs/*.results.csv
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info demo.results.csv* demo.results.verify.csv* demo.results.undo.csv* my.results.csv* sample_inputs/*.results.csv* sample_inputs/*.verify.csv* sample_inputs/*.undo.csv*

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -20,13 +19,13 @@ from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_SOME_FAILED
 from batcher.flows.login import (
     LoginHooks,
     LoginPrompt,
-    LoginResult,
     login_flow,
     login_options,
     logout_flow,
     profiles_flow,
     status_flow,
 )
+from batcher.flows.render import login_lines, when
 from batcher.http import session as http_session
 from batcher.http.profiles import SavedLogin, chosen_profile
 from batcher.settings import DEFAULT_TOKEN_URL
@@ -111,37 +110,6 @@ def _browser_opener(environ: Mapping[str, str]) -> Callable[[str], bool]:
         return opened
 
     return open_browser
-
-
-def when(moment: datetime, now: datetime | None = None) -> str:
-    """'2026-12-05 18:40 UTC (in 23 h 59 min)' or '... (expired 2 h ago)'."""
-    left_s = (moment - (now or datetime.now(UTC))).total_seconds()
-    hours, minutes = divmod(int(abs(left_s)) // 60, 60)
-    span = f"{hours} h {minutes} min" if hours else f"{minutes} min"
-    stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{stamp} (in {span})" if left_s > 0 else f"{stamp} (expired {span} ago)"
-
-
-def login_lines(result: LoginResult) -> list[str]:
-    """What a finished login says."""
-    refresh = (
-        "a refresh token is held, so batcher renews the access token by itself"
-        if result.has_refresh_token
-        else "no refresh token came (the app lacks offline_access): log in again when it expires"
-    )
-    if result.saved_to is None:
-        return [
-            f"Sandbox login approved for client ID {result.client_id}; {refresh}.",
-            "Nothing was saved: the tokens were the in-process sandbox's. To log in for real: "
-            "batcher login --client-id YOUR_API_KEY (docs/login.md).",
-        ]
-    return [
-        f"Logged in: profile {result.profile!r}, client ID {result.client_id}.",
-        f"The tokens are saved in {result.saved_to} (mode 0600); the access token expires {when(result.expires_at)}; "
-        f"{refresh}.",
-        "Next: batcher plan FILE.csv --status CANCELED, then batcher run FILE.csv --status CANCELED"
-        + ("" if result.profile == "default" else f" (with --profile {result.profile})"),
-    ]
 
 
 def status_lines(profile: str, folder: Path, login: SavedLogin, rotated: bool) -> list[str]:

@@ -8,6 +8,7 @@ redaction: one text for both front-ends.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from batcher.defaults import PROG
@@ -15,6 +16,7 @@ from batcher.errors import EXIT_OK, BatcherError, WrongBaseUrl
 from batcher.models import Outcome
 
 if TYPE_CHECKING:
+    from batcher.flows.login import LoginResult
     from batcher.flows.summary import QuotaView, RunResult
     from batcher.plan.planning import Plan
     from batcher.remote.estimate import Estimate
@@ -317,3 +319,37 @@ def report_lines(report: Report) -> list[str]:
         lines.append("most common reasons rows did not succeed:")
         lines.extend(f"  {rows:>7}  {reason}" for reason, rows in report.top_reasons)
     return lines
+
+
+# --- login (the command line and the page say the same)
+
+
+def when(moment: datetime, now: datetime | None = None) -> str:
+    """'2026-12-05 18:40 UTC (in 23 h 59 min)' or '... (expired 2 h ago)'."""
+    left_s = (moment - (now or datetime.now(UTC))).total_seconds()
+    hours, minutes = divmod(int(abs(left_s)) // 60, 60)
+    span = f"{hours} h {minutes} min" if hours else f"{minutes} min"
+    stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"{stamp} (in {span})" if left_s > 0 else f"{stamp} (expired {span} ago)"
+
+
+def login_lines(result: LoginResult) -> list[str]:
+    """What a finished login says."""
+    refresh = (
+        "a refresh token is held, so batcher renews the access token by itself"
+        if result.has_refresh_token
+        else "no refresh token came (the app lacks offline_access): log in again when it expires"
+    )
+    if result.saved_to is None:
+        return [
+            f"Sandbox login approved for client ID {result.client_id}; {refresh}.",
+            "Nothing was saved: the tokens were the in-process sandbox's. To log in for real: "
+            "batcher login --client-id YOUR_API_KEY (docs/login.md).",
+        ]
+    return [
+        f"Logged in: profile {result.profile!r}, client ID {result.client_id}.",
+        f"The tokens are saved in {result.saved_to} (mode 0600); the access token expires {when(result.expires_at)}; "
+        f"{refresh}.",
+        "Next: batcher plan FILE.csv --status CANCELED, then batcher run FILE.csv --status CANCELED"
+        + ("" if result.profile == "default" else f" (with --profile {result.profile})"),
+    ]

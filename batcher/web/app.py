@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,8 +19,11 @@ from batcher.errors import BatcherError, UsageError
 from batcher.models import KNOWN_STATUSES
 from batcher.support import redaction
 from batcher.web import views
-from batcher.web.jobs import Choices, Job, Jobs, PageSetup, safe_name
+from batcher.web.jobs import Choices, Job, Jobs, safe_name
 from batcher.web.security import GATE, MULTIPART, Gate, guard
+from batcher.web.setup import PageSetup
+from batcher.web.signin import Account, SignIn, account_of
+from batcher.web.watch import Watched
 
 if TYPE_CHECKING:
     from batcher.results.history import RunRecord
@@ -50,6 +53,9 @@ def make_app(setup: PageSetup, gate: Gate | None = None) -> web.Application:
     app.router.add_get("/job/{id}/file/{which}", job_file)
     app.router.add_post("/job/{id}/{action}", job_action)
     app.router.add_post("/runs/{run_id}/undo", undo_run)
+    app.router.add_post("/login", login)
+    app.router.add_get("/login", login_page)
+    app.router.add_get("/login/events", login_events)
     app.router.add_get("/runs/{run_id}/file/{which}", run_file)
     app.router.add_static("/static/", STATIC, append_version=False)
 
@@ -88,8 +94,9 @@ async def index(request: web.Request, *, error: str = "", status: int = 200) -> 
     jobs = request.app[JOBS]
     try:
         runs = list(reversed(_runs(jobs)))[:MAX_RUNS_SHOWN]
+        account: Account | None = account_of(jobs.setup)
     except BatcherError as exc:
-        runs, error = [], error or str(exc)
+        runs, account, error = [], None, error or str(exc)
     return render(
         request,
         "index.html",
@@ -97,6 +104,7 @@ async def index(request: web.Request, *, error: str = "", status: int = 200) -> 
         error=error,
         files=jobs.listed(),
         runs=runs,
+        account=account,
         api=jobs.setup.api,
         max_bytes=MAX_INPUT_BYTES,
     )
@@ -240,6 +248,13 @@ def _context(job: Job) -> dict[str, object]:
 async def job_events(request: web.Request) -> web.StreamResponse:
     """Server-sent events: the job's state section, again at every change (a reconnect starts with it)."""
     job = _job(request)
+    return await stream(request, job, "state.html", lambda: _context(job))
+
+
+async def stream(
+    request: web.Request, watched: Watched, template: str, context: Callable[[], dict[str, object]]
+) -> web.StreamResponse:
+    """Server-sent events named "state": the template rendered again at every change of watched."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     environment = request.app[TEMPLATES]
@@ -247,16 +262,45 @@ async def job_events(request: web.Request) -> web.StreamResponse:
     seen = -1
     try:
         while not jobs.closing:
-            if job.version != seen:
-                seen = job.version
-                html = environment.get_template("state.html").render(csrf=request.app[GATE].csrf, **_context(job))
+            if watched.version != seen:
+                seen = watched.version
+                html = environment.get_template(template).render(csrf=request.app[GATE].csrf, **context())
                 data = "".join(f"data: {line}\n" for line in html.splitlines() or [""])
                 await response.write(f"event: state\n{data}\n".encode())
-            elif not await job.wait_change(seen, KEEPALIVE_S):
+            elif not await watched.wait_change(seen, KEEPALIVE_S):
                 await response.write(b": still here\n\n")
     except (ConnectionResetError, ConnectionError):
         pass
     return response
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    """Start the login of the page's profile (the device flow); its page shows the link and the code."""
+    form = await request.post()
+    jobs = request.app[JOBS]
+    if jobs.signin is None or not jobs.signin.busy:
+        jobs.signin = SignIn()
+        try:
+            jobs.signin.start(jobs.setup, str(form.get("client_id", "")))
+        except BatcherError as exc:
+            jobs.signin = None
+            return await index(request, error=str(exc), status=400)
+    raise web.HTTPSeeOther("/login")
+
+
+async def login_page(request: web.Request) -> web.Response:
+    jobs = request.app[JOBS]
+    if jobs.signin is None:
+        raise web.HTTPSeeOther("/")
+    return render(request, "login.html", error="", signin=jobs.signin, api=jobs.setup.api)
+
+
+async def login_events(request: web.Request) -> web.StreamResponse:
+    jobs = request.app[JOBS]
+    signin = jobs.signin
+    if signin is None:
+        raise web.HTTPNotFound(text="batcher ui: no login going on")
+    return await stream(request, signin, "signin.html", lambda: {"signin": signin})
 
 
 async def job_file(request: web.Request) -> web.StreamResponse:

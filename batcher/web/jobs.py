@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,27 +26,20 @@ from batcher.flows.render import plan_lines
 from batcher.flows.run import RunHooks, run_flow
 from batcher.flows.summary import QuotaView, RunResult
 from batcher.support.signals import StopButton
+from batcher.web.setup import PageSetup
+from batcher.web.watch import Watched
 
 if TYPE_CHECKING:
     from batcher.flows.verify import VerifyResult
     from batcher.plan.planning import Plan
     from batcher.remote.execute import ProgressCallback
     from batcher.remote.snapshot import Preview
+    from batcher.web.signin import SignIn
 
 FOLDER_MODE = 0o700
 JOB_ID = re.compile(r"[0-9a-f]{16}")
 INPUT_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 WAKE_EVERY_S = 0.25  # progress wakes the watching pages at most this often (the last update always)
-
-
-@dataclass(frozen=True, slots=True)
-class PageSetup:
-    """What every task of the page starts from: the resolved option values, the environment, the folders."""
-
-    values: Mapping[str, object]  # run's options as flag, environment, config file and defaults resolved them
-    environ: Mapping[str, str]
-    folder: Path  # the page's own folder in the state folder (uploads under it)
-    api: str  # where it sends, as the page names it ("the sandbox at ..." or the base URL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +80,12 @@ class Progress:
         return (self.total - self.done) / self.rate if self.rate > 0 else None
 
 
-class Job:
+class Job(Watched):
     """One file and what was done with it from the page."""
 
     def __init__(self, job_id: str, folder: Path, input_path: Path, name: str, setup: PageSetup) -> None:
+        super().__init__()
         self.id, self.folder, self.input, self.name, self.setup = job_id, folder, input_path, name, setup
-        self.loop = asyncio.get_running_loop()
-        self.version = 0
-        self._changed = asyncio.Event()
         self.kind = ""  # the task now or last: "run", "undo" or "verify"
         self.phase = "ready"  # ready, planning, reading, confirm, sending, stopping, done
         self.choices: Choices | None = None
@@ -131,28 +122,10 @@ class Job:
     def verify_file(self) -> Path:
         return self.folder / (self.input.stem + ".results.verify.csv")
 
-    # -- waking the pages -------------------------------------------------------------------------------------
-
     def changed(self) -> None:
-        """Wake the watching pages (from any thread)."""
+        """Wake the watching pages (from any thread); progress counts when it was last told."""
         self._last_wake = time.monotonic()
-        self.loop.call_soon_threadsafe(self._wake)
-
-    def _wake(self) -> None:
-        self.version += 1
-        self._changed.set()
-        self._changed = asyncio.Event()
-
-    async def wait_change(self, seen: int, timeout_s: float) -> bool:
-        """Wait until version passes seen (True) or timeout_s passes (False)."""
-        event = self._changed
-        if self.version != seen:
-            return True
-        try:
-            await asyncio.wait_for(event.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+        super().changed()
 
     # -- the tasks --------------------------------------------------------------------------------------------
 
@@ -317,6 +290,7 @@ class Jobs:
         self.setup = setup
         self.by_id: dict[str, Job] = {}
         self.closing = False  # the server is stopping: the event streams end
+        self.signin: SignIn | None = None  # the page's login, once one was started
 
     @property
     def uploads(self) -> Path:

@@ -15,8 +15,9 @@ from aiohttp import web
 
 from batcher.defaults import SANDBOX_TOKEN
 from batcher.web.app import make_app
-from batcher.web.jobs import FOLDER_MODE, PageSetup
+from batcher.web.jobs import FOLDER_MODE
 from batcher.web.security import GATE
+from batcher.web.setup import PageSetup
 
 HOST = "127.0.0.1"
 ENV_ACCESS_TOKEN = "CTCT_ACCESS_TOKEN"

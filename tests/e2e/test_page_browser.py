@@ -24,8 +24,8 @@ from aiohttp import web
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.sandbox import app as sandbox
 from batcher.web.app import make_app
-from batcher.web.jobs import PageSetup
 from batcher.web.security import GATE
+from batcher.web.setup import PageSetup
 from tests.conftest import ROOT, SAMPLES, RunningSandbox, StartSandbox
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")

@@ -17,8 +17,9 @@ from batcher.defaults import DEFAULT_REGISTRATIONS
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.sandbox import app as sandbox
 from batcher.web.app import JOBS, make_app
-from batcher.web.jobs import Job, PageSetup
+from batcher.web.jobs import Job
 from batcher.web.security import GATE
+from batcher.web.setup import PageSetup
 from tests.conftest import SAMPLES, RunningSandbox, StartSandbox
 
 ACCESS_TOKEN = "page-test-access-token-7f3e9a"
@@ -90,14 +91,18 @@ def make_page(
     sample_registrations: list[sandbox.Registration],
     tmp_path: Path,
 ) -> PageFactory:
-    async def make(*, signed_in: bool = True, scenario: sandbox.Scenario | None = None) -> Page:
+    async def make(
+        *, signed_in: bool = True, scenario: sandbox.Scenario | None = None, environ: dict[str, str] | None = None
+    ) -> Page:
         running = start_sandbox(
             scenario or sandbox.Scenario(token=ACCESS_TOKEN, rate_limit_per_s=None), sample_registrations
         )
         values = {**RUN_DEFAULTS, "base_url": running.url, "allow_insecure": True, "rate": 1000.0}
         values["state_dir"] = str(tmp_path / "state")
         folder = tmp_path / "state" / "ui"
-        setup = PageSetup(values, {"CTCT_ACCESS_TOKEN": ACCESS_TOKEN}, folder, "the test sandbox")
+        values["token_url"] = running.url.removesuffix("/v3") + sandbox.TOKEN_PATH
+        env = {"CTCT_ACCESS_TOKEN": ACCESS_TOKEN} if environ is None else environ
+        setup = PageSetup(values, env, folder, "the test sandbox")
         app = make_app(setup)
         client = await aiohttp_client(app)
         page = Page(client, app, running, folder)
