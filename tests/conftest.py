@@ -4,6 +4,7 @@ line at the test environment's pace (run_cli), and no backoff waits unless a tes
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -16,6 +17,7 @@ import pytest
 
 from batcher.cli import main as cli
 from batcher.http import pacing
+from batcher.http.pace_record import PaceRecord
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
 from batcher.support import redaction
@@ -224,3 +226,28 @@ def closed_port() -> int:
 def token_url(box: RunningSandbox) -> str:
     """The sandbox's token endpoint."""
     return box.url.removesuffix("/v3") + sandbox.TOKEN_PATH
+
+
+PaceStarts = list[tuple[float, float]]
+
+
+@pytest.fixture
+def pace_starts(monkeypatch: pytest.MonkeyPatch) -> PaceStarts:
+    """Every request start the shared pace record grants, as (time, interval): the pace's own readings of its
+    clock, so a check on them holds however loaded the machine is (a strict sandbox window does not)."""
+    granted: PaceStarts = []
+    claim = PaceRecord.claim
+
+    def recording(record: PaceRecord, now: float, interval_s: float) -> float:
+        wait = claim(record, now, interval_s)
+        if wait == 0.0:
+            granted.append((now, interval_s))
+        return wait
+
+    monkeypatch.setattr(PaceRecord, "claim", recording)
+    return granted
+
+
+def an_interval_apart(starts: PaceStarts) -> bool:
+    """Each start comes at least its interval after the one before."""
+    return all(later >= earlier + interval for (earlier, interval), (later, _) in itertools.pairwise(starts))

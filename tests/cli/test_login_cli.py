@@ -13,7 +13,17 @@ import pytest
 from batcher.cli import main as cli
 from batcher.http.profiles import LOGIN_NAME, login_lock, read_login, save_login
 from batcher.sandbox import app as sandbox
-from tests.conftest import RunningSandbox, StartSandbox, WriteCsv, closed_port, known, read_results, rows_for, token_url
+from tests.conftest import (
+    RunCli,
+    RunningSandbox,
+    StartSandbox,
+    WriteCsv,
+    closed_port,
+    known,
+    read_results,
+    rows_for,
+    token_url,
+)
 
 Capsys = pytest.CaptureFixture[str]
 
@@ -47,7 +57,7 @@ def test_login_shows_the_page_and_code_then_says_where_the_tokens_are(
 
 
 def test_after_login_a_run_needs_no_credentials_in_its_environment(
-    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
 ) -> None:
     rows = rows_for(3)
     box = start_sandbox(auto_approving(), known(rows))
@@ -55,7 +65,7 @@ def test_after_login_a_run_needs_no_credentials_in_its_environment(
     path = write_csv(rows)
     env = {"BATCHER_STATE_DIR": str(tmp_path)}  # no CTCT_* at all
     words = ["run", str(path), "--status-column", "registration_status", "--base-url", box.url, "--yes"]
-    assert cli.main([*words, "--no-progress", "--summary-json", str(tmp_path / "s.json")], environ=env) == 0
+    assert run_cli([*words, "--no-progress", "--summary-json", str(tmp_path / "s.json")], env) == 0
     assert [row["outcome"] for row in read_results(path.with_name("input.results.csv"))] == ["succeeded"] * 3
     assert {put.headers["Authorization"] for put in box.state.puts} == {f"Bearer {box.state.access_token}"}
     out, err = capsys.readouterr()
@@ -65,7 +75,7 @@ def test_after_login_a_run_needs_no_credentials_in_its_environment(
 
 
 def test_two_profiles_use_their_own_tokens_and_their_own_quota_ledgers(
-    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv
 ) -> None:
     rows = rows_for(2)
     first = start_sandbox(auto_approving(token="account-one-token", client_id="client-one"), known(rows))
@@ -77,7 +87,7 @@ def test_two_profiles_use_their_own_tokens_and_their_own_quota_ledgers(
     for box, profile in ((first, "one"), (second, "two")):
         words = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
         results = ["--results", str(tmp_path / f"{profile}.csv")]
-        assert cli.main([*words, *results, "--no-snapshot"], environ={**env, "BATCHER_PROFILE": profile}) == 0
+        assert run_cli([*words, *results, "--no-snapshot"], {**env, "BATCHER_PROFILE": profile}) == 0
     assert {put.headers["Authorization"] for put in first.state.puts} == {"Bearer account-one-token-login-1"}
     assert {put.headers["Authorization"] for put in second.state.puts} == {"Bearer account-two-token-login-1"}
     assert cli.main([*words, "--results", str(tmp_path / "again.csv"), "--no-snapshot", "--profile", "two"], env) == 0
@@ -112,28 +122,30 @@ def test_each_failure_is_one_line_exit_3_and_nothing_saved(
     assert not (tmp_path / LOGIN_NAME).exists()
 
 
-def test_a_token_endpoint_that_is_down_is_one_line_exit_3(tmp_path: Path, capsys: Capsys) -> None:
+def test_a_token_endpoint_that_is_down_is_one_line_exit_3(run_cli: RunCli, tmp_path: Path, capsys: Capsys) -> None:
     words = ["login", "--client-id", "abc", "--token-url", closed_port_url(), "--no-browser"]
-    assert cli.main(words, environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 3
+    assert run_cli(words, {"BATCHER_STATE_DIR": str(tmp_path)}) == 3
     err = capsys.readouterr().err
     assert err.startswith("batcher: error: cannot reach http://127.0.0.1:") and err.count("\n") == 1
     assert not (tmp_path / LOGIN_NAME).exists()
 
 
-def test_no_client_id_says_where_to_get_one_and_how_to_pass_it(tmp_path: Path, capsys: Capsys) -> None:
-    assert cli.main(["login", "--no-browser"], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 2
+def test_no_client_id_says_where_to_get_one_and_how_to_pass_it(run_cli: RunCli, tmp_path: Path, capsys: Capsys) -> None:
+    assert run_cli(["login", "--no-browser"], {"BATCHER_STATE_DIR": str(tmp_path)}) == 2
     err = capsys.readouterr().err
     assert err.startswith("batcher: error: no client ID: pass --client-id KEY (or set CTCT_CLIENT_ID")
     assert "developer portal" in err and err.count("\n") == 1
 
 
-def test_client_id_comes_from_the_environment_or_the_config_file(start_sandbox: StartSandbox, tmp_path: Path) -> None:
+def test_client_id_comes_from_the_environment_or_the_config_file(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
     box = start_sandbox(auto_approving())
     config = tmp_path / "batcher.toml"
     config.write_text(f'client-id = "{sandbox.SANDBOX_CLIENT_ID}"\nbatch-size = 50\n', encoding="utf-8")
     env = {"BATCHER_STATE_DIR": str(tmp_path), "CTCT_TOKEN_URL": token_url(box)}
-    assert cli.main(["login", "--no-browser", "--config", str(config)], environ=env) == 0
-    assert cli.main(["login", "--no-browser"], environ={**env, "CTCT_CLIENT_ID": sandbox.SANDBOX_CLIENT_ID}) == 0
+    assert run_cli(["login", "--no-browser", "--config", str(config)], env) == 0
+    assert run_cli(["login", "--no-browser"], {**env, "CTCT_CLIENT_ID": sandbox.SANDBOX_CLIENT_ID}) == 0
     assert [device.client_id for device in box.state.devices.values()] == [sandbox.SANDBOX_CLIENT_ID] * 2
 
 
@@ -161,37 +173,37 @@ def test_a_second_login_on_one_profile_is_refused(start_sandbox: StartSandbox, t
 
 
 @pytest.mark.parametrize("url", ["http://authz.example.com/oauth2/default/v1/token", "ftp://127.0.0.1/token"])
-def test_the_token_url_is_https_or_loopback_http(tmp_path: Path, capsys: Capsys, url: str) -> None:
+def test_the_token_url_is_https_or_loopback_http(run_cli: RunCli, tmp_path: Path, capsys: Capsys, url: str) -> None:
     words = ["login", "--client-id", "abc", "--token-url", url, "--no-browser"]
-    assert cli.main(words, environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 2
+    assert run_cli(words, {"BATCHER_STATE_DIR": str(tmp_path)}) == 2
     assert "--token-url" in capsys.readouterr().err
 
 
-def test_a_bad_profile_name_is_refused_on_every_command(tmp_path: Path, capsys: Capsys) -> None:
-    assert cli.main(["whoami", "--profile", "../x"], environ={}) == 2
-    assert cli.main(["plan", "x.csv", "--profile", "a b"], environ={}) == 2
-    assert cli.main(["whoami"], environ={"BATCHER_PROFILE": "a/b"}) == 2
+def test_a_bad_profile_name_is_refused_on_every_command(run_cli: RunCli, tmp_path: Path, capsys: Capsys) -> None:
+    assert run_cli(["whoami", "--profile", "../x"], {}) == 2
+    assert run_cli(["plan", "x.csv", "--profile", "a b"], {}) == 2
+    assert run_cli(["whoami"], {"BATCHER_PROFILE": "a/b"}) == 2
     assert "is not a profile name" in capsys.readouterr().err
 
 
 def test_whoami_profiles_and_logout_show_the_login_but_never_a_token(
-    start_sandbox: StartSandbox, tmp_path: Path, capsys: Capsys
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, capsys: Capsys
 ) -> None:
     box = start_sandbox(auto_approving())
     env = {"BATCHER_STATE_DIR": str(tmp_path)}
-    assert cli.main(["whoami"], environ=env) == 1
+    assert run_cli(["whoami"], env) == 1
     assert "not logged in; run 'batcher login'" in capsys.readouterr().out
     assert login(box, tmp_path, "--profile", "acme") == 0
     secrets = (box.state.access_token, box.state.refresh_token)
     capsys.readouterr()
-    assert cli.main(["login", "--status", "--profile", "acme"], environ=env) == 0
+    assert run_cli(["login", "--status", "--profile", "acme"], env) == 0
     status = capsys.readouterr().out
     assert "client ID: sandbox-client" in status and "refresh token: held" in status
     assert f"state folder: {tmp_path / 'profiles' / 'acme'}" in status
-    assert cli.main(["profiles"], environ={**env, "BATCHER_PROFILE": "acme"}) == 0
+    assert run_cli(["profiles"], {**env, "BATCHER_PROFILE": "acme"}) == 0
     listed = capsys.readouterr().out.splitlines()
     assert listed[1].split()[:2] == ["default", "-"] and listed[2].split()[:2] == ["acme*", "sandbox-client"]
-    assert cli.main(["logout", "--profile", "acme"], environ=env) == 0
+    assert run_cli(["logout", "--profile", "acme"], env) == 0
     said = capsys.readouterr().out
     assert "The server revoked the tokens." in said
     assert read_login(tmp_path / "profiles" / "acme") is None
@@ -199,7 +211,7 @@ def test_whoami_profiles_and_logout_show_the_login_but_never_a_token(
 
 
 def test_print_config_shows_where_the_tokens_come_from_flag_environment_config_profile(
-    start_sandbox: StartSandbox, tmp_path: Path, capsys: Capsys
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, capsys: Capsys
 ) -> None:
     box = start_sandbox(auto_approving())
     assert login(box, tmp_path) == 0
@@ -211,7 +223,7 @@ def test_print_config_shows_where_the_tokens_come_from_flag_environment_config_p
 
     def credentials(*words: str, **extra: str) -> str:
         capsys.readouterr()
-        assert cli.main(["plan", "x.csv", "--print-config", *words], environ={**env, **extra}) == 0
+        assert run_cli(["plan", "x.csv", "--print-config", *words], {**env, **extra}) == 0
         return capsys.readouterr().out.strip().splitlines()[-1]
 
     assert credentials().endswith("# profile default") and "login of client ID sandbox-client" in credentials()
@@ -223,44 +235,48 @@ def test_print_config_shows_where_the_tokens_come_from_flag_environment_config_p
     assert box.state.access_token not in everything
 
 
-def test_login_with_sandbox_rehearses_the_whole_flow_and_saves_nothing(tmp_path: Path, capsys: Capsys) -> None:
-    assert cli.main(["login", "--sandbox", "--no-browser"], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 0
+def test_login_with_sandbox_rehearses_the_whole_flow_and_saves_nothing(
+    run_cli: RunCli, tmp_path: Path, capsys: Capsys
+) -> None:
+    assert run_cli(["login", "--sandbox", "--no-browser"], {"BATCHER_STATE_DIR": str(tmp_path)}) == 0
     out, err = capsys.readouterr()
     assert err.startswith("Open http://127.0.0.1:") and "/activate and enter " in err
     assert out.startswith("Sandbox login approved for client ID sandbox-client") and "Nothing was saved" in out
     assert not (tmp_path / LOGIN_NAME).exists()
 
 
-def test_a_run_with_no_login_and_no_token_says_to_log_in(write_csv: WriteCsv, tmp_path: Path, capsys: Capsys) -> None:
+def test_a_run_with_no_login_and_no_token_says_to_log_in(
+    run_cli: RunCli, write_csv: WriteCsv, tmp_path: Path, capsys: Capsys
+) -> None:
     path = write_csv(rows_for(1))
     env = {"BATCHER_STATE_DIR": str(tmp_path)}
     words = ["run", str(path), "--status", "CANCELED", "--base-url", "http://127.0.0.1:9/v3", "--profile", "acme"]
-    assert cli.main(words, environ=env) == 2
+    assert run_cli(words, env) == 2
     assert "no access token: run 'batcher login --profile acme' once" in capsys.readouterr().err
 
 
 def test_a_login_whose_refresh_is_refused_says_to_log_in_again(
-    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(auto_approving(token_expires_after=0), known(rows))
     assert login(box, tmp_path, "--profile", "acme") == 0
     box.state.refresh_token = "revoked-elsewhere"  # e.g. unused for 180 days, or spent by a copy of login.json
     words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
-    assert cli.main([*words, "--profile", "acme"], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 3
+    assert run_cli([*words, "--profile", "acme"], {"BATCHER_STATE_DIR": str(tmp_path)}) == 3
     err = capsys.readouterr().err
     assert "refused to refresh the access token (invalid_grant). Log in again (batcher login --profile acme)" in err
 
 
 def test_an_expired_login_is_refreshed_before_the_first_request(
-    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(auto_approving(token_lifetime_s=60), known(rows))
     assert login(box, tmp_path) == 0  # its access token expires within the early-refresh margin
     first_token = box.state.access_token
     words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
-    assert cli.main(words, environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 0
+    assert run_cli(words, {"BATCHER_STATE_DIR": str(tmp_path)}) == 0
     assert box.state.refreshes == 1
     assert first_token not in {request.headers["Authorization"] for request in box.state.requests}
     saved = read_login(tmp_path)
@@ -268,20 +284,20 @@ def test_an_expired_login_is_refreshed_before_the_first_request(
 
 
 def test_a_failed_early_refresh_of_a_token_that_still_works_is_said_and_the_run_goes_on(
-    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(auto_approving(token_lifetime_s=60), known(rows))
     assert login(box, tmp_path) == 0
     words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
     down = ["--token-url", closed_port_url()]
-    assert cli.main([*words, *down], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 0
+    assert run_cli([*words, *down], {"BATCHER_STATE_DIR": str(tmp_path)}) == 0
     assert "could not renew the access token before it expires" in capsys.readouterr().err
     assert box.state.refreshes == 0 and len(box.state.puts) == 1
 
 
 def test_a_failed_refresh_of_an_expired_login_stops_the_run(
-    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(auto_approving(token_lifetime_s=60), known(rows))
@@ -291,18 +307,20 @@ def test_a_failed_refresh_of_an_expired_login_stops_the_run(
     save_login(tmp_path, replace(saved, expires_at=saved.expires_at - timedelta(hours=1)))
     words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
     down = ["--token-url", closed_port_url()]
-    assert cli.main([*words, *down], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 3
+    assert run_cli([*words, *down], {"BATCHER_STATE_DIR": str(tmp_path)}) == 3
     assert "did not answer" in capsys.readouterr().err
     assert box.state.puts == [] and box.state.reads == []
 
 
-def test_export_reads_with_the_profile_s_login_too(start_sandbox: StartSandbox, tmp_path: Path, capsys: Capsys) -> None:
+def test_export_reads_with_the_profile_s_login_too(
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, capsys: Capsys
+) -> None:
     rows = rows_for(3)
     box = start_sandbox(auto_approving(), known(rows))
     assert login(box, tmp_path, "--profile", "acme") == 0
     out = tmp_path / "event.csv"
     words = ["export", rows[0][0], "--base-url", box.url, "--out", str(out), "--no-progress"]
-    assert cli.main(words, environ={"BATCHER_STATE_DIR": str(tmp_path), "BATCHER_PROFILE": "acme"}) == 0
+    assert run_cli(words, {"BATCHER_STATE_DIR": str(tmp_path), "BATCHER_PROFILE": "acme"}) == 0
     assert len(read_results(out)) == 3
     assert {read.headers["Authorization"] for read in box.state.reads} == {f"Bearer {box.state.access_token}"}
     assert (tmp_path / "profiles" / "acme" / "quota.json").exists()
@@ -325,14 +343,14 @@ def test_the_device_endpoint_is_the_token_endpoint_s_sibling_unless_given(tmp_pa
 
 
 def test_no_token_of_the_login_reaches_the_log_file_at_any_verbosity(
-    start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
+    run_cli: RunCli, start_sandbox: StartSandbox, tmp_path: Path, write_csv: WriteCsv, capsys: Capsys
 ) -> None:
     rows = rows_for(2)
     box = start_sandbox(auto_approving(token_lifetime_s=60, token_expires_after=1), known(rows))
     assert login(box, tmp_path) == 0
     log = tmp_path / "run.log"
     words = ["run", str(write_csv(rows)), "--status", "CANCELED", "--base-url", box.url, "--yes", "--no-progress"]
-    assert cli.main([*words, "-vv", "--log-file", str(log)], environ={"BATCHER_STATE_DIR": str(tmp_path)}) == 0
+    assert run_cli([*words, "-vv", "--log-file", str(log)], {"BATCHER_STATE_DIR": str(tmp_path)}) == 0
     assert box.state.refreshes >= 1  # early, and again after the token stopped working
     out, err = capsys.readouterr()
     said = out + err + log.read_text(encoding="utf-8")

@@ -16,14 +16,14 @@ from typing import IO
 
 from batcher.http.profiles import LOGIN_NAME, SavedLogin, read_login, save_login, tokens_lock
 from batcher.sandbox import app as sandbox
-from tests.conftest import StartSandbox, WriteCsv, known, read_results, rows_for, token_url
+from tests.conftest import TEST_PACE, StartSandbox, WriteCsv, known, read_results, rows_for, token_url
 
 LINE_LIMIT = 400  # lines read while waiting for the one expected
 
 
 def environment(state: Path) -> dict[str, str]:
     kept = {name: value for name, value in os.environ.items() if not name.startswith(("CTCT_", "BATCHER_"))}
-    return {**kept, "BATCHER_STATE_DIR": str(state)}
+    return {**kept, **TEST_PACE, "BATCHER_STATE_DIR": str(state)}
 
 
 def wait_for_line(stream: IO[str], words: str) -> list[str]:

@@ -23,7 +23,7 @@ from batcher.http.quota import QuotaLedger
 from batcher.plan.chunker import plan_batches
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
-from tests.conftest import StartSandbox
+from tests.conftest import PaceStarts, StartSandbox, an_interval_apart
 from tests.remote.test_sender import groups_of, registrations, send
 
 INTERVAL = 0.25  # 4 requests a second
@@ -112,21 +112,11 @@ def test_an_unwritable_state_folder_leaves_the_pace_to_the_client(tmp_path: Path
 
 
 async def test_two_clients_on_one_key_share_one_pace(
-    start_sandbox: StartSandbox, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    start_sandbox: StartSandbox, settings: Settings, tmp_path: Path, pace_starts: PaceStarts
 ) -> None:
     """Back to back, each at the full rate: every request start, of either client, is one interval after the one
     before (before: the second client started at once, and a strict window answered 429). The starts are the
     record's own, so this holds however loaded the machine is; the bench's back-to-back case counts the 429s."""
-    granted: list[tuple[float, float]] = []
-    claim = PaceRecord.claim
-
-    def recording(record: PaceRecord, now: float, interval_s: float) -> float:
-        wait = claim(record, now, interval_s)
-        if wait == 0.0:
-            granted.append((now, interval_s))
-        return wait
-
-    monkeypatch.setattr(PaceRecord, "claim", recording)
     rate = 20
     groups = groups_of(30)
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), registrations(groups))
@@ -136,8 +126,8 @@ async def test_two_clients_on_one_key_share_one_pace(
         ledger = QuotaLedger(tmp_path / "state", 10_000)
         await send(part, paced, quota=ledger)
         ledger.close()
-    assert len(box.state.puts) == len(granted) == 30
-    assert all(later >= earlier + interval for (earlier, interval), (later, _) in itertools.pairwise(granted))
+    assert len(box.state.puts) == len(pace_starts) == 30
+    assert an_interval_apart(pace_starts)
 
 
 class _SkippingSelector(selectors.DefaultSelector):

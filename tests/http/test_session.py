@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from batcher.cli import main as cli
 from batcher.errors import UsageError
 from batcher.http import auth
 from batcher.http import session as session_module
@@ -17,7 +16,7 @@ from batcher.http.session import Session, SessionOptions
 from batcher.models import WireStats
 from batcher.sandbox import app as sandbox
 from batcher.settings import Settings
-from tests.conftest import TOKEN_ENV, StartSandbox, WriteCsv, known, rows_for
+from tests.conftest import TOKEN_ENV, RunCli, StartSandbox, WriteCsv, known, rows_for
 
 FAST = ["--rate", "1000", "--no-progress"]
 
@@ -47,7 +46,7 @@ def test_a_saved_token_is_told_once_per_session(tmp_path: Path) -> None:
 
 
 def test_run_verify_loads_the_token_once_and_reads_on_the_runs_session(
-    start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = [row[:3] for row in rows_for(3)]
     box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None), known(rows))
@@ -61,6 +60,6 @@ def test_run_verify_loads_the_token_once_and_reads_on_the_runs_session(
 
     monkeypatch.setattr(session_module, "load_credentials", counted)
     args = ["run", str(path), "--status", "CANCELED", "--base-url", box.url, "--yes", "--verify", *FAST]
-    assert cli.main(args, environ=TOKEN_ENV) == 0
+    assert run_cli(args) == 0
     assert len(loads) == 1  # the run's session; the read back used it too
     assert sum(request.method == "GET" for request in box.state.requests) >= 1  # it did read back
