@@ -98,7 +98,7 @@ def make_app(scenario: Scenario | None = None, registrations: Registrations = ()
     state.refresh_token = scenario.refresh_token
     app[STATE] = state
     app[SCENARIO] = scenario
-    app.router.add_post(TOKEN_PATH, _token)
+    app.router.add_post(TOKEN_PATH, _route(device.token))
     app.router.add_post(DEVICE_PATH, _route(device.authorize_device))
     app.router.add_post(REVOKE_PATH, _route(device.revoke))
     app.router.add_get(ACTIVATE_PATH, _route(device.activate_page))
@@ -288,35 +288,6 @@ async def _random_fault(request: web.Request, state: SandboxState, scenario: Sce
         page = f"<html><head><title>{status}</title></head><body><h1>{status} Service Unavailable</h1></body></html>"
         return web.Response(status=status, text=page, content_type="text/html", headers=_retry_after(scenario))
     return error(status, "server.error", "There was a problem with our internal service.", _retry_after(scenario))
-
-
-async def _token(request: web.Request) -> web.Response:
-    """The OAuth2 token endpoint: grant_type=refresh_token (rotating refresh tokens), or the device grant."""
-    state = request.app[STATE]
-    scenario = request.app[SCENARIO]
-    form = await request.post()
-    if form.get("grant_type") == device.DEVICE_GRANT:
-        return device.grant_device({name: str(value) for name, value in form.items()}, state, scenario)
-    if form.get("grant_type") != "refresh_token" or form.get("client_id") != scenario.client_id:
-        return web.json_response({"error": "invalid_client", "error_description": "unknown client"}, status=400)
-    if form.get("refresh_token") != state.refresh_token:
-        return web.json_response(
-            {"error": "invalid_grant", "error_description": "The refresh token is invalid or expired."}, status=400
-        )
-    state.refreshes += 1
-    state.access_token = scenario.issued_access_token or f"{scenario.token}-{state.refreshes}"
-    state.token_uses = 0
-    if scenario.rotate_refresh_tokens:
-        state.refresh_token = f"{scenario.refresh_token}-{state.refreshes}"
-    return web.json_response(
-        {
-            "access_token": state.access_token,
-            "refresh_token": state.refresh_token,
-            "token_type": "Bearer",
-            "expires_in": scenario.token_lifetime_s,
-            "scope": "campaign_data offline_access",
-        }
-    )
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""The sandbox's authorization server for logins: the device flow (RFC 8628), its approve page, and revocation.
+"""The sandbox's authorization server: the token endpoint (refresh and device grants), the device flow (RFC 8628),
+its approve page, and revocation.
 
 `POST {auth}/device/authorize` hands out a device code and a user code; the person approves (or denies) the user
 code on the page at /activate, or the sandbox approves it by itself after Scenario.auto_approve_after polls; the
@@ -150,3 +151,30 @@ async def decide(request: web.Request, state: SandboxState, scenario: Scenario) 
     if login.approved:
         return _page("Approved", "<p>You may close this page and return to batcher.</p>")
     return _page("Denied", "<p>The login was refused; batcher will say so.</p>")
+
+
+async def token(request: web.Request, state: SandboxState, scenario: Scenario) -> web.Response:
+    """The OAuth2 token endpoint: grant_type=refresh_token (rotating refresh tokens), or the device grant."""
+    form = await request.post()
+    if form.get("grant_type") == DEVICE_GRANT:
+        return grant_device({name: str(value) for name, value in form.items()}, state, scenario)
+    if form.get("grant_type") != "refresh_token" or form.get("client_id") != scenario.client_id:
+        return web.json_response({"error": "invalid_client", "error_description": "unknown client"}, status=400)
+    if form.get("refresh_token") != state.refresh_token:
+        return web.json_response(
+            {"error": "invalid_grant", "error_description": "The refresh token is invalid or expired."}, status=400
+        )
+    state.refreshes += 1
+    state.access_token = scenario.issued_access_token or f"{scenario.token}-{state.refreshes}"
+    state.token_uses = 0
+    if scenario.rotate_refresh_tokens:
+        state.refresh_token = f"{scenario.refresh_token}-{state.refreshes}"
+    return web.json_response(
+        {
+            "access_token": state.access_token,
+            "refresh_token": state.refresh_token,
+            "token_type": "Bearer",
+            "expires_in": scenario.token_lifetime_s,
+            "scope": "campaign_data offline_access",
+        }
+    )

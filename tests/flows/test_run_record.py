@@ -299,3 +299,28 @@ def test_verify_and_undo_take_a_run_id_and_runs_lists_the_history(
     assert len(lines) == 3 and f"undo of {run.run_id}" in lines[2] and "3 succeeded" in lines[1]
     assert cmd(tmp_path, "undo", "20991231T000000Z-0000", "--base-url", box.url, *FAST) == 2
     assert "no such run" in capsys.readouterr().err
+
+
+# 6b. the .xlsx after the .csv of the same export: both write export.results.csv; the first run stays undoable
+def test_the_xlsx_after_the_csv_of_one_export_keeps_the_csv_runs_record(
+    start_sandbox: StartSandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import openpyxl  # noqa: PLC0415 - only this test writes a workbook
+
+    box = start_sandbox(registrations=registered(range(4)))
+    csv_path = tmp_path / "export.csv"
+    csv_path.write_text(",".join(ID_HEADER) + "\n" + "".join(f"{EVENT},{TRACK},{reg_id(n)}\n" for n in range(2)))
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(ID_HEADER))
+    for n in range(2, 4):
+        sheet.append([EVENT, TRACK, reg_id(n)])
+    book.save(tmp_path / "export.xlsx")
+    for path in (csv_path, tmp_path / "export.xlsx"):
+        assert cmd(tmp_path, "run", str(path), "--status", "CANCELED", "--base-url", box.url, *FAST) == 0
+    first, second = history.list_runs(state_of(tmp_path))
+    assert first.results == second.results == str(tmp_path / "export.results.csv")
+    assert f"held the results of run {first.run_id}" in capsys.readouterr().err
+    assert cmd(tmp_path, "undo", first.run_id, "--base-url", box.url, *FAST) == 0
+    assert statuses(box, range(4)) == ["REGISTERED", "REGISTERED", "CANCELED", "CANCELED"]
