@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -39,6 +40,7 @@ from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
 from batcher.support.files import SameFile
 from batcher.support.text import printable_lines
+from batcher.support.logs import get_logger
 
 if TYPE_CHECKING:
     from batcher.plan.planning import Plan
@@ -142,7 +144,13 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
     hooks = RunHooks(
         on_plan=on_plan, confirm=_confirmer(options), progress=_progress(options, planned), on_preview=_show_preview
     )
+    log = get_logger()
+    log.info("start: batcher %s", shlex.join(words), extra={"event": "start"})  # secrets masked by the log's filter
     result = run_flow(options, env, hooks)
+    stop = result.error or (result.summary.stopped if result.summary is not None else None)
+    if stop is not None and result.exit_code != EXIT_OK:
+        log.info("stopped: %s", stop, extra={"event": "stopped"})
+    log.info("end: exit %d", result.exit_code, extra={"event": "end", "exit_code": result.exit_code})
     out, err = run_lines(result)
     if result.verification is not None:
         from batcher.flows.render_reads import verify_lines  # noqa: PLC0415

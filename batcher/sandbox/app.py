@@ -356,7 +356,4 @@ def serve(host: str, port: int, scenario: Scenario, registrations: Registrations
         with contextlib.suppress(KeyboardInterrupt):  # a SIGINT before the handlers are set
             asyncio.run(serve_until_stopped())
     except OSError as exc:  # the port is taken, or the host is not this machine's: nothing was served
-        raise UsageError(
-            f"--port {port}: cannot serve on {host}:{port} ({exc.strerror or exc}); choose another --port (0: any "
-            "free one), or stop what is serving there"
-        ) from None
+        raise UsageError(f"--port {port}: cannot serve on {host}:{port} ({exc}); choose another --port") from None

@@ -3,6 +3,7 @@ pending and the daily count untouched; Ctrl-C at the confirmation prompt is an i
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -65,3 +66,17 @@ def test_ctrl_c_at_the_confirmation_prompt_exits_130(
     assert code == 130, err  # before: 2, as if the user had answered no
     assert "interrupted" in err
     assert box.state.puts == []
+
+
+def test_the_log_file_has_the_start_the_stop_and_the_exit_and_the_summary_the_error(
+    run_cli: RunCli, write_csv: Callable[..., Path], tmp_path: Path
+) -> None:
+    log_file, summary = tmp_path / "night.log", tmp_path / "summary.json"
+    url = f"http://127.0.0.1:{closed_port()}/v3"
+    extra = ("--yes", "--no-snapshot", "--log-file", str(log_file), "--summary-json", str(summary))
+    assert run_cli(cancel(write_csv(rows_for(2)), url, tmp_path / "r.csv", tmp_path / "state", *extra)) == 3
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert "start: batcher run " in lines[0]  # before: no line for the start, the stop or the exit
+    assert any("stopped: the API at" in line and "cannot be reached" in line for line in lines)
+    assert "end: exit 3" in lines[-1]
+    assert "cannot be reached" in json.loads(summary.read_text())["error"]  # before: null, the text in "stopped"
