@@ -39,8 +39,8 @@ from batcher.flows.run import RunHooks, check_output_paths, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
 from batcher.support.files import SameFile
-from batcher.support.text import printable_lines
 from batcher.support.logs import get_logger
+from batcher.support.text import printable_lines
 
 if TYPE_CHECKING:
     from batcher.plan.planning import Plan
