@@ -128,7 +128,10 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
             return EXIT_OK
         values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
         options = run_options(values, command=args.command, input_path=args.input, words=tuple(words))
-        check_output_paths(options)  # before the log file is opened: it may be the results file
+        from batcher.flows.record import history_folder  # noqa: PLC0415
+
+        # before the log file is opened: it may be the results file, or another run's journal
+        check_output_paths(options, history_folder(options, env))
         _configure_logs(options, env)
     except SameFile:
         raise  # the summary's path may be another output's: nothing is written
