@@ -159,6 +159,12 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
         from batcher.flows.render_reads import verify_lines  # noqa: PLC0415
 
         err += verify_lines(result.verification)
+    if options.sandbox and result.summary is not None and result.exit_code != EXIT_USAGE:
+        # a rehearsal's lines read like a real run's: say which it was, last (not after a refusal)
+        err.append(
+            f"{PROG}: rehearsal (--sandbox): a local emulator answered; nothing at {options.settings.base_url} "
+            "was read or changed. Run the same command without --sandbox to send."
+        )
     for line in out:
         say(line, sys.stdout)
     for line in err:

@@ -209,6 +209,8 @@ def transition_text(preview: Preview) -> str:
         else:
             before = line.previous_status or "not found by the read"
             parts.append(f"{before} → {line.target_status} {line.rows:,}")
+    if preview.earlier:
+        parts.append(f"done earlier in this run {preview.earlier:,} (not sent again)")
     if preview.skipped:
         parts.append(f"skipped {preview.skipped:,} (--if-status; not sent)")
     if preview.read_failed:

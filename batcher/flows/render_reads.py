@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 def extracted_lines(count: int, outcomes: str, out: Path, needs_status: bool, status: str = "") -> list[str]:
     """What `report --out` wrote, and the command that runs it as printed."""
     command = f"{PROG} run {shlex.quote(str(out))}"
+    if not count:
+        return [f"no row is {outcomes.replace(',', ' or ')}: nothing to run again ({out} holds only the header)"]
     if status:
         return [f"{plural(count, 'row')} ({outcomes}) written to {out}; run them with: {command} --status {status}"]
     if not needs_status:

@@ -74,6 +74,7 @@ class Credentials:
         "early_margin_s",
         "expires_at",
         "generation",
+        "hides_login",
         "login_folder",
         "relogin",
         "save_to",
@@ -94,6 +95,7 @@ class Credentials:
         expires_at: datetime | None = None,
         login_folder: Path | None = None,
         relogin: str = "",
+        hides_login: bool = False,
     ) -> None:
         if not access_token.strip() and not (refresh_token and client_id):
             raise UsageError(f"the access token is empty; set {ENV_ACCESS_TOKEN} to a valid token")
@@ -114,6 +116,7 @@ class Credentials:
         self.early_margin_s = EARLY_REFRESH_S  # refresh this long before expires_at
         self.login_folder = login_folder  # a profile's folder: refreshes save the login there, under its lock
         self.relogin = relogin  # the command that logs the profile in again, for a login's tokens
+        self.hides_login = hides_login  # tokens from the environment, while the profile holds a login they hide
 
     def __repr__(self) -> str:
         return f"Credentials(access_token={REDACTED}, refresh={'yes' if self.can_refresh else 'no'})"
@@ -207,11 +210,12 @@ class Credentials:
         access = data.get("access_token")
         if status != 200 or not isinstance(access, str) or not access:
             error = data.get("error") if isinstance(data.get("error"), str) else f"HTTP {status}"
-            renew = (
-                f"Log in again ({self.relogin})"
-                if self.relogin
-                else f"Set a new {ENV_REFRESH_TOKEN} (or a new token file)"
-            )
+            if self.relogin:
+                renew = f"Log in again ({self.relogin})"
+            elif self.save_to is not None and not self._replaces:  # the pair came from a token file
+                renew = f"Put a new refresh_token (or access_token) in {self.save_to}"
+            else:
+                renew = f"Set a new {ENV_REFRESH_TOKEN} (or a new token file)"
             raise AuthError(
                 f"the token endpoint refused to refresh the access token ({self.redact(printable(str(error))[:200])}). "
                 f"{renew}, then re-run with --resume."
@@ -380,4 +384,13 @@ def load_credentials(
         token_url=chosen_url or DEFAULT_TOKEN_URL,
         save_to=saved_path if refresh else None,
         replaces=replaces,
+        hides_login=_holds_login(state_dir),
     )
+
+
+def _holds_login(state_dir: Path) -> bool:
+    """Whether the profile's folder holds a login (one that cannot be read counts as none)."""
+    try:
+        return read_login(state_dir) is not None
+    except UsageError:
+        return False

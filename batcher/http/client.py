@@ -170,7 +170,7 @@ class ApiClient:
             if verdict is Verdict.REFRESH:
                 refreshes += 1
                 if self._is_hopeless(generation, refreshes):
-                    self.halt(_rejected_token(answer, refreshed=generation > 0, relogin=self.credentials.relogin))
+                    self.halt(_rejected_token(answer, refreshed=generation > 0, credentials=self.credentials))
                     return Reply(None, attempts)
                 if not await self.refresh(generation):
                     return Reply(None, attempts)
@@ -333,7 +333,14 @@ def _unreachable(base_url: str, attempts: int, answer: Answer) -> RunStopped:
     )
 
 
-def _rejected_token(answer: Answer, *, refreshed: bool, relogin: str) -> AuthError:
+def _rejected_token(answer: Answer, *, refreshed: bool, credentials: Credentials) -> AuthError:
+    relogin = credentials.relogin
+    if credentials.hides_login:
+        return AuthError(
+            f"the API rejected the access token from the environment ({answer.error}); CTCT_ACCESS_TOKEN (or "
+            "CTCT_REFRESH_TOKEN) is set, so the profile's saved login is not used. Run 'unset CTCT_ACCESS_TOKEN "
+            "CTCT_REFRESH_TOKEN' to use the login, then re-run with --resume."
+        )
     if relogin:
         return AuthError(
             f"the API rejected the access token of the login ({answer.error}). Log in again ({relogin}), "

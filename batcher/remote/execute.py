@@ -260,9 +260,12 @@ async def _read_and_send(
         settled.outcome[wrong], settled.reason[wrong] = Outcome.INVALID.value, mismatch[wrong]
         progress.adopted = adopt(run.journal, run.earlier, checked, snapshot.previous_status, settled)
         previous = snapshot.previous_status
-        found = preview(
-            loaded.registration_status, snapshot, settled, stated=loaded.stated_status, row_number=loaded.row_number
-        )
+        stated = loaded.stated_status
+        if stated is not None and progress.adopted:  # the file predates this run's own earlier changes
+            stated = stated.copy()
+            stated[list(progress.adopted)] = ""
+        found = preview(loaded.registration_status, snapshot, settled, stated=stated, row_number=loaded.row_number)
+        found = replace(found, earlier=len(progress.adopted))
         progress.settled, groups = settled, settled.groups
     progress.batches = tuple(plan_batches(groups, batch_size=plan.batch_size))  # the one cut into batches
     if found is not None:

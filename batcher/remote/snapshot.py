@@ -213,6 +213,7 @@ class Preview:
     disagree: int = 0  # rows whose input states a current status the API contradicts
     disagree_example: tuple[int, str, str] | None = None  # (row number, the input says, the API says)
     puts: int = 0  # the PUT requests the rows to send take (set once they are batched)
+    earlier: int = 0  # rows an earlier attempt of this (resumed) run changed: succeeded, not sent again
 
     @property
     def changes(self) -> int:

@@ -92,13 +92,18 @@ def make_page(
     tmp_path: Path,
 ) -> PageFactory:
     async def make(
-        *, signed_in: bool = True, scenario: sandbox.Scenario | None = None, environ: dict[str, str] | None = None
+        *,
+        signed_in: bool = True,
+        scenario: sandbox.Scenario | None = None,
+        environ: dict[str, str] | None = None,
+        **options: object,
     ) -> Page:
         running = start_sandbox(
             scenario or sandbox.Scenario(token=ACCESS_TOKEN, rate_limit_per_s=None), sample_registrations
         )
         values = {**RUN_DEFAULTS, "base_url": running.url, "allow_insecure": True, "rate": 1000.0}
         values["state_dir"] = str(tmp_path / "state")
+        values.update(options)  # run options as a config file would set them
         folder = tmp_path / "state" / "ui"
         values["token_url"] = running.url.removesuffix("/v3") + sandbox.TOKEN_PATH
         env = {"CTCT_ACCESS_TOKEN": ACCESS_TOKEN} if environ is None else environ

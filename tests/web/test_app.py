@@ -282,3 +282,46 @@ async def test_a_command_line_run_is_in_the_history_and_undone_from_it(make_page
     job = await page.settle(job_id, "done")
     assert job.undo is not None and job.undo.exit_code == 0 and page.puts() == puts + 3
     assert "undo" in await (await page.client.get("/")).text()
+
+
+async def test_stop_while_sending_leaves_the_rest_pending_and_retry_sends_it(make_page: PageFactory) -> None:
+    """Stop is Ctrl-C: no new request; the rows not sent stay pending; Retry failed (the --resume) sends them."""
+    slow = sandbox.Scenario(token=ACCESS_TOKEN, rate_limit_per_s=None, latency_s=(0.02, 0.02))
+    page = await make_page(scenario=slow, batch_size=1, concurrency=1)
+    job_id = await page.upload(EXPORT_CSV)
+    await page.post(f"/job/{job_id}/preview", {"status": "CANCELED"})
+    job = await page.settle(job_id, "confirm")
+    await page.post(f"/job/{job_id}/send")
+    for _ in range(4_000):  # turns of the loop until the first PUT has come back
+        if job.progress.done:
+            break
+        await asyncio.sleep(0.005)
+    assert (await page.post(f"/job/{job_id}/stop")).status == 303
+    job = await page.settle(job_id, "done")
+    assert job.run is not None and job.run.summary is not None and job.run.summary.interrupted
+    pending = [row["outcome"] for row in read_results(job.results)].count("pending")
+    assert 0 < pending < 39
+    shown = await (await page.client.get(f"/job/{job_id}")).text()
+    assert ">Retry failed</button>" in shown and "the run was interrupted" in shown
+
+    await page.post(f"/job/{job_id}/retry")
+    job = await page.settle(job_id, "confirm")
+    assert job.preview is not None and job.preview.changes == pending
+    await page.post(f"/job/{job_id}/send")
+    job = await page.settle(job_id, "done")
+    assert [row["outcome"] for row in read_results(job.results)].count("succeeded") == 39
+
+
+async def test_a_run_waiting_on_the_page_holds_its_results_file_against_the_command_line(
+    make_page: PageFactory,
+) -> None:
+    page = await make_page()
+    job_id = await page.upload(EXPORT_CSV)
+    await page.post(f"/job/{job_id}/preview", {"status": "CANCELED"})
+    job = await page.settle(job_id, "confirm")
+    words = ["run", str(job.input), "--status", "CANCELED", "--yes", "--base-url", page.sandbox.url]
+    words += ["--allow-insecure", "--results", str(job.results), "--no-progress"]
+    assert await asyncio.to_thread(main, words, {"CTCT_ACCESS_TOKEN": ACCESS_TOKEN}) == 2
+    assert page.puts() == 0
+    await page.post(f"/job/{job_id}/cancel")
+    await page.settle(job_id, "done")
