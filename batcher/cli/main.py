@@ -24,6 +24,7 @@ from batcher.cli.parser import build_parser, option_table, summary_path
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError, internal_error
+from batcher.flows.command_line import Given
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import (
     confirm_question,
@@ -67,7 +68,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     redaction.add_client(env.get(ENV_CLIENT_ID, ""), env.get(ENV_CLIENT_SECRET, ""))
     redaction.add_url_passwords(*words, *env.values())  # refused later, but never repeated meanwhile
     try:
-        args = build_parser().parse_args(words)
+        parser = build_parser()
+        args = parser.parse_args(words)
     except SystemExit as exc:  # argparse has printed its message (or the help)
         code = exc.code if isinstance(exc.code, int) else EXIT_USAGE
         if code:
@@ -89,7 +91,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             from batcher.cli.login import login_command  # noqa: PLC0415
 
             return login_command(args, env)
-        return _run(args, env, words)
+        return _run(args, env, words, parser.commands()[args.command].given(args))
     except BatcherError as exc:
         say(f"{PROG}: {error_word(exc)}{exc}")
         return exc.exit_code
@@ -112,7 +114,8 @@ def say(line: str, out: TextIO | None = None) -> None:
     print(printable_lines(redaction.redact(line)), file=out or sys.stderr)
 
 
-def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str]) -> int:
+def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str], as_given: Sequence[Given]) -> int:
+    """run, plan or undo: words as typed (for the log), as_given the options they give (for the resume command)."""
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in specs}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
@@ -127,7 +130,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str])
                 say(line, sys.stdout)
             return EXIT_OK
         values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
-        options = run_options(values, command=args.command, input_path=args.input, words=tuple(words))
+        options = run_options(values, command=args.command, input_path=args.input, as_given=as_given)
         from batcher.flows.record import history_folder  # noqa: PLC0415
 
         # before the log file is opened: it may be the results file, or another run's journal

@@ -67,8 +67,39 @@ class OptionParser(argparse.ArgumentParser):
             return {}
         return dict(cast("Mapping[str, OptionParser]", self.subcommands.choices))
 
+    def given(self, args: argparse.Namespace) -> list[tuple[str, str | None]]:
+        """The long options args holds, as (flag, value written back as text), in the order given; a switch's value
+        is None (its --no- form names False). With argument_default SUPPRESS, args holds only the options given."""
+        first: dict[str, Defined] = {}
+        for each in self.defined:
+            if each.long_flags:
+                first.setdefault(each.action.dest, each)
+        found: list[tuple[str, str | None]] = []
+        for dest, value in vars(args).items():
+            defined = first.get(dest)
+            if defined is None or value is None:  # None: not given (a switch whose default says "the server's")
+                continue
+            flag = defined.long_flags[0]
+            if defined.action.nargs == 0:
+                found.append((flag if value else opposite(flag), None))
+            elif defined.is_list:
+                found.extend((flag, as_text(item)) for item in value)
+            else:
+                found.append((flag, as_text(value)))
+        return found
+
     def share(self, other: OptionParser, dests: tuple[str, ...]) -> None:
         """Define here, with the same words, the options of other whose dest is one of dests."""
         for defined in other.defined:
             if defined.action.dest in dests:
                 self.add_argument(*defined.names, **{"default": other.argument_default, **defined.options})
+
+
+def opposite(flag: str) -> str:
+    """--x for --no-x, and --no-x for --x."""
+    return "--" + flag.removeprefix("--no-") if flag.startswith("--no-") else "--no-" + flag.removeprefix("--")
+
+
+def as_text(value: object) -> str:
+    """A converted option value written back as a flag takes it (4.0 as 4)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)

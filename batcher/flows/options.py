@@ -4,13 +4,14 @@ into frozen dataclasses, each option converted once, in the same words whatever 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batcher.defaults import DEFAULT_MAX_INPUT_MB, DELIMITER_NAMES, FIELDS, RESULTS_FORMATS
 from batcher.errors import UsageError
+from batcher.flows.command_line import CommandLine, Given
 from batcher.http.profiles import DEFAULT_PROFILE, check_profile_name
 from batcher.http.quota import DEFAULT_DAILY_QUOTA
 from batcher.http.session import SessionOptions
@@ -125,7 +126,7 @@ class RunOptions:
     if_status: frozenset[str] | None = None  # --if-status: change only rows whose current status is one of these
     undo: bool = False  # `batcher undo`: the input is a results file whose changes are put back
     force: bool = False  # undo: also rows someone changed since the run
-    words: tuple[str, ...] = ()  # the command line as typed, for the resume command
+    command_line: CommandLine | None = None  # the options given on the command line, for the resume command
     results_given: bool = False  # --results was given (undo RUN_ID puts its own results beside the run's else)
 
     @property
@@ -142,7 +143,7 @@ class RunOptions:
 
 
 def run_options(
-    values: Mapping[str, object], *, command: str, input_path: Path, words: tuple[str, ...] = ()
+    values: Mapping[str, object], *, command: str, input_path: Path, as_given: Sequence[Given] = ()
 ) -> RunOptions:
     """The typed options of run/plan from their resolved values.
 
@@ -199,7 +200,7 @@ def run_options(
         if_status=if_status(values["if_status"]),
         undo=command == "undo",
         force=bool(values.get("force", False)),
-        words=words,
+        command_line=CommandLine(command, input_path, tuple(as_given)),
         results_given=given is not None,
     )
 

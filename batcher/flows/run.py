@@ -9,10 +9,9 @@ RunResult, which render.py turns into text. The command line imports this module
 from __future__ import annotations
 
 import functools
-import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from batcher.errors import (
     UsageError,
     internal_error,
 )
+from batcher.flows.command_line import CommandLine
 from batcher.flows.options import RunOptions
 from batcher.flows.summary import QuotaView, RunResult, UnwritableSummary, with_summary_json
 from batcher.models import Outcome
@@ -160,7 +160,8 @@ def _run_planned(
     notices += session.notices()
     code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
     unfinished = _unfinished(summary) or bool(plan.held_back) or summary.stopped is not None or summary.interrupted
-    retry = resume_command(options.words, options.results) if _unfinished(summary) else ""
+    line = options.command_line or CommandLine("undo" if options.undo else "run", options.input)
+    retry = resume_command(line, options.results) if _unfinished(summary) else ""
     verification = None
     if options.verify and summary.stopped is None and not summary.interrupted:
         verification, verify_code = _verify(options, environ, session, notices)
@@ -352,22 +353,11 @@ def _unfinished(summary: RunSummary) -> bool:
     return bool(summary.counts[Outcome.PENDING] or summary.counts[Outcome.FAILED])
 
 
-def resume_command(words: Sequence[str], results_path: Path) -> str:
-    """The command that resumes this run: the same arguments, without --limit, plus --resume and --results."""
-    kept: list[str] = [PROG]
-    skip = False
-    for word in words:
-        if skip:
-            skip = False
-            continue
-        if word == "--limit":
-            skip = True
-            continue
-        if word.startswith("--limit="):
-            continue
-        kept.append(word)
-    if "--resume" not in kept:
-        kept.append("--resume")
-    if not any(word == "--results" or word.startswith("--results=") for word in kept):
-        kept += ["--results", str(results_path)]
-    return shlex.join(kept)
+def resume_command(line: CommandLine, results_path: Path) -> str:
+    """The command that resumes this run: the options given, without --limit, plus --resume and --results."""
+    options = [(flag, value) for flag, value in line.options if flag != "--limit"]
+    if ("--resume", None) not in options:
+        options.append(("--resume", None))
+    if not any(flag == "--results" for flag, _ in options):
+        options.append(("--results", str(results_path)))
+    return replace(line, options=tuple(options)).render(PROG)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batcher.errors import BatcherError, UnclearColumns, UsageError
+from batcher.flows.command_line import Given
 from batcher.flows.options import RunOptions, run_options
 from batcher.flows.render import plan_lines
 from batcher.flows.run import RunHooks, run_flow
@@ -51,14 +52,13 @@ class Choices:
     limit: int | None = None
     columns: tuple[tuple[str, str], ...] = ()  # (field, header), as --column FIELD=HEADER
 
-    def words(self, input_path: Path, results: Path) -> tuple[str, ...]:
-        """The same run as a command line (its resume command is built from these words)."""
-        words = ["run", str(input_path), "--status", self.status]
-        words += ["--if-status", self.if_status] if self.if_status else []
-        words += ["--limit", str(self.limit)] if self.limit is not None else []
-        for name, header in self.columns:
-            words += ["--column", f"{name}={header}"]
-        return (*words, "--results", str(results))
+    def given(self, results: Path) -> tuple[Given, ...]:
+        """The same run's options as a command line would give them (its resume command repeats them)."""
+        given: list[Given] = [("--status", self.status)]
+        given += [("--if-status", self.if_status)] if self.if_status else []
+        given += [("--limit", str(self.limit))] if self.limit is not None else []
+        given += [("--column", f"{name}={header}") for name, header in self.columns]
+        return (*given, ("--results", str(results)))
 
 
 @dataclass(slots=True)
@@ -143,9 +143,7 @@ class Job(Watched):
             results=str(self.results),
             resume=resume,
         )
-        options = run_options(
-            values, command="run", input_path=self.input, words=choices.words(self.input, self.results)
-        )
+        options = run_options(values, command="run", input_path=self.input, as_given=choices.given(self.results))
         self.choices = choices
         self._start("run", lambda: self._run_flow(options))
 
@@ -160,8 +158,9 @@ class Job(Watched):
         if not self.run_id and not self.results.exists():
             raise UsageError("there is no results file to undo yet: send first")
         values = self._values(results=str(self.undo_results))
-        words = ("undo", str(source), "--results", str(self.undo_results))
-        options = run_options(values, command="undo", input_path=source, words=words)
+        options = run_options(
+            values, command="undo", input_path=source, as_given=(("--results", str(self.undo_results)),)
+        )
         self._start("undo", lambda: self._run_flow(options))
 
     def start_verify(self) -> None:

@@ -147,8 +147,8 @@ def test_limit_runs_a_canary_and_resume_sends_the_rest(
     assert outcomes(results) == ["succeeded"] * 3 + ["pending"] * 7
     err = capsys.readouterr().err
     assert (
-        "to send the rows not yet sent: batcher run --status-column registration_status "
-        f"{path} --base-url {box.url} --yes --batch-size 2 --resume" in err
+        f"to send the rows not yet sent: batcher run {path} --status-column registration_status "
+        f"--base-url {box.url} --yes --batch-size 2 --resume" in err
     )
     with results.open(newline="") as handle:
         assert "beyond --limit 3" in list(csv.DictReader(handle))[5]["error"]

@@ -61,3 +61,19 @@ def test_each_subcommand_keeps_its_own_options() -> None:
 )
 def test_a_refused_command_line_still_names_its_summary_json(words: list[str], path: str | None) -> None:
     assert summary_path(words) == (Path(path) if path else None)
+
+
+def test_the_options_given_are_written_back_in_the_order_given() -> None:
+    parser = build_parser()
+    words = ["run", "--column", "event_id=Event", "in put.csv", "--rate", "4", "--no-snapshot", "-y"]
+    words += ["--column", "track_id=Track", "--progress", "--batch-size", "2"]
+    args = parser.parse_args(words)
+    assert parser.commands()["run"].given(args) == [
+        ("--column", "event_id=Event"),
+        ("--column", "track_id=Track"),  # a repeated option, by its dest's first place
+        ("--rate", "4"),  # 4.0 written as typed
+        ("--no-snapshot", None),
+        ("--yes", None),
+        ("--progress", None),  # the False of --no-progress
+        ("--batch-size", "2"),
+    ]

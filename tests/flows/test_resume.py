@@ -65,7 +65,7 @@ def test_resume_after_a_bad_token_sends_only_what_was_pending(
     assert outcomes(results) == ["pending"] * 6
     err = capsys.readouterr().err
     command = (
-        f"batcher run --status-column registration_status {path} --base-url {box.url} --batch-size 2 --yes --resume"
+        f"batcher run {path} --status-column registration_status --base-url {box.url} --batch-size 2 --yes --resume"
     )
     assert f"to send the rows not yet sent: {command} --results {path.with_name('input.results.csv')}" in err
     assert run_cli([*args, "--resume"]) == 0

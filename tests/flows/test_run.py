@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from batcher.flows.command_line import CommandLine, Given
 from batcher.flows.options import OutputOptions, RunOptions
-from batcher.flows.run import TooManyChanges, check_max_changes
+from batcher.flows.run import TooManyChanges, check_max_changes, resume_command
 from batcher.input.loader import DEFAULT_OPTIONS
 from batcher.settings import Settings
 
@@ -40,3 +41,19 @@ def test_max_changes_refuses_only_more_changes_than_allowed(
     assert refused in str(caught.value)
     assert str(caught.value).endswith("Check the input; if it is right, raise --max-changes.")
     assert caught.value.exit_code == 2
+
+
+RESUME = "--resume --results out.csv"
+
+
+@pytest.mark.parametrize(
+    ("given", "command"),
+    [
+        ((), f"batcher run 'my in.csv' {RESUME}"),
+        ((("--limit", "20"), ("--yes", None)), "batcher run 'my in.csv' --yes --resume --results out.csv"),
+        ((("--results", "r.csv"), ("--resume", None)), "batcher run 'my in.csv' --results r.csv --resume"),
+        ((("--column", "event_id=Event ID"),), f"batcher run 'my in.csv' --column 'event_id=Event ID' {RESUME}"),
+    ],
+)  # fmt: skip
+def test_the_resume_command_repeats_the_options_given_but_limit(given: tuple[Given, ...], command: str) -> None:
+    assert resume_command(CommandLine("run", Path("my in.csv"), given), Path("out.csv")) == command

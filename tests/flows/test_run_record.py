@@ -235,7 +235,7 @@ def test_a_second_run_on_the_same_results_path_is_refused_while_the_first_waits_
     specs, defaults = option_table()
     given = {name: value for name, value in vars(args).items() if name in specs}
     values = {**config.resolve(given, specs, defaults, TOKEN_ENV, None).values, "force": False}
-    options = run_options(values, command="run", input_path=args.input, words=tuple(words))
+    options = run_options(values, command="run", input_path=args.input)
     result = run_flow(options, TOKEN_ENV, RunHooks(confirm=confirm))
     assert second == [2] and result.exit_code == 0
     assert sorted(put_ids(box)) == sorted(reg_id(n) for n in range(4))  # each sent once, by A
