@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from batcher import __version__
 from batcher.cli.config import OptionSpec, option_specs
 from batcher.cli.option_parser import OptionParser
 from batcher.cli.parser_login import add_login_commands
@@ -46,6 +47,7 @@ def build_parser() -> OptionParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     commands = parser.add_commands(
         dest="command",
         required=True,

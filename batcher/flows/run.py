@@ -23,6 +23,7 @@ from batcher.errors import (
     EXIT_STOPPED,
     EXIT_USAGE,
     BatcherError,
+    InputError,
     UsageError,
     internal_error,
 )
@@ -254,6 +255,8 @@ def check_output_paths(options: RunOptions, state_folder: Path | None = None) ->
         raise UnwritableSummary(f"--summary-json {str(summary)!r} {problem}; nothing was sent")
     if not options.dry_run or options.resume:  # a plan writes no results, and reads none unless it resumes
         results = options.results
+        if not options.input.exists():  # a mistyped input path: said as such, not as a problem of its results' folder
+            raise InputError(f"{options.input}: no such file. Check the path, or run 'ls' in that folder.")
         if problem := why_unwritable(results):
             raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")
         if results.resolve() == options.input.resolve():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from batcher.cli import main as cli
 from batcher.http.quota import QuotaLedger
 from tests.conftest import RunCli, StartSandbox, closed_port, known, outcomes, rows_for
 
@@ -80,3 +81,21 @@ def test_the_log_file_has_the_start_the_stop_and_the_exit_and_the_summary_the_er
     assert any("stopped: the API at" in line and "cannot be reached" in line for line in lines)
     assert "end: exit 3" in lines[-1]
     assert "cannot be reached" in json.loads(summary.read_text())["error"]  # before: null, the text in "stopped"
+
+
+def test_a_mistyped_input_path_is_said_as_such(
+    run_cli: RunCli, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-folder" / "today.csv"
+    assert run_cli(["run", str(missing), "--status", "CANCELED", "--sandbox"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err == f"batcher: error: {missing}: no such file. Check the path, or run 'ls' in that folder.\n"
+    )  # before: --results
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from batcher import __version__  # noqa: PLC0415
+
+    assert cli.main(["--version"], environ={}) == 0
+    assert capsys.readouterr().out == f"batcher {__version__}\n"

@@ -325,3 +325,16 @@ async def test_a_run_waiting_on_the_page_holds_its_results_file_against_the_comm
     assert page.puts() == 0
     await page.post(f"/job/{job_id}/cancel")
     await page.settle(job_id, "done")
+
+
+async def test_a_file_of_an_earlier_session_still_offers_its_results(make_page: PageFactory) -> None:
+    page = await make_page()
+    job_id = await page.upload(EXPORT_CSV)
+    await page.post(f"/job/{job_id}/preview", {"status": "CANCELED"})
+    await page.settle(job_id, "confirm")
+    await page.post(f"/job/{job_id}/send")
+    await page.settle(job_id, "done")
+    page.app[page_app.JOBS].by_id.clear()  # as after a restart: the job is read back from its folder
+    shown = await (await page.client.get(f"/job/{job_id}")).text()
+    assert "An earlier session of this page sent this file" in shown
+    assert (await page.client.get(f"/job/{job_id}/file/results")).status == 200
