@@ -36,7 +36,7 @@ from batcher.flows.render import (
     run_lines,
 )
 from batcher.flows.render_reads import extracted_lines
-from batcher.flows.run import RunHooks, check_output_paths, run_flow
+from batcher.flows.run import RunHooks, check_distinct_outputs, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import redaction
 from batcher.support.files import SameFile
@@ -134,7 +134,7 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str],
         from batcher.flows.record import history_folder  # noqa: PLC0415
 
         # before the log file is opened: it may be the results file, or another run's journal
-        check_output_paths(options, history_folder(options, env))
+        check_distinct_outputs(options, history_folder(options, env))
         _configure_logs(options, env)
     except SameFile:
         raise  # the summary's path may be another output's: nothing is written

@@ -261,13 +261,13 @@ def check_output_paths(options: RunOptions, state_folder: Path | None = None) ->
             raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")
         if results.resolve() == options.input.resolve():
             raise UsageError(f"--results {results} is the input file; give the results another path")
-    _check_distinct_paths(options, state_folder)
+    check_distinct_outputs(options, state_folder)
 
 
 SIDE_FILE_SUFFIXES = (".lock",)  # the file batcher keeps beside a results file
 
 
-def _check_distinct_paths(options: RunOptions, state_folder: Path | None) -> None:
+def check_distinct_outputs(options: RunOptions, state_folder: Path | None) -> None:
     """Refuse any two of the input and the files this run writes that are one file, and an output inside the run
     history (another run's journal, results copy or record) (issue 18.12)."""
     from batcher.results.history import runs_folder  # noqa: PLC0415
