@@ -25,7 +25,7 @@ from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError, internal_error
 from batcher.flows.command_line import Given
-from batcher.flows.options import RunOptions, run_options
+from batcher.flows.options import RunOptions, outcomes, run_options
 from batcher.flows.render import (
     confirm_question,
     error_word,
@@ -264,11 +264,12 @@ def _report(args: argparse.Namespace) -> int:
     from batcher.flows.render import report_lines  # noqa: PLC0415
     from batcher.flows.report import ReportOptions, chosen_words, report_flow  # noqa: PLC0415
 
-    result = report_flow(ReportOptions(args.results, args.only, args.out, args.summary_json))
+    only = outcomes(args.only)
+    result = report_flow(ReportOptions(args.results, only, args.out, args.summary_json))
     for line in report_lines(result.report):
         say(line, sys.stdout)
-    if result.extracted is not None and args.only is not None:
-        chosen = chosen_words(args.only)
+    if result.extracted is not None and only is not None:
+        chosen = chosen_words(only)
         for line in extracted_lines(result.extracted, chosen, args.out, result.needs_status, result.status):
             say(line, sys.stdout)
     return result.exit_code

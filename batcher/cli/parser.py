@@ -16,7 +16,6 @@ from batcher.cli.parser_sandbox import add_sandbox_command
 from batcher.cli.parser_ui import add_ui_command
 from batcher.defaults import PROG
 from batcher.flows.options import RUN_DEFAULTS
-from batcher.models import Outcome
 
 __all__ = ["READ_OPTIONS", "SWITCH", "build_parser", "option_table"]
 
@@ -104,7 +103,6 @@ def build_parser() -> OptionParser:
     report.add_argument("results", type=Path, metavar="RESULTS", help="a results CSV written by batcher run")
     report.add_argument(
         "--only",
-        type=outcome_list,
         default=None,
         metavar="OUTCOMES",
         help="with --out: the outcomes to extract, comma-separated (e.g. failed,pending)",
@@ -118,16 +116,6 @@ def build_parser() -> OptionParser:
     add_ui_command(commands)
     add_login_commands(commands)
     return parser
-
-
-def outcome_list(text: str) -> tuple[Outcome, ...]:
-    """A comma list of outcome words, for --only."""
-    words = [word.strip().lower() for word in text.split(",") if word.strip()]
-    known = {outcome.value: outcome for outcome in Outcome}
-    unknown = [word for word in words if word not in known]
-    if unknown or not words:
-        raise argparse.ArgumentTypeError(f"expected outcomes from {', '.join(known)}, comma-separated (got {text!r})")
-    return tuple(known[word] for word in words)
 
 
 def option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:

@@ -279,19 +279,30 @@ def column(text: str) -> tuple[str, str]:
 
 
 def only(value: object) -> frozenset[str] | None:
-    """--only: the outcomes to keep from an earlier results file; None when not given.
+    """--only of run: the outcomes to keep from an earlier results file; None when not given.
 
     Raises:
         UsageError: a word is not an outcome.
     """
-    if not value:
+    chosen = outcomes(value)
+    return None if chosen is None else frozenset(outcome.value for outcome in chosen)
+
+
+def outcomes(value: object) -> tuple[Outcome, ...] | None:
+    """The outcomes of a comma list (--only of run and of report), in the order given; None when not given.
+
+    Raises:
+        UsageError: a word is not an outcome, or there is none.
+    """
+    if value is None or value == "":
         return None
-    words = frozenset(word.strip().lower() for word in str(value).split(",") if word.strip())
-    outcomes = [outcome.value for outcome in Outcome]
-    if not words or not words <= set(outcomes):
-        unknown = ", ".join(sorted(words - set(outcomes))) or "nothing"
-        raise UsageError(f"--only takes outcomes separated by commas, from {', '.join(outcomes)} (got {unknown})")
-    return words
+    words = [word.strip().lower() for word in str(value).split(",") if word.strip()]
+    known = {outcome.value: outcome for outcome in Outcome}
+    unknown = sorted(set(words) - set(known))
+    if not words or unknown:
+        got = ", ".join(unknown) or "nothing"
+        raise UsageError(f"--only takes outcomes separated by commas, from {', '.join(known)} (got {got})")
+    return tuple(dict.fromkeys(known[word] for word in words))
 
 
 def if_status(value: object) -> frozenset[str] | None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from batcher.flows.options import ReadOptions, RunOptions
+from batcher.http.profiles import DEFAULT_PROFILE
 from batcher.http.session import state_folder
 from batcher.models import Outcome
 from batcher.plan.undo import UndoSource
@@ -39,10 +40,16 @@ def api_of(options: RunOptions) -> str:
     return history.SANDBOX_API if options.sandbox else options.settings.base_url
 
 
-def client_of(environ: Mapping[str, str]) -> str:
-    """The API key, as a fingerprint (the key itself is kept out of records and pages)."""
+def client_of(options: RunOptions, environ: Mapping[str, str]) -> str:
+    """The account the run used, where known: its profile (other than the default) and the API key as a fingerprint
+    (the key itself is kept out of records and pages)."""
+    known = []
+    if options.session.profile != DEFAULT_PROFILE:
+        known.append(f"profile {options.session.profile}")
     client = environ.get(ENV_CLIENT_ID, "").strip()
-    return f"sha256:{hashlib.sha256(client.encode()).hexdigest()[:12]}" if client else ""
+    if client:
+        known.append(f"key sha256:{hashlib.sha256(client.encode()).hexdigest()[:12]}")
+    return ", ".join(known)
 
 
 def wanted_record(options: RunOptions, environ: Mapping[str, str], *, undoes: str = "") -> RunRecord:
@@ -70,7 +77,7 @@ def wanted_record(options: RunOptions, environ: Mapping[str, str], *, undoes: st
         input_sha256=history.fingerprint(options.input),
         results=str(options.results.resolve()),
         api=api_of(options),
-        client=client_of(environ),
+        client=client_of(options, environ),
         target=target,
         flags=tuple(flags),
         undoes=undoes,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from batcher.errors import UsageError
 from batcher.flows.command_line import CommandLine, Given
-from batcher.flows.options import OutputOptions, RunOptions
+from batcher.flows.options import OutputOptions, RunOptions, only, outcomes
 from batcher.flows.run import TooManyChanges, check_max_changes, resume_command
 from batcher.input.loader import DEFAULT_OPTIONS
+from batcher.models import Outcome
 from batcher.settings import Settings
 
 
@@ -57,3 +60,25 @@ RESUME = "--resume --results out.csv"
 )  # fmt: skip
 def test_the_resume_command_repeats_the_options_given_but_limit(given: tuple[Given, ...], command: str) -> None:
     assert resume_command(CommandLine("run", Path("my in.csv"), given), Path("out.csv")) == command
+
+
+@pytest.mark.parametrize(
+    ("text", "chosen", "refused"),
+    [
+        (None, None, ""),
+        ("", None, ""),
+        ("failed,pending", (Outcome.FAILED, Outcome.PENDING), ""),
+        (" Pending , FAILED,pending", (Outcome.PENDING, Outcome.FAILED), ""),
+        ("failed,lost", None, "--only takes outcomes separated by commas, from succeeded, failed, invalid"),
+        (",", None, "--only takes outcomes separated by commas, from succeeded"),
+    ],
+)
+def test_only_is_checked_once_for_run_and_report(text: str | None, chosen: object, refused: str) -> None:
+    if refused:
+        with pytest.raises(UsageError, match=re.escape(refused)):
+            outcomes(text)
+        with pytest.raises(UsageError, match=re.escape(refused)):
+            only(text)
+        return
+    assert outcomes(text) == chosen
+    assert only(text) == (None if chosen is None else frozenset(outcome.value for outcome in chosen))  # type: ignore[attr-defined]

@@ -390,8 +390,6 @@ def test_column_mapping_to_a_missing_header_lists_the_columns_found(write_csv: W
         ({"columns": (("event_id", "E"), ("track_id", "e"))}, "--column maps one header to two fields"),
         ({"columns": (("event_id", " "),)}, "--column event_id= needs the header"),
         ({"delimiter": "|"}, "--delimiter takes a comma, a semicolon or tab"),
-        ({"only": frozenset({"failed", "lost"})}, "--only takes outcomes separated by commas, from succeeded"),
-        ({"only": frozenset()}, "--only takes outcomes"),
     ],
 )
 def test_bad_input_options_are_usage_errors(options: dict[str, object], message: str) -> None:
