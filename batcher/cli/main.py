@@ -16,6 +16,7 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -131,6 +132,9 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str],
             return EXIT_OK
         values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
         options = run_options(values, command=args.command, input_path=args.input, as_given=as_given)
+        if values.get("max_input_mb") is not None:  # --max-input-mb (docs/limits.md); InputOptions checks it
+            bound = replace(options.input_options, max_input_mb=float(str(values["max_input_mb"])))
+            options = replace(options, input_options=bound)
         from batcher.flows.record import history_folder  # noqa: PLC0415
 
         # before the log file is opened: it may be the results file, or another run's journal

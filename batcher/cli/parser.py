@@ -124,7 +124,7 @@ def option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:
     add_input_options(scratch)
     add_send_options(scratch)
     specs = option_specs(scratch)
-    return specs, {dest: RUN_DEFAULTS[dest] for dest in specs}
+    return specs, {dest: RUN_DEFAULTS.get(dest) for dest in specs}  # None: the stage's own default (--max-input-mb)
 
 
 def summary_path(words: Sequence[str]) -> Path | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from batcher.cli.config import finite_number
 from batcher.cli.parser_login import add_profile_option
-from batcher.defaults import FIELDS, RESULTS_FORMATS
+from batcher.defaults import DEFAULT_MAX_INPUT_MB, FIELDS, RESULTS_FORMATS
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.models import KNOWN_STATUSES
 from batcher.settings import MAX_BATCH_SIZE
@@ -41,8 +41,8 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         "--max-input-mb",
         type=finite_number,
         metavar="MB",
-        help="refuse, unread, an input file larger than this many MiB (default "
-        f"{_default('max_input_mb')}; see docs/limits.md)",
+        help=f"refuse, unread, an input file larger than this many MiB (default {DEFAULT_MAX_INPUT_MB}; see "
+        "docs/limits.md)",
     )
     parser.add_argument(
         "--column",

@@ -273,8 +273,10 @@ def check_distinct_outputs(options: RunOptions, state_folder: Path | None) -> No
     from batcher.results.history import runs_folder  # noqa: PLC0415
     from batcher.results.journal import lock_path  # noqa: PLC0415
 
-    writes_results = not options.dry_run or options.resume
-    results = options.results if writes_results else None
+    writes_results = (not options.dry_run or options.resume) and options.results.name not in ("", ".", "..")
+    results = options.results if writes_results else None  # a path without a file name is refused on its own
+    if results is not None and results.resolve() == options.input.resolve():
+        raise UsageError(f"--results {results} is the input file; give the results another path")
     if results is not None and results.name.endswith(SIDE_FILE_SUFFIXES):
         raise SameFile(
             f"--results {str(results)!r} has the name of a run's lock file; batcher keeps those beside each "
