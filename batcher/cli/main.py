@@ -280,10 +280,14 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _runs(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from batcher.flows.render_reads import runs_lines  # noqa: PLC0415
-    from batcher.flows.runs import runs_flow  # noqa: PLC0415
+    from batcher.flows.render_reads import run_lines_of, runs_lines  # noqa: PLC0415
+    from batcher.flows.runs import find_run, runs_flow  # noqa: PLC0415
 
-    for line in runs_lines(runs_flow(args.state_dir, env, args.profile)):
+    if args.run_id:
+        lines = run_lines_of(find_run(args.state_dir, env, args.run_id, args.profile))
+    else:
+        lines = runs_lines(runs_flow(args.state_dir, env, args.profile))
+    for line in lines:
         say(line, sys.stdout)
     return EXIT_OK
 

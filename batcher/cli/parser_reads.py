@@ -54,8 +54,16 @@ def add_read_commands(commands: argparse._SubParsersAction[OptionParser]) -> Non
     runs = commands.add_parser(
         "runs",
         help="list the run history: every run and undo, with its ID, time, input, API, counts and exit code",
-        epilog="example:\n  batcher runs\n  batcher undo 20261204T183012Z-3fa9 --dry-run\n",
+        epilog="examples:\n  batcher runs\n  batcher runs 20261204T183012Z-3fa9\n"
+        "  batcher undo 20261204T183012Z-3fa9 --dry-run\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    runs.add_argument(
+        "run_id",
+        nargs="?",
+        default=None,
+        metavar="RUN_ID",
+        help="show this run alone: what it ran against, how it ended, and its files",
     )
     runs.add_argument(
         "--state-dir",

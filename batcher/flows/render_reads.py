@@ -85,6 +85,25 @@ def runs_lines(runs: Sequence[RunRecord]) -> list[str]:
     return lines
 
 
+def run_lines_of(run: RunRecord) -> list[str]:
+    """`batcher runs RUN_ID`: one run of the history, field by field (stdout)."""
+    state = "finished" if run.finished else "running, or killed" if not run.ended else "not finished (--resume)"
+    counts = ", ".join(f"{count} {word}" for word, count in run.counts.items() if count) or "-"
+    files = [run.journal, run.results_copy, run.verify_copy]
+    return [
+        f"run       {run.run_id} ({run.command}{f' of {run.undoes}' if run.undoes else ''})",
+        f"started   {run.started}",
+        f"ended     {run.ended or '-'}",
+        f"state     {state}; exit code {'-' if run.exit_code is None else run.exit_code}; attempts {run.attempts}",
+        f"counts    {counts}",
+        f"input     {run.input} (sha256 {run.input_sha256[:16] or '-'})",
+        f"target    {run.target or '-'}{'; ' + ' '.join(run.flags) if run.flags else ''}",
+        f"api       {run.api}{f' ({run.client})' if run.client else ''}",
+        f"results   {run.results}",
+        *(f"kept      {path}" for path in files if path.exists()),
+    ]
+
+
 def export_lines(result: ExportResult) -> list[str]:
     """The summary of `export` (stderr): rows per event/track and per status, where they went, the cost."""
     lines = [f"{PROG}: note: {notice}" for notice in result.session.notices]

@@ -74,6 +74,8 @@ def summary_document(result: RunResult) -> dict[str, object]:
     }
     if result.error is not None and result.error.exit_code == EXIT_OK:
         document["note"] = str(result.error)
+        if summary is None:  # nothing to do: no results were written, the file there is an earlier run's
+            document["results"] = None
     if summary is not None and plan is not None:
         document |= {
             "requests_sent": summary.stats.requests,

@@ -22,7 +22,7 @@ from batcher.flows.options import ReadOptions
 from batcher.flows.session import run_reads
 from batcher.http.session import Session, SessionStats
 from batcher.input.columnar import Strings
-from batcher.input.earlier import RESULT_COLUMNS
+from batcher.input.earlier import RESULT_COLUMNS, VERIFY_COLUMNS
 from batcher.models import Outcome, TrackRead
 from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, read_track
 from batcher.results import history
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from batcher.input.rows import LoadedInput
     from batcher.results.history import RunRecord
 
-VERIFY_COLUMNS = ("current_status", "verified")
 YES, NO, MISSING, UNKNOWN = "yes", "no", "missing", "unknown"  # unknown: no registration to read (no run record)
 CHECKED_OUTCOMES = (Outcome.SUCCEEDED.value, Outcome.UNCHANGED.value)
 MAX_SHOWN = 10

@@ -20,6 +20,8 @@ from batcher.support.csvtext import FORMULA_PREFIXES
 
 # The columns a results file adds after the input's own; a file whose header ends with them is a results file.
 RESULT_COLUMNS = ("outcome", "previous_status", "target_status", "http_status", "error", "attempts", "batch")
+# The columns `batcher verify` adds after those: its file is the run's results file once they are set aside.
+VERIFY_COLUMNS = ("current_status", "verified")
 
 _UNESCAPE = "^'('*[" + re.escape("".join(FORMULA_PREFIXES)) + "])"
 
@@ -51,7 +53,13 @@ def not_a_results_file(path: Path) -> str:
 def split_columns(
     header: list[str], table: list[pa.ChunkedArray]
 ) -> tuple[list[str], list[pa.ChunkedArray], list[pa.ChunkedArray] | None]:
-    """The user's header and columns, and the result columns (None when not a results file), escapes undone."""
+    """The user's header and columns, and the result columns (None when not a results file), escapes undone.
+
+    A verify file reads as the results file it checked: its own last columns are set aside.
+    """
+    width = len(VERIFY_COLUMNS)
+    if tuple(name.strip() for name in header[-width:]) == VERIFY_COLUMNS and is_results_header(header[:-width]):
+        header, table = header[:-width], table[:-width]
     if not is_results_header(header):
         return header, table, None
     user = len(header) - len(RESULT_COLUMNS)

@@ -99,5 +99,13 @@ def extract_rows(results: ResultsFile, outcomes: Sequence[Outcome], out: Path) -
             accepted = fullmatch(pa.chunked_array([pa.array(canonical, pa.string())]), ID_PATTERNS[field])
             columns[position] = np.where(accepted, canonical, columns[position])
     header = escape_formulas(np.array(loaded.header, dtype=object)).tolist()
-    write_csv(out, header, [as_text(column) for column in columns], what="the rows")
+    source = loaded.source  # the results' own separator and byte-order mark: German Excel opens it as it did those
+    write_csv(
+        out,
+        header,
+        [as_text(column) for column in columns],
+        separator=source.separator,
+        bom=source.bom,
+        what="the rows",
+    )
     return int(chosen.sum())

@@ -297,6 +297,9 @@ def test_verify_and_undo_take_a_run_id_and_runs_lists_the_history(
     assert cmd(tmp_path, "runs") == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and f"undo of {run.run_id}" in lines[2] and "3 succeeded" in lines[1]
+    assert cmd(tmp_path, "runs", run.run_id) == 0
+    shown = capsys.readouterr().out
+    assert f"api       {box.url}" in shown and f"kept      {run.journal}" in shown and "exit code 0" in shown
     assert cmd(tmp_path, "undo", "20991231T000000Z-0000", "--base-url", box.url, *FAST) == 2
     assert "no such run" in capsys.readouterr().err
 
