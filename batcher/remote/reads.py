@@ -18,7 +18,7 @@ from batcher.errors import RunStopped
 from batcher.http.api import Verdict
 from batcher.models import Record, TrackRead
 from batcher.remote import records
-from batcher.remote.records import ListFilters, Page, UnexpectedAnswer
+from batcher.remote.records import ListFilters, Page, PageGuard, UnexpectedAnswer
 
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
@@ -116,6 +116,7 @@ async def read_track(
     if len(wanted_ids) == 1:
         return await _get_each(get, base_url, event_id, track_id, wanted_ids, found, cost)
     cursor = ""
+    guard = PageGuard()
     while True:
         answer = await _get(
             get, cost, records.list_url(base_url, event_id, track_id), records.list_params(NO_FILTERS, cursor)
@@ -133,6 +134,16 @@ async def read_track(
         left = None if page.total_records is None else page.total_records - cost.records_seen
         if on_page is not None:
             on_page(len(page.records), page.total_records)
+        broken = guard.take(page, cursor) or ("" if page.next_cursor else guard.incomplete)
+        if broken:
+            # the list cannot be trusted to hold every registration: what it did not show is read one by one
+            missing = wanted_ids - found.keys()
+            if not missing:
+                return TrackRead(event_id, track_id, found, cost.requests)
+            if cost.requests + len(missing) > read_bound(len(wanted_ids)):
+                failure = f"{broken}; not read within this track's read bound; {NOT_READ_HINT}"
+                return TrackRead(event_id, track_id, found, cost.requests, failure=failure)
+            return await _get_each(get, base_url, event_id, track_id, missing, found, cost)
         step = next_step(
             missing=len(wanted_ids) - len(found),
             records_left=left,
@@ -164,6 +175,7 @@ async def list_track(
     listed: list[Record] = []
     total: int | None = None
     cursor = ""
+    guard = PageGuard()
     while True:
         answer = await _get(
             get, cost, records.list_url(base_url, event_id, track_id), records.list_params(filters, cursor)
@@ -181,6 +193,10 @@ async def list_track(
         listed.extend(page.records)
         if on_page is not None:
             on_page(len(page.records), page.total_records)
+        broken = guard.take(page, cursor) or ("" if page.next_cursor else guard.incomplete)
+        if broken:  # a listing that cannot be trusted whole is no listing: the caller fails the track
+            failure = f"{broken}; {NOT_READ_HINT}"
+            return TrackListing(event_id, track_id, tuple(listed), total, cost.requests, failure)
         if not page.next_cursor:
             return TrackListing(event_id, track_id, tuple(listed), total, cost.requests)
         cursor = page.next_cursor
