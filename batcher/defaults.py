@@ -13,6 +13,8 @@ STATUS_COLUMN = "registration_status"
 EMAIL_COLUMN = "email_address"  # people-shaped input: identifies a registration instead of registration_id
 FIELDS = (*REQUIRED_COLUMNS, STATUS_COLUMN, EMAIL_COLUMN)
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+# --max-input-mb: an input or results file larger than this is refused before it is read (docs/limits.md)
+DEFAULT_MAX_INPUT_MB = 256
 # --results-format: auto follows the input; csv is comma-separated UTF-8 without a byte-order mark; excel is
 # the input's separator as UTF-8 with a byte-order mark (Excel's own "CSV UTF-8")
 RESULTS_FORMATS = ("auto", "csv", "excel")

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_USAGE = 2
 EXIT_STOPPED = 3
+EXIT_INTERNAL = 4  # an unexpected error (a bug): the results and the summary are still written
 EXIT_INTERRUPTED = 130
 
 
@@ -72,3 +73,18 @@ class OutputError(RunStopped):
 
 class JournalError(OutputError):
     """The journal could not be written: the run stops before a finished batch can be forgotten."""
+
+
+class InternalError(RunStopped):
+    """An error batcher did not foresee (a bug): the run stops, its results and summary are still written."""
+
+    exit_code = EXIT_INTERNAL
+
+
+def internal_error(exc: BaseException) -> InternalError:
+    """The one wording of an unexpected error, for the user (the traceback goes to the log only)."""
+    return InternalError(
+        f"an unexpected error ({type(exc).__name__}: {str(exc)[:200]}); this is a bug in batcher. Whatever results "
+        "file and summary the command writes are written (rows not known to be done stay pending: re-run with "
+        "--resume); please report it with the log of a run with --log-file FILE -vv"
+    )

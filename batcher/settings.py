@@ -51,19 +51,50 @@ class Settings:
         _check_range("--max-retries", self.max_retries, 0, 100)
         if self.max_throttle_wait_s < 0:
             raise UsageError(f"--max-throttle-wait must be 0 or more seconds (got {self.max_throttle_wait_s})")
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"--base-url must be an http(s) URL such as {DEFAULT_BASE_URL} (got {self.base_url!r})")
-        if parts.scheme == "http" and not self.allow_insecure and not is_loopback(parts.hostname):
-            raise UsageError(
-                f"--base-url {self.base_url} is plain http: the access token would travel in clear text. "
-                "Use https, or add --allow-insecure if you really mean it."
-            )
+        check_url("--base-url", self.base_url, example=DEFAULT_BASE_URL, allow_insecure=self.allow_insecure)
 
     @property
     def pacing_interval_s(self) -> float:
         """Seconds between two request starts."""
         return 1.0 / (self.rate_per_s * PACING_MARGIN)
+
+
+def without_credentials(url: str) -> str:
+    """url with any user name and password in it replaced by ***, fit to be shown."""
+    head, separator, rest = url.partition("://")
+    if not separator:
+        return url
+    authority, slash, tail = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{head}://***@{authority.rpartition('@')[2]}{slash}{tail}"
+
+
+def check_url(option: str, url: str, *, example: str, allow_insecure: bool = False) -> None:
+    """Refuse a URL that is not http(s), holds a user name or password, or is plain http to a host not loopback.
+
+    Raises:
+        UsageError: the URL is refused (its password is never repeated).
+    """
+    shown = without_credentials(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        raise UsageError(f"{option} is not a URL such as {example} (got {shown!r})") from None
+    if shown != url or parts.username is not None or parts.password is not None:
+        raise UsageError(
+            f"{option} must not hold a user name or password (got {shown!r}); batcher sends the token in a header. "
+            "Give the URL without them."
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"{option} must be an https URL such as {example} (got {shown!r})")
+    if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
+        raise UsageError(
+            f"{option} {shown} is plain http: the token would travel in clear text. Use https (plain http is "
+            "allowed only to a loopback address such as 127.0.0.1)"
+            + (", or add --allow-insecure if you really mean it." if option == "--base-url" else ".")
+        )
 
 
 def check_auth_url(url: str, option: str, *, allow_insecure: bool = False) -> str:
@@ -72,14 +103,7 @@ def check_auth_url(url: str, option: str, *, allow_insecure: bool = False) -> st
     Raises:
         UsageError: not an http(s) URL, or plain http to another host without allow_insecure.
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"{option} must be an https URL such as {DEFAULT_TOKEN_URL} (got {url!r})")
-    if parts.scheme == "http" and not allow_insecure and not is_loopback(parts.hostname):
-        raise UsageError(
-            f"{option} {url} is plain http: the tokens would travel in clear text. Use https "
-            "(plain http is accepted only for a loopback address such as 127.0.0.1)."
-        )
+    check_url(option, url, example=DEFAULT_TOKEN_URL, allow_insecure=allow_insecure)
     return url
 
 

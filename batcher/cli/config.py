@@ -7,6 +7,7 @@ option is settable from a config file (TOML) and from `BATCHER_<OPTION>` with no
 from __future__ import annotations
 
 import argparse
+import math
 import tomllib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from batcher.cli.option_parser import OptionParser
 from batcher.errors import UsageError
-from batcher.settings import ENV_BASE_URL, ENV_DEVICE_URL, ENV_TOKEN_URL
+from batcher.settings import ENV_BASE_URL, ENV_DEVICE_URL, ENV_TOKEN_URL, without_credentials
 
 ENV_PREFIX = "BATCHER_"
 # the issue's rule: CTCT_* for credentials and the base URL, BATCHER_* for the other options
@@ -146,6 +147,17 @@ def read_config(path: Path, specs: Mapping[str, OptionSpec], *, also_known: Coll
     return values
 
 
+def finite_number(text: str) -> float:
+    """An option's number: inf, nan and numbers too large for a float are refused (they would break every wait)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def _from_text(spec: OptionSpec, text: str, where: str) -> object:
     if spec.is_switch:
         word = text.strip().lower()
@@ -167,6 +179,8 @@ def describe(resolved: Resolved, environ: Mapping[str, str], secret_names: tuple
     lines = []
     for dest in sorted(resolved.values):
         value = resolved.values[dest]
+        if isinstance(value, str):
+            value = without_credentials(value)  # a password in a URL is never shown (the URL is refused anyway)
         shown = "(not set)" if value is None else repr(str(value) if isinstance(value, Path) else value)
         lines.append(f"{dest.replace('_', '-')} = {shown}  # {resolved.sources[dest]}")
     for name in secret_names:

@@ -16,6 +16,7 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -24,7 +25,7 @@ from batcher.cli.option_parser import OptionParser
 from batcher.cli.parser import REFUSED, build_parser, option_table, summary_path
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
-from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError
+from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError, internal_error
 from batcher.flows.command_line import Given
 from batcher.flows.options import RunOptions, outcomes, run_options
 from batcher.flows.render import (
@@ -37,10 +38,12 @@ from batcher.flows.render import (
     run_lines,
 )
 from batcher.flows.render_reads import extracted_lines
-from batcher.flows.run import RunHooks, run_flow
+from batcher.flows.run import RunHooks, check_distinct_outputs, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
 from batcher.support import hints, redaction
+from batcher.support.files import SameFile
 from batcher.support.logs import get_logger
+from batcher.support.text import printable_lines
 
 if TYPE_CHECKING:
     from batcher.plan.planning import Plan
@@ -65,6 +68,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     words = list(sys.argv[1:] if argv is None else argv)
     redaction.add(*(env.get(name, "") for name in SECRET_ENV))
     redaction.add_client(env.get(ENV_CLIENT_ID, ""), env.get(ENV_CLIENT_SECRET, ""))
+    redaction.add_url_passwords(*words, *env.values())  # refused later, but never repeated meanwhile
     try:
         parser = build_parser()
         args = parser.parse_args(words)
@@ -102,6 +106,10 @@ def _command(parser: OptionParser, args: argparse.Namespace, words: Sequence[str
     except KeyboardInterrupt:
         say(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
+    except Exception as exc:  # the last line of defence: one line and an exit code of its own, never 1
+        error = internal_error(exc)
+        say(f"{PROG}: error: {error}")
+        return error.exit_code
 
 
 def entry() -> None:
@@ -111,7 +119,7 @@ def entry() -> None:
 
 def say(line: str, out: TextIO | None = None) -> None:
     """Print one line (to stderr unless told), with every known secret masked."""
-    print(redaction.redact(line), file=out or sys.stderr)
+    print(printable_lines(redaction.redact(line)), file=out or sys.stderr)
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str], as_given: Sequence[Given]) -> int:
@@ -131,7 +139,16 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str],
             return EXIT_OK
         values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
         options = run_options(values, command=args.command, input_path=args.input, as_given=as_given)
+        if values.get("max_input_mb") is not None:  # --max-input-mb (docs/limits.md); InputOptions checks it
+            bound = replace(options.input_options, max_input_mb=float(str(values["max_input_mb"])))
+            options = replace(options, input_options=bound)
+        from batcher.flows.record import history_folder  # noqa: PLC0415
+
+        # before the log file is opened: it may be the results file, or another run's journal
+        check_distinct_outputs(options, history_folder(options, env))
         _configure_logs(options, env)
+    except SameFile:
+        raise  # the summary's path may be another output's: nothing is written
     except BatcherError as exc:
         write_error_summary(Path(str(summary)) if summary else None, exc, args.input)
         raise

@@ -36,7 +36,8 @@ examples:
 Log in once with `batcher login --client-id KEY` (docs/login.md); or give the access token in CTCT_ACCESS_TOKEN
 (or --token-file). Exit codes: 0 all done (succeeded, unchanged
 or skipped), 1 some rows failed or were invalid, 2 usage or input error (nothing sent), 3 stopped early
-(rows left pending: re-run with --resume), 130 interrupted.
+(rows left pending: re-run with --resume), 4 an unexpected error (a bug; results and summary still written),
+130 interrupted.
 """
 
 
@@ -125,7 +126,7 @@ def option_table() -> tuple[dict[str, OptionSpec], dict[str, object]]:
     add_input_options(scratch)
     add_send_options(scratch)
     specs = option_specs(scratch)
-    return specs, {dest: RUN_DEFAULTS[dest] for dest in specs}
+    return specs, {dest: RUN_DEFAULTS.get(dest) for dest in specs}  # None: the stage's own default (--max-input-mb)
 
 
 def summary_path(words: Sequence[str]) -> Path | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from batcher.cli.config import OptionSpec, option_specs
+from batcher.cli.config import OptionSpec, finite_number, option_specs
 from batcher.cli.option_parser import OptionParser
 from batcher.errors import UsageError
 from batcher.http.profiles import check_profile_name
@@ -112,7 +112,9 @@ def add_login_options(parser: argparse.ArgumentParser) -> None:
         help="rehearse the login against an in-process sandbox (approve on its page, or wait: it approves by "
         "itself after 3 polls); nothing is saved",
     )
-    parser.add_argument("--timeout", type=float, metavar="SEC", help="seconds to wait for each answer (default 30)")
+    parser.add_argument(
+        "--timeout", type=finite_number, metavar="SEC", help="seconds to wait for each answer (default 30)"
+    )
     add_common(parser)
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from batcher.cli.config import finite_number
 from batcher.cli.parser_login import add_profile_option
-from batcher.defaults import FIELDS, RESULTS_FORMATS
+from batcher.defaults import DEFAULT_MAX_INPUT_MB, FIELDS, RESULTS_FORMATS
 from batcher.flows.options import RUN_DEFAULTS
 from batcher.models import KNOWN_STATUSES
 from batcher.settings import MAX_BATCH_SIZE
@@ -39,6 +40,13 @@ def add_input_options(parser: argparse.ArgumentParser) -> None:
         help="the CSV's text encoding, e.g. cp1252 (default: UTF-8, with or without a byte-order mark)",
     )
     parser.add_argument("--sheet", metavar="NAME", help="the sheet of an .xlsx input (default: the first)")
+    parser.add_argument(
+        "--max-input-mb",
+        type=finite_number,
+        metavar="MB",
+        help=f"refuse, unread, an input file larger than this many MiB (default {DEFAULT_MAX_INPUT_MB}; see "
+        "docs/limits.md)",
+    )
     parser.add_argument(
         "--column",
         action="append",
@@ -75,7 +83,7 @@ def add_pace_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rate",
-        type=float,
+        type=finite_number,
         metavar="R",
         help=f"requests per second (default {_default('rate')}, the API's limit per key)",
     )
@@ -112,7 +120,7 @@ def add_send_options(parser: argparse.ArgumentParser, *, results_default: str = 
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=finite_number,
         metavar="SEC",
         help=f"seconds to wait for each answer (default {_default('timeout')})",
     )
@@ -152,7 +160,7 @@ def add_send_options(parser: argparse.ArgumentParser, *, results_default: str = 
     parser.add_argument("--progress", action="store_false", dest="no_progress", help="a progress bar in a terminal")
     parser.add_argument(
         "--progress-every",
-        type=float,
+        type=finite_number,
         metavar="SEC",
         help=f"without a terminal: a progress line every SEC seconds (default {_default('progress_every')})",
     )
@@ -182,7 +190,7 @@ def add_send_options(parser: argparse.ArgumentParser, *, results_default: str = 
     )
     parser.add_argument(
         "--max-throttle-wait",
-        type=float,
+        type=finite_number,
         metavar="SEC",
         help="stop the run (exit 3) once 429 answers have made it wait this long in all "
         f"(default {_default('max_throttle_wait')})",

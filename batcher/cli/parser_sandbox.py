@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from batcher import defaults as sandbox
+from batcher.cli.config import finite_number
 from batcher.cli.option_parser import OptionParser
 
 
@@ -72,7 +73,9 @@ def add_sandbox_command(commands: argparse._SubParsersAction[OptionParser]) -> N
     faults.add_argument("--html-errors", action="store_true", help="5xx answers carry an HTML page, as proxies send")
     faults.add_argument("--reset-rate", type=_fraction, default=0.0, metavar="F", help="drop the connection unanswered")
     faults.add_argument("--stall-rate", type=_fraction, default=0.0, metavar="F", help="answer only after --stall-s")
-    faults.add_argument("--stall-s", type=float, default=30.0, metavar="SEC", help="length of a stall (default 30)")
+    faults.add_argument(
+        "--stall-s", type=finite_number, default=30.0, metavar="SEC", help="length of a stall (default 30)"
+    )
     faults.add_argument("--throttle-rate", type=_fraction, default=0.0, metavar="F", help="answer 429 throttled")
     faults.add_argument("--retry-after", default=None, metavar="VALUE", help="Retry-After header on 429 and 5xx")
     faults.add_argument(
@@ -95,7 +98,7 @@ def _fraction(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
+    if not 0.0 <= value <= 1.0:  # nan is refused too: no comparison holds for it
         raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}")
     return value
 

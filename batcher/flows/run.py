@@ -25,12 +25,14 @@ from batcher.errors import (
     BatcherError,
     InputError,
     UsageError,
+    internal_error,
 )
 from batcher.flows.command_line import CommandLine
 from batcher.flows.options import RunOptions
 from batcher.flows.summary import QuotaView, RunResult, UnwritableSummary, with_summary_json
 from batcher.models import Outcome
-from batcher.support.files import why_unwritable
+from batcher.support.files import SameFile, check_distinct, why_unwritable
+from batcher.support.logs import get_logger
 
 if TYPE_CHECKING:
     from batcher.flows.record import Chosen, UndoTarget
@@ -66,6 +68,10 @@ def run_flow(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks = 
         result = RunResult(options, exc.exit_code, plan=seen.plan, error=exc)
     except KeyboardInterrupt:
         result = RunResult(options, EXIT_INTERRUPTED, plan=seen.plan, interrupted=True)
+    except Exception as exc:  # the last line of defence: a bug still gets its summary and its own exit code
+        get_logger().exception("unexpected error")
+        error = internal_error(exc)
+        result = RunResult(options, error.exit_code, plan=seen.plan, error=error)
     return with_summary_json(result)
 
 
@@ -84,7 +90,7 @@ def _run(options: RunOptions, environ: Mapping[str, str], hooks: RunHooks, seen:
     target = None
     if options.undo:  # undo RUN_ID: the run's kept results, from the history of the session's state folder
         options, target = record.undo_target(options, record.history_folder(options, environ))
-    check_output_paths(options)
+    check_output_paths(options, record.history_folder(options, environ))
     # the one owner of the token, the state folder and the quota ledger (a sandbox run counts no quota); then the
     # lock, before the plan: no other run on this results path can plan from the same earlier state
     with (
@@ -236,25 +242,67 @@ def _quota_view(session: Session) -> QuotaView | None:
     return QuotaView(ledger.daily_quota, ledger.remaining_today(), ledger.path.parent)
 
 
-def check_output_paths(options: RunOptions) -> None:
+def check_output_paths(options: RunOptions, state_folder: Path | None = None) -> None:
     """Refuse, before anything is read or sent, an output path that cannot be written.
 
     Raises:
         UsageError: the results path is the input, or is not a file path in a folder that can be written.
         UnwritableSummary: the same for --summary-json.
+        SameFile: two of the input, results, journal, lock, summary and log file are the same file.
     """
     summary = options.output.summary_json
     if summary is not None and (problem := why_unwritable(summary, example="summary.json")):
         raise UnwritableSummary(f"--summary-json {str(summary)!r} {problem}; nothing was sent")
-    if options.dry_run and not options.resume:
-        return  # a plan writes no results, and reads none unless it resumes
-    results = options.results
-    if not options.input.exists():  # a mistyped input path: said as such, not as a problem of its results' folder
-        raise InputError(f"{options.input}: no such file. Check the path, or run 'ls' in that folder.")
-    if problem := why_unwritable(results):
-        raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")
-    if results.resolve() == options.input.resolve():
+    if not options.dry_run or options.resume:  # a plan writes no results, and reads none unless it resumes
+        results = options.results
+        if not options.input.exists():  # a mistyped input path: said as such, not as a problem of its results' folder
+            raise InputError(f"{options.input}: no such file. Check the path, or run 'ls' in that folder.")
+        if problem := why_unwritable(results):
+            raise UsageError(f"--results {str(results)!r} {problem}; nothing was sent")
+        if results.resolve() == options.input.resolve():
+            raise UsageError(f"--results {results} is the input file; give the results another path")
+    check_distinct_outputs(options, state_folder)
+
+
+SIDE_FILE_SUFFIXES = (".lock",)  # the file batcher keeps beside a results file
+
+
+def check_distinct_outputs(options: RunOptions, state_folder: Path | None) -> None:
+    """Refuse any two of the input and the files this run writes that are one file, and an output inside the run
+    history (another run's journal, results copy or record) (issue 18.12)."""
+    from batcher.results.history import runs_folder  # noqa: PLC0415
+    from batcher.results.journal import lock_path  # noqa: PLC0415
+
+    writes_results = (not options.dry_run or options.resume) and options.results.name not in ("", ".", "..")
+    results = options.results if writes_results else None  # a path without a file name is refused on its own
+    if results is not None and results.resolve() == options.input.resolve():
         raise UsageError(f"--results {results} is the input file; give the results another path")
+    if results is not None and results.name.endswith(SIDE_FILE_SUFFIXES):
+        raise SameFile(
+            f"--results {str(results)!r} has the name of a run's lock file; batcher keeps those beside each "
+            "results file. Give the results a name of their own; nothing was read or sent."
+        )
+    outputs = [
+        ("--results", results),
+        ("--summary-json", options.output.summary_json),
+        ("--log-file", options.output.log_file),
+    ]
+    if state_folder is not None:
+        history = runs_folder(state_folder).resolve()
+        for name, path in outputs:
+            if path is not None and path.resolve().is_relative_to(history):
+                raise SameFile(
+                    f"{name} {str(path)!r} is inside the run history ({history}), where batcher keeps each run's "
+                    "journal and results: writing there would destroy another run's record. Give another path; "
+                    "nothing was read or sent."
+                )
+    check_distinct(
+        [
+            ("the input", options.input),
+            *outputs,
+            ("the results' lock", lock_path(results) if results is not None else None),
+        ]
+    )
 
 
 def check_guard_rails(plan: Plan, options: RunOptions) -> None:

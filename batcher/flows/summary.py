@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from batcher.errors import EXIT_OK, BatcherError, UsageError
 from batcher.flows.options import RunOptions
-from batcher.support.files import why_unwritable, write_text_atomically
+from batcher.support.files import SameFile, why_unwritable, write_text_atomically
 from batcher.support.redaction import redact
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def _error_text(result: RunResult) -> str | None:
 
 def with_summary_json(result: RunResult) -> RunResult:
     path = result.options.output.summary_json
-    if path is None or isinstance(result.error, UnwritableSummary):
+    if path is None or isinstance(result.error, UnwritableSummary | SameFile):
         return result
     try:
         text = redact(json.dumps(summary_document(result), indent=2) + "\n")

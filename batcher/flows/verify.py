@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped, UsageError
+from batcher.errors import EXIT_OK, EXIT_SOME_FAILED, RunStopped
 from batcher.flows.options import ReadOptions
 from batcher.flows.session import run_reads
 from batcher.http.session import Session, SessionStats
@@ -30,6 +30,7 @@ from batcher.results.export_file import check_out_path, csv_text, write_csv_text
 from batcher.results.format import output_format
 from batcher.results.journal import read_resolved
 from batcher.results.reader import ResultsFile, read_results_file
+from batcher.support.files import check_distinct
 
 if TYPE_CHECKING:
     from batcher.input.rows import LoadedInput
@@ -238,8 +239,7 @@ def verify_flow(
     options, run = verify_target(options, folder)
     out = options.out_path
     check_out_path(out)
-    if out.resolve() == options.results.resolve():
-        raise UsageError(f"--out {out} is the results file; give the verification another path")
+    check_distinct([("the results file", options.results), ("--out", out)])
     resolved = read_resolved(run.journal) if run is not None and run.journal.exists() else {}
     results = with_resolved(load_results(options.results), resolved)
 

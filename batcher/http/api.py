@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from batcher.errors import AuthError, QuotaError, RunStopped, WrongBaseUrl
-from batcher.models import Batch, QueryFlags
+from batcher.models import KNOWN_STATUSES, Batch, QueryFlags
 from batcher.support import hints, redaction
+from batcher.support.text import printable
 
 MAX_ERROR_BODY_CHARS = 200
+UNCONFIRMED_HINT = "not counted as changed; 'batcher verify' reads what the API has, and --resume sends it again"
 HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body", b"<title")
 
 
@@ -44,6 +46,7 @@ class Stop(Enum):
     QUOTA = "quota"
     PERMISSION = "permission"
     BASE_URL = "base_url"
+    CERTIFICATE = "certificate"  # the server's TLS certificate failed verification
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,28 @@ def build_request(base_url: str, batch: Batch, flags: QueryFlags, *, ids: tuple[
     )
 
 
+def parse_json(body: bytes) -> object:
+    """A server's JSON body as Python values.
+
+    Raises:
+        ValueError: the body is not JSON, not UTF-8, or nested too deep to read (an unreadable body).
+    """
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError as exc:
+        raise ValueError("not UTF-8") from exc
+    except RecursionError:  # JSON nested thousands deep: read as what it is, a body batcher cannot use
+        raise ValueError("JSON nested too deep") from None
+
+
+def unsendable(batch: Batch) -> str:
+    """Why batch must never be sent ("" when it may): a status outside the API's enum is never sent."""
+    if batch.registration_status in KNOWN_STATUSES:
+        return ""
+    status = _cut(batch.registration_status.encode())
+    return f"not sent: {status!r} is not one of the API's statuses ({', '.join(sorted(KNOWN_STATUSES))})"
+
+
 def is_retryable(status: int) -> bool:
     """Statuses worth sending the same idempotent request again for."""
     return status >= 500 or status in (408, 425)
@@ -111,12 +136,19 @@ def is_retryable(status: int) -> bool:
 
 def interpret(status: int, headers: Mapping[str, str], body: bytes, *, url: str = "") -> Answer:
     """Turn one (status, headers, body) answer to a request for url into a verdict."""
+    if 200 <= status < 300 and is_html(headers, body):  # a sign-in portal, a firewall: not the API, nothing applied
+        return _wrong_base_url(status, f"HTTP {status} with an HTML page", url)
     if status == 207:
         return _interpret_207(body)
-    if 200 <= status < 300:
-        if is_html(headers, body):  # the API answers JSON or nothing: a web server's page is not the API
-            return _wrong_base_url(status, f"HTTP {status} with an HTML page", url)
+    if status in (200, 204):
         return Answer(Verdict.OK, status, body=body)
+    if 200 <= status < 300:
+        # 202 Accepted and the like: the API answers 200 or 207 for a change it made; this says nothing was
+        return Answer(
+            Verdict.FAIL_BATCH,
+            status,
+            f"HTTP {status}: an answer that does not say the change was applied ({UNCONFIRMED_HINT})",
+        )
     if 300 <= status < 400:
         location = _cut(headers.get("Location", "").encode()) or "nowhere (no Location header)"
         return Answer(
@@ -149,6 +181,32 @@ def interpret(status: int, headers: Mapping[str, str], body: bytes, *, url: str 
     return Answer(Verdict.FAIL_BATCH, status, text, error_key=key)
 
 
+def certificate_failure(url: str, detail: str) -> Answer:
+    """The verdict when the TLS certificate of url's server fails verification: stop at once, never retry."""
+    parts = urlsplit(url)
+    where = _cut(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".encode()) or "the server"
+    return Answer(
+        Verdict.STOP_RUN,
+        None,
+        f"the TLS certificate of {where} failed verification ({_cut(detail.encode())})",
+        stop=Stop.CERTIFICATE,
+    )
+
+
+def partial_for(answer: Answer, sent: tuple[str, ...]) -> Answer:
+    """A 207's verdict for the ids sent: one that names only ids not sent does not say what became of them."""
+    if answer.verdict is not Verdict.PARTIAL:
+        return answer
+    named = answer.failed_ids.intersection(sent)
+    if answer.failed_ids and not named:
+        return Answer(
+            Verdict.FAIL_BATCH,
+            answer.http_status,
+            f"HTTP 207 naming as failed only registrations not in the request ({UNCONFIRMED_HINT})",
+        )
+    return replace(answer, failed_ids=frozenset(named))
+
+
 def _wrong_base_url(status: int, text: str, url: str, why: str = ", not the API's JSON") -> Answer:
     """The one decision that the base URL is not the API's: the answer came from something else."""
     where = _cut(url.encode()) or "the request's URL"
@@ -178,6 +236,12 @@ def stop_error(answer: Answer, *, reading: bool = False) -> RunStopped:
             f"the API refused the request ({answer.error}). The token needs the scope campaign_data and the "
             f"user needs the privilege campaign:write; fix that, then {hints.rerun()}."
         )
+    if answer.stop is Stop.CERTIFICATE:
+        return RunStopped(
+            f"{answer.error}: batcher stops rather than send the token to a server it cannot trust. Check "
+            "--base-url and the system's CA certificates (a company proxy's own CA can be given with SSL_CERT_FILE); "
+            f"the rows not sent stay pending, {hints.rerun()} once it is fixed"
+        )
     if answer.stop is Stop.BASE_URL:
         return WrongBaseUrl(f"{answer.error}; the rows not sent stay pending, {hints.rerun()} once it is fixed")
     return RunStopped(answer.error)
@@ -194,8 +258,8 @@ def is_html(headers: Mapping[str, str], body: bytes) -> bool:
 def is_api_error_body(body: bytes) -> bool:
     """The API's error answer: a JSON list (or object) of {error_key, error_message}."""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = parse_json(body)
+    except ValueError:
         return False
     items = data if isinstance(data, list) else [data]
     return bool(items) and all(
@@ -206,12 +270,15 @@ def is_api_error_body(body: bytes) -> bool:
 def _interpret_207(body: bytes) -> Answer:
     # a 207 lists only the failures; every other id in the batch succeeded
     try:
-        data = json.loads(body) if body.strip() else {}
-    except (ValueError, UnicodeDecodeError):
-        return Answer(Verdict.RETRY, 207, "HTTP 207 with a body that is not JSON: " + _cut(body))
+        data = parse_json(body) if body.strip() else {}
+    except ValueError as exc:
+        return Answer(Verdict.RETRY, 207, f"HTTP 207 with a body that is not readable JSON ({exc}): " + _cut(body))
     failed = data.get("failed_registration_ids") if isinstance(data, dict) else None
-    if failed is None:
-        return Answer(Verdict.PARTIAL, 207)
+    if failed is None or failed == []:
+        # "some registrations failed" without saying which: no row of the batch can be counted as changed
+        return Answer(
+            Verdict.FAIL_BATCH, 207, f"HTTP 207 that does not say which registrations failed ({UNCONFIRMED_HINT})"
+        )
     if not isinstance(failed, list) or not all(isinstance(item, str) for item in failed):
         return Answer(Verdict.RETRY, 207, "HTTP 207 whose failed_registration_ids is not a list of strings")
     return Answer(Verdict.PARTIAL, 207, failed_ids=frozenset(item.lower() for item in failed))
@@ -222,8 +289,8 @@ def describe_error_body(body: bytes) -> tuple[str, str]:
     if not body.strip():
         return "", ""
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        data = parse_json(body)
+    except ValueError:
         return _cut(body), ""
     items = data if isinstance(data, list) else [data]
     messages: list[str] = []
@@ -266,7 +333,7 @@ def parse_retry_after(value: str | None) -> float | None:
 def _cut(body: bytes) -> str:
     # redact before cutting, so a cut can never leave part of a secret behind
     text = redaction.redact(body.decode("utf-8", errors="replace"))
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))  # a server's words: no escape sequence reaches a terminal
     if len(text) > MAX_ERROR_BODY_CHARS:
         return text[: MAX_ERROR_BODY_CHARS - 1] + "…"
     return text

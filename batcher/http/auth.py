@@ -10,16 +10,19 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from batcher.errors import AuthError, OutputError, UsageError
+from batcher.http.api import parse_json
 from batcher.http.profiles import DEFAULT_PROFILE, SavedLogin, read_login, save_login
 from batcher.settings import DEFAULT_TOKEN_URL, ENV_TOKEN_URL, check_auth_url
 from batcher.support import hints, redaction
 from batcher.support.files import write_text_atomically
+from batcher.support.text import printable
 
 ENV_ACCESS_TOKEN = "CTCT_ACCESS_TOKEN"
 ENV_REFRESH_TOKEN = "CTCT_REFRESH_TOKEN"
@@ -30,6 +33,7 @@ REDACTED = redaction.REDACTED
 EARLY_REFRESH_S = 300.0  # a known expiry this close: refresh before the next request rather than meet a 401
 DEFAULT_ACCESS_LIFETIME_S = 86_400  # API.md: access tokens last 24 hours (when an answer gives no expires_in)
 TOKEN_KEYS = ("access_token", "refresh_token")
+TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: OAuth tokens (RFC 6749 appendix A) are in it
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,20 @@ class RefreshRequest:
     url: str
     form: dict[str, str]
     headers: dict[str, str]
+
+
+def check_token(token: str, what: str) -> None:
+    """Refuse a token holding a character no token has (a line break, a space, a control character): as a header it
+    would break every request, or add a header of its own.
+
+    Raises:
+        AuthError: the token is refused; it is never repeated.
+    """
+    if token and not TOKEN_CHARACTERS.fullmatch(token):
+        raise AuthError(
+            f"{what} holds characters a token cannot have (a line break, a space or a control character); "
+            f"batcher neither uses nor saves it. Get a new token (or fix the token file), then {hints.rerun()}."
+        )
 
 
 class Credentials:
@@ -83,6 +101,8 @@ class Credentials:
             raise UsageError(f"the access token is empty; set {ENV_ACCESS_TOKEN} to a valid token")
         self._access_token = access_token.strip()
         self._refresh_token = refresh_token.strip()
+        check_token(self._access_token, f"the access token{_from(save_to)}")
+        check_token(self._refresh_token, f"the refresh token{_from(save_to)}")
         self._client_id = client_id.strip()
         self._client_secret = client_secret.strip()
         self._replaces = replaces
@@ -182,8 +202,8 @@ class Credentials:
             AuthError: the endpoint refused (invalid_grant and the like) or answered nonsense.
         """
         try:
-            data = json.loads(body) if body.strip() else {}
-        except (ValueError, UnicodeDecodeError):
+            data = parse_json(body) if body.strip() else {}
+        except ValueError:
             data = {}
         if not isinstance(data, dict):
             data = {}
@@ -197,12 +217,15 @@ class Credentials:
             else:
                 renew = f"Set a new {ENV_REFRESH_TOKEN} (or a new token file)"
             raise AuthError(
-                f"the token endpoint refused to refresh the access token ({self.redact(str(error))}). "
+                f"the token endpoint refused to refresh the access token ({self.redact(printable(str(error))[:200])}). "
                 f"{renew}, then {hints.rerun()}."
             )
         refresh = data.get("refresh_token")
         # known as secrets before anything can echo them, even if saving fails below
         redaction.add(access, refresh if isinstance(refresh, str) else "")
+        check_token(access, f"the access token from the token endpoint {self.token_url}")
+        if isinstance(refresh, str):
+            check_token(refresh, f"the refresh token from the token endpoint {self.token_url}")
         new_refresh = refresh if isinstance(refresh, str) and refresh else self._refresh_token
         rotated = new_refresh != self._refresh_token
         lifetime = data.get("expires_in")
@@ -242,6 +265,10 @@ class Credentials:
             raise AuthError(f"the token endpoint's answer was refused: {exc}; run batcher login again") from exc
         except OutputError as exc:
             raise AuthError(f"{exc}; the refreshed tokens would be lost, so the run stops") from exc
+
+
+def _from(path: Path | None) -> str:
+    return f" in {path}" if path is not None else ""
 
 
 def fingerprint(secret: str) -> str:

@@ -316,6 +316,8 @@ class ApiClient:
                 return api.interpret(response.status, response.headers, content, url=url), True
         except TimeoutError:
             return Answer(Verdict.RETRY, None, f"no answer within {self.settings.timeout_s:g} s"), True
+        except aiohttp.ClientConnectorCertificateError as exc:  # no retry can mend a certificate
+            return api.certificate_failure(url, str(exc.certificate_error)), True
         except aiohttp.ClientConnectorError as exc:  # refused, no route, no such host: nothing reached the API
             text = redaction.redact(str(exc) or type(exc).__name__)
             return Answer(Verdict.RETRY, None, f"connection failed: {text}"), False

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from batcher.errors import AuthError
+from batcher.http import api
 from batcher.http.auth import Credentials
 from batcher.http.pacing import is_testing, sleep_unless_stopped
 from batcher.http.profiles import TOKENS_LOCK_NAME
@@ -112,5 +113,8 @@ class TokenEndpoint:
             return f"an answer larger than {MAX_RESPONSE_BYTES} bytes"
         except TimeoutError:
             return f"no answer within {self.timeout_s:g} s"
+        except aiohttp.ClientConnectorCertificateError as exc:  # no retry can mend a certificate
+            failure = api.certificate_failure(call.url, str(exc.certificate_error))
+            return AuthError(f"the token endpoint: {failure.error}; batcher stops rather than send it a token")
         except aiohttp.ClientError as exc:
             return redaction.redact(str(exc) or type(exc).__name__)

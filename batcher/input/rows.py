@@ -7,6 +7,7 @@ to the row rules (rules.py) and returns a LoadedInput.
 from __future__ import annotations
 
 import dataclasses
+import math
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import numpy.typing as npt
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from batcher.defaults import EMAIL_COLUMN, FIELDS, STATUS_COLUMN
+from batcher.defaults import DEFAULT_MAX_INPUT_MB, EMAIL_COLUMN, FIELDS, STATUS_COLUMN
 from batcher.errors import InputError, UnclearColumns, UsageError
 from batcher.input import rules as row_rules
 from batcher.input.columnar import Columns, Flags, Strings
@@ -50,12 +51,15 @@ class InputOptions:
     # column (every row takes --status; an earlier results file's target_status when --status is not given);
     # STATUS_COLUMN_IF_PRESENT (the library's default, not the command line's): the registration_status column
     status_column: str | None = ""
+    max_input_mb: float = DEFAULT_MAX_INPUT_MB  # a larger file is refused before it is read (--max-input-mb)
 
     def __post_init__(self) -> None:
         if self.delimiter is not None and self.delimiter not in DELIMITERS:
             raise UsageError(f"--delimiter takes a comma, a semicolon or tab (got {self.delimiter!r})")
         if self.encoding is not None:
             check_encoding(self.encoding)
+        if not (math.isfinite(self.max_input_mb) and self.max_input_mb > 0):
+            raise UsageError(f"--max-input-mb must be a number of MiB above 0 (got {self.max_input_mb!r})")
         fields = [field for field, _ in self.columns]
         for field, header in self.columns:
             if field not in FIELDS:
@@ -118,7 +122,13 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
         UsageError: --status is unknown, or an option does not fit this file.
     """
     default = _normalize_default_status(default_status)
-    table = read_table(path, delimiter=options.delimiter, encoding=options.encoding, sheet=options.sheet)
+    table = read_table(
+        path,
+        delimiter=options.delimiter,
+        encoding=options.encoding,
+        sheet=options.sheet,
+        max_input_mb=options.max_input_mb,
+    )
     header, columns_in, row_number, skipped_rows, earlier = _select_rows(path, table, options.only)
     columns = _match_columns(path, header, options.columns)
     held = None

@@ -19,9 +19,10 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.csv as pa_csv  # type: ignore[import-untyped]
 
-from batcher.defaults import DELIMITER_NAMES
+from batcher.defaults import DEFAULT_MAX_INPUT_MB, DELIMITER_NAMES
 from batcher.errors import InputError, NothingToDo, UsageError
 from batcher.input import workbook
+from batcher.input.bounds import check_regular_file, read_bounded
 from batcher.input.columnar import byte_lengths
 from batcher.support import hints
 from batcher.support.csvtext import DELIMITERS, sniff_delimiter
@@ -64,17 +65,26 @@ class Table:
     source: InputFormat
 
 
-def read_table(path: Path, *, delimiter: str | None, encoding: str | None, sheet: str | None) -> Table:
+def read_table(
+    path: Path,
+    *,
+    delimiter: str | None,
+    encoding: str | None,
+    sheet: str | None,
+    max_input_mb: float = DEFAULT_MAX_INPUT_MB,
+) -> Table:
     """Read the file (.xlsx by its suffix, else CSV text); see Table.
 
     Raises:
-        InputError: the file cannot be read or trusted, or is empty.
+        InputError: the file cannot be read or trusted, is empty, is not a regular file, or is larger than
+            max_input_mb MiB.
         UsageError: an option does not fit this kind of file, or the file's sep= line disagrees with delimiter.
     """
     if not path.exists():
         raise InputError(f"{path}: no such file. Check the path, or run 'ls' in that folder.")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a CSV file.")
+    limit = check_regular_file(path, max_input_mb)
     if workbook.is_workbook(path):
         if delimiter is not None or encoding is not None:
             raise UsageError(f"{path}: --delimiter and --encoding apply to CSV files, not to .xlsx workbooks")
@@ -86,7 +96,7 @@ def read_table(path: Path, *, delimiter: str | None, encoding: str | None, sheet
     else:
         if sheet is not None:
             raise UsageError(f"{path}: --sheet applies to .xlsx workbooks; this file is read as CSV text")
-        raw, source = _parse_csv(path, _read_bytes(path), delimiter, encoding)
+        raw, source = _parse_csv(path, read_bounded(path, limit, max_input_mb), delimiter, encoding)
     numbers = raw.column("row_number").to_numpy() if "row_number" in raw.column_names else None
     if numbers is not None:
         raw = raw.drop_columns(["row_number"])
@@ -99,13 +109,6 @@ def read_table(path: Path, *, delimiter: str | None, encoding: str | None, sheet
     if raw.num_rows == 1:
         raise NothingToDo(f"{path}: has a header row but no data rows: nothing to do")
     return Table(header, [column.slice(1) for column in raw.columns], row_number[1:], source)
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}).") from exc
 
 
 def _parse_csv(path: Path, data: bytes, delimiter: str | None, encoding: str | None) -> tuple[pa.Table, InputFormat]:

@@ -30,6 +30,10 @@ class UndoSource:
 
 
 NO_PREVIOUS_STATUS = "no previous status was recorded; cannot undo"
+UNKNOWN_PREVIOUS_STATUS = (
+    "the status read before the run, {status!r}, is not one of the API's statuses; batcher cannot set it back "
+    "(change it by hand if you must)"
+)
 CONFLICTING = "another row names this registration with another previous_status; not undone"
 
 
@@ -134,8 +138,10 @@ class _UndoRows:
         self.refused += 1
 
     def put_back(self, row: int, before: str, after: str, *, forced: bool = False) -> None:
-        if before not in KNOWN_STATUSES:
+        if not before:
             self.invalid[row] = NO_PREVIOUS_STATUS
+        elif before not in KNOWN_STATUSES:  # a status read outside the API's enum: nothing outside it is sent
+            self.invalid[row] = UNKNOWN_PREVIOUS_STATUS.format(status=before)
         elif before == after:
             self.leave(row, f"nothing to undo: it was {after} before the run already")
         else:

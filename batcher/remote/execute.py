@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from batcher.errors import RunStopped
+from batcher.errors import BatcherError, RunStopped, internal_error
 from batcher.http.auth import Credentials
 from batcher.http.client import ApiClient
 from batcher.http.session import Session
@@ -143,6 +143,11 @@ def execute(
     try:
         run = _Run(plan, settings, journal, progress, reads, on_preview, earlier, controls, on_progress)
         interrupted, stopped = asyncio.run(_send(run, session, endpoint, collect, stats))
+    except BatcherError:
+        raise
+    except Exception as exc:  # the last line of defence: a bug still leaves the results of what was done
+        log.exception("unexpected error during the run")
+        stopped = internal_error(exc)
     finally:
         journal.close()
     plan, resolution, settled = progress.plan or plan, progress.resolution, progress.settled

@@ -18,7 +18,7 @@ from batcher.errors import RunStopped
 from batcher.http.api import Verdict
 from batcher.models import Record, TrackRead
 from batcher.remote import records
-from batcher.remote.records import ListFilters, Page, UnexpectedAnswer
+from batcher.remote.records import ListFilters, Page, PageGuard, UnexpectedAnswer
 from batcher.support import hints
 
 if TYPE_CHECKING:
@@ -123,6 +123,7 @@ async def read_track(
     if len(wanted_ids) == 1:
         return await _get_each(get, base_url, event_id, track_id, wanted_ids, found, cost)
     cursor = ""
+    guard = PageGuard()
     while True:
         answer = await _get(
             get, cost, records.list_url(base_url, event_id, track_id), records.list_params(NO_FILTERS, cursor)
@@ -140,6 +141,16 @@ async def read_track(
         left = None if page.total_records is None else page.total_records - cost.records_seen
         if on_page is not None:
             on_page(len(page.records), page.total_records)
+        broken = guard.take(page, cursor) or ("" if page.next_cursor else guard.incomplete)
+        if broken:
+            # the list cannot be trusted to hold every registration: what it did not show is read one by one
+            missing = wanted_ids - found.keys()
+            if not missing:
+                return TrackRead(event_id, track_id, found, cost.requests)
+            if cost.requests + len(missing) > read_bound(len(wanted_ids)):
+                failure = f"{broken}; not read within this track's read bound; {not_read_hint()}"
+                return TrackRead(event_id, track_id, found, cost.requests, failure=failure)
+            return await _get_each(get, base_url, event_id, track_id, missing, found, cost)
         step = next_step(
             missing=len(wanted_ids) - len(found),
             records_left=left,
@@ -171,6 +182,7 @@ async def list_track(
     listed: list[Record] = []
     total: int | None = None
     cursor = ""
+    guard = PageGuard()
     while True:
         answer = await _get(
             get, cost, records.list_url(base_url, event_id, track_id), records.list_params(filters, cursor)
@@ -188,6 +200,10 @@ async def list_track(
         listed.extend(page.records)
         if on_page is not None:
             on_page(len(page.records), page.total_records)
+        broken = guard.take(page, cursor) or ("" if page.next_cursor else guard.incomplete)
+        if broken:  # a listing that cannot be trusted whole is no listing: the caller fails the track
+            failure = f"{broken}; {not_read_hint()}"
+            return TrackListing(event_id, track_id, tuple(listed), total, cost.requests, failure)
         if not page.next_cursor:
             return TrackListing(event_id, track_id, tuple(listed), total, cost.requests)
         cursor = page.next_cursor

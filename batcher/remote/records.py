@@ -5,12 +5,13 @@ An event (for its default track), a page of a track's registrations, and one reg
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from batcher.http.api import parse_json
 from batcher.models import Record
+from batcher.support.text import printable
 
 # the list's registration_status filter takes only these (the spec's enum has "IN_PROGRESS, FAILED" as one value)
 FILTERABLE_STATUSES = frozenset({"PENDING", "REGISTERED", "CANCELED", "EXPIRED"})
@@ -109,9 +110,9 @@ def parse_default_track(body: bytes) -> str:
 
 def _json_object(body: bytes, what: str) -> Mapping[str, object]:
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise UnexpectedAnswer(f"{what} that is not JSON") from None
+        data = parse_json(body)
+    except ValueError:
+        raise UnexpectedAnswer(f"{what} that is not readable JSON") from None
     if not isinstance(data, dict):
         raise UnexpectedAnswer(f"{what} that is not a JSON object")
     return data
@@ -124,7 +125,7 @@ def _record(item: object) -> Record:
     if not isinstance(registration_id, str) or not registration_id:
         raise UnexpectedAnswer("a registration record without registration_id")
     return Record(
-        registration_id=registration_id.lower(),
+        registration_id=printable(registration_id.lower()),
         registration_status=_text(item.get("registration_status")).upper(),
         first_name=_text(item.get("first_name")),
         last_name=_text(item.get("last_name")),
@@ -137,8 +138,62 @@ def _record(item: object) -> Record:
 
 
 def _text(value: object) -> str:
+    """A field as text; a server's control characters (ANSI escapes, BEL, U+202E) come out escaped."""
     if value is None or isinstance(value, dict | list):
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return printable(str(value))
+
+
+ENDLESS = "the API's list of registrations did not end"
+
+
+@dataclass
+class PageGuard:
+    """Watches one listing's pages for a list that never ends or repeats itself (a server's bug, or not the API).
+
+    A listing stops when a cursor comes back, a page brings no registration not seen before, or more records
+    arrived than total_records; a listing that ended holds duplicates, or fewer registrations than its total.
+    """
+
+    cursors: set[str] = field(default_factory=set)
+    ids: set[str] = field(default_factory=set)
+    records: int = 0
+    duplicates: int = 0
+    total: int | None = None  # the largest total_records any page gave
+
+    def take(self, page: Page, cursor: str) -> str:
+        """Count page (asked for with cursor); "" when the listing may go on or ended well, else why to stop."""
+        self.cursors.add(cursor)
+        before = len(self.ids)
+        self.ids.update(record.registration_id for record in page.records)
+        new = len(self.ids) - before
+        self.duplicates += len(page.records) - new
+        self.records += len(page.records)
+        if page.total_records is not None:
+            self.total = max(self.total or 0, page.total_records)
+        if not page.next_cursor:
+            return ""
+        if page.next_cursor in self.cursors:
+            return f"{ENDLESS}: it sent a cursor it had sent before"
+        if new == 0:
+            return f"{ENDLESS}: a page repeated records already seen and brought no new one"
+        if self.total is not None and self.records > self.total:
+            return f"{ENDLESS}: it sent more records than its total_records ({self.total})"
+        return ""
+
+    @property
+    def incomplete(self) -> str:
+        """Why a listing that ended cannot be taken as whole ("" when it can): duplicates, or a short count."""
+        if self.duplicates:
+            return (
+                f"the API's list of registrations repeated records across pages ({self.duplicates} seen again), "
+                f"so it may have skipped others"
+            )
+        if self.total is not None and len(self.ids) < self.total:
+            return (
+                f"the API's list of registrations ended with {len(self.ids)} registrations of the {self.total} "
+                "it announced"
+            )
+        return ""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from batcher.models import Record, TrackRead
 from batcher.remote import records
 from batcher.remote.reads import EVENT_NOT_FOUND, TRACK_NOT_FOUND, DefaultTrack, Getter, ReadAnswer
-from batcher.remote.records import ListFilters, Page, UnexpectedAnswer
+from batcher.remote.records import ListFilters, Page, PageGuard, UnexpectedAnswer
 
 TrackKey = tuple[str, str]
 NOT_READ = "could not read the registrations of track {track} ({reason}); re-run with --resume"
@@ -106,6 +106,7 @@ async def _pages(
     event_id, track_id = key
     seen: list[Record] = []
     requests = 0
+    guard = PageGuard()
     while True:
         requests += 1
         answer = await get(records.list_url(base_url, event_id, track_id), records.list_params(filters, cursor))
@@ -115,6 +116,9 @@ async def _pages(
         page = _page(answer)
         if page is None:
             return _Listing(tuple(seen), requests, NOT_READ.format(track=track_id, reason="an answer it cannot read"))
+        broken = guard.take(page, cursor)
+        if broken:
+            return _Listing(tuple(seen), requests, NOT_READ.format(track=track_id, reason=broken))
         seen.extend(page.records)
         if not page.next_cursor or stop_after_first:
             left = None if page.total_records is None else page.total_records - len(seen)

@@ -99,6 +99,9 @@ class _Sender:
     async def send(self, batch: Batch) -> BatchResult | None:
         """Send one batch until every id has a final answer; None if the run stopped before any did."""
         started = asyncio.get_running_loop().time()
+        refused = api.unsendable(batch)
+        if refused:  # never on the wire: a status outside the API's enum (from a read, for undo) is not sent
+            return BatchResult(batch.number, None, attempts=0, error=refused)
         tally = _Tally()
         await self.deliver(batch, batch.registration_ids, tally)
         if tally.answers == 0:
@@ -125,6 +128,7 @@ class _Sender:
         if answer is None:
             tally.unsent.update(ids)
             return
+        answer = api.partial_for(answer, ids)  # a 207 naming none of these ids does not say what became of them
         if answer.splits(len(ids)):
             tally.split = True
             middle = (len(ids) + 1) // 2
@@ -134,8 +138,7 @@ class _Sender:
         tally.answers += 1
         tally.last = answer
         if answer.verdict is Verdict.PARTIAL:
-            # an id the API lists that was not sent says nothing about this batch's rows
-            tally.failed_207.update(answer.failed_ids.intersection(ids))
+            tally.failed_207.update(answer.failed_ids)
         if answer.verdict.applied:
             tally.applied.append(answer)
         else:

@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,9 +80,12 @@ def now_text() -> str:
 
 
 def fingerprint(path: Path) -> str:
-    """The SHA-256 of a file's bytes ("" when it cannot be read)."""
+    """The SHA-256 of a file's bytes ("" when it cannot be read, or is not a regular file: a FIFO or a device such
+    as /dev/zero would never end; the loader refuses those with its own message)."""
     digest = hashlib.sha256()
     try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return ""
         with path.open("rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)

@@ -70,8 +70,10 @@ def write_results(path: Path, loaded: LoadedInput, rows: RowResults, *, results_
         for start in range(0, loaded.row_count, SLICE_ROWS):
             stop = start + SLICE_ROWS
             columns = [escape_column(column.slice(start, SLICE_ROWS).combine_chunks()) for column in columns_in]
-            columns += [as_text(rows.outcome[start:stop]), as_text(rows.previous_status[start:stop])]
-            columns.append(as_text(rows.target_status[start:stop]))
+            # every column may hold the API's words (a status it read, for one): each is formula-escaped
+            columns += [escape_column(as_text(rows.outcome[start:stop]))]
+            columns += [escape_column(as_text(rows.previous_status[start:stop]))]
+            columns.append(escape_column(as_text(rows.target_status[start:stop])))
             status, attempts, batch = (
                 _blank_zero(values[start:stop], None if keep is None else keep[start:stop]) for values, keep in numbers
             )

@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import json
 import random
+import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 from aiohttp import web
 
@@ -38,6 +39,7 @@ from batcher.models import KNOWN_STATUSES
 from batcher.sandbox import device
 from batcher.sandbox.files import read_registrations
 from batcher.sandbox.reads import error, get_event, get_registration, list_registrations, missing_group
+from batcher.sandbox.serving import running
 from batcher.sandbox.state import (
     REGISTRATION_FIELDS,
     RecordedRequest,
@@ -195,6 +197,9 @@ def _over_rate_limit(state: SandboxState, scenario: Scenario, now: float) -> boo
 
 
 async def _put_registrations(request: web.Request, state: SandboxState, scenario: Scenario) -> web.Response:
+    if scenario.put_answer is not None:  # a scripted answer that is not quite the API's: nothing is applied
+        status, content_type, text = scenario.put_answer
+        return web.Response(status=status, text=text, content_type=content_type)
     payload = request[PAYLOAD]
     event_id = request.match_info["event_id"]
     track_id = request.match_info["track_id"]
@@ -285,30 +290,13 @@ async def _random_fault(request: web.Request, state: SandboxState, scenario: Sce
     return error(status, "server.error", "There was a problem with our internal service.", _retry_after(scenario))
 
 
-@asynccontextmanager
-async def running(app: web.Application, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
-    """Serve app in the running loop; yields its base URL (ending in /v3)."""
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    try:
-        bound_port = port or _bound_port(runner)
-        yield f"http://{host}:{bound_port}/v3"
-    finally:
-        await runner.cleanup()
-
-
-def _bound_port(runner: web.AppRunner) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    raise RuntimeError("the sandbox did not bind a TCP port")
-
-
 @contextmanager
 def serve_in_thread(
-    scenario: Scenario | None = None, registrations: Registrations = (), *, start_timeout_s: float = 30.0
+    scenario: Scenario | None = None,
+    registrations: Registrations = (),
+    *,
+    start_timeout_s: float = 30.0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Iterator[tuple[str, SandboxState]]:
     """Serve a sandbox on a free 127.0.0.1 port from a thread of this process; yields (base URL, its state).
 
@@ -325,7 +313,7 @@ def serve_in_thread(
     async def serve_until_finished() -> None:
         finished.append(asyncio.Event())
         try:
-            async with running(app) as url:
+            async with running(app, ssl_context=ssl_context) as url:
                 box["url"] = url
                 ready.set()
                 await finished[0].wait()

@@ -165,7 +165,7 @@ async def token(request: web.Request, state: SandboxState, scenario: Scenario) -
             {"error": "invalid_grant", "error_description": "The refresh token is invalid or expired."}, status=400
         )
     state.refreshes += 1
-    state.access_token = f"{scenario.token}-{state.refreshes}"
+    state.access_token = scenario.issued_access_token or f"{scenario.token}-{state.refreshes}"
     state.token_uses = 0
     if scenario.rotate_refresh_tokens:
         state.refresh_token = f"{scenario.refresh_token}-{state.refreshes}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from urllib.parse import quote
 
 from aiohttp import web
@@ -104,6 +104,7 @@ class ListQuery:
     sort_by: str = ""
     sort_order: str = "ASC"
     after: int = -1  # the position of the previous page's last record in the track's order
+    nonce: int = 0  # Scenario.list_loop "new": makes each cursor of an endless list a new one
 
     def cursor(self, after: int) -> str:
         data = json.dumps({**asdict(self), "after": after}, separators=(",", ":")).encode()
@@ -223,10 +224,22 @@ async def list_registrations(request: web.Request, state: SandboxState, scenario
         query = _from_cursor(cursor, event_id, track_id) if cursor else _from_parameters(request, event_id, track_id)
     except _BadQuery as bad:
         return error(400, bad.key, str(bad))
-    page, total, more = _page(state, query, _page_size(query, scenario))
-    body: dict[str, object] = {"records": [item.record() for _, item in page], "total_records": total}
+    if scenario.list_body is not None:
+        return web.Response(status=200, text=scenario.list_body, content_type="application/json")
+    size = _page_size(query, scenario)
+    page, total, more = _page(state, query, size)
+    # hostile scenarios: every page holds the first page's records
+    served = (
+        _page(state, replace(query, after=-1), size)[0] if scenario.list_loop or scenario.repeat_first_page else page
+    )
+    body: dict[str, object] = {"records": [item.record() for _, item in served], "total_records": total}
     links: dict[str, object] = {"self": {"href": request.path_qs}}
-    if more:
+    if scenario.list_loop:  # a list that never ends: the first page again and again, always with a next cursor
+        nonce = query.nonce + 1 if scenario.list_loop == "new" else 0
+        next_cursor = replace(query, nonce=nonce).cursor(-1)
+        body["next_cursor"] = next_cursor
+        links["next"] = {"href": f"{request.path}?next={quote(next_cursor)}"}
+    elif more:
         after = page[-1][0] if page else query.after
         next_cursor = query.cursor(after)
         body["next_cursor"] = next_cursor

@@ -74,6 +74,12 @@ class Scenario:
     device_answers: list[str] = field(default_factory=list)
     token_lifetime_s: int = 86_400
     revocation: bool = True  # False: {auth}/revoke answers 404, as a server without one would
+    # Hostile answers, for the tests of what a server that is not quite the API does to batcher:
+    list_loop: str = ""  # "same": every list page is the first, with the same next_cursor; "new": a new cursor each
+    repeat_first_page: bool = False  # every list page holds the first page's records; the cursor still advances
+    list_body: str | None = None  # the raw body of every list answer (HTTP 200, application/json)
+    put_answer: tuple[int, str, str] | None = None  # (status, content type, body) of every PUT; nothing is applied
+    issued_access_token: str | None = None  # the token endpoint issues this access token (characters unchecked)
 
 
 class Registration(NamedTuple):

@@ -6,7 +6,7 @@ import contextlib
 import fcntl
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -14,6 +14,36 @@ from typing import IO
 from batcher.errors import OutputError, UsageError
 
 PRIVATE_MODE = 0o600
+
+
+class SameFile(UsageError):
+    """Two paths of one command name the same file: writing one would destroy the other (nothing is written)."""
+
+
+def is_same_file(one: Path, other: Path) -> bool:
+    """True when the two paths name one file: the same path, through a symbolic link, or a hard link."""
+    if one.resolve() == other.resolve():
+        return True
+    try:
+        return os.path.samefile(one, other)
+    except OSError:  # one of them does not exist yet: then only the resolved paths could tell
+        return False
+
+
+def check_distinct(named: Sequence[tuple[str, Path | None]]) -> None:
+    """Refuse, before anything is read or sent, two paths (given as (option, path)) that are the same file.
+
+    Raises:
+        SameFile: two of them are the same file.
+    """
+    present = [(name, path) for name, path in named if path is not None]
+    for index, (name, path) in enumerate(present):
+        for other_name, other in present[index + 1 :]:
+            if is_same_file(path, other):
+                raise SameFile(
+                    f"{name} {str(path)!r} and {other_name} {str(other)!r} are the same file: writing one would "
+                    "destroy the other. Give each its own path; nothing was read or sent."
+                )
 
 
 def why_unwritable(path: Path, *, example: str = "run.results.csv") -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from batcher.errors import UsageError
 from batcher.support import redaction
+from batcher.support.text import printable, printable_lines
 
 LOGGER_NAME = "batcher"
 NOTICE = 25  # progress lines: shown by default, hidden by -q
@@ -46,12 +47,13 @@ class RedactingFilter(logging.Filter):
         redaction.add(*secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redaction.redact(record.getMessage())
+        # a server's words may hold escape sequences: none reaches a terminal or a log file raw
+        record.msg = printable_lines(redaction.redact(record.getMessage()))
         record.args = None
         for name in FIELDS:
             value = getattr(record, name, None)
             if isinstance(value, str):
-                setattr(record, name, redaction.redact(value))
+                setattr(record, name, printable(redaction.redact(value)))
         return True
 
 

@@ -7,6 +7,7 @@ Tokens from the environment, a token file or a refresh, the client secret, and t
 from __future__ import annotations
 
 import base64
+import re
 import threading
 
 REDACTED = "***"
@@ -30,6 +31,16 @@ def add_client(client_id: str, client_secret: str) -> None:
     if client_secret:
         pair = f"{client_id}:{client_secret}".encode()
         add(client_secret, base64.b64encode(pair).decode())
+
+
+_URL_PASSWORD = re.compile(r"://[^/@\s:]*:([^/@\s]+)@")
+
+
+def add_url_passwords(*texts: str) -> None:
+    """Remember the password of every user:password@ URL in texts (command-line words, environment values)."""
+    for text in texts:
+        if "@" in text:
+            add(*_URL_PASSWORD.findall(text))
 
 
 def redact(text: str) -> str:

@@ -68,7 +68,7 @@ HTML_200 = f"HTTP 200 with an HTML page from {URL}, not the API's JSON: the base
 # is not checked; "" means the answer carries none.
 VERDICTS = [
     (200, {}, b"", Verdict.OK, None, ""),
-    (201, {}, b"", Verdict.OK, None, ""),
+    (201, {}, b"", Verdict.FAIL_BATCH, None, None),  # issue 18.3: a 2xx other than 200/204/207 does not say it applied
     (204, {}, b"", Verdict.OK, None, ""),
     (200, {}, b'{"registration_status": "CANCELED"}', Verdict.OK, None, ""),
     (200, HTML, WELCOME, Verdict.STOP_RUN, Stop.BASE_URL, HTML_200),
@@ -78,9 +78,9 @@ VERDICTS = [
     (307, {"Location": "/v3/events/x"}, b"", Verdict.FAIL_BATCH, None, None),
     (308, ELSEWHERE, b"", Verdict.FAIL_BATCH, None, None),
     (207, {}, b'{"failed_registration_ids": ["A"]}', Verdict.PARTIAL, None, ""),
-    (207, {}, b"{}", Verdict.PARTIAL, None, ""),
-    (207, {}, b"", Verdict.PARTIAL, None, ""),
-    (207, {}, b"<html>", Verdict.RETRY, None, "HTTP 207 with a body that is not JSON: <html>"),
+    (207, {}, b"{}", Verdict.FAIL_BATCH, None, None),  # issue 18.3: a 207 not saying which failed proves nothing
+    (207, {}, b"", Verdict.FAIL_BATCH, None, None),
+    (207, {}, b"<html>", Verdict.STOP_RUN, Stop.BASE_URL, None),  # an HTML page is not the API's answer
     (207, {}, b'{"failed_registration_ids": "A"}', Verdict.RETRY, None, None),
     (400, {}, ERRORS, Verdict.BISECT, None, "HTTP 400: bad thing"),
     (400, {}, b"", Verdict.BISECT, None, "HTTP 400"),
