@@ -16,15 +16,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from batcher.errors import RunStopped
 from batcher.http.api import Verdict
-from batcher.models import Record, TrackRead
+from batcher.models import EVENT_NOT_FOUND, TRACK_NOT_FOUND, Record, TrackRead
 from batcher.remote import records
 from batcher.remote.records import ListFilters, Page, PageGuard, UnexpectedAnswer
 
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
 
-EVENT_NOT_FOUND = "event not found"
-TRACK_NOT_FOUND = "track not found in this event"
 NO_FILTERS = ListFilters()
 NOT_READ_HINT = "re-run with --resume, or add --no-snapshot to send without reading"
 PageCallback = Callable[[int, int | None], None]  # (records on this page, total_records)
