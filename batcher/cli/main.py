@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from batcher.cli import config
-from batcher.cli.parser import build_parser, option_table, summary_path
+from batcher.cli.option_parser import OptionParser
+from batcher.cli.parser import REFUSED, build_parser, option_table, summary_path
 from batcher.cli.parser_login import LOGIN_OPTIONS
 from batcher.defaults import PROG
 from batcher.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, BatcherError, UsageError, internal_error
@@ -39,7 +40,7 @@ from batcher.flows.render import (
 from batcher.flows.render_reads import extracted_lines
 from batcher.flows.run import RunHooks, check_distinct_outputs, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
-from batcher.support import redaction
+from batcher.support import hints, redaction
 from batcher.support.files import SameFile
 from batcher.support.logs import get_logger
 from batcher.support.text import printable_lines
@@ -77,6 +78,12 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
             refused = UsageError("the command line was refused; see the usage message above")
             write_error_summary(summary_path(words), refused, None)
         return code
+    chosen = parser.commands()[args.command]
+    with hints.accepting(flag for flag in chosen.long_flags() if flag not in REFUSED.get(args.command, ())):
+        return _command(parser, args, words, env)
+
+
+def _command(parser: OptionParser, args: argparse.Namespace, words: Sequence[str], env: Mapping[str, str]) -> int:
     try:
         if args.command == "sandbox":
             return _sandbox(args)

@@ -67,6 +67,10 @@ class OptionParser(argparse.ArgumentParser):
             return {}
         return dict(cast("Mapping[str, OptionParser]", self.subcommands.choices))
 
+    def long_flags(self) -> list[str]:
+        """Every long flag this parser accepts (--help, and the --no- forms, too)."""
+        return [flag for each in self.defined for flag in each.action.option_strings if flag.startswith("--")]
+
     def given(self, args: argparse.Namespace) -> list[tuple[str, str | None]]:
         """The long options args holds, as (flag, value written back as text), in the order given; a switch's value
         is None (its --no- form names False). With argument_default SUPPRESS, args holds only the options given."""

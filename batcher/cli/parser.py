@@ -11,13 +11,16 @@ from batcher.cli.config import OptionSpec, option_specs
 from batcher.cli.option_parser import OptionParser
 from batcher.cli.parser_login import add_login_commands
 from batcher.cli.parser_reads import READ_OPTIONS, add_read_commands
-from batcher.cli.parser_run import SWITCH, add_input_options, add_pace_options, add_send_options
+from batcher.cli.parser_run import SWITCH, UNDO_RESULTS, add_input_options, add_pace_options, add_send_options
 from batcher.cli.parser_sandbox import add_sandbox_command
 from batcher.cli.parser_ui import add_ui_command
 from batcher.defaults import PROG
 from batcher.flows.options import RUN_DEFAULTS
 
-__all__ = ["READ_OPTIONS", "SWITCH", "build_parser", "option_table"]
+__all__ = ["READ_OPTIONS", "REFUSED", "SWITCH", "build_parser", "option_table"]
+
+# options a command parses with the options it shares with run, then refuses (flows/options.py): never in a hint
+REFUSED: dict[str, tuple[str, ...]] = {"undo": ("--no-snapshot",)}
 
 EXAMPLES = """\
 examples:
@@ -82,11 +85,10 @@ def build_parser() -> OptionParser:
         "input",
         type=Path,
         metavar="RESULTS|RUN_ID",
-        help="the results file of the run to undo, or its run ID (batcher runs); its own results: "
-        "RESULTS with .undo.csv in place of .csv, unless --results",
+        help="the results file of the run to undo, or its run ID (batcher runs)",
     )
     add_pace_options(undo)
-    add_send_options(undo)
+    add_send_options(undo, results_default=UNDO_RESULTS)
     undo.add_argument(
         "--force",
         action="store_true",

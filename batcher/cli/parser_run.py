@@ -16,6 +16,9 @@ from batcher.support.logs import LOG_FORMATS
 
 SWITCH = argparse.BooleanOptionalAction  # every switch has its --no- form, so a config's true can be undone
 
+RUN_RESULTS = "the input path with .results.csv in place of its suffix"
+UNDO_RESULTS = "the undone run's results path with .undo.csv in place of .csv"
+
 
 def _default(dest: str) -> str:
     value = RUN_DEFAULTS[dest]
@@ -86,12 +89,13 @@ def add_pace_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_send_options(parser: argparse.ArgumentParser) -> None:
+def add_send_options(parser: argparse.ArgumentParser, *, results_default: str = RUN_RESULTS) -> None:
+    """The options of a command that sends; results_default: where its results go without --results."""
     parser.add_argument(
         "--results",
         type=Path,
         metavar="PATH",
-        help="results CSV (default: the input path with .results.csv in place of its suffix)",
+        help=f"results CSV (default: {results_default})",
     )
     parser.add_argument(
         "--results-format",

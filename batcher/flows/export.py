@@ -20,7 +20,7 @@ from batcher.flows.session import run_reads
 from batcher.http.session import SessionStats
 from batcher.input.rules import TRACK_PATTERN, UUID_PATTERN
 from batcher.models import EVENT_NOT_FOUND, KNOWN_STATUSES, Record, status_words
-from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, list_track, read_default_track
+from batcher.remote.reads import Getter, PageCallback, list_track, not_read_hint, read_default_track
 from batcher.remote.records import FILTERABLE_STATUSES, ListFilters
 from batcher.results.export_file import (
     EXPORT_COLUMNS,
@@ -243,7 +243,7 @@ def _group_error(event_id: str, track_id: str, failure: str, *, group_missing: b
             f"track {track_id} was not found in event {event_id}; leave out --track to read the event's default track"
         )
     where = f"event {event_id} track {track_id}" if track_id else f"event {event_id}"
-    reason = failure.removesuffix(f"; {NOT_READ_HINT}")
+    reason = failure.removesuffix(f"; {not_read_hint()}")
     return RunStopped(f"{where}: {reason}; nothing was written, run the same export again later")
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from batcher.defaults import PROG
 from batcher.errors import EXIT_OK, BatcherError, WrongBaseUrl
 from batcher.models import Outcome
+from batcher.support import hints
 
 if TYPE_CHECKING:
     from batcher.flows.login import LoginResult
@@ -107,7 +108,7 @@ def plan_lines(plan: Plan, settings: Settings, quota: QuotaView | None, *, reads
         lines.append(
             f"reads first: about {plural(guess.reads, 'read request')} (list pages of {guess.page_size} records)"
             + at_most
-            + ("; --no-snapshot sends without reading" if reads else "")
+            + (hints.offer("--no-snapshot", "; --no-snapshot sends without reading") if reads else "")
         )
     seconds = guess.seconds(settings.pacing_interval_s)
     lines.append(

@@ -24,7 +24,7 @@ from batcher.http.session import Session, SessionStats
 from batcher.input.columnar import Strings
 from batcher.input.earlier import RESULT_COLUMNS, VERIFY_COLUMNS
 from batcher.models import Outcome, TrackRead
-from batcher.remote.reads import NOT_READ_HINT, Getter, PageCallback, read_track
+from batcher.remote.reads import Getter, PageCallback, not_read_hint, read_track
 from batcher.results import history
 from batcher.results.export_file import check_out_path, csv_text, write_csv_text
 from batcher.results.format import output_format
@@ -158,7 +158,7 @@ async def verify_results(
     verified = np.where(to_check(results), UNKNOWN, "").astype(object)  # until read
     for read, rows in zip(reads, tracks.values(), strict=True):
         if read.failure and not read.group_missing:
-            reason = read.failure.removesuffix(f"; {NOT_READ_HINT}")
+            reason = read.failure.removesuffix(f"; {not_read_hint()}")
             raise RunStopped(
                 f"event {read.event_id} track {read.track_id}: {reason}; nothing was written, run batcher verify "
                 "again later"

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 from batcher.errors import AuthError, QuotaError, RunStopped, WrongBaseUrl
 from batcher.models import KNOWN_STATUSES, Batch, QueryFlags
-from batcher.support import redaction
+from batcher.support import hints, redaction
 from batcher.support.text import printable
 
 MAX_ERROR_BODY_CHARS = 200
@@ -225,26 +225,27 @@ def stop_error(answer: Answer, *, reading: bool = False) -> RunStopped:
     if answer.stop is Stop.QUOTA:
         return QuotaError(
             f"the API key's daily request quota is used up ({answer.error}). It resets at 00:00 UTC; "
-            "re-run with --resume after that."
+            f"{hints.rerun()} after that."
         )
     if answer.stop is Stop.PERMISSION and reading:
         return AuthError(
-            f"the API refused to read ({answer.error}). Reads need the privilege campaign:read; fix that, or "
-            "re-run with --no-snapshot to send without reading."
+            f"the API refused to read ({answer.error}). Reads need the privilege campaign:read; fix that"
+            + hints.offer("--no-snapshot", ", or re-run with --no-snapshot to send without reading")
+            + "."
         )
     if answer.stop is Stop.PERMISSION:
         return AuthError(
             f"the API refused the request ({answer.error}). The token needs the scope campaign_data and the "
-            "user needs the privilege campaign:write; fix that, then re-run with --resume."
+            f"user needs the privilege campaign:write; fix that, then {hints.rerun()}."
         )
     if answer.stop is Stop.CERTIFICATE:
         return RunStopped(
             f"{answer.error}: batcher stops rather than send the token to a server it cannot trust. Check "
             "--base-url and the system's CA certificates (a company proxy's own CA can be given with SSL_CERT_FILE); "
-            "the rows not sent stay pending, re-run with --resume once it is fixed"
+            f"the rows not sent stay pending, {hints.rerun()} once it is fixed"
         )
     if answer.stop is Stop.BASE_URL:
-        return WrongBaseUrl(f"{answer.error}; the rows not sent stay pending, re-run with --resume once it is fixed")
+        return WrongBaseUrl(f"{answer.error}; the rows not sent stay pending, {hints.rerun()} once it is fixed")
     return RunStopped(answer.error)
 
 

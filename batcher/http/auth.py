@@ -20,7 +20,7 @@ from batcher.errors import AuthError, OutputError, UsageError
 from batcher.http.api import parse_json
 from batcher.http.profiles import DEFAULT_PROFILE, SavedLogin, read_login, save_login
 from batcher.settings import DEFAULT_TOKEN_URL, ENV_TOKEN_URL, check_auth_url
-from batcher.support import redaction
+from batcher.support import hints, redaction
 from batcher.support.files import write_text_atomically
 from batcher.support.text import printable
 
@@ -55,7 +55,7 @@ def check_token(token: str, what: str) -> None:
     if token and not TOKEN_CHARACTERS.fullmatch(token):
         raise AuthError(
             f"{what} holds characters a token cannot have (a line break, a space or a control character); "
-            "batcher neither uses nor saves it. Get a new token (or fix the token file), then re-run with --resume."
+            f"batcher neither uses nor saves it. Get a new token (or fix the token file), then {hints.rerun()}."
         )
 
 
@@ -218,7 +218,7 @@ class Credentials:
                 renew = f"Set a new {ENV_REFRESH_TOKEN} (or a new token file)"
             raise AuthError(
                 f"the token endpoint refused to refresh the access token ({self.redact(printable(str(error))[:200])}). "
-                f"{renew}, then re-run with --resume."
+                f"{renew}, then {hints.rerun()}."
             )
         refresh = data.get("refresh_token")
         # known as secrets before anything can echo them, even if saving fails below

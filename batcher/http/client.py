@@ -27,7 +27,7 @@ from batcher.http.token import TokenEndpoint
 from batcher.http.transport import MAX_RESPONSE_BYTES, USER_AGENT, BodyTooLarge, read_body
 from batcher.models import WireStats
 from batcher.settings import PACING_MARGIN, Settings
-from batcher.support import redaction
+from batcher.support import hints, redaction
 from batcher.support.logs import get_logger
 
 MAX_REFRESHES_PER_CALL = 3
@@ -239,7 +239,7 @@ class ApiClient:
                     f"the API kept answering 429 (too many requests): {self.throttles_in_a_row} in a row, "
                     f"{self.pace.waited_s:.0f} s of waiting, more than --max-throttle-wait "
                     f"{self.settings.max_throttle_wait_s:g} allows. Another program may be using the same API key; "
-                    "re-run with --resume later, or with a lower --rate."
+                    f"{hints.rerun()} later, or with a lower --rate."
                 )
             )
 
@@ -255,7 +255,8 @@ class ApiClient:
             self.halt(
                 QuotaError(
                     f"batcher has counted {self.quota.daily_quota} requests today (UTC) for this API key, the "
-                    "--daily-quota; the API's daily count resets at 00:00 UTC. Re-run with --resume after that."
+                    f"--daily-quota; the API's daily count resets at 00:00 UTC. "
+                    f"{hints.rerun().capitalize()} after that."
                 )
             )
         return allowed
@@ -329,7 +330,7 @@ def _unreachable(base_url: str, attempts: int, answer: Answer) -> RunStopped:
     return RunStopped(
         f"the API at {redaction.redact(base_url)} cannot be reached: {attempts} attempts, none connected "
         f"({answer.error}). Nothing more is sent and the rest stays pending; check the network or --base-url, "
-        "then re-run with --resume."
+        f"then {hints.rerun()}."
     )
 
 
@@ -339,20 +340,20 @@ def _rejected_token(answer: Answer, *, refreshed: bool, credentials: Credentials
         return AuthError(
             f"the API rejected the access token from the environment ({answer.error}); CTCT_ACCESS_TOKEN (or "
             "CTCT_REFRESH_TOKEN) is set, so the profile's saved login is not used. Run 'unset CTCT_ACCESS_TOKEN "
-            "CTCT_REFRESH_TOKEN' to use the login, then re-run with --resume."
+            f"CTCT_REFRESH_TOKEN' to use the login, then {hints.rerun()}."
         )
     if relogin:
         return AuthError(
             f"the API rejected the access token of the login ({answer.error}). Log in again ({relogin}), "
-            "then re-run with --resume."
+            f"then {hints.rerun()}."
         )
     if refreshed:
         return AuthError(
             f"the API rejected the access token even after a refresh ({answer.error}). Check that the token "
-            "belongs to this account and API key, then re-run with --resume."
+            f"belongs to this account and API key, then {hints.rerun()}."
         )
     return AuthError(
         f"the API rejected the access token ({answer.error}). Get a new access token and set CTCT_ACCESS_TOKEN, "
         "or set CTCT_REFRESH_TOKEN and CTCT_CLIENT_ID (or use --token-file) so batcher can refresh it; "
-        "then re-run with --resume."
+        f"then {hints.rerun()}."
     )

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from batcher.errors import OutputError, UsageError
+from batcher.support import hints
 from batcher.support.files import exclusive_lock, write_text_atomically
 
 DEFAULT_DAILY_QUOTA = 10_000
@@ -110,4 +111,4 @@ class QuotaLedger:
         try:
             write_text_atomically(self.path, json.dumps({"day": day, "requests": used}), what="the daily request count")
         except OutputError as exc:
-            raise OutputError(f"{exc}; free space or choose another --state-dir, then re-run with --resume") from exc
+            raise OutputError(f"{exc}; free space or choose another --state-dir, then {hints.rerun()}") from exc

@@ -16,7 +16,7 @@ from batcher.http.auth import Credentials
 from batcher.http.pacing import is_testing, sleep_unless_stopped
 from batcher.http.profiles import TOKENS_LOCK_NAME
 from batcher.http.transport import MAX_RESPONSE_BYTES, BodyTooLarge, read_body
-from batcher.support import redaction
+from batcher.support import hints, redaction
 from batcher.support.files import release_lock, try_lock
 from batcher.support.logs import get_logger
 
@@ -56,8 +56,7 @@ class TokenEndpoint:
                     return outcome
                 last = outcome
             return AuthError(
-                f"the token endpoint {self.credentials.token_url} did not answer ({last}); "
-                "try again later with --resume"
+                f"the token endpoint {self.credentials.token_url} did not answer ({last}); {hints.rerun()} later"
             )
 
     @asynccontextmanager

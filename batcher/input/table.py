@@ -24,6 +24,7 @@ from batcher.errors import InputError, NothingToDo, UsageError
 from batcher.input import workbook
 from batcher.input.bounds import check_regular_file, read_bounded
 from batcher.input.columnar import byte_lengths
+from batcher.support import hints
 from batcher.support.csvtext import DELIMITERS, sniff_delimiter
 
 MAX_FIELD_CHARS = workbook.MAX_CELL_CHARS  # 1 MiB: no registrations export holds a cell anywhere near this
@@ -33,6 +34,7 @@ SNIFF_CHARS = 1 << 16  # the header, which the separator is read from, lies in t
 UTF8_BOM = b"\xef\xbb\xbf"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 ZIP_MAGIC = b"PK\x03\x04"
+SAVE_AS_UTF8 = "Save it from your spreadsheet as 'CSV UTF-8'."  # the hint of a command without --encoding
 # PyArrow's reader uses threads only for files this large: small inputs never start its thread pool
 THREADS_FROM_BYTES = 1 << 24
 _SCAN_BYTES = 1 << 24  # a file is scanned for lone carriage returns this much at a time
@@ -312,17 +314,24 @@ def _reencoded(path: Path, text: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise InputError(f"{path}: holds characters that are not text ({exc.reason}); check --encoding.") from exc
+        raise InputError(
+            f"{path}: holds characters that are not text ({exc.reason})"
+            + hints.offer("--encoding", "; check --encoding.", "; s" + SAVE_AS_UTF8[1:])
+        ) from exc
 
 
 def _undecodable(path: Path, data: bytes, codec: str) -> InputError:
     """Where the bytes stop being valid in codec, said as a line number, with what to try next."""
     label = "UTF-8" if codec == "utf-8" else codec
     advice = (
-        "Find the file's encoding and pass it with --encoding."
+        hints.offer("--encoding", "Find the file's encoding and pass it with --encoding.", SAVE_AS_UTF8)
         if codecs.lookup(codec).name == "cp1252"
-        else "If it comes from Excel on Windows, run again with --encoding cp1252; "
-        "or save it from your spreadsheet as 'CSV UTF-8'."
+        else hints.offer(
+            "--encoding",
+            "If it comes from Excel on Windows, run again with --encoding cp1252; or save "
+            "it from your spreadsheet as 'CSV UTF-8'.",
+            SAVE_AS_UTF8,
+        )
     )
     try:
         data.decode(codec)
@@ -334,7 +343,9 @@ def _undecodable(path: Path, data: bytes, codec: str) -> InputError:
 
 def _binary_error(path: Path, data: bytes, *, line: int) -> InputError:
     if data.startswith(UTF16_BOMS):
-        hint = "It looks like UTF-16 text (Excel's 'Unicode Text'): run again with --encoding utf-16."
+        hint = "It looks like UTF-16 text (Excel's 'Unicode Text'): " + hints.offer(
+            "--encoding", "run again with --encoding utf-16.", "s" + SAVE_AS_UTF8[1:]
+        )
     elif data.startswith(ZIP_MAGIC):
         hint = "It is a zip archive; an Excel workbook must keep its .xlsx suffix."
     else:

@@ -19,12 +19,19 @@ from batcher.http.api import Verdict
 from batcher.models import EVENT_NOT_FOUND, TRACK_NOT_FOUND, Record, TrackRead
 from batcher.remote import records
 from batcher.remote.records import ListFilters, Page, PageGuard, UnexpectedAnswer
+from batcher.support import hints
 
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
 
 NO_FILTERS = ListFilters()
-NOT_READ_HINT = "re-run with --resume, or add --no-snapshot to send without reading"
+
+
+def not_read_hint() -> str:
+    """What to do about a track that could not be read, in the options of the command being run."""
+    return hints.rerun() + hints.offer("--no-snapshot", ", or add --no-snapshot to send without reading")
+
+
 PageCallback = Callable[[int, int | None], None]  # (records on this page, total_records)
 
 
@@ -139,7 +146,7 @@ async def read_track(
             if not missing:
                 return TrackRead(event_id, track_id, found, cost.requests)
             if cost.requests + len(missing) > read_bound(len(wanted_ids)):
-                failure = f"{broken}; not read within this track's read bound; {NOT_READ_HINT}"
+                failure = f"{broken}; not read within this track's read bound; {not_read_hint()}"
                 return TrackRead(event_id, track_id, found, cost.requests, failure=failure)
             return await _get_each(get, base_url, event_id, track_id, missing, found, cost)
         step = next_step(
@@ -193,7 +200,7 @@ async def list_track(
             on_page(len(page.records), page.total_records)
         broken = guard.take(page, cursor) or ("" if page.next_cursor else guard.incomplete)
         if broken:  # a listing that cannot be trusted whole is no listing: the caller fails the track
-            failure = f"{broken}; {NOT_READ_HINT}"
+            failure = f"{broken}; {not_read_hint()}"
             return TrackListing(event_id, track_id, tuple(listed), total, cost.requests, failure)
         if not page.next_cursor:
             return TrackListing(event_id, track_id, tuple(listed), total, cost.requests)
@@ -309,8 +316,8 @@ def _page(answer: ReadAnswer) -> Page | None:
 
 def _read_failed(answer: ReadAnswer) -> str:
     reason = answer.error or f"HTTP {answer.http_status}"
-    return f"could not read the current status ({reason}); {NOT_READ_HINT}"
+    return f"could not read the current status ({reason}); {not_read_hint()}"
 
 
 def _unreadable(what: str) -> str:
-    return f"the API answered {what} batcher cannot read; {NOT_READ_HINT}"
+    return f"the API answered {what} batcher cannot read; {not_read_hint()}"

@@ -143,7 +143,7 @@ def walk(
     # each answer takes 1 s, so the send lasts long enough to be watched even on a loaded machine (at 0.2 s the
     # page once went from the preview to Done before the test saw its progress bar)
     running = start_sandbox(sandbox.Scenario(token=TOKEN, rate_limit_per_s=None, latency_s=(1.0, 1.0)), registrations)
-    values = {**RUN_DEFAULTS, "base_url": running.url, "allow_insecure": True, "rate": 1000.0}
+    values = {**RUN_DEFAULTS, "base_url": running.url, "allow_insecure": True, "rate": 4.0}
     values["state_dir"] = str(tmp_path / "state")
     setup = PageSetup(values, {"CTCT_ACCESS_TOKEN": TOKEN}, tmp_path / "state" / "ui", "the test sandbox")
     downloads = tmp_path / "downloads"
