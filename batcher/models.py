@@ -25,6 +25,11 @@ def status_words(text: str) -> list[str]:
     return [canonical_status(word) for word in text.split(",") if word.strip()]
 
 
+# the reasons of rows whose event or track the API does not know: a retry cannot fix them, the input must change
+EVENT_NOT_FOUND = "event not found"
+TRACK_NOT_FOUND = "track not found in this event"
+
+
 class Outcome(StrEnum):
     """What happened to one input row; the value is the word written to the results CSV."""
 

@@ -19,8 +19,8 @@ from batcher.flows.options import ReadOptions
 from batcher.flows.session import run_reads
 from batcher.http.session import SessionStats
 from batcher.input.rules import TRACK_PATTERN, UUID_PATTERN
-from batcher.models import KNOWN_STATUSES, Record, status_words
-from batcher.remote.reads import EVENT_NOT_FOUND, Getter, PageCallback, list_track, not_read_hint, read_default_track
+from batcher.models import EVENT_NOT_FOUND, KNOWN_STATUSES, Record, status_words
+from batcher.remote.reads import Getter, PageCallback, list_track, not_read_hint, read_default_track
 from batcher.remote.records import FILTERABLE_STATUSES, ListFilters
 from batcher.results.export_file import (
     EXPORT_COLUMNS,

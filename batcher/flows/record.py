@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
+from batcher.errors import UsageError
 from batcher.flows.options import ReadOptions, RunOptions
 from batcher.http.profiles import DEFAULT_PROFILE
 from batcher.http.session import state_folder
@@ -106,11 +108,26 @@ def choose(options: RunOptions, environ: Mapping[str, str], state_dir: Path, *, 
     if not options.snapshot:
         notices.append("--no-snapshot: nothing is checked against the API before the PUTs; every row is sent")
     if last is not None and options.results.exists() and not options.dry_run:
-        notices.append(
-            f"{options.results} held the results of run {last.run_id}; they are replaced here and kept in the run "
-            f"history ('batcher runs'; 'batcher undo {last.run_id}' still puts that run back)"
-        )
+        notices.append(replaced_notice(options.results, last))
     return Chosen(wanted, None, NO_EARLIER_ATTEMPTS, tuple(notices))
+
+
+def replaced_notice(results: Path, last: RunRecord) -> str:
+    """The note that a run replaces the results file an earlier run wrote (kept in the history)."""
+    if is_rehearsal(last):
+        return (
+            f"{results} held the results of run {last.run_id}, a rehearsal (--sandbox) that changed nothing at the "
+            "API; they are replaced here and kept in the run history ('batcher runs')"
+        )
+    return (
+        f"{results} held the results of run {last.run_id}; they are replaced here and kept in the run history "
+        f"('batcher runs'; 'batcher undo {last.run_id}' still puts that run back)"
+    )
+
+
+def is_rehearsal(run: RunRecord) -> bool:
+    """A run against the in-process sandbox of --sandbox: nothing at any API was read or changed."""
+    return run.api == history.SANDBOX_API
 
 
 def start(chosen: Chosen, state_dir: Path) -> RunRecord:
@@ -150,12 +167,21 @@ class UndoTarget:
 
 def undo_target(options: RunOptions, state_dir: Path) -> tuple[RunOptions, UndoTarget]:
     """undo RUN_ID or undo RESULTS: the options with the results file as input (and, for a run ID, the undo's
-    results beside the run's own results unless --results), and the run to put back.
+    results beside the run's own results unless --results), and the run to put back. A verification file
+    (X.results.verify.csv) stands for the run it checked.
 
     Raises:
-        UsageError: a run ID the history does not hold.
+        UsageError: a run ID the history does not hold, a verification file of no run of it, or a rehearsal's run
+            (--sandbox) to undo against an API.
     """
     run, named = run_named(options.input, state_dir)
+    if run is None and options.input.name.endswith(history.VERIFY_SUFFIX):  # X.results.verify.csv: the run checked
+        run, named = checked_run(options.input, state_dir), True
+    if run is not None and is_rehearsal(run) and not options.sandbox:
+        raise UsageError(
+            f"run {run.run_id} ({Path(run.results).name}) was a rehearsal (--sandbox): it changed nothing at the "
+            "API, so there is nothing to undo there; nothing was sent"
+        )
     if run is None or not named:
         return options, UndoTarget(options.input, run)
     out = options.results if options.results_given else beside(run, ".undo.csv")
@@ -171,6 +197,28 @@ def run_named(given: Path, state_dir: Path) -> tuple[RunRecord | None, bool]:
     if not given.exists() and history.looks_like_run_id(given.name):
         return history.find(state_dir, given.name), True
     return history.latest_on(state_dir, given), False
+
+
+def checked_run(verification: Path, state_dir: Path) -> RunRecord:
+    """The run a verification file beside its results checked: the latest run on those results made before it.
+
+    Raises:
+        UsageError: no run of the history wrote results beside it.
+    """
+    where = verification.resolve()
+    try:
+        made = datetime.fromtimestamp(verification.stat().st_mtime, UTC).isoformat(timespec="milliseconds")
+    except OSError:
+        made = "9"  # later than any start
+    runs = [run for run in history.list_runs(state_dir) if beside(run, history.VERIFY_SUFFIX) == where]
+    before = [run for run in runs if run.started.removesuffix("Z") <= made.removesuffix("+00:00")]
+    if before or runs:
+        return (before or runs)[-1]
+    results = verification.name.removesuffix(history.VERIFY_SUFFIX)
+    raise UsageError(
+        f"{verification} is a verification file and no run of the history wrote the results it checked; give the "
+        f"results file instead ({results}.csv or {results}.xlsx), or a run ID ('batcher runs' lists them)"
+    )
 
 
 def beside(run: RunRecord, suffix: str) -> Path:

@@ -284,15 +284,25 @@ def _summary_lines(result: RunResult) -> list[str]:
         lines.append(f"{PROG}: {skipped(plan.loaded.skipped_rows)}; they are not in the results")
     if summary.stopped is not None:
         lines.append(f"{PROG}: error: {summary.stopped}")
+    from batcher.results.report import failures_to_fix  # noqa: PLC0415 - pyarrow: only after a run
+
+    retryable, to_fix = failures_to_fix(summary.rows)
     if result.resume_command:
-        pending, failed = summary.counts[Outcome.PENDING], summary.counts[Outcome.FAILED]
+        pending = summary.counts[Outcome.PENDING]
         what = [
             text
-            for count, text in ((pending, "send the rows not yet sent"), (failed, "retry the failed rows"))
+            for count, text in ((pending, "send the rows not yet sent"), (retryable, "retry the failed rows"))
             if count
         ]
         fix_first = "fix --base-url (it is not the API's), then " if isinstance(summary.stopped, WrongBaseUrl) else ""
         lines.append(f"{PROG}: {fix_first}to {' and '.join(what)}: {result.resume_command}")
+    if to_fix:
+        fixable = summary.counts[Outcome.FAILED] - retryable
+        lines.append(
+            f"{PROG}: {plural(fixable, 'failed row')} a retry cannot fix ({'; '.join(to_fix[:3])}): fix them in the "
+            f"input, then run them again ('{PROG} report {summary.results_path} --only failed --out FILE' "
+            "writes them)"
+        )
     return lines
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from batcher.defaults import PROG
 from batcher.flows.render import MAX_TRACK_LINES, plural
+from batcher.results.history import SANDBOX_API
 
 if TYPE_CHECKING:
     from batcher.flows.export import ExportResult
@@ -76,7 +77,7 @@ def runs_lines(runs: Sequence[RunRecord]) -> list[str]:
     lines = [f"{'run':22}  {'started':24}  {'command':7}  {'exit':>4}  {'state':8}  counts / input / API"]
     for run in runs:
         counts = ", ".join(f"{count} {word}" for word, count in run.counts.items() if count) or "-"
-        state = "finished" if run.finished else "running" if not run.ended else "open"
+        state = _state_word(run)
         code = "" if run.exit_code is None else str(run.exit_code)
         what = f"undo of {run.undoes}" if run.undoes else Path(run.input).name
         lines.append(
@@ -85,9 +86,20 @@ def runs_lines(runs: Sequence[RunRecord]) -> list[str]:
     return lines
 
 
+def _state_word(run: RunRecord) -> str:
+    """finished, open (--resume continues it), running (or killed), or rehearsal (--sandbox: nothing to undo)."""
+    if not run.ended:
+        return "running"
+    if run.api == SANDBOX_API:
+        return "rehearsal"
+    return "finished" if run.finished else "open"
+
+
 def run_lines_of(run: RunRecord) -> list[str]:
     """`batcher runs RUN_ID`: one run of the history, field by field (stdout)."""
     state = "finished" if run.finished else "running, or killed" if not run.ended else "not finished (--resume)"
+    if run.api == SANDBOX_API and run.ended:
+        state = "rehearsal (--sandbox): nothing at the API was read or changed; nothing to undo"
     counts = ", ".join(f"{count} {word}" for word, count in run.counts.items() if count) or "-"
     files = [run.journal, run.results_copy, run.verify_copy]
     return [

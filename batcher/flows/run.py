@@ -162,7 +162,7 @@ def _run_planned(
     code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
     unfinished = _unfinished(summary) or bool(plan.held_back) or summary.stopped is not None or summary.interrupted
     line = options.command_line or CommandLine("undo" if options.undo else "run", options.input)
-    retry = resume_command(line, options.results) if _unfinished(summary) else ""
+    retry = resume_command(line, options.results) if _worth_resuming(summary) else ""
     verification = None
     if options.verify and summary.stopped is None and not summary.interrupted:
         verification, verify_code = _verify(options, environ, session, notices)
@@ -356,6 +356,13 @@ def exit_code(plan: Plan, summary: RunSummary | None, *, allow_invalid: bool) ->
 
 def _unfinished(summary: RunSummary) -> bool:
     return bool(summary.counts[Outcome.PENDING] or summary.counts[Outcome.FAILED])
+
+
+def _worth_resuming(summary: RunSummary) -> bool:
+    """Rows left to send, or failed rows a retry may fix (not one whose event is unknown, say)."""
+    from batcher.results.report import failures_to_fix  # noqa: PLC0415
+
+    return bool(summary.counts[Outcome.PENDING] or failures_to_fix(summary.rows)[0])
 
 
 def resume_command(line: CommandLine, results_path: Path) -> str:

@@ -58,7 +58,7 @@ class VerifyOptions:
 
 def default_verify_path(results: Path) -> Path:
     """Beside the results: X.results.csv -> X.results.verify.csv."""
-    return results.with_name(results.stem + ".verify.csv")
+    return results.with_name(results.stem + history.VERIFY_SUFFIX)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,5 +283,5 @@ def verify_target(options: VerifyOptions, state_dir: Path) -> tuple[VerifyOption
     run, named = run_named(options.results, state_dir)
     if run is None or not named:
         return options, run
-    out = options.out if options.out is not None else beside(run, ".verify.csv")
+    out = options.out if options.out is not None else beside(run, history.VERIFY_SUFFIX)
     return replace(options, results=run.results_copy, out=out), run

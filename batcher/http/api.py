@@ -160,6 +160,8 @@ def interpret(status: int, headers: Mapping[str, str], body: bytes, *, url: str 
     if is_html(headers, body):
         text = f"HTTP {status} from a proxy (an HTML page, not the API)"
     else:
+        # a plain server's page often starts with its status ("404: Not Found"): said once
+        errors = errors.removeprefix(f"{status}:").removeprefix(f"{status} ").strip()
         text = f"HTTP {status}" + (f": {errors}" if errors else "")
     if status == 429:
         wait_s = parse_retry_after(headers.get("Retry-After"))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from batcher.errors import RunStopped
 from batcher.http.api import Verdict
-from batcher.models import Record, TrackRead
+from batcher.models import EVENT_NOT_FOUND, TRACK_NOT_FOUND, Record, TrackRead
 from batcher.remote import records
 from batcher.remote.records import ListFilters, Page, PageGuard, UnexpectedAnswer
 from batcher.support import hints
@@ -24,8 +24,6 @@ from batcher.support import hints
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
 
-EVENT_NOT_FOUND = "event not found"
-TRACK_NOT_FOUND = "track not found in this event"
 NO_FILTERS = ListFilters()
 
 

@@ -14,9 +14,9 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from batcher.models import Record, TrackRead
+from batcher.models import EVENT_NOT_FOUND, TRACK_NOT_FOUND, Record, TrackRead
 from batcher.remote import records
-from batcher.remote.reads import EVENT_NOT_FOUND, TRACK_NOT_FOUND, DefaultTrack, Getter, ReadAnswer
+from batcher.remote.reads import DefaultTrack, Getter, ReadAnswer
 from batcher.remote.records import ListFilters, Page, PageGuard, UnexpectedAnswer
 
 TrackKey = tuple[str, str]

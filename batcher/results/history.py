@@ -31,6 +31,7 @@ RECORD_FILE = "run.json"
 JOURNAL_FILE = "journal"
 RESULTS_FILE = "results.csv"
 VERIFY_FILE = "verify.csv"
+VERIFY_SUFFIX = ".verify.csv"  # verify's file beside the results it checks: X.results.csv -> X.results.verify.csv
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4}$")
 SANDBOX_API = "sandbox (in-process, --sandbox)"
 

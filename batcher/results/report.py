@@ -15,12 +15,20 @@ import pyarrow as pa  # type: ignore[import-untyped]
 
 from batcher.input.columnar import Strings, fullmatch
 from batcher.input.rules import TRACK_PATTERN, UUID_PATTERN
-from batcher.models import Outcome
-from batcher.results.format import as_text, escape_formulas
+from batcher.models import EVENT_NOT_FOUND, TRACK_NOT_FOUND, Outcome
+from batcher.results.format import RowResults, as_text, escape_formulas
 from batcher.results.reader import ResultsFile, read_results_file
 from batcher.results.writer import write_csv
 
-__all__ = ["Report", "ResultsFile", "TrackLine", "build_report", "extract_rows", "read_results_file"]
+__all__ = [
+    "Report",
+    "ResultsFile",
+    "TrackLine",
+    "build_report",
+    "extract_rows",
+    "failures_to_fix",
+    "read_results_file",
+]
 
 ID_PATTERNS = {"event_id": UUID_PATTERN, "track_id": TRACK_PATTERN, "registration_id": UUID_PATTERN}
 TOP_REASONS = 5
@@ -75,6 +83,25 @@ def build_report(event_id: Strings, track_id: Strings, outcome: Strings, error: 
     unsuccessful = frame[~done & (frame["r"] != "")]
     reasons = unsuccessful["r"].value_counts().head(TOP_REASONS)
     return Report(counts, tracks, tuple((str(reason), int(rows)) for reason, rows in reasons.items()))
+
+
+# 4xx answers that a later try may not get: the token's (401) and the server's moment (408, 425, 429)
+RETRYABLE_CLIENT_ERRORS = (401, 408, 425, 429)
+
+
+def failures_to_fix(rows: RowResults) -> tuple[int, tuple[str, ...]]:
+    """(the failed rows a retry may fix, the reasons of those it cannot, commonest first). A retry cannot fix a row
+    whose event or track the API does not know, nor one whose request the API refused as such (a 4xx answer):
+    the input must change first."""
+    failed = rows.outcome.astype(str) == Outcome.FAILED.value
+    status = rows.http_status
+    refused = (status >= 400) & (status < 500) & ~np.isin(status, RETRYABLE_CLIENT_ERRORS)
+    errors = rows.error.astype(str)
+    unknown = np.char.startswith(errors, EVENT_NOT_FOUND) | np.char.startswith(errors, TRACK_NOT_FOUND)
+    fix = failed & (refused | unknown)
+    reasons, counts = np.unique(errors[fix], return_counts=True)
+    commonest = [str(reason) for _, reason in sorted(zip((-counts).tolist(), reasons.tolist(), strict=True))]
+    return int((failed & ~fix).sum()), tuple(commonest)
 
 
 def report_results_file(results: ResultsFile) -> Report:

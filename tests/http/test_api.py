@@ -87,7 +87,7 @@ VERDICTS = [
     (401, {}, b'{"error_key": "unauthorized", "error_message": "nope"}', Verdict.REFRESH, None, "HTTP 401: nope"),
     (403, {}, ERRORS, Verdict.STOP_RUN, Stop.PERMISSION, "HTTP 403: bad thing"),
     (404, {}, ERRORS, Verdict.FAIL_GROUP, None, "HTTP 404: bad thing"),
-    (404, {}, b"404: Not Found", Verdict.STOP_RUN, Stop.BASE_URL, f"HTTP 404: 404: Not Found {WRONG_BASE_URL}"),
+    (404, {}, b"404: Not Found", Verdict.STOP_RUN, Stop.BASE_URL, f"HTTP 404: Not Found {WRONG_BASE_URL}"),
     (404, {"Content-Type": "text/html"}, b"<html>Not Found</html>", Verdict.STOP_RUN, Stop.BASE_URL, None),
     (404, {}, b"", Verdict.STOP_RUN, Stop.BASE_URL, f"HTTP 404 {WRONG_BASE_URL}"),
     (409, {}, ERRORS, Verdict.FAIL_BATCH, None, "HTTP 409: bad thing"),
