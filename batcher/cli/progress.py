@@ -10,6 +10,7 @@ from typing import Never
 from tqdm import tqdm
 
 from batcher.support.logs import NOTICE, get_logger
+from batcher.support.words import number, plural
 
 
 class Progress:
@@ -71,7 +72,7 @@ class Progress:
 
     def phase(self) -> str:
         if not self.done:
-            return f"reading: {self.reads:,} pages"
+            return f"reading: {plural(self.reads, 'page')}"
         return f"{self.done:,} of {self.total:,} registrations"
 
     def seconds_left(self, now: float) -> float | None:
@@ -85,10 +86,11 @@ class Progress:
     def log_line(self, now: float) -> None:
         left = self.seconds_left(now)
         eta = "unknown" if left is None else f"{left:.0f} s" if left < 120 else f"{left / 60:.1f} min"
-        reading = f" ({self.reads:,} list pages read)" if self.reads else ""
+        reading = f" ({plural(self.reads, 'list page')} read)" if self.reads else ""
         get_logger().log(
             NOTICE,
-            f"progress: {self.done:,} of {self.total:,} registrations, {self.requests:,} requests{reading}, "
+            f"progress: {number(self.done)} of {plural(self.total, 'registration')}, {plural(self.requests, 'request')}"
+            f"{reading}, "
             f"about {eta} left",
             extra={"done": self.done, "total": self.total, "requests": self.requests, "reads": self.reads},
         )

@@ -15,6 +15,7 @@ from batcher.defaults import PROG
 from batcher.errors import EXIT_OK, BatcherError, WrongBaseUrl
 from batcher.models import Outcome
 from batcher.support import hints
+from batcher.support.words import plural
 
 if TYPE_CHECKING:
     from batcher.flows.login import LoginResult
@@ -28,11 +29,6 @@ if TYPE_CHECKING:
 MAX_INVALID_SHOWN = 10
 MIN_REQUESTS_FOR_RATE = 20
 MAX_TRACK_LINES = 20
-
-
-def plural(count: int, word: str, many: str = "") -> str:
-    """'1 request', '2 requests'."""
-    return f"{count} {word if count == 1 else many or word + 's'}"
 
 
 def _earlier_lines(plan: Plan, prefix: str) -> list[str]:

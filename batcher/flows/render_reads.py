@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from batcher.defaults import PROG
-from batcher.flows.render import MAX_TRACK_LINES, plural
+from batcher.flows.render import MAX_TRACK_LINES
 from batcher.results.history import SANDBOX_API
+from batcher.support.words import plural
 
 if TYPE_CHECKING:
     from batcher.flows.export import ExportResult
@@ -134,6 +135,6 @@ def export_lines(result: ExportResult) -> list[str]:
     )
     events = result.options.events
     if out is not None and len(events) > 1 and out.name == f"{events[0]}.export.csv":
-        lines.append(f"{PROG}: note: the file is named after the first of the {len(events)} events")
+        lines.append(f"{PROG}: note: the file is named after the first of the {plural(len(events), 'event')}")
     lines.append(_session_line(result.session))
     return lines

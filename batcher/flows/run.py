@@ -33,6 +33,7 @@ from batcher.flows.summary import QuotaView, RunResult, UnwritableSummary, with_
 from batcher.models import Outcome
 from batcher.support.files import SameFile, check_distinct, why_unwritable
 from batcher.support.logs import get_logger
+from batcher.support.words import plural
 
 if TYPE_CHECKING:
     from batcher.flows.record import Chosen, UndoTarget
@@ -333,7 +334,7 @@ def check_max_changes(options: RunOptions, changes: int, *, read: bool) -> None:
         return
     shown = "the reads show this run" if read else "this run"
     raise TooManyChanges(
-        f"{options.input}: {shown} would change {changes} registrations, more than --max-changes "
+        f"{options.input}: {shown} would change {plural(changes, 'registration')}, more than --max-changes "
         f"{options.max_changes}; nothing was sent. Check the input; if it is right, raise --max-changes."
     )
 

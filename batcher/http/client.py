@@ -29,6 +29,7 @@ from batcher.models import WireStats
 from batcher.settings import PACING_MARGIN, Settings
 from batcher.support import hints, redaction
 from batcher.support.logs import get_logger
+from batcher.support.words import plural
 
 MAX_REFRESHES_PER_CALL = 3
 # the waits before a resend (full jitter), and after a 429 without a usable Retry-After; pacing.set_testing turns
@@ -185,7 +186,7 @@ class ApiClient:
                 self.halt(_unreachable(self.settings.base_url, attempts, answer))
                 return Reply(None, attempts)
             if attempts > self.settings.max_retries:
-                error = f"gave up after {attempts} attempts: {answer.error}"
+                error = f"gave up after {plural(attempts, 'attempt')}: {answer.error}"
                 return Reply(Answer(Verdict.FAIL_BATCH, answer.http_status, error), attempts)
             delay_s = self.backoff_s(attempts, answer.wait_s)
             fields = {**(log_fields or {}), "attempts": attempts}
@@ -254,7 +255,8 @@ class ApiClient:
         if not allowed:
             self.halt(
                 QuotaError(
-                    f"batcher has counted {self.quota.daily_quota} requests today (UTC) for this API key, the "
+                    f"batcher has counted {plural(self.quota.daily_quota, 'request')} today (UTC) for this API key, "
+                    "the "
                     f"--daily-quota; the API's daily count resets at 00:00 UTC. "
                     f"{hints.rerun().capitalize()} after that."
                 )
@@ -328,7 +330,7 @@ class ApiClient:
 
 def _unreachable(base_url: str, attempts: int, answer: Answer) -> RunStopped:
     return RunStopped(
-        f"the API at {redaction.redact(base_url)} cannot be reached: {attempts} attempts, none connected "
+        f"the API at {redaction.redact(base_url)} cannot be reached: {plural(attempts, 'attempt')}, none connected "
         f"({answer.error}). Nothing more is sent and the rest stays pending; check the network or --base-url, "
         f"then {hints.rerun()}."
     )

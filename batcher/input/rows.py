@@ -27,6 +27,7 @@ from batcher.input.meaning import lost_characters, printable, refuse_look_alikes
 from batcher.input.table import InputFormat, Table, check_encoding, read_table
 from batcher.models import KNOWN_STATUSES, Outcome, RowGroup, canonical_status
 from batcher.support.csvtext import DELIMITERS, normalize_header
+from batcher.support.words import plural
 
 STATUS_COLUMN_IF_PRESENT = ""
 STATUS_LOOKALIKES = frozenset({"status", "newstatus", "targetstatus"})
@@ -166,7 +167,9 @@ def load_input(path: Path, *, default_status: str | None, options: InputOptions 
 
     notes: list[str] = []
     if checked.aliased:
-        notes.append(f'{checked.aliased} row(s) spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling')
+        notes.append(
+            f'{plural(checked.aliased, "row")} spelled the status "Cancelled"; sent as CANCELED, the API\'s spelling'
+        )
     if checked.needs_resolution is not None:
         notes.append(_people_note(checked))
     if EMAIL_COLUMN in columns:
@@ -323,8 +326,10 @@ def _people_note(checked: row_rules.CheckedRows) -> str:
             per_track.setdefault((str(checked.event_id[row]), str(checked.track_id[row])), set()).add(str(emails[row]))
     bound = len(events) + sum(1 + len(found) if len(found) > 1 else 1 for found in per_track.values())
     return (
-        f"{len(rows)} row(s) name people by email or have no track_id: run first reads the default track of "
-        f"{len(events)} event(s) and looks the emails up in each track once (at most {bound} read requests)"
+        f"{plural(len(rows), 'row')} naming people by email or without a track_id: run first reads the default "
+        "track of "
+        f"{plural(len(events), 'event')} and looks the emails up in each track once "
+        f"(at most {plural(bound, 'read request')})"
     )
 
 

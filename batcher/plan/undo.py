@@ -17,6 +17,7 @@ from batcher.plan.planning import Plan, cut_plan
 from batcher.results.journal import Change, Registration
 from batcher.results.reader import read_results_file
 from batcher.settings import Settings
+from batcher.support.words import plural
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,14 +169,14 @@ def _undo_notices(source: UndoSource, decided: _UndoRows, named: int, path: Path
     if decided.refused:
         where = f"run {source.run_id}'s journal" if source.run_id else "the run history"
         notices.append(
-            f"{decided.refused} rows of {path} are changes {where} does not know: not undone "
+            f"{plural(decided.refused, 'row')} of {path} are changes {where} does not know: not undone "
             f"(--force puts them back from the file's previous_status)"
         )
     if decided.forced:
-        notices.append(f"--force: {decided.forced} rows the journal does not know are put back from the file")
+        notices.append(f"--force: {plural(decided.forced, 'row')} the journal does not know are put back from the file")
     if source.changes is not None and len(source.changes) > named:
         notices.append(
-            f"{len(source.changes) - named} changes of run {source.run_id} are in no row of {path}; "
+            f"{plural(len(source.changes) - named, 'change')} of run {source.run_id} are in no row of {path}; "
             f"'batcher undo {source.run_id}' puts back every one"
         )
     return notices

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from batcher.http.api import parse_json
 from batcher.models import Record
 from batcher.support.text import printable
+from batcher.support.words import number, plural
 
 # the list's registration_status filter takes only these (the spec's enum has "IN_PROGRESS, FAILED" as one value)
 FILTERABLE_STATUSES = frozenset({"PENDING", "REGISTERED", "CANCELED", "EXPIRED"})
@@ -193,7 +194,7 @@ class PageGuard:
             )
         if self.total is not None and len(self.ids) < self.total:
             return (
-                f"the API's list of registrations ended with {len(self.ids)} registrations of the {self.total} "
-                "it announced"
+                f"the API's list of registrations ended with {plural(len(self.ids), 'registration')} of the "
+                f"{number(self.total)} it announced"
             )
         return ""

@@ -27,6 +27,7 @@ from batcher.plan.planning import Plan
 from batcher.remote.reads import DefaultTrack, Getter, getter, read_default_track
 from batcher.remote.resolve_reads import TrackEmails, TrackKey, read_emails, resolution_bound
 from batcher.results.format import RowResults
+from batcher.support.words import plural
 
 if TYPE_CHECKING:
     from batcher.http.client import ApiClient
@@ -78,7 +79,7 @@ def no_match(event_id: str, track_id: str) -> str:
 
 
 def shared(count: int, track_id: str) -> str:
-    return f"{count} registrations in track {track_id} share this email; give registration_id"
+    return f"{plural(count, 'registration')} in track {track_id} share this email; give registration_id"
 
 
 async def resolve(get: Getter, base_url: str, loaded: LoadedInput, waiting: Flags | None = None) -> Resolution:
@@ -152,7 +153,10 @@ def _match(track: TrackEmails, email: str, given: str) -> str | tuple[str, str]:
                 Outcome.INVALID.value,
                 f"the email belongs to registration {holders[0]}, not to this registration_id",
             )
-        return Outcome.INVALID.value, f"registration_id is not one of the {len(holders)} registrations with this email"
+        return (
+            Outcome.INVALID.value,
+            f"registration_id is not one of the {plural(len(holders), 'registration')} with this email",
+        )
     if len(holders) > 1:
         return Outcome.FAILED.value, shared(len(holders), track.track_id)
     return holders[0]

@@ -376,7 +376,7 @@ def test_upper_case_ids_with_spaces_are_sent_in_canonical_form_and_kept_as_writt
         reg_id(1).upper(),
         "Cancelled",
     )
-    assert 'batcher: note: 1 row(s) spelled the status "Cancelled"; sent as CANCELED' in capsys.readouterr().err
+    assert 'batcher: note: 1 row spelled the status "Cancelled"; sent as CANCELED' in capsys.readouterr().err
 
 
 def test_a_cp1252_semicolon_export_runs_with_encoding_cp1252(

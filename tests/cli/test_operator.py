@@ -222,7 +222,7 @@ def test_without_a_terminal_progress_is_logged_as_lines(
     assert run_cli([*args, "--progress-every", "0"], {}) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
     assert len(lines) == 5  # the read of the track's one page, then each PUT
-    assert "progress: 4 of 4 registrations, 5 requests (1 list pages read)" in lines[-1]
+    assert "progress: 4 of 4 registrations, 5 requests (1 list page read)" in lines[-1]
 
 
 def test_json_logs_are_json_lines_with_batch_fields(

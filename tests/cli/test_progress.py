@@ -23,7 +23,7 @@ def test_read_pages_make_progress_lines_with_the_time_left_from_the_likely_figur
     with Progress(3001, bar=False, line_every_s=0, likely_requests=92, interval_s=INTERVAL) as progress:
         progress.advance(0, 1)  # a list page: no registration settled yet
     (line,) = [record.getMessage() for record in caplog.records]
-    assert line == "progress: 0 of 3,001 registrations, 1 requests (1 list pages read), about 23 s left"
+    assert line == "progress: 0 of 3,001 registrations, 1 request (1 list page read), about 23 s left"
 
 
 def test_a_run_that_reads_logs_progress_before_its_first_put(
@@ -33,5 +33,5 @@ def test_a_run_that_reads_logs_progress_before_its_first_put(
     words = ["run", str(path), "--status", "CANCELED", "--sandbox", "--rate", "1000", "--progress-every", "0"]
     assert cli.main([*words, "--results", str(tmp_path / "r.csv")], environ={}) == 0
     lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
-    assert "progress: 0 of 120 registrations, 1 requests (1 list pages read)" in lines[0]  # before: nothing
+    assert "progress: 0 of 120 registrations, 1 request (1 list page read)" in lines[0]  # before: nothing
     assert "progress: 120 of 120 registrations, 5 requests (3 list pages read)" in lines[-1]

@@ -81,8 +81,8 @@ def test_1234_registrations_are_paged_50_at_a_time_within_the_bound(
     assert reads[0].path == f"/v3/events/{EVENT}"
     assert all("registration_status" not in read.query for read in reads[1:])
     err = capsys.readouterr().err
-    assert f"exported 1234 registrations to {out}" in err
-    assert f"{1 + pages} requests; daily quota: {10_000 - 1 - pages} requests left today" in err
+    assert f"exported 1,234 registrations to {out}" in err
+    assert f"{1 + pages} requests; daily quota: {10_000 - 1 - pages:,} requests left today" in err
     assert "(default track)" in err and "309 REGISTERED" in err
 
 

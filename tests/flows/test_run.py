@@ -30,7 +30,7 @@ def options(max_changes: int | None) -> RunOptions:
         (10, 10, True, ""),
         (10, 11, False, "in.csv: this run would change 11 registrations, more than --max-changes 10; nothing was sent"),
         (9, 10, True, "in.csv: the reads show this run would change 10 registrations, more than --max-changes 9; "),
-        (0, 1, False, "would change 1 registrations, more than --max-changes 0"),
+        (0, 1, False, "would change 1 registration, more than --max-changes 0"),
     ],
 )
 def test_max_changes_refuses_only_more_changes_than_allowed(

@@ -44,7 +44,7 @@ def test_todays_quota_is_judged_on_the_likely_figure_with_the_bound_named(tmp_pa
     guess = estimate(groups, puts(groups), None, batch_size=100, reads=True)
     assert guess.likely == 4000 + 2000  # the run needs about 6,000; the plan said 14 h and "does NOT cover it"
     line = quota_line(guess, QuotaView(10_000, 10_000, tmp_path))
-    assert "about 6000 requests needed (at most 202,004)" in line
+    assert "about 6,000 requests needed (at most 202,004)" in line
     assert line.endswith("covers it, unless the tracks hold far more registrations than this file names")
     short = quota_line(guess, QuotaView(10_000, 5_000, tmp_path))
     assert short.endswith("does NOT cover it: the run would stop part-way")
