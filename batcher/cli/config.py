@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import tomllib
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from batcher.cli.option_parser import OptionParser
@@ -51,6 +52,17 @@ class Resolved:
 
     values: dict[str, object]
     sources: dict[str, str]  # dest -> "flag", "env NAME", "config FILE" or "default"
+    keys: dict[str, str] = field(default_factory=dict)  # dest -> the key the config file sets it with
+
+    def origin(self, dest: str) -> str:
+        """Where a value that is not a flag's came from, in the words of an error: the config file and its key, or
+        the environment variable; "" for a flag or a default."""
+        source = self.sources.get(dest, "")
+        if source.startswith("config ") and dest in self.keys:
+            return f"{source.removeprefix('config ')}: {self.keys[dest]}"
+        if source.startswith("env "):
+            return f"environment variable {source.removeprefix('env ').split()[0]}"
+        return ""
 
 
 def option_specs(parser: OptionParser) -> dict[str, OptionSpec]:
@@ -88,8 +100,9 @@ def resolve(
     """
     values = dict(defaults)
     sources = dict.fromkeys(defaults, "default")
+    keys: dict[str, str] = {}
     if config_path is not None:
-        for dest, value in read_config(config_path, specs, also_known=also_known).items():
+        for dest, value in read_config(config_path, specs, also_known=also_known, keys=keys).items():
             values[dest] = value
             sources[dest] = f"config {config_path}"
     for dest, spec in specs.items():
@@ -105,11 +118,17 @@ def resolve(
         if dest in specs:
             values[dest] = value
             sources[dest] = "flag"
-    return Resolved(values, sources)
+    return Resolved(values, sources, keys)
 
 
-def read_config(path: Path, specs: Mapping[str, OptionSpec], *, also_known: Collection[str] = ()) -> dict[str, object]:
-    """The options a TOML config file sets, converted like their flags.
+def read_config(
+    path: Path,
+    specs: Mapping[str, OptionSpec],
+    *,
+    also_known: Collection[str] = (),
+    keys: dict[str, str] | None = None,
+) -> dict[str, object]:
+    """The options a TOML config file sets, converted like their flags; keys, when given, gets each one's key.
 
     Raises:
         UsageError: the file cannot be read, is not TOML, or names an unknown option.
@@ -132,6 +151,8 @@ def read_config(path: Path, specs: Mapping[str, OptionSpec], *, also_known: Coll
             known = ", ".join(sorted(name.replace("_", "-") for name in specs))
             raise UsageError(f"{path}: unknown option {key!r}; a config file may set: {known}")
         where = f"{path}: {key}"
+        if keys is not None:
+            keys[dest] = key
         if spec.is_switch:
             if not isinstance(value, bool):
                 raise UsageError(f"{where} must be true or false (got {value!r})")
@@ -174,14 +195,36 @@ def _from_text(spec: OptionSpec, text: str, where: str) -> object:
         raise UsageError(f"{where}: {exc or 'not a valid value'} (got {text!r}, as for {spec.flag})") from None
 
 
-def describe(resolved: Resolved, environ: Mapping[str, str], secret_names: tuple[str, ...]) -> list[str]:
-    """Lines `name = value  # source` for --print-config; secrets show only whether they are set."""
+FLAG = re.compile(r"--[a-z][a-z0-9-]*")
+
+
+def with_origin(exc: UsageError, resolved: Resolved, specs: Mapping[str, OptionSpec]) -> UsageError:
+    """A value refused after resolving (out of range, say), named by where it came from when that is not a flag:
+    the config file and key, or the environment variable. The option is the first flag the message names."""
+    found = FLAG.search(str(exc))
+    by_flag = {spec.flag: dest for dest, spec in specs.items()}
+    origin = resolved.origin(by_flag[found.group()]) if found and found.group() in by_flag else ""
+    return UsageError(f"{exc} (set by {origin})") if origin else exc
+
+
+def describe(
+    resolved: Resolved,
+    environ: Mapping[str, str],
+    secret_names: tuple[str, ...],
+    unset: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Lines `name = value  # source` for --print-config; secrets show only whether they are set. unset: what an
+    option left unset means, where "(not set)" would not say (a query flag the API decides)."""
     lines = []
     for dest in sorted(resolved.values):
         value = resolved.values[dest]
         if isinstance(value, str):
             value = without_credentials(value)  # a password in a URL is never shown (the URL is refused anyway)
-        shown = "(not set)" if value is None else repr(str(value) if isinstance(value, Path) else value)
+        shown = (
+            (unset or {}).get(dest, "(not set)")
+            if value is None
+            else repr(str(value) if isinstance(value, Path) else value)
+        )
         lines.append(f"{dest.replace('_', '-')} = {shown}  # {resolved.sources[dest]}")
     for name in secret_names:
         state = "set (hidden)" if environ.get(name) else "not set"
@@ -201,4 +244,4 @@ def tokens_by_precedence(resolved: Resolved, environ: Mapping[str, str]) -> Reso
         return resolved
     values = {**resolved.values, "token_file": None}
     sources = {**resolved.sources, "token_file": f"env {in_env[0]} wins over the {source}"}
-    return Resolved(values, sources)
+    return Resolved(values, sources, resolved.keys)

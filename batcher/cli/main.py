@@ -16,7 +16,7 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -40,6 +40,7 @@ from batcher.flows.render import (
 from batcher.flows.render_reads import extracted_lines
 from batcher.flows.run import RunHooks, check_distinct_outputs, run_flow
 from batcher.flows.summary import QuotaView, write_error_summary
+from batcher.models import QueryFlags
 from batcher.support import hints, redaction
 from batcher.support.files import SameFile
 from batcher.support.logs import get_logger
@@ -125,7 +126,8 @@ def say(line: str, out: TextIO | None = None) -> None:
 def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str], as_given: Sequence[Given]) -> int:
     """run, plan or undo: words as typed (for the log), as_given the options they give (for the resume command)."""
     specs, defaults = option_table()
-    given = {name: value for name, value in vars(args).items() if name in specs}
+    # a query flag's default None is in args though not given: "not given" is None, which a flag never gives
+    given = {name: value for name, value in vars(args).items() if name in specs and value is not None}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     summary: object = given.get("summary_json")
     try:  # --summary-json is written on every exit, a refusal of the options too
@@ -133,12 +135,16 @@ def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str],
             config.resolve(given, specs, defaults, env, config_path, also_known=LOGIN_OPTIONS), env
         )
         summary = resolved.values["summary_json"]
+        values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
+        try:  # checked before --print-config too: it shows only values a run would take
+            options = run_options(values, command=args.command, input_path=args.input, as_given=as_given)
+        except UsageError as exc:
+            raise config.with_origin(exc, resolved, specs) from None
         if getattr(args, "print_config", False):
-            for line in [*config.describe(resolved, env, CREDENTIAL_ENV), _credentials_line(resolved, env)]:
+            unset = dict.fromkeys((flag.name for flag in fields(QueryFlags)), "(not sent: the API's default)")
+            for line in [*config.describe(resolved, env, CREDENTIAL_ENV, unset), _credentials_line(resolved, env)]:
                 say(line, sys.stdout)
             return EXIT_OK
-        values = {**resolved.values, "force": bool(getattr(args, "force", False))}  # undo's alone
-        options = run_options(values, command=args.command, input_path=args.input, as_given=as_given)
         if values.get("max_input_mb") is not None:  # --max-input-mb (docs/limits.md); InputOptions checks it
             bound = replace(options.input_options, max_input_mb=float(str(values["max_input_mb"])))
             options = replace(options, input_options=bound)
@@ -354,7 +360,10 @@ def _read_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     given = {name: value for name, value in vars(args).items() if name in READ_OPTIONS}
     config_path = getattr(args, "config", None) or (Path(env[ENV_CONFIG]) if env.get(ENV_CONFIG) else None)
     resolved = config.resolve(given, specs, defaults, env, config_path, also_known=LOGIN_OPTIONS)
-    read = read_options(config.tokens_by_precedence(resolved, env).values)
+    try:
+        read = read_options(config.tokens_by_precedence(resolved, env).values)
+    except UsageError as exc:
+        raise config.with_origin(exc, resolved, specs) from None
     logs.configure(verbosity=0, log_format="text", log_file=None, secrets=[env.get(name, "") for name in SECRET_ENV])
     with PageBar(shown=read.progress) as bar:
         if args.command == "verify":
