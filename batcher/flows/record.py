@@ -31,6 +31,7 @@ class Chosen:
     continued: RunRecord | None
     earlier: EarlierAttempts  # what the continued run's earlier attempts did
     notices: tuple[str, ...]
+    replaces: RunRecord | None = None  # the earlier run whose results file this run replaces (notices say so)
 
 
 def history_folder(options: RunOptions | ReadOptions, environ: Mapping[str, str]) -> Path:
@@ -107,9 +108,19 @@ def choose(options: RunOptions, environ: Mapping[str, str], state_dir: Path, *, 
         notices.append(f"--resume: {why}; this is a new run")
     if not options.snapshot:
         notices.append("--no-snapshot: nothing is checked against the API before the PUTs; every row is sent")
-    if last is not None and options.results.exists() and not options.dry_run:
-        notices.append(replaced_notice(options.results, last))
-    return Chosen(wanted, None, NO_EARLIER_ATTEMPTS, tuple(notices))
+    replaces = last if last is not None and options.results.exists() and not options.dry_run else None
+    if replaces is not None:
+        notices.append(replaced_notice(options.results, replaces))
+    return Chosen(wanted, None, NO_EARLIER_ATTEMPTS, tuple(notices), replaces)
+
+
+def kept_notice(results: Path, written: Path, last: RunRecord | None) -> str:
+    """The note that a run which reached nothing left the earlier results file in place."""
+    whose = f" (the results of run {last.run_id})" if last is not None else ""
+    return (
+        f"nothing reached the API, so {results} is left as it was{whose}; this run's rows are in {written} "
+        "(its run history folder)"
+    )
 
 
 def replaced_notice(results: Path, last: RunRecord) -> str:
@@ -143,8 +154,16 @@ def start(chosen: Chosen, state_dir: Path) -> RunRecord:
     return history.begin(state_dir, chosen.wanted)
 
 
-def finish(record: RunRecord, *, exit_code: int, counts: Mapping[Outcome, int] | None, finished: bool) -> RunRecord:
-    """Write how the run ended, and keep a copy of its results file in its folder."""
+def finish(
+    record: RunRecord,
+    *,
+    exit_code: int,
+    counts: Mapping[Outcome, int] | None,
+    finished: bool,
+    results_kept: bool = False,
+) -> RunRecord:
+    """Write how the run ended, and keep a copy of its results file in its folder (results_kept: the run wrote
+    its results in its folder, and left the file at its results path, an earlier run's, as it was)."""
     done = replace(
         record,
         ended=history.now_text(),
@@ -152,7 +171,10 @@ def finish(record: RunRecord, *, exit_code: int, counts: Mapping[Outcome, int] |
         counts={str(outcome): count for outcome, count in counts.items()} if counts is not None else record.counts,
         finished=finished,
     )
-    history.keep(done, Path(record.results), history.RESULTS_FILE)
+    if results_kept:  # the results it wrote are in its folder: undo and verify of the path find the earlier run
+        done = replace(done, results=str(record.results_copy))
+    else:
+        history.keep(done, Path(record.results), history.RESULTS_FILE)
     history.save(done)
     return done
 

@@ -160,6 +160,11 @@ def _run_planned(
         record.finish(run, exit_code=EXIT_USAGE, counts=summary.counts, finished=False)
         return RunResult(options, EXIT_USAGE, plan=plan, summary=summary, quota=_quota_view(session), declined=True)
     notices += session.notices()
+    kept = summary.results_path != options.results
+    if kept:  # nothing reached the API: the earlier results file stays, and says so instead of "replaced"
+        if chosen.replaces is not None:
+            notices.remove(record.replaced_notice(options.results, chosen.replaces))
+        notices.append(record.kept_notice(options.results, summary.results_path, chosen.replaces))
     code = exit_code(plan, summary, allow_invalid=options.allow_invalid)
     unfinished = _unfinished(summary) or bool(plan.held_back) or summary.stopped is not None or summary.interrupted
     line = options.command_line or CommandLine("undo" if options.undo else "run", options.input)
@@ -169,7 +174,7 @@ def _run_planned(
         verification, verify_code = _verify(options, environ, session, notices)
         if code == EXIT_OK:
             code = verify_code
-    run = record.finish(run, exit_code=code, counts=summary.counts, finished=not unfinished)
+    run = record.finish(run, exit_code=code, counts=summary.counts, finished=not unfinished, results_kept=kept)
     return RunResult(
         options,
         code,
@@ -227,6 +232,8 @@ def _execute(
             reads=ReadOptions(options.if_status, force=options.force) if options.snapshot else None,
             on_preview=lambda preview: _previewed(options, preview, hooks),
             controls=Controls(hooks.confirm_changes, hooks.stop),
+            # a new run that reaches nothing leaves an earlier run's results file in place: its rows go to its folder
+            untouched_results=run.results_copy if options.results.exists() and chosen.continued is None else None,
         )
 
 

@@ -69,7 +69,8 @@ def summary_document(result: RunResult) -> dict[str, object]:
         "exit_code": result.exit_code,
         "error": _error_text(result),
         "input": str(result.options.input),
-        "results": str(result.options.results),
+        # where this run's results are: beside the input, or (nothing reached the API) its run history folder
+        "results": str(result.summary.results_path if result.summary is not None else result.options.results),
         "run_id": result.run.run_id if result.run is not None else None,
     }
     if result.error is not None and result.error.exit_code == EXIT_OK:

@@ -96,8 +96,11 @@ class ApiClient:
 
     async def __aenter__(self) -> ApiClient:
         connector = aiohttp.TCPConnector(limit=self.settings.concurrency + 1)
+        # the API counts a request when it arrives, not when its start was given: the pace hears when it left
+        went_out = aiohttp.TraceConfig()
+        went_out.on_request_headers_sent.append(self._went_out)
         self._session = aiohttp.ClientSession(
-            connector=connector, headers={"User-Agent": USER_AGENT}, raise_for_status=False
+            connector=connector, headers={"User-Agent": USER_AGENT}, raise_for_status=False, trace_configs=[went_out]
         )
         return self
 
@@ -109,6 +112,12 @@ class ApiClient:
             self._session = None
         if self.shared_pace is not None:
             self.shared_pace.close()
+
+    async def _went_out(
+        self, session: aiohttp.ClientSession, context: object, params: aiohttp.TraceRequestHeadersSentParams
+    ) -> None:
+        if str(params.url).startswith(self.settings.base_url):  # the token endpoint is not paced
+            self.pace.went_out()
 
     @property
     def session(self) -> aiohttp.ClientSession:

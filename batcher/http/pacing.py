@@ -67,6 +67,11 @@ class PaceSchedule:
     def started(self, now: float) -> None:
         self.last_start = now
 
+    def went_out(self, now: float) -> None:
+        """A request left at now: a request that left later than its start (a busy loop, a new connection) pushes
+        the next start back, so that no second holds more starts than the rate however late one of them left."""
+        self.last_start = max(self.last_start, now)
+
     def throttled(self, now: float, sent_at: float, wait_s: float) -> bool:
         """A 429 for a request started at sent_at came at now, asking for wait_s; True if it began a new event."""
         resume = now + max(0.0, wait_s)
@@ -121,6 +126,14 @@ class Pace:
                 self.schedule.started(now)
                 return now
         return None
+
+    def went_out(self) -> None:
+        """The request given the last start has just been written to the wire (its headers sent)."""
+        now = asyncio.get_running_loop().time()
+        self.schedule.went_out(now)
+        if self.shared is not None:
+            wall = self.wall()
+            self.shared.pause_until(wall, wall + self.schedule.interval_s * self.schedule.factor(now))
 
     def throttled(self, sent_at: float, wait_s: float) -> bool:
         """A 429 for the request started at sent_at (loop time); True if it began a new congestion event."""

@@ -110,6 +110,7 @@ def execute(
     reads: ReadOptions | None = None,
     on_preview: Callable[[Preview], None] | None = None,
     controls: Controls = Controls(),
+    untouched_results: Path | None = None,
 ) -> RunSummary:
     """Resolve the people-shaped rows, read the current statuses (unless reads is None), cut what is left to send
     into batches (the one call of the chunker), send them, journalling each, then write one results line per
@@ -118,7 +119,9 @@ def execute(
     send nothing (the page asks its user there); it waits in a thread, so the loop's connections stay served.
     The caller holds the results path's lock. journal_file is the run's journal; earlier, what the earlier attempts
     of this run did (--resume of an unfinished run): a registration they sent that the reads find at its target
-    is this run's change, with their before-image; every other row is as the reads find it.
+    is this run's change, with their before-image; every other row is as the reads find it. When the run stopped
+    before anything reached the API (no answer settled a row) and untouched_results is given, the results go there
+    and the file at results_path (an earlier run's results) is left as it was.
 
     Raises:
         UsageError: from on_preview.
@@ -164,6 +167,8 @@ def execute(
     )
     if resolution is not None:
         resolution.show(rows)  # people-shaped input: which registration and track each row went to
+    if untouched_results is not None and stopped is not None and not results and _nothing_settled(rows):
+        results_path = untouched_results
     write_results(results_path, plan.loaded, rows, results_format=results_format)
     return RunSummary(
         rows=rows,
@@ -177,6 +182,12 @@ def execute(
         declined=progress.declined,
         resolution=resolution,
     )
+
+
+def _nothing_settled(rows: RowResults) -> bool:
+    """No row got an outcome from the API: each is still pending, or was decided by the input alone."""
+    unsettled = (Outcome.PENDING.value, Outcome.INVALID.value, Outcome.DUPLICATE.value)
+    return bool(np.isin(rows.outcome.astype(str), unsettled).all())
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from batcher.sandbox import app as sandbox
 from tests.conftest import RunCli, StartSandbox, WriteCsv, cancel_argv, closed_port, known, rows_for
 
 UNKNOWN_EVENT = "11111111-1111-4111-8111-111111111111"
@@ -39,3 +40,15 @@ def test_a_failure_a_retry_can_fix_still_offers_the_resume_command(
     err = capsys.readouterr().err
     assert "to send the rows not yet sent: batcher run" in err
     assert "a retry cannot fix" not in err
+
+
+def test_mixed_failures_offer_the_retry_and_name_the_rows_to_fix(
+    run_cli: RunCli, start_sandbox: StartSandbox, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = rows_for(2, status="REGISTERED")
+    box = start_sandbox(sandbox.Scenario(rate_limit_per_s=None, fail_ids=frozenset({rows[0][2].lower()})), known(rows))
+    path = write_csv(rows + rows_for(2, event=UNKNOWN_EVENT, status="REGISTERED"))
+    assert run_cli(cancel_argv(path, box.url, "--no-snapshot")) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("batcher: to retry the failed rows: batcher run ") for line in err)
+    assert any(line.startswith("batcher: 2 failed rows a retry cannot fix (HTTP 404: event ") for line in err)

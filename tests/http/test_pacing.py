@@ -81,6 +81,18 @@ def test_one_429_burst_costs_its_pause_and_little_more() -> None:
     assert ideal / elapsed >= 0.9  # before: halved per 429, back one step per 20 answers: 3.2x the ideal
 
 
+def test_a_request_that_left_late_pushes_the_next_start_back() -> None:
+    """Found by the bench: the first PUT after the reads left 0.15 s after its start, the next one on time, and the
+    API then saw 5 arrivals within one second (a 429). The next start counts from when a request really left."""
+    schedule = PaceSchedule(INTERVAL)
+    schedule.started(10.0)
+    assert schedule.next_start(10.1) == pytest.approx(10.25)
+    schedule.went_out(10.15)  # the request given the start at 10.0 left only now
+    assert schedule.next_start(10.2) == pytest.approx(10.4)
+    schedule.went_out(10.05)  # an earlier report never pulls the next start forward
+    assert schedule.next_start(10.2) == pytest.approx(10.4)
+
+
 def test_the_pace_record_gives_one_start_per_interval_to_every_client(tmp_path: Path) -> None:
     one, other = PaceRecord(tmp_path), PaceRecord(tmp_path)
     assert one.claim(1000.0, INTERVAL) == 0.0
