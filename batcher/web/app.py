@@ -22,7 +22,7 @@ from batcher.web import views
 from batcher.web.jobs import Choices, Job, Jobs, safe_name
 from batcher.web.security import GATE, MULTIPART, Gate, guard
 from batcher.web.setup import PageSetup
-from batcher.web.signin import Account, SignIn, account_of
+from batcher.web.signin import Account, SignIn, account_of, chosen_switch, profiles_of
 from batcher.web.watch import Watched
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ def make_app(setup: PageSetup, gate: Gate | None = None) -> web.Application:
     app.router.add_post("/job/{id}/{action}", job_action)
     app.router.add_post("/runs/{run_id}/undo", undo_run)
     app.router.add_post("/login", login)
+    app.router.add_post("/profile", switch_profile)
     app.router.add_get("/login", login_page)
     app.router.add_get("/login/events", login_events)
     app.router.add_get("/runs/{run_id}/file/{which}", run_file)
@@ -95,8 +96,9 @@ async def index(request: web.Request, *, error: str = "", status: int = 200) -> 
     try:
         runs = list(reversed(_runs(jobs)))[:MAX_RUNS_SHOWN]
         account: Account | None = account_of(jobs.setup)
+        profiles = profiles_of(jobs.setup)
     except BatcherError as exc:
-        runs, account, error = [], None, error or str(exc)
+        runs, account, profiles, error = [], None, [], error or str(exc)
     return render(
         request,
         "index.html",
@@ -105,6 +107,7 @@ async def index(request: web.Request, *, error: str = "", status: int = 200) -> 
         files=jobs.listed(),
         runs=runs,
         account=account,
+        profiles=profiles,
         api=jobs.setup.api,
         max_bytes=MAX_INPUT_BYTES,
     )
@@ -286,6 +289,21 @@ async def login(request: web.Request) -> web.StreamResponse:
             jobs.signin = None
             return await index(request, error=str(exc), status=400)
     raise web.HTTPSeeOther("/login")
+
+
+async def switch_profile(request: web.Request) -> web.StreamResponse:
+    """Work as another profile from the next task on; refused (409) while a run or a login is going on."""
+    form = await request.post()
+    jobs = request.app[JOBS]
+    try:
+        profile = chosen_switch(jobs.setup, str(form.get("profile", "")))
+    except BatcherError as exc:
+        return await index(request, error=str(exc), status=400)
+    try:
+        jobs.switch_profile(profile)
+    except BatcherError as exc:
+        return await index(request, error=str(exc), status=409)
+    raise web.HTTPSeeOther("/")
 
 
 async def login_page(request: web.Request) -> web.Response:

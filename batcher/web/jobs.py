@@ -291,6 +291,18 @@ class Jobs:
         self.closing = False  # the server is stopping: the event streams end
         self.signin: SignIn | None = None  # the page's login, once one was started
 
+    def switch_profile(self, profile: str) -> None:
+        """Work as another profile from now on (its credentials, quota ledger and run history), every file too.
+
+        Raises:
+            UsageError: a task or a login is going on: it keeps the profile it started with.
+        """
+        if any(job.busy for job in self.by_id.values()) or (self.signin is not None and self.signin.busy):
+            raise UsageError("a run is in progress on this page; wait for it to end (or stop it), then switch profiles")
+        self.setup = self.setup.with_profile(profile)
+        for job in self.by_id.values():
+            job.setup = self.setup
+
     @property
     def uploads(self) -> Path:
         return self.setup.folder / "uploads"

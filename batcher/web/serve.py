@@ -17,7 +17,7 @@ from batcher.defaults import SANDBOX_TOKEN
 from batcher.web.app import make_app
 from batcher.web.jobs import FOLDER_MODE
 from batcher.web.security import GATE
-from batcher.web.setup import PageSetup
+from batcher.web.setup import PageSetup, api_name
 
 HOST = "127.0.0.1"
 ENV_ACCESS_TOKEN = "CTCT_ACCESS_TOKEN"
@@ -44,8 +44,7 @@ async def _serve(options: PageOptions, environ: Mapping[str, str], on_ready: Cal
     folder.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
     async with AsyncExitStack() as stack:
         values, env = dict(options.values), dict(environ)
-        profile = f" (profile {values['profile']})" if values.get("profile") else ""
-        api = f"{values['base_url'] or 'the Constant Contact API'}{profile}"
+        api = api_name(values)
         if options.sandbox:
             from batcher.flows.sandbox import sandbox_endpoint  # noqa: PLC0415
 
@@ -54,7 +53,7 @@ async def _serve(options: PageOptions, environ: Mapping[str, str], on_ready: Cal
             values |= {"base_url": url, "allow_insecure": True, "state_dir": str(folder / "sandbox-state")}
             env[ENV_ACCESS_TOKEN] = token if token else SANDBOX_TOKEN
             api = f"the sandbox at {url}"
-        app = make_app(PageSetup(values, env, folder, api))
+        app = make_app(PageSetup(values, env, folder, api, sandbox=options.sandbox))
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

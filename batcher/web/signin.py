@@ -8,10 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from batcher.errors import BatcherError
-from batcher.flows.login import LoginHooks, LoginPrompt, credentials_source, login_flow, login_options
+from batcher.errors import BatcherError, UsageError
+from batcher.flows.login import (
+    LoginHooks,
+    LoginPrompt,
+    credentials_source,
+    login_flow,
+    login_options,
+    profiles_flow,
+)
 from batcher.flows.render import login_lines
-from batcher.http.profiles import chosen_profile
+from batcher.http.profiles import check_profile_name, chosen_profile
 from batcher.http.session import state_root
 from batcher.settings import DEFAULT_TOKEN_URL
 from batcher.web.watch import Watched
@@ -44,6 +51,28 @@ def account_of(setup: PageSetup) -> Account:
         setup.environ, token_file=token_file, token_file_source="--token-file", state_root=_root(setup), profile=profile
     )
     return Account(profile, what, source != NOT_SET)
+
+
+def profiles_of(setup: PageSetup) -> list[str]:
+    """The profiles the page may switch to, as `batcher profiles` lists them (`default` first), and its own."""
+    # a --sandbox page counts in a state folder of its own; the profiles it offers are the user's (STATE/ui's STATE)
+    names = [info.name for info in profiles_flow(setup.folder.parent if setup.sandbox else _root(setup))]
+    current = account_of(setup).profile
+    return names if current in names else [*names, current]
+
+
+def chosen_switch(setup: PageSetup, name: str) -> str:
+    """The profile the switch form names, once it is a profile name the page lists.
+
+    Raises:
+        UsageError: not a profile name, or no such profile in the state folder.
+    """
+    check_profile_name(name)
+    if name not in profiles_of(setup):
+        raise UsageError(
+            f"there is no profile {name!r} in this state folder: 'batcher login --profile {name}' makes it"
+        )
+    return name
 
 
 def _root(setup: PageSetup) -> Path:

@@ -94,6 +94,7 @@ def make_page(
     async def make(
         *,
         signed_in: bool = True,
+        sandbox_page: bool = False,
         scenario: sandbox.Scenario | None = None,
         environ: dict[str, str] | None = None,
         **options: object,
@@ -107,7 +108,9 @@ def make_page(
         folder = tmp_path / "state" / "ui"
         values["token_url"] = running.url.removesuffix("/v3") + sandbox.TOKEN_PATH
         env = {"CTCT_ACCESS_TOKEN": ACCESS_TOKEN} if environ is None else environ
-        setup = PageSetup(values, env, folder, "the test sandbox")
+        if sandbox_page:  # as `batcher ui --sandbox` does: the sandbox's quota in a state folder of its own
+            values["state_dir"] = str(folder / "sandbox-state")
+        setup = PageSetup(values, env, folder, "the test sandbox", sandbox=sandbox_page)
         app = make_app(setup)
         client = await aiohttp_client(app)
         page = Page(client, app, running, folder)
