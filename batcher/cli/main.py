@@ -120,7 +120,12 @@ def entry() -> None:
 
 def say(line: str, out: TextIO | None = None) -> None:
     """Print one line (to stderr unless told), with every known secret masked."""
-    print(printable_lines(redaction.redact(line)), file=out or sys.stderr)
+    text, stream = printable_lines(redaction.redact(line)), out or sys.stderr
+    progress = sys.modules.get("batcher.cli.progress")  # loaded: a bar may be drawn, the line goes above it
+    if progress is None:
+        print(text, file=stream)
+    else:
+        progress.print_between_bars(text, stream)
 
 
 def _run(args: argparse.Namespace, env: Mapping[str, str], words: Sequence[str], as_given: Sequence[Given]) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Never
+from typing import Never, TextIO
 
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from batcher.support.logs import NOTICE, get_logger
 from batcher.support.words import number, plural
@@ -33,7 +35,10 @@ class Progress:
         self.started = time.monotonic()
         self.last_line = self.started
         self.bar: tqdm[Never] | None = None
-        if bar:
+        self.redirect: AbstractContextManager[None] | None = None
+        if bar:  # while the bar is drawn, log lines are written above it, never after it on its line
+            self.redirect = logging_redirect_tqdm(loggers=[get_logger()])
+            self.redirect.__enter__()
             by_requests = likely_requests > 0
             self.bar = tqdm(
                 total=likely_requests if by_requests else total,
@@ -51,6 +56,8 @@ class Progress:
     ) -> None:
         if self.bar is not None:
             self.bar.close()
+        if self.redirect is not None:
+            self.redirect.__exit__(kind, error, trace)
 
     def advance(self, rows: int, requests: int) -> None:
         """rows more registrations settled, with requests more requests sent (a read page: 0 rows, 1 request)."""
@@ -94,3 +101,10 @@ class Progress:
             f"about {eta} left",
             extra={"done": self.done, "total": self.total, "requests": self.requests, "reads": self.reads},
         )
+
+
+def print_between_bars(text: str, out: TextIO) -> None:
+    """Print a line of its own while a bar may be drawn: the bars are cleared, the line printed, the bars drawn again
+    below it (without this, the first line printed after a bar was drawn ends that bar's line)."""
+    with tqdm.external_write_mode(file=out):
+        print(text, file=out, flush=True)

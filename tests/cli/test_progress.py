@@ -3,7 +3,10 @@ likely figure rather than from the first registrations' rate."""
 
 from __future__ import annotations
 
+import io
 import logging
+import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import pytest
 
 from batcher.cli import main as cli
 from batcher.cli.progress import Progress
+from batcher.support.logs import get_logger
 from tests.conftest import rows_for
 
 INTERVAL = 1 / (4 * 0.98)
@@ -35,3 +39,23 @@ def test_a_run_that_reads_logs_progress_before_its_first_put(
     lines = [line for line in capsys.readouterr().err.splitlines() if "progress:" in line]
     assert "progress: 0 of 120 registrations, 1 request (1 list page read)" in lines[0]  # before: nothing
     assert "progress: 120 of 120 registrations, 5 requests (3 list pages read)" in lines[-1]
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_first_message_after_the_bar_is_drawn_gets_a_line_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with Progress(10, bar=True, line_every_s=30, likely_requests=5, interval_s=0.1) as progress:
+        progress.advance(0, 1)
+        cli.say("batcher: read 1 request; before sending: REGISTERED -> CANCELED 10")
+        get_logger().warning("a warning while the bar is drawn")
+        progress.advance(10, 1)
+    screen = re.split(r"[\r\n]", terminal.getvalue())
+    assert "batcher: read 1 request; before sending: REGISTERED -> CANCELED 10" in screen  # before: after the bar
+    assert any(part.endswith("a warning while the bar is drawn") and "%|" not in part for part in screen)
