@@ -367,7 +367,8 @@ def load_credentials(
             )
         raise UsageError(
             f"no access token: run 'batcher login{named}' once (see docs/login.md), or set {ENV_ACCESS_TOKEN} "
-            f"(export {ENV_ACCESS_TOKEN}=...), or give --token-file, or rehearse with --sandbox"
+            f"(export {ENV_ACCESS_TOKEN}=...), or give --token-file"
+            + hints.offer("--sandbox", ", or rehearse with --sandbox")
         )
     saved_path = state_dir / SAVED_TOKENS_NAME
     replaces = fingerprint(refresh) if refresh else ""

@@ -99,3 +99,23 @@ def test_undo_help_gives_one_default_for_results(run_cli: RunCli, capsys: pytest
     assert ".results.csv in place of its suffix" not in text  # run's default, not undo's
     assert text.count(".undo.csv") == 1
     assert "--results PATH results CSV (default: the undone run's results path with .undo.csv in place of .csv)" in text
+
+
+def test_no_access_token_for_export_does_not_offer_the_sandbox_it_refuses(
+    run_cli: RunCli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by hand: `export` without a token said "or rehearse with --sandbox", which export refuses."""
+    assert run_cli(["export", EVENT, "--base-url", "http://127.0.0.1:9/v3"], env={}) == 2
+    err = capsys.readouterr().err
+    assert "no access token" in err
+    assert "--sandbox" not in err
+    assert named(err) <= accepted("export")
+
+
+def test_no_access_token_for_run_still_offers_the_rehearsal(
+    run_cli: RunCli, write_csv: WriteCsv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_csv([[EVENT, TRACK, reg_id(0), "CANCELED"]])
+    args = ["run", str(path), "--status", "CANCELED", "--base-url", "http://127.0.0.1:9/v3", "--yes"]
+    assert run_cli(args, env={}) == 2
+    assert "or rehearse with --sandbox" in capsys.readouterr().err
